@@ -1,0 +1,36 @@
+// Step Functions: one Standard execution per authentication request (statemachines/ciba.asl.json).
+// The execution name and input carry only the non-secret request id, the client id, mode and expiry.
+import { SendTaskFailureCommand, SendTaskSuccessCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { sfnClient } from './aws.ts';
+import { config } from '../config.ts';
+import type { DeliveryMode } from '../core/model.ts';
+
+export type WorkflowInput = { requestId: string; clientId: string; mode: DeliveryMode; expiresIn: number };
+
+export async function startAuthWorkflow(input: WorkflowInput): Promise<string> {
+  const out = await sfnClient().send(
+    new StartExecutionCommand({ stateMachineArn: config().stateMachineArn, name: input.requestId, input: JSON.stringify(input) }),
+  );
+  return out.executionArn!;
+}
+
+/** Errors that mean the task is already finished (timed out, decided by a concurrent caller, execution gone). */
+const FINISHED = new Set(['TaskTimedOut', 'TaskDoesNotExist', 'InvalidToken', 'ExecutionDoesNotExist']);
+
+/**
+ * Resume the waiting execution with the user's decision. Returns false when the task had already finished;
+ * the decision is in DynamoDB either way, which is what the token endpoint reads.
+ */
+export async function sendDecision(taskToken: string, decision: 'approved' | 'denied'): Promise<boolean> {
+  try {
+    if (decision === 'approved') {
+      await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ decision }) }));
+    } else {
+      await sfnClient().send(new SendTaskFailureCommand({ taskToken, error: 'access_denied', cause: 'The end-user denied the request.' }));
+    }
+    return true;
+  } catch (e) {
+    if (FINISHED.has((e as { name?: string }).name ?? '')) return false;
+    throw e;
+  }
+}

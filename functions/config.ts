@@ -1,0 +1,81 @@
+// One configuration schema, read from the environment and validated once per process (CDK sets these on each
+// Lambda; the local stack sets them before it loads the handlers).
+
+export type Config = {
+  /** Issuer identifier; every endpoint URL is derived from it. */
+  issuer: string;
+  tableName: string;
+  stateMachineArn: string;
+  deviceTopicArn: string;
+  /** Local stack: loopback http notification endpoints allowed, local key file. */
+  localMode: boolean;
+  /** Default `expires_in` of an auth_req_id when the client sends no `requested_expiry`. */
+  defaultExpiresIn: number;
+  /** Largest `requested_expiry` honoured (CONTRACT: at least 600). */
+  maxExpiresIn: number;
+  /** Smallest `requested_expiry` honoured. */
+  minExpiresIn: number;
+  /** Polling interval returned to poll and ping clients (CIBA §7.3). */
+  pollInterval: number;
+  accessTokenTtl: number;
+  idTokenTtl: number;
+  refreshTokenTtl: number;
+  /** Signing keys: `file` (a jose key set on disk, local) or `kms` (AWS KMS asymmetric keys). */
+  keys: { source: 'file'; file: string } | { source: 'kms'; rsaKeyId: string; ecKeyId: string };
+};
+
+function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`configuration: ${name} must be an integer from ${min} to ${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function str(env: NodeJS.ProcessEnv, name: string, fallback?: string): string {
+  const value = env[name] ?? fallback;
+  if (value === undefined || value === '') throw new Error(`configuration: ${name} is required`);
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const issuer = str(env, 'ISSUER').replace(/\/+$/, '');
+  if (!/^https?:\/\/[^/?#]+(\/[^?#]*)?$/.test(issuer)) throw new Error(`configuration: ISSUER is not an http(s) URL: ${issuer}`);
+  const localMode = env.CIBA_LOCAL === 'true';
+  if (!localMode && !issuer.startsWith('https://')) throw new Error('configuration: ISSUER must be https:// outside local mode');
+  const minExpiresIn = int(env, 'CIBA_MIN_EXPIRES_IN', 10, 1, 3600);
+  const maxExpiresIn = int(env, 'CIBA_MAX_EXPIRES_IN', 1800, 600, 86_400);
+  const keySource = str(env, 'KEYS_SOURCE', localMode ? 'file' : 'kms');
+  const keys: Config['keys'] =
+    keySource === 'file'
+      ? { source: 'file', file: str(env, 'KEYS_FILE') }
+      : keySource === 'kms'
+        ? { source: 'kms', rsaKeyId: str(env, 'KMS_RSA_KEY_ID'), ecKeyId: str(env, 'KMS_EC_KEY_ID') }
+        : (() => {
+            throw new Error(`configuration: KEYS_SOURCE must be file or kms, got ${keySource}`);
+          })();
+  return {
+    issuer,
+    tableName: str(env, 'TABLE_NAME'),
+    stateMachineArn: env.STATE_MACHINE_ARN ?? '',
+    deviceTopicArn: env.DEVICE_TOPIC_ARN ?? '',
+    localMode,
+    defaultExpiresIn: int(env, 'CIBA_DEFAULT_EXPIRES_IN', 300, minExpiresIn, maxExpiresIn),
+    maxExpiresIn,
+    minExpiresIn,
+    pollInterval: int(env, 'CIBA_POLL_INTERVAL', 5, 1, 60),
+    accessTokenTtl: int(env, 'ACCESS_TOKEN_TTL', 600, 60, 86_400),
+    idTokenTtl: int(env, 'ID_TOKEN_TTL', 600, 60, 86_400),
+    refreshTokenTtl: int(env, 'REFRESH_TOKEN_TTL', 2_592_000, 3600, 31_536_000),
+    keys,
+  };
+}
+
+let cached: Config | undefined;
+/** The process-wide configuration (validated on first use). */
+export function config(): Config {
+  cached ??= loadConfig();
+  return cached;
+}

@@ -1,0 +1,106 @@
+// Backchannel authentication request validation (CIBA Core §7.1, §7.2): small steps in the order §7.2 gives,
+// each throwing the §13 error. Client authentication (step 1) happens before, in client-auth.ts.
+import { OAuthError } from './errors.ts';
+import { validateBindingMessage } from './binding-message.ts';
+import { CIBA_GRANT, type Client } from './model.ts';
+import type { Params } from './params.ts';
+
+export type Hint = { type: 'login_hint' | 'login_hint_token' | 'id_token_hint'; value: string };
+
+export type BackchannelRequest = {
+  scope: string;
+  hint: Hint;
+  bindingMessage?: string;
+  userCode?: string;
+  acrValues?: string;
+  /** Seconds the auth_req_id lives (requested_expiry clamped to the configured range). */
+  expiresIn: number;
+};
+
+export type ExpiryPolicy = { defaultExpiresIn: number; minExpiresIn: number; maxExpiresIn: number };
+
+/** §4 / §13 unauthorized_client: only clients registered for the CIBA grant may use this endpoint. */
+export function checkGrantType(client: Client): void {
+  if (!client.grant_types.includes(CIBA_GRANT)) throw new OAuthError('unauthorized_client', 'the client is not registered for the CIBA grant');
+}
+
+/** §7.1.1 signed requests arrive in a later release; request_uri is not defined for CIBA. */
+export function rejectUnsupported(params: Params): void {
+  if (params.has('request')) throw new OAuthError('invalid_request', 'signed authentication requests (request) are not supported by this server');
+  if (params.has('request_uri')) throw new OAuthError('invalid_request', 'request_uri is not supported at the backchannel authentication endpoint');
+}
+
+/** §7.1 scope is required and must contain openid; every value must be registered for the client. */
+export function checkScope(params: Params, client: Client): string {
+  const scope = params.get('scope');
+  if (!scope) throw new OAuthError('invalid_request', 'scope is required');
+  const values = scope.split(' ');
+  if (values.some((v) => v === '' || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(v))) throw new OAuthError('invalid_scope', 'scope is malformed');
+  if (!values.includes('openid')) throw new OAuthError('invalid_request', 'scope must contain openid');
+  const allowed = new Set(client.scope.split(' '));
+  const denied = values.filter((v) => !allowed.has(v));
+  if (denied.length) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${denied.join(' ')}`);
+  return [...new Set(values)].join(' ');
+}
+
+/** §7.1 exactly one of login_hint_token, id_token_hint, login_hint. */
+export function checkHint(params: Params): Hint {
+  const hints = (['login_hint', 'login_hint_token', 'id_token_hint'] as const)
+    .filter((type) => params.has(type))
+    .map((type) => ({ type, value: params.get(type)! }));
+  if (hints.length !== 1) throw new OAuthError('invalid_request', 'exactly one of login_hint, login_hint_token and id_token_hint is required');
+  const hint = hints[0]!;
+  if (hint.type !== 'login_hint') throw new OAuthError('invalid_request', `${hint.type} is not supported by this server yet; use login_hint`);
+  if (hint.value.length > 256) throw new OAuthError('invalid_request', 'login_hint is too long');
+  return hint;
+}
+
+/** §7.1 user_code: required when the client registered backchannel_user_code_parameter (§13 missing_user_code). */
+export function checkUserCode(params: Params, client: Client): string | undefined {
+  const code = params.get('user_code');
+  if (!client.backchannel_user_code_parameter) {
+    if (code !== undefined) throw new OAuthError('invalid_request', 'user_code is not enabled for this client (backchannel_user_code_parameter)');
+    return undefined;
+  }
+  if (code === undefined) throw new OAuthError('missing_user_code', 'user_code is required for this client');
+  if (code.length > 64) throw new OAuthError('invalid_user_code', 'user_code is invalid');
+  return code;
+}
+
+/** §7.1 requested_expiry: a positive integer (sent as a string or a JSON number); clamped to the configured range. */
+export function checkRequestedExpiry(raw: string | number | undefined, policy: ExpiryPolicy): number {
+  if (raw === undefined) return policy.defaultExpiresIn;
+  const value = typeof raw === 'number' ? raw : /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(value) || value <= 0) throw new OAuthError('invalid_request', 'requested_expiry must be a positive integer');
+  return Math.min(Math.max(value, policy.minExpiresIn), policy.maxExpiresIn);
+}
+
+/** §7.1 acr_values: space-separated values in order of preference. */
+export function checkAcrValues(params: Params): string | undefined {
+  const acr = params.get('acr_values');
+  if (acr === undefined) return undefined;
+  if (acr.length > 512 || !acr.split(' ').every((v) => /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(v))) {
+    throw new OAuthError('invalid_request', 'acr_values is malformed');
+  }
+  return acr;
+}
+
+/** §7.2 steps 3 and 6 for an authenticated client (hint resolution, step 4-5, needs the user store). */
+export function validateBackchannelRequest(params: Params, client: Client, policy: ExpiryPolicy): BackchannelRequest {
+  checkGrantType(client);
+  rejectUnsupported(params);
+  const scope = checkScope(params, client);
+  const hint = checkHint(params);
+  const bindingMessage = validateBindingMessage(params.get('binding_message'));
+  const userCode = checkUserCode(params, client);
+  const acrValues = checkAcrValues(params);
+  const expiresIn = checkRequestedExpiry(params.get('requested_expiry'), policy);
+  return {
+    scope,
+    hint,
+    expiresIn,
+    ...(bindingMessage !== undefined ? { bindingMessage } : {}),
+    ...(userCode !== undefined ? { userCode } : {}),
+    ...(acrValues !== undefined ? { acrValues } : {}),
+  };
+}

@@ -1,0 +1,21 @@
+// What this server actually supports. Discovery (functions/core/discovery.ts) and client validation
+// (functions/core/client-metadata.ts) both read these lists, so the metadata never advertises more than works.
+import { CIBA_GRANT, REFRESH_GRANT, type ClientAuthMethod, type DeliveryMode, type SigningAlg } from './model.ts';
+
+export const DELIVERY_MODES: readonly DeliveryMode[] = ['poll'];
+export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+export const ID_TOKEN_ALGS: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256'];
+/** RFC 9068 access tokens are signed with the server's default algorithm. */
+export const ACCESS_TOKEN_ALG: SigningAlg = 'RS256';
+export const GRANT_TYPES: readonly string[] = [CIBA_GRANT, REFRESH_GRANT];
+export const SCOPES: readonly string[] = ['openid', 'profile', 'email', 'phone', 'offline_access'];
+export const CLAIMS: readonly string[] = [
+  'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'amr', 'urn:openid:params:jwt:claim:auth_req_id',
+  'name', 'given_name', 'family_name', 'email', 'email_verified', 'phone_number', 'phone_number_verified',
+];
+/** OIDC Core §5.4: the claims each scope releases. */
+export const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {
+  profile: ['name', 'given_name', 'family_name'],
+  email: ['email', 'email_verified'],
+  phone: ['phone_number', 'phone_number_verified'],
+};

@@ -1,0 +1,90 @@
+// The records the protocol works on. Plain data: the DynamoDB adapter (functions/adapters/store.ts) maps them to items.
+import type { JWK } from 'jose';
+
+export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+export const REFRESH_GRANT = 'refresh_token';
+
+export type DeliveryMode = 'poll' | 'ping' | 'push';
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+export type SigningAlg = 'RS256' | 'PS256' | 'ES256';
+
+/** A registered client: RFC 7591 and CIBA Core §4 metadata names. */
+export type Client = {
+  client_id: string;
+  client_name?: string;
+  token_endpoint_auth_method: ClientAuthMethod;
+  /** Salted hash of client_secret (functions/core/crypto.ts); the secret itself is never stored. */
+  client_secret_hash?: string;
+  jwks?: { keys: JWK[] };
+  grant_types: string[];
+  /** Space-separated scopes the client may request. */
+  scope: string;
+  backchannel_token_delivery_mode: DeliveryMode;
+  backchannel_client_notification_endpoint?: string;
+  backchannel_authentication_request_signing_alg?: SigningAlg;
+  backchannel_user_code_parameter: boolean;
+  id_token_signed_response_alg: SigningAlg;
+};
+
+export type User = {
+  sub: string;
+  email?: string;
+  email_verified?: boolean;
+  phone_number?: string;
+  phone_number_verified?: boolean;
+  name?: string;
+  given_name?: string;
+  family_name?: string;
+  /** scrypt hash of the user code (CIBA §7.1 user_code); never the code itself. */
+  user_code_hash?: string;
+};
+
+export type Device = {
+  device_id: string;
+  sub: string;
+  /** Public key of the authentication device (ES256, P-256). */
+  jwk: JWK;
+};
+
+export type AuthRequestStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'failed' | 'redeemed';
+
+/**
+ * One backchannel authentication request. Keyed by `id` = base64url(SHA-256(auth_req_id)): the public,
+ * non-secret request id (execution name, device API id). The auth_req_id itself is never stored.
+ */
+export type AuthRequest = {
+  id: string;
+  client_id: string;
+  /** Copied at creation so the device list needs no extra read. */
+  client_name?: string;
+  sub: string;
+  scope: string;
+  acr_values?: string;
+  binding_message?: string;
+  mode: DeliveryMode;
+  status: AuthRequestStatus;
+  /** Epoch milliseconds. */
+  created_at: number;
+  expires_at: number;
+  /** Current polling interval in seconds (raised by slow_down) and the earliest next poll (epoch ms). */
+  interval: number;
+  next_poll_at: number;
+  /** Set when the user decided: epoch ms, and the method they used. */
+  decided_at?: number;
+  auth_time?: number;
+  amr?: string[];
+  /** Step Functions callback token (server-side only; never leaves the table). */
+  task_token?: string;
+};
+
+/** Public view of a pending request for the authentication device (CONTRACT.md device API). */
+export type DeviceRequestView = {
+  id: string;
+  client_id: string;
+  client_name?: string;
+  binding_message?: string;
+  scope: string;
+  acr_values?: string;
+  created_at: number;
+  expires_at: number;
+};

@@ -1,0 +1,72 @@
+// Token contents: ID token (OIDC Core §2, CIBA §10.1.1), JWT access token (RFC 9068), userinfo claims (OIDC Core §5.4).
+// Signing lives in functions/adapters/keys.ts; this module only decides the claims.
+import { halfHash, randomId } from './crypto.ts';
+import { SCOPE_CLAIMS } from './capabilities.ts';
+import type { SigningAlg, User } from './model.ts';
+
+export type Grant = {
+  clientId: string;
+  sub: string;
+  scope: string;
+  /** Epoch seconds of the user's authentication on the device. */
+  authTime?: number;
+  acr?: string;
+  amr?: string[];
+};
+
+export type Lifetimes = { accessTokenTtl: number; idTokenTtl: number };
+
+/** The acr asserted for a request: the first requested value (the device approval is the authentication event). */
+export function acrFor(acrValues: string | undefined): string | undefined {
+  return acrValues?.split(' ')[0];
+}
+
+export function accessTokenClaims(issuer: string, grant: Grant, nowS: number, ttl: number): Record<string, unknown> {
+  return {
+    iss: issuer,
+    sub: grant.sub,
+    aud: issuer,
+    client_id: grant.clientId,
+    scope: grant.scope,
+    iat: nowS,
+    exp: nowS + ttl,
+    jti: randomId(16),
+    ...(grant.authTime !== undefined ? { auth_time: grant.authTime } : {}),
+    ...(grant.acr ? { acr: grant.acr } : {}),
+  };
+}
+
+export type IdTokenExtras = {
+  /** Push mode (CIBA §10.3.1): auth_req_id, at_hash and rt_hash bind the ID token to what it travels with. */
+  authReqId?: string;
+  accessToken?: string;
+  refreshToken?: string;
+};
+
+export function idTokenClaims(issuer: string, grant: Grant, alg: SigningAlg, nowS: number, ttl: number, extras: IdTokenExtras = {}): Record<string, unknown> {
+  return {
+    iss: issuer,
+    sub: grant.sub,
+    aud: grant.clientId,
+    iat: nowS,
+    exp: nowS + ttl,
+    ...(grant.authTime !== undefined ? { auth_time: grant.authTime } : {}),
+    ...(grant.acr ? { acr: grant.acr } : {}),
+    ...(grant.amr?.length ? { amr: grant.amr } : {}),
+    ...(extras.authReqId ? { 'urn:openid:params:jwt:claim:auth_req_id': extras.authReqId } : {}),
+    ...(extras.accessToken ? { at_hash: halfHash(extras.accessToken, alg) } : {}),
+    ...(extras.refreshToken ? { 'urn:openid:params:jwt:claim:rt_hash': halfHash(extras.refreshToken, alg) } : {}),
+  };
+}
+
+/** OIDC Core §5.4: the profile claims released for the granted scopes, plus sub. */
+export function userinfoClaims(user: User, scope: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { sub: user.sub };
+  for (const s of scope.split(' ')) {
+    for (const claim of SCOPE_CLAIMS[s] ?? []) {
+      const value = (user as Record<string, unknown>)[claim];
+      if (value !== undefined) out[claim] = value;
+    }
+  }
+  return out;
+}

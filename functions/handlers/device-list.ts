@@ -1,0 +1,26 @@
+// GET /device/requests: the pending, unexpired requests of the calling device's user (CONTRACT.md device API).
+import { httpHandler, json } from '../lib/http.ts';
+import { listPendingRequests } from '../adapters/store.ts';
+import type { AuthRequest, DeviceRequestView } from '../core/model.ts';
+import { authenticateDevice } from '../lib/device-auth.ts';
+
+const toSeconds = (ms: number) => Math.floor(ms / 1000);
+
+export function deviceView(r: AuthRequest): DeviceRequestView {
+  return {
+    id: r.id,
+    client_id: r.client_id,
+    ...(r.client_name ? { client_name: r.client_name } : {}),
+    ...(r.binding_message ? { binding_message: r.binding_message } : {}),
+    scope: r.scope,
+    ...(r.acr_values ? { acr_values: r.acr_values } : {}),
+    created_at: toSeconds(r.created_at),
+    expires_at: toSeconds(r.expires_at),
+  };
+}
+
+export const handler = httpHandler('device-list', async (event) => {
+  const device = await authenticateDevice(event);
+  const pending = await listPendingRequests(device.sub, Date.now());
+  return json(200, { requests: pending.map(deviceView) });
+});

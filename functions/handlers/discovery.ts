@@ -1,0 +1,8 @@
+// GET /.well-known/openid-configuration (OIDC Discovery §4, CIBA Core §4).
+import { httpHandler, json } from '../lib/http.ts';
+import { providerMetadata } from '../core/discovery.ts';
+import { config } from '../config.ts';
+
+export const handler = httpHandler('discovery', async () =>
+  json(200, providerMetadata(config().issuer), { 'Cache-Control': 'public, max-age=300', Pragma: '' }),
+);

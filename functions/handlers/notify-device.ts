@@ -1,0 +1,41 @@
+// Workflow task (statemachines/ciba.asl.json NotifyDeviceAndWait): keep the callback task token server-side and
+// notify the user's device through the SNS device topic. Neither the token nor the auth_req_id leaves this function.
+import middy from '@middy/core';
+import { storeTaskToken } from '../adapters/store.ts';
+import { notifyDevice } from '../adapters/device-notifier.ts';
+import { sendDecision } from '../adapters/workflow.ts';
+import { errorFields, log } from '../lib/log.ts';
+
+export type NotifyDeviceEvent = { requestId: string; expiresIn: number; taskToken: string };
+
+class NotifyFailed extends Error {
+  override readonly name = 'NotifyFailed';
+}
+
+export const handler = middy<NotifyDeviceEvent, { notified: boolean }>().handler(async ({ requestId, taskToken }) => {
+  const req = await storeTaskToken(requestId, taskToken);
+  if (!req) throw new Error(`authentication request ${requestId} not found`);
+  // The device may have decided before the token was stored; then resume the workflow here.
+  if (req.status === 'approved' || req.status === 'denied' || req.status === 'redeemed') {
+    await sendDecision(taskToken, req.status === 'denied' ? 'denied' : 'approved');
+    return { notified: false };
+  }
+  if (req.status !== 'pending' || req.expires_at <= Date.now()) return { notified: false };
+  try {
+    await notifyDevice({
+      type: 'ciba.authentication_request',
+      requestId: req.id,
+      sub: req.sub,
+      clientId: req.client_id,
+      ...(req.client_name ? { clientName: req.client_name } : {}),
+      ...(req.binding_message ? { bindingMessage: req.binding_message } : {}),
+      scope: req.scope,
+      expiresAt: Math.floor(req.expires_at / 1000),
+    });
+  } catch (e) {
+    log.error('device notification failed', { requestId, ...errorFields(e) });
+    throw new NotifyFailed('device notification failed', { cause: e });
+  }
+  log.info('device notified', { requestId, sub: req.sub });
+  return { notified: true };
+});

@@ -1,0 +1,133 @@
+// POST /token: the CIBA grant (CIBA Core §10.1, §11) and refresh_token (RFC 6749 §6) at the token endpoint.
+import { httpHandler, json, bodyText } from '../lib/http.ts';
+import { parseForm, type Params } from '../core/params.ts';
+import { authenticateClient, presentedCredentials } from '../core/client-auth.ts';
+import { tokenError } from '../core/errors.ts';
+import { randomId, sha256b64u } from '../core/crypto.ts';
+import { decidePoll, POLL_TOLERANCE_MS, SLOW_DOWN_PENALTY_S } from '../core/token-grant.ts';
+import { accessTokenClaims, acrFor, idTokenClaims, type Grant } from '../core/tokens.ts';
+import { ACCESS_TOKEN_ALG } from '../core/capabilities.ts';
+import { CIBA_GRANT, REFRESH_GRANT, type Client } from '../core/model.ts';
+import * as store from '../adapters/store.ts';
+import { signJwt } from '../adapters/keys.ts';
+import { config } from '../config.ts';
+import { log } from '../lib/log.ts';
+
+export const handler = httpHandler('token', async (event) => {
+  const params = parseForm(event.headers['content-type'], bodyText(event));
+  const grantType = params.get('grant_type');
+  if (!grantType) throw tokenError('invalid_request', 'grant_type is required');
+  if (grantType !== CIBA_GRANT && grantType !== REFRESH_GRANT) throw tokenError('unsupported_grant_type', 'unsupported grant_type');
+  const presented = presentedCredentials(event.headers.authorization, params);
+  if (grantType === CIBA_GRANT) return cibaGrant(params, presented);
+  return refreshGrant(params, presented);
+});
+
+async function cibaGrant(params: Params, presented: ReturnType<typeof presentedCredentials>) {
+  const authReqId = params.get('auth_req_id');
+  const id = authReqId ? sha256b64u(authReqId) : undefined;
+  // Client and request are independent reads: one round trip on the critical path.
+  const [registered, stored] = await Promise.all([store.getClient(presented.clientId), id ? store.getAuthRequest(id) : undefined]);
+  const client = authenticateClient(registered, presented);
+  if (!client.grant_types.includes(CIBA_GRANT)) throw tokenError('unauthorized_client', 'the client is not registered for the CIBA grant');
+  if (!authReqId || !id) throw tokenError('invalid_request', 'auth_req_id is required');
+
+  let req = stored;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const now = Date.now();
+    const decision = decidePoll(req, client.client_id, now);
+    if (decision.kind === 'error') throw decision.error;
+    if (decision.kind === 'pending') {
+      const polled = await store.recordPoll(req!, now, POLL_TOLERANCE_MS, SLOW_DOWN_PENALTY_S);
+      if (polled === 'ok') throw tokenError('authorization_pending', 'the end-user has not yet decided');
+      if (polled === 'slow_down') throw tokenError('slow_down', `poll no more often than every ${req!.interval + SLOW_DOWN_PENALTY_S} s`);
+    } else {
+      const [redeemed, user] = await Promise.all([store.redeemAuthRequest(req!.id, client.client_id, now), store.getUser(req!.sub)]);
+      if (redeemed) {
+        log.info('auth_req_id redeemed', { requestId: redeemed.id, clientId: client.client_id });
+        const grant: Grant = {
+          clientId: client.client_id,
+          sub: redeemed.sub,
+          scope: redeemed.scope,
+          ...(redeemed.auth_time !== undefined ? { authTime: redeemed.auth_time } : {}),
+          ...(acrFor(redeemed.acr_values) ? { acr: acrFor(redeemed.acr_values)! } : {}),
+          ...(redeemed.amr ? { amr: redeemed.amr } : {}),
+        };
+        if (!user) log.warn('user of a redeemed request no longer exists', { requestId: redeemed.id });
+        return issueTokens(client, grant, randomId(16));
+      }
+    }
+    // The request changed between read and write (decided, redeemed or expired meanwhile): decide again on fresh state.
+    req = await store.getAuthRequest(id);
+  }
+  throw tokenError('invalid_grant', 'auth_req_id cannot be redeemed');
+}
+
+async function refreshGrant(params: Params, presented: ReturnType<typeof presentedCredentials>) {
+  const token = params.get('refresh_token');
+  const client = authenticateClient(await store.getClient(presented.clientId), presented);
+  if (!client.grant_types.includes(REFRESH_GRANT)) throw tokenError('unauthorized_client', 'the client is not registered for refresh_token');
+  if (!token) throw tokenError('invalid_request', 'refresh_token is required');
+  const now = Date.now();
+  const used = await store.useRefreshToken(sha256b64u(token), now);
+  if (!used.ok) {
+    if (used.reason === 'reused') {
+      // RFC 9700 §4.14.2: a rotated refresh token used again means theft; revoke the whole family.
+      await store.revokeFamily(used.record.family, used.record.expires_at);
+      log.warn('refresh token reuse detected; family revoked', { clientId: client.client_id });
+    }
+    throw tokenError('invalid_grant', 'refresh_token is invalid, expired or already used');
+  }
+  const record = used.record;
+  if (record.client_id !== client.client_id) throw tokenError('invalid_grant', 'refresh_token was issued to another client');
+  if (await store.isFamilyRevoked(record.family)) throw tokenError('invalid_grant', 'refresh_token has been revoked');
+  let scope = record.scope;
+  const requested = params.get('scope');
+  if (requested) {
+    const granted = new Set(record.scope.split(' '));
+    if (!requested.split(' ').every((s) => granted.has(s))) throw tokenError('invalid_scope', 'scope exceeds the original grant');
+    scope = requested;
+  }
+  const grant: Grant = {
+    clientId: client.client_id,
+    sub: record.sub,
+    scope,
+    ...(record.auth_time !== undefined ? { authTime: record.auth_time } : {}),
+    ...(record.acr ? { acr: record.acr } : {}),
+    ...(record.amr ? { amr: record.amr } : {}),
+  };
+  return issueTokens(client, grant, record.family);
+}
+
+/** Mint the token response (OIDC Core §3.1.3.3): JWT access token, ID token, and a refresh token for clients allowed one. */
+async function issueTokens(client: Client, grant: Grant, family: string) {
+  const cfg = config();
+  const nowS = Math.floor(Date.now() / 1000);
+  const refreshToken = client.grant_types.includes(REFRESH_GRANT) ? randomId(32) : undefined;
+  const [accessToken, idToken] = await Promise.all([
+    signJwt(accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl), ACCESS_TOKEN_ALG, 'at+jwt'),
+    grant.scope.split(' ').includes('openid')
+      ? signJwt(idTokenClaims(cfg.issuer, grant, client.id_token_signed_response_alg, nowS, cfg.idTokenTtl), client.id_token_signed_response_alg)
+      : undefined,
+  ]);
+  if (refreshToken) {
+    await store.putRefreshToken(sha256b64u(refreshToken), {
+      client_id: client.client_id,
+      sub: grant.sub,
+      scope: grant.scope,
+      family,
+      ...(grant.authTime !== undefined ? { auth_time: grant.authTime } : {}),
+      ...(grant.acr ? { acr: grant.acr } : {}),
+      ...(grant.amr ? { amr: grant.amr } : {}),
+      expires_at: Date.now() + cfg.refreshTokenTtl * 1000,
+    });
+  }
+  return json(200, {
+    access_token: accessToken,
+    token_type: 'Bearer',
+    expires_in: cfg.accessTokenTtl,
+    scope: grant.scope,
+    ...(idToken ? { id_token: idToken } : {}),
+    ...(refreshToken ? { refresh_token: refreshToken } : {}),
+  });
+}

@@ -1,0 +1,53 @@
+// The HTTP side of every API Gateway handler: middy with header normalisation and one error mapper, so a handler
+// is a plain async function from event to response and any OAuthError becomes the spec's JSON error.
+import middy from '@middy/core';
+import httpHeaderNormalizer from '@middy/http-header-normalizer';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { OAuthError } from '../core/errors.ts';
+import { errorFields, log } from './log.ts';
+
+export type HttpEvent = APIGatewayProxyEventV2;
+export type HttpResponse = APIGatewayProxyStructuredResultV2;
+
+/** RFC 6749 §5.1: token responses (and errors) must not be cached. */
+export const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return { statusCode, headers: { 'Content-Type': 'application/json', ...NO_STORE, ...headers }, body: JSON.stringify(body) };
+}
+
+export function noContent(): HttpResponse {
+  return { statusCode: 204, headers: { ...NO_STORE } };
+}
+
+/** The request body as text (API Gateway base64-encodes some bodies). */
+export function bodyText(event: HttpEvent): string {
+  if (!event.body) return '';
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+}
+
+/** The request URL without query, as the client addressed it (for htu and audience checks). */
+export function requestUrl(issuer: string, event: HttpEvent): string {
+  return issuer + event.rawPath;
+}
+
+function errorResponse(e: unknown, route: string): HttpResponse {
+  if (e instanceof OAuthError) {
+    if (e.status >= 500) log.error('request failed', { route, ...errorFields(e) });
+    return json(e.status, e.toJSON(), e.headers);
+  }
+  log.error('unhandled error', { route, ...errorFields(e) });
+  return json(500, { error: 'server_error', error_description: 'internal error' });
+}
+
+/** Wrap a handler: normalised headers, OAuth errors as JSON, anything else as a logged 500 server_error. */
+export function httpHandler(route: string, fn: (event: HttpEvent) => Promise<HttpResponse>) {
+  return middy<HttpEvent, HttpResponse>()
+    .use(httpHeaderNormalizer())
+    .use({
+      onError: async (request) => {
+        request.response = errorResponse(request.error, route);
+      },
+    })
+    .handler(fn);
+}

@@ -1,0 +1,24 @@
+// Structured JSON logs (one line per event). Callers pass only non-secret fields: request ids (the SHA-256 form),
+// client ids, subs, error codes. Never an auth_req_id, token, secret, user code, task token or notification token.
+type Level = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const threshold = (): number => ORDER[(process.env.LOG_LEVEL as Level) ?? 'info'] ?? ORDER.info;
+
+function write(level: Level, message: string, fields: Record<string, unknown> = {}): void {
+  if (ORDER[level] < threshold()) return;
+  const line = JSON.stringify({ level, message, time: new Date().toISOString(), ...fields });
+  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(line + '\n');
+}
+
+export const log = {
+  debug: (m: string, f?: Record<string, unknown>) => write('debug', m, f),
+  info: (m: string, f?: Record<string, unknown>) => write('info', m, f),
+  warn: (m: string, f?: Record<string, unknown>) => write('warn', m, f),
+  error: (m: string, f?: Record<string, unknown>) => write('error', m, f),
+};
+
+/** What may be logged about an error: its name and message for our own errors, only the name for others. */
+export function errorFields(e: unknown): Record<string, unknown> {
+  if (e instanceof Error) return { error: e.name, ...(e.name === 'OAuthError' ? { description: e.message } : {}), stack: e.stack?.split('\n').slice(1, 4).join(' | ') };
+  return { error: typeof e };
+}

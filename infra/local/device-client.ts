@@ -1,0 +1,69 @@
+// The authentication device's side of the CONTRACT.md device API, as a small client: signs device assertions with
+// the device's private key and lists / decides requests. Used by `npm run demo`, the tests and the benchmark.
+import { randomUUID } from 'node:crypto';
+import { importJWK, SignJWT, type JWK } from 'jose';
+
+export type DeviceRequest = {
+  id: string;
+  client_id: string;
+  client_name?: string;
+  binding_message?: string;
+  scope: string;
+  acr_values?: string;
+  created_at: number;
+  expires_at: number;
+};
+
+export class DeviceClient {
+  readonly issuer: string;
+  readonly deviceId: string;
+  readonly #privateJwk: JWK;
+
+  constructor(issuer: string, deviceId: string, privateJwk: JWK) {
+    this.issuer = issuer.replace(/\/+$/, '');
+    this.deviceId = deviceId;
+    this.#privateJwk = privateJwk;
+  }
+
+  /** A single-use assertion bound to the method and URL (without query) it will be sent with. */
+  async assertion(method: string, url: string, overrides: Record<string, unknown> = {}, lifetime = 60): Promise<string> {
+    const key = await importJWK(this.#privateJwk, 'ES256');
+    const now = Math.floor(Date.now() / 1000);
+    return new SignJWT({ htm: method, htu: url.split('?')[0], jti: randomUUID(), ...overrides })
+      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
+      .setIssuer(this.deviceId)
+      .setAudience(this.issuer)
+      .setIssuedAt(now)
+      .setExpirationTime(now + lifetime)
+      .sign(key);
+  }
+
+  async list(): Promise<DeviceRequest[]> {
+    const url = `${this.issuer}/device/requests`;
+    const res = await fetch(url, { headers: { authorization: `Bearer ${await this.assertion('GET', url)}` } });
+    if (res.status !== 200) throw new Error(`GET /device/requests answered ${res.status}: ${await res.text()}`);
+    return ((await res.json()) as { requests: DeviceRequest[] }).requests;
+  }
+
+  /** Approve or deny; returns the HTTP status (204 on success, 404/409 per the contract). */
+  async decide(id: string, decision: 'approve' | 'deny'): Promise<{ status: number; body: string }> {
+    const url = `${this.issuer}/device/requests/${encodeURIComponent(id)}`;
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await this.assertion('POST', url)}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ decision }),
+    });
+    return { status: res.status, body: await res.text() };
+  }
+
+  /** Wait until a pending request matching `predicate` shows up (polling the device API). */
+  async waitFor(predicate: (r: DeviceRequest) => boolean, timeoutMs = 10_000, everyMs = 100): Promise<DeviceRequest> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = (await this.list()).find(predicate);
+      if (found) return found;
+      if (Date.now() > deadline) throw new Error('no matching pending request on the device');
+      await new Promise((r) => setTimeout(r, everyMs));
+    }
+  }
+}

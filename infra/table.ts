@@ -1,0 +1,9 @@
+// The one table definition: CDK (infra/ciba-construct.ts) and the local stack (infra/local/dynamodb.ts) both build from it.
+export const TABLE = {
+  partitionKey: 'pk',
+  sortKey: 'sk',
+  /** Epoch seconds; DynamoDB TTL deletes lazily, so every read also checks expiry (DESIGN principle 6). */
+  ttlAttribute: 'ttl',
+  /** Sparse index of pending authentication requests per user (device API, ops). */
+  userIndex: { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },
+} as const;
