@@ -1,0 +1,386 @@
+// CibaServer: the whole CIBA authorization server as one reusable L3 construct. Everything it builds comes from
+// the project's single sources of truth (DESIGN principle 2): the route table (functions/routes.ts) gives the
+// HTTP routes, the Lambda functions and each function's permissions; infra/table.ts gives the table;
+// statemachines/ciba.asl.json gives the workflow. Nothing here restates what those files already say.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, PayloadFormatVersion } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Alias, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
+import { Construct } from 'constructs';
+import { ROUTES, WORKFLOW_FUNCTIONS } from '../functions/routes.ts';
+import type { Access } from '../functions/routes.ts';
+import { TABLE } from './table.ts';
+
+const REPO_ROOT = path.join(import.meta.dirname, '..');
+const HANDLERS_DIR = path.join(REPO_ROOT, 'functions', 'handlers');
+/** The one workflow definition, shared with the local Step Functions runtime. */
+export const ASL_PATH = path.join(REPO_ROOT, 'statemachines', 'ciba.asl.json');
+
+/** Name of a function in functions/routes.ts (`ROUTES[].name` or `WORKFLOW_FUNCTIONS[].name`), e.g. `token`. */
+export type CibaFunctionName = string;
+
+export interface CibaServerProps {
+  /**
+   * Issuer identifier (OIDC `iss`, base of every endpoint URL in discovery). Override it when the API is served
+   * behind a custom domain; this is the hook for the planned custom domain with mutual TLS (RFC 8705), which
+   * needs a custom domain on API Gateway anyway.
+   * @default the HTTP API's execute-api endpoint, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com`
+   */
+  readonly issuer?: string;
+  /**
+   * What happens to the stateful resources (table, signing keys, log groups) when they leave the stack.
+   * Use DESTROY only for throw-away stacks: losing the keys invalidates every token ever issued.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+  /** Retention of every log group (functions, state machine, API access logs). @default one month */
+  readonly logRetention?: RetentionDays;
+  /** Lambda memory in MB; CPU scales with it, so it also shortens cold starts. @default 512 */
+  readonly memorySize?: number;
+  /** Lambda architecture (arm64 is ~20 % cheaper per GB-s). @default Architecture.ARM_64 */
+  readonly architecture?: Architecture;
+  /** Largest `requested_expiry` honoured, seconds (CIBA_MAX_EXPIRES_IN). @default the function's own default (1800) */
+  readonly maxExpiresIn?: number;
+  /** `expires_in` when the client sends no `requested_expiry`, seconds (CIBA_DEFAULT_EXPIRES_IN). @default the function's own default (300) */
+  readonly defaultExpiresIn?: number;
+  /** Poll interval returned to poll/ping clients, seconds (CIBA_POLL_INTERVAL). @default the function's own default (5) */
+  readonly pollInterval?: number;
+  /**
+   * Stage-wide API throttling. It protects the account-wide Lambda concurrency and the Step Functions
+   * StartExecution bucket (300/s refill in the large regions, 150/s elsewhere) from one noisy client.
+   * @default { rateLimit: 100, burstLimit: 200 }
+   */
+  readonly throttle?: ThrottleSettings;
+  /**
+   * Per-function overrides merged over the defaults (`bundling` and `environment` are merged key by key),
+   * keyed by function name, e.g. `{ token: { memorySize: 1024 } }`. Unknown names are rejected.
+   */
+  readonly functionProps?: Partial<Record<CibaFunctionName, Partial<NodejsFunctionProps>>>;
+}
+
+/** One Lambda function with every route it serves and the union of their `access`. */
+type FunctionSpec = { name: string; access: Access; routes: { method: 'GET' | 'POST'; path: string }[] };
+
+/** `bc-authorize` → `BcAuthorize`: construct ids and ASL placeholder names (`${NotifyDeviceFunctionArn}`). */
+export function pascal(name: string): string {
+  return name.replace(/(^|[-_])([a-z0-9])/g, (_m, _sep: string, c: string) => c.toUpperCase());
+}
+
+/** The route table collapsed to one spec per function (userinfo serves GET and POST). */
+export function functionSpecs(): FunctionSpec[] {
+  const specs = new Map<string, FunctionSpec>();
+  for (const route of ROUTES) {
+    const spec = specs.get(route.name) ?? { name: route.name, access: {}, routes: [] };
+    spec.access = mergeAccess(spec.access, route.access);
+    spec.routes.push({ method: route.method, path: route.path });
+    specs.set(route.name, spec);
+  }
+  for (const wf of WORKFLOW_FUNCTIONS) {
+    const spec = specs.get(wf.name) ?? { name: wf.name, access: {}, routes: [] };
+    spec.access = mergeAccess(spec.access, wf.access);
+    specs.set(wf.name, spec);
+  }
+  return [...specs.values()];
+}
+
+// A function serving several routes needs what any of them needs.
+function mergeAccess(a: Access, b: Access): Access {
+  const table = a.table === 'readwrite' || b.table === 'readwrite' ? 'readwrite' : (a.table ?? b.table);
+  const keys = a.keys === 'sign' || b.keys === 'sign' ? 'sign' : (a.keys ?? b.keys);
+  return {
+    ...(table ? { table } : {}),
+    ...(keys ? { keys } : {}),
+    ...(a.startExecution || b.startExecution ? { startExecution: true } : {}),
+    ...(a.sendTaskResult || b.sendTaskResult ? { sendTaskResult: true } : {}),
+    ...(a.publishDevice || b.publishDevice ? { publishDevice: true } : {}),
+  };
+}
+
+/**
+ * The state machine gets a fixed name so its ARN can be computed without referencing the resource: the
+ * definition references the notify-device function, and that function needs the state machine ARN (env and
+ * SendTask* policy), which would otherwise be a CloudFormation dependency cycle. Names are ≤ 80 characters.
+ */
+function stateMachineNameFor(scope: Construct): string {
+  const stackName = Stack.of(scope).stackName;
+  // Nested stacks have a token for a name; fall back to a path-derived unique name.
+  if (Token.isUnresolved(stackName)) return Names.uniqueResourceName(scope, { maxLength: 80, separator: '-' });
+  const raw = `${stackName}-${scope.node.id}`.replace(/[^A-Za-z0-9_-]/g, '-');
+  if (raw.length <= 80) return raw;
+  const hash = createHash('sha256').update(raw).digest('hex').slice(0, 8);
+  return `${raw.slice(0, 71)}-${hash}`;
+}
+
+// Access logs without query strings, paths (which carry ids) or headers (Authorization): the route key
+// identifies the endpoint; the request id ties a line to the function's own logs.
+const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    requestTime: '$context.requestTimeEpoch',
+    ip: '$context.identity.sourceIp',
+    userAgent: '$context.identity.userAgent',
+    routeKey: '$context.routeKey',
+    protocol: '$context.protocol',
+    status: '$context.status',
+    responseLength: '$context.responseLength',
+    responseLatency: '$context.responseLatency',
+    integrationStatus: '$context.integrationStatus',
+    integrationLatency: '$context.integrationLatency',
+    integrationError: '$context.integrationErrorMessage',
+    error: '$context.error.message',
+  }),
+);
+
+export class CibaServer extends Construct {
+  /** Issuer identifier (no trailing slash); every endpoint URL hangs off it. */
+  readonly issuerUrl: string;
+  /** `<issuer>/.well-known/openid-configuration`. */
+  readonly discoveryUrl: string;
+  readonly api: HttpApi;
+  /** The `$default` stage (auto-deployed, throttled, access-logged); a custom domain maps to it. */
+  readonly stage: HttpStage;
+  readonly table: Table;
+  /** Device notifications (the notify-device function publishes; push/SMS/email subscribers hang off it). */
+  readonly deviceTopic: Topic;
+  readonly stateMachine: StateMachine;
+  /** Same value as `stateMachine.stateMachineArn`, built from the name so it never creates a dependency. */
+  readonly stateMachineArn: string;
+  /** KMS asymmetric keys: `rsa` (RS256/PS256) and `ec` (ES256). */
+  readonly signingKeys: { readonly rsa: Key; readonly ec: Key };
+  /** Every Lambda function by its route-table name (`token`, `bc-authorize`, `notify-device`, …). */
+  readonly functions: Readonly<Record<CibaFunctionName, NodejsFunction>>;
+
+  constructor(scope: Construct, id: string, props: CibaServerProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+    const retention = props.logRetention ?? RetentionDays.ONE_MONTH;
+    const specs = functionSpecs();
+    // One stack-derived name: the state machine's (see stateMachineNameFor) and the KMS aliases' prefix.
+    const baseName = stateMachineNameFor(this);
+
+    const unknown = Object.keys(props.functionProps ?? {}).filter((n) => !specs.some((s) => s.name === n));
+    if (unknown.length > 0) throw new Error(`CibaServer: functionProps for unknown functions: ${unknown.join(', ')}`);
+
+    // ---- Data -------------------------------------------------------------------------------------------
+    this.table = new Table(this, 'Table', {
+      partitionKey: { name: TABLE.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: TABLE.ttlAttribute,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: TableEncryption.AWS_MANAGED,
+      removalPolicy,
+    });
+    this.table.addGlobalSecondaryIndex({
+      indexName: TABLE.userIndex.name,
+      partitionKey: { name: TABLE.userIndex.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE.userIndex.sortKey, type: AttributeType.STRING },
+      projectionType: ProjectionType.ALL,
+    });
+    const tableResources = [this.table.tableArn, `${this.table.tableArn}/index/${TABLE.userIndex.name}`];
+
+    // The AWS-managed SNS key needs no key grants for same-account publishers; enforceSSL denies plain HTTP.
+    this.deviceTopic = new Topic(this, 'DeviceTopic', {
+      masterKey: Alias.fromAliasName(this, 'SnsManagedKey', 'alias/aws/sns'),
+      enforceSSL: true,
+    });
+
+    // ---- Signing keys (the private keys never leave KMS; the functions call Sign and GetPublicKey) ---------
+    const aliasPrefix = `alias/${baseName}`;
+    this.signingKeys = {
+      rsa: new Key(this, 'RsaSigningKey', {
+        description: 'CIBA token signing key: RS256 (ID tokens, OIDC) and PS256 (FAPI)',
+        keySpec: KeySpec.RSA_2048,
+        keyUsage: KeyUsage.SIGN_VERIFY,
+        alias: `${aliasPrefix}/rsa-signing`,
+        removalPolicy,
+      }),
+      ec: new Key(this, 'EcSigningKey', {
+        description: 'CIBA token signing key: ES256 (FAPI)',
+        keySpec: KeySpec.ECC_NIST_P256,
+        keyUsage: KeyUsage.SIGN_VERIFY,
+        alias: `${aliasPrefix}/ec-signing`,
+        removalPolicy,
+      }),
+    };
+    const keyArns = [this.signingKeys.rsa.keyArn, this.signingKeys.ec.keyArn];
+
+    // ---- HTTP API (created first: the default issuer is its endpoint) --------------------------------------
+    this.api = new HttpApi(this, 'Api', {
+      description: 'OpenID Connect CIBA authorization server',
+      // The default stage is created below: HttpApi's own default stage takes no throttle or access logs.
+      createDefaultStage: false,
+    });
+    this.issuerUrl = (props.issuer ?? this.api.apiEndpoint).replace(/\/+$/, '');
+    this.discoveryUrl = `${this.issuerUrl}/.well-known/openid-configuration`;
+
+    // ---- State machine name and ARN (see stateMachineNameFor) --------------------------------------------
+    const stateMachineName = baseName;
+    this.stateMachineArn = Stack.of(this).formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+
+    // ---- Functions ---------------------------------------------------------------------------------------
+    // Every function gets what functions/config.ts requires of all of them (ISSUER, TABLE_NAME, key ids);
+    // ARNs of things only some functions touch go only to those.
+    const tunables: Record<string, string> = {};
+    if (props.defaultExpiresIn !== undefined) tunables.CIBA_DEFAULT_EXPIRES_IN = String(props.defaultExpiresIn);
+    if (props.maxExpiresIn !== undefined) tunables.CIBA_MAX_EXPIRES_IN = String(props.maxExpiresIn);
+    if (props.pollInterval !== undefined) tunables.CIBA_POLL_INTERVAL = String(props.pollInterval);
+    const commonEnv: Record<string, string> = {
+      ISSUER: this.issuerUrl,
+      TABLE_NAME: this.table.tableName,
+      KEYS_SOURCE: 'kms',
+      KMS_RSA_KEY_ID: this.signingKeys.rsa.keyArn,
+      KMS_EC_KEY_ID: this.signingKeys.ec.keyArn,
+      ...tunables,
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+    const lockFile = path.join(REPO_ROOT, 'package-lock.json');
+
+    const functions: Record<string, NodejsFunction> = {};
+    for (const spec of specs) {
+      const id = pascal(spec.name);
+      const override = props.functionProps?.[spec.name] ?? {};
+      const ownLogGroup = override.logGroup ? undefined : new LogGroup(this, `${id}Logs`, { retention, removalPolicy });
+      // An explicit role instead of the default one: the default attaches AWSLambdaBasicExecutionRole
+      // (logs on Resource "*"); this one may write to its own log group only.
+      const role =
+        override.role ??
+        new Role(this, `${id}Role`, {
+          assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+          description: `CIBA ${spec.name} function`,
+        });
+      const environment: Record<string, string> = { ...commonEnv };
+      if (spec.access.startExecution || spec.access.sendTaskResult) environment.STATE_MACHINE_ARN = this.stateMachineArn;
+      if (spec.access.publishDevice) environment.DEVICE_TOPIC_ARN = this.deviceTopic.topicArn;
+
+      const fn = new NodejsFunction(this, `${id}Function`, {
+        description: spec.routes.length
+          ? `CIBA ${spec.routes.map((r) => `${r.method} ${r.path}`).join(', ')}`
+          : `CIBA workflow step ${spec.name}`,
+        entry: path.join(HANDLERS_DIR, `${spec.name}.ts`),
+        handler: 'handler',
+        ...(existsSync(lockFile) ? { depsLockFilePath: lockFile, projectRoot: REPO_ROOT } : {}),
+        runtime: Runtime.NODEJS_24_X,
+        architecture: props.architecture ?? Architecture.ARM_64,
+        memorySize: props.memorySize ?? 512,
+        timeout: Duration.seconds(10),
+        role,
+        logGroup: ownLogGroup,
+        ...override,
+        environment: { ...environment, ...override.environment },
+        bundling: {
+          format: OutputFormat.ESM,
+          target: 'node24',
+          minify: true,
+          sourceMap: true,
+          mainFields: ['module', 'main'],
+          // ESM bundles have no `require`; some CommonJS dependencies still call it.
+          banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
+          // The Lambda Node.js runtime ships AWS SDK v3.
+          externalModules: ['@aws-sdk/*'],
+          ...override.bundling,
+        },
+      });
+      ownLogGroup?.grantWrite(fn);
+      for (const statement of this.statementsFor(spec.access, tableResources, keyArns)) fn.addToRolePolicy(statement);
+      functions[spec.name] = fn;
+    }
+    this.functions = functions;
+
+    // ---- State machine -----------------------------------------------------------------------------------
+    const substitutions: Record<string, string> = { TableName: this.table.tableName };
+    for (const wf of WORKFLOW_FUNCTIONS) substitutions[`${pascal(wf.name)}FunctionArn`] = functions[wf.name]!.functionArn;
+    // Fail at synth, not at deploy, when the ASL and the route table disagree.
+    const placeholders = [...readFileSync(ASL_PATH, 'utf8').matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!);
+    const missing = [...new Set(placeholders)].filter((p) => !(p in substitutions));
+    if (missing.length > 0) throw new Error(`CibaServer: ${ASL_PATH} uses placeholders with no value: ${missing.join(', ')}`);
+
+    const stateMachineLogs = new LogGroup(this, 'StateMachineLogs', { retention, removalPolicy });
+    this.stateMachine = new StateMachine(this, 'StateMachine', {
+      stateMachineName,
+      // Standard: Express cannot wait for a task token and lives at most 5 minutes.
+      stateMachineType: StateMachineType.STANDARD,
+      definitionBody: DefinitionBody.fromFile(ASL_PATH),
+      definitionSubstitutions: substitutions,
+      tracingEnabled: true,
+      // Errors only, and never execution data: inputs/outputs carry binding messages and client ids.
+      logs: { destination: stateMachineLogs, level: LogLevel.ERROR, includeExecutionData: false },
+    });
+    // A file definition tells CDK nothing about the tasks, so the role's permissions are spelled out here.
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({
+        actions: ['lambda:InvokeFunction'],
+        resources: WORKFLOW_FUNCTIONS.map((wf) => functions[wf.name]!.functionArn),
+      }),
+    );
+    // RecordExpiry / RecordFailure.
+    this.stateMachine.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [this.table.tableArn] }));
+
+    // ---- API routes and stage ----------------------------------------------------------------------------
+    for (const spec of specs) {
+      if (spec.routes.length === 0) continue;
+      // One integration per function, shared by its routes (one Lambda permission per route).
+      const integration = new HttpLambdaIntegration(`${pascal(spec.name)}Integration`, functions[spec.name]!, {
+        payloadFormatVersion: PayloadFormatVersion.VERSION_2_0,
+      });
+      for (const route of spec.routes) {
+        this.api.addRoutes({ path: route.path, methods: [HttpMethod[route.method]], integration });
+      }
+    }
+    const accessLogs = new LogGroup(this, 'ApiAccessLogs', { retention, removalPolicy });
+    this.stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.api,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: props.throttle ?? { rateLimit: 100, burstLimit: 200 },
+      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
+    });
+  }
+
+  /** Least privilege: exactly what `access` in functions/routes.ts says, on these resources only. */
+  private statementsFor(access: Access, tableResources: string[], keyArns: string[]): PolicyStatement[] {
+    const statements: PolicyStatement[] = [];
+    if (access.table) {
+      const read = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'];
+      const write = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
+      statements.push(new PolicyStatement({ actions: access.table === 'readwrite' ? [...read, ...write] : read, resources: tableResources }));
+    }
+    if (access.startExecution) {
+      statements.push(new PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachineArn] }));
+    }
+    if (access.sendTaskResult) {
+      statements.push(
+        new PolicyStatement({
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+          resources: [this.stateMachineArn],
+        }),
+      );
+    }
+    if (access.publishDevice) {
+      statements.push(new PolicyStatement({ actions: ['sns:Publish'], resources: [this.deviceTopic.topicArn] }));
+    }
+    if (access.keys) {
+      const actions = access.keys === 'sign' ? ['kms:Sign', 'kms:GetPublicKey'] : ['kms:GetPublicKey'];
+      statements.push(new PolicyStatement({ actions, resources: keyArns }));
+    }
+    return statements;
+  }
+}
