@@ -25,17 +25,12 @@ export class DeviceClient {
     this.#privateJwk = privateJwk;
   }
 
-  /** A single-use assertion bound to the method and URL (without query) it will be sent with. */
+  /** A single-use assertion bound to the method and URL (without query) it will be sent with; `overrides` replace any claim. */
   async assertion(method: string, url: string, overrides: Record<string, unknown> = {}, lifetime = 60): Promise<string> {
     const key = await importJWK(this.#privateJwk, 'ES256');
     const now = Math.floor(Date.now() / 1000);
-    return new SignJWT({ htm: method, htu: url.split('?')[0], jti: randomUUID(), ...overrides })
-      .setProtectedHeader({ alg: 'ES256', typ: 'JWT' })
-      .setIssuer(this.deviceId)
-      .setAudience(this.issuer)
-      .setIssuedAt(now)
-      .setExpirationTime(now + lifetime)
-      .sign(key);
+    const claims = { iss: this.deviceId, aud: this.issuer, iat: now, exp: now + lifetime, jti: randomUUID(), htm: method, htu: url.split('?')[0], ...overrides };
+    return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(key);
   }
 
   async list(): Promise<DeviceRequest[]> {

@@ -1,0 +1,311 @@
+// Local API Gateway (HTTP API, Lambda proxy integration, payload format 2.0): a node:http server that turns each
+// request into the event API Gateway would send, calls the route's real handler (functions/handlers/<name>.ts,
+// `handler(event, context)`) and maps its result back like API Gateway does. Routes come from functions/routes.ts,
+// the same table CDK builds the API from.
+//
+// Differences from API Gateway: no custom domains, stages other than $default, authorizers, CORS, throttling or
+// mTLS; the integration timeout (30 s → 503) is applied but the handler keeps running; `cookie` is passed in
+// `event.cookies` as on AWS; a response without Content-Type gets none (API Gateway may add application/json).
+// Like an HTTP API: unknown path or a known path with another method → 404 {"message":"Not Found"}; a handler that
+// throws or returns something invalid → 500 {"message":"Internal Server Error"}; body over 10 MB → 413.
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import { ROUTES } from '../../functions/routes.ts';
+import type { HttpRoute } from '../../functions/routes.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
+
+export type HttpLambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2 | unknown>;
+/** Returns the handler for a route (default: `handler` exported by functions/handlers/<route.name>.ts). */
+export type HandlerLoader = (route: HttpRoute) => Promise<HttpLambdaHandler>;
+
+/** One served request, for `npm run bench` and logs (times from performance.now()). */
+export type RequestLogEntry = {
+  requestId: string;
+  method: string;
+  path: string;
+  /** The matched route's routeKey, e.g. `POST /device/requests/{id}`. */
+  routeKey?: string;
+  status: number;
+  start: number;
+  end: number;
+};
+
+export type ApiServerOptions = {
+  host?: string;
+  /** 0 = a random free port. */
+  port?: number;
+  routes?: readonly HttpRoute[];
+  loadHandler?: HandlerLoader;
+  /** Called after each response. */
+  onRequest?: (entry: RequestLogEntry) => void;
+  /** Requests wait for this before reaching a handler (the stack holds them until it is configured and seeded). */
+  ready?: Promise<unknown>;
+  /** API Gateway's integration timeout (default 30 s). */
+  timeoutMs?: number;
+  log?: (line: string) => void;
+};
+
+export type ApiServer = { url: string; port: number; close(): Promise<void> };
+
+const MAX_BODY = 10 * 1024 * 1024;
+const NOT_FOUND = JSON.stringify({ message: 'Not Found' });
+const INTERNAL_ERROR = JSON.stringify({ message: 'Internal Server Error' });
+
+/** The default loader: the real handler modules, imported once each. */
+export function moduleHandlerLoader(dir = new URL('../../functions/handlers/', import.meta.url)): HandlerLoader {
+  const cache = new Map<string, Promise<HttpLambdaHandler>>();
+  return (route) => {
+    let loaded = cache.get(route.name);
+    if (!loaded) {
+      loaded = import(new URL(`${route.name}.ts`, dir).href).then((mod: { handler?: unknown }) => {
+        if (typeof mod.handler !== 'function') throw new Error(`functions/handlers/${route.name}.ts does not export a handler function`);
+        return mod.handler as HttpLambdaHandler;
+      });
+      loaded.catch(() => cache.delete(route.name)); // retry the import on the next request
+      cache.set(route.name, loaded);
+    }
+    return loaded;
+  };
+}
+
+export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
+  const host = options.host ?? '127.0.0.1';
+  const routes = compileRoutes(options.routes ?? ROUTES);
+  const loadHandler = options.loadHandler ?? moduleHandlerLoader();
+  const log = options.log ?? ((line: string) => console.error(line));
+  const timeoutMs = options.timeoutMs ?? 30_000;
+  const server = createServer((req, res) => {
+    const start = performance.now();
+    const requestId = randomUUID();
+    let routeKey: string | undefined;
+    const done = (status: number, headers: Record<string, string | string[]>, body: string | Buffer) => {
+      res.writeHead(status, { ...headers, 'apigw-requestid': requestId, 'content-length': Buffer.byteLength(body) });
+      res.end(body);
+      options.onRequest?.({ requestId, method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', ...(routeKey ? { routeKey } : {}), status, start, end: performance.now() });
+    };
+    (async () => {
+      const body = await readBody(req);
+      if (body === undefined) return done(413, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Request Entity Too Large' }));
+      const url = req.url ?? '/';
+      const rawPath = url.split('?')[0] ?? '/';
+      const match = matchRoute(routes, req.method ?? 'GET', rawPath);
+      if (!match) return done(404, { 'content-type': 'application/json' }, NOT_FOUND);
+      routeKey = match.routeKey;
+      await options.ready;
+      const event = toApiGatewayEvent(req, body, match, requestId);
+      let result: unknown;
+      try {
+        const handler = await loadHandler(match.route);
+        let timer: NodeJS.Timeout | undefined;
+        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
+        result = await Promise.race([handler(event, lambdaContext(match.route.name, timeoutMs)), timeout]).finally(() => clearTimeout(timer));
+        if (result === 'timeout') {
+          log(`[api] ${match.routeKey}: handler did not answer within ${timeoutMs} ms`);
+          return done(503, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Service Unavailable' }));
+        }
+      } catch (err) {
+        log(`[api] ${match.routeKey}: handler threw: ${err instanceof Error ? err.stack : String(err)}`);
+        return done(500, { 'content-type': 'application/json' }, INTERNAL_ERROR);
+      }
+      const response = toHttpResponse(result);
+      if (!response) {
+        log(`[api] ${match.routeKey}: invalid handler response ${JSON.stringify(result)?.slice(0, 200)}`);
+        return done(500, { 'content-type': 'application/json' }, INTERNAL_ERROR);
+      }
+      done(response.status, response.headers, response.body);
+    })().catch((err: unknown) => {
+      log(`[api] ${err instanceof Error ? err.stack : String(err)}`);
+      if (!res.headersSent) done(500, { 'content-type': 'application/json' }, INTERNAL_ERROR);
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+type CompiledRoute = { route: HttpRoute; routeKey: string; pattern: RegExp; params: string[]; literal: boolean };
+export type RouteMatch = { route: HttpRoute; routeKey: string; pathParameters: Record<string, string> };
+
+function compileRoutes(routes: readonly HttpRoute[]): CompiledRoute[] {
+  return routes.map((route) => {
+    const params: string[] = [];
+    const source = route.path
+      .split('/')
+      .map((segment) => {
+        const p = /^\{([A-Za-z0-9_]+)(\+)?\}$/.exec(segment);
+        if (!p) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        params.push(p[1] as string);
+        return p[2] ? '(.+)' : '([^/]+)';
+      })
+      .join('/');
+    return { route, routeKey: `${route.method} ${route.path}`, pattern: new RegExp(`^${source}$`), params, literal: params.length === 0 };
+  });
+}
+
+/** API Gateway matching: the most specific route wins (literal paths before templated ones); the method must match. */
+function matchRoute(routes: CompiledRoute[], method: string, rawPath: string): RouteMatch | undefined {
+  const candidates = routes
+    .filter((r) => r.route.method === method)
+    .sort((a, b) => Number(b.literal) - Number(a.literal) || a.params.length - b.params.length);
+  for (const r of candidates) {
+    const m = r.pattern.exec(rawPath);
+    if (!m) continue;
+    const pathParameters: Record<string, string> = {};
+    r.params.forEach((name, i) => (pathParameters[name] = safeDecode(m[i + 1] ?? '')));
+    return { route: r.route, routeKey: r.routeKey, pathParameters };
+  }
+  return undefined;
+}
+
+/** The payload format 2.0 event for one request. */
+export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, match: RouteMatch, requestId: string): APIGatewayProxyEventV2 {
+  const url = req.url ?? '/';
+  const queryAt = url.indexOf('?');
+  const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
+  const rawQueryString = queryAt === -1 ? '' : url.slice(queryAt + 1);
+  const headers: Record<string, string> = {};
+  let cookies: string[] | undefined;
+  for (const [name, values] of Object.entries(req.headersDistinct)) {
+    if (!values) continue;
+    if (name === 'cookie') cookies = values.flatMap((v) => v.split(';').map((c) => c.trim()).filter(Boolean));
+    else headers[name] = values.join(',');
+  }
+  let queryStringParameters: Record<string, string> | undefined;
+  if (rawQueryString !== '') {
+    queryStringParameters = {};
+    for (const [k, v] of new URLSearchParams(rawQueryString)) {
+      queryStringParameters[k] = k in queryStringParameters ? `${queryStringParameters[k]},${v}` : v;
+    }
+  }
+  const now = new Date();
+  const host = headers.host ?? 'localhost';
+  const method = req.method ?? 'GET';
+  const text = isTextContent(headers['content-type']);
+  return {
+    version: '2.0',
+    routeKey: match.routeKey,
+    rawPath,
+    rawQueryString,
+    ...(cookies ? { cookies } : {}),
+    headers,
+    ...(queryStringParameters ? { queryStringParameters } : {}),
+    ...(Object.keys(match.pathParameters).length > 0 ? { pathParameters: match.pathParameters } : {}),
+    requestContext: {
+      accountId: LOCAL_ACCOUNT_ID,
+      apiId: 'local',
+      domainName: host,
+      domainPrefix: host.split('.')[0]?.split(':')[0] ?? host,
+      http: {
+        method,
+        path: rawPath,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId,
+      routeKey: match.routeKey,
+      stage: '$default',
+      time: formatRequestTime(now),
+      timeEpoch: now.getTime(),
+    },
+    ...(body.length > 0 ? { body: text ? body.toString('utf8') : body.toString('base64') } : {}),
+    isBase64Encoded: body.length > 0 && !text,
+  };
+}
+
+/** API Gateway's mapping of a format 2.0 Lambda result to the HTTP response; undefined if the result is invalid. */
+export function toHttpResponse(result: unknown): { status: number; headers: Record<string, string | string[]>; body: string | Buffer } | undefined {
+  if (result !== null && typeof result === 'object' && 'statusCode' in result) {
+    const r = result as { statusCode: unknown; headers?: unknown; body?: unknown; cookies?: unknown; isBase64Encoded?: unknown };
+    if (typeof r.statusCode !== 'number' || !Number.isInteger(r.statusCode) || r.statusCode < 100 || r.statusCode > 599) return undefined;
+    const headers: Record<string, string | string[]> = {};
+    if (r.headers !== undefined && r.headers !== null) {
+      if (typeof r.headers !== 'object') return undefined;
+      for (const [name, value] of Object.entries(r.headers)) headers[name.toLowerCase()] = String(value);
+    }
+    if (Array.isArray(r.cookies) && r.cookies.length > 0) headers['set-cookie'] = r.cookies.map(String);
+    const body = r.body === undefined || r.body === null ? '' : typeof r.body === 'string' ? r.body : undefined;
+    if (body === undefined) return undefined;
+    return { status: r.statusCode, headers, body: r.isBase64Encoded === true ? Buffer.from(body, 'base64') : body };
+  }
+  // No statusCode: API Gateway assumes 200 with a JSON body (a string is sent as is).
+  return {
+    status: 200,
+    headers: { 'content-type': 'application/json' },
+    body: typeof result === 'string' ? result : JSON.stringify(result ?? null),
+  };
+}
+
+/** A minimal Lambda context (what handlers and middy read). */
+export function lambdaContext(functionName: string, timeoutMs = 30_000): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: true,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+/** Text bodies are passed as is, everything else base64-encoded (isBase64Encoded: true). */
+function isTextContent(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const type = contentType.split(';')[0]?.trim().toLowerCase() ?? '';
+  return (
+    type.startsWith('text/') ||
+    /^application\/([a-z0-9.+-]+\+)?(json|xml)$/.test(type) ||
+    ['application/x-www-form-urlencoded', 'application/jwt', 'application/javascript', 'application/graphql'].includes(type)
+  );
+}
+
+/** API Gateway's requestContext.time format, e.g. 12/Mar/2020:19:03:58 +0000. */
+function formatRequestTime(d: Date): string {
+  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${p(d.getUTCDate())}/${months[d.getUTCMonth()]}/${d.getUTCFullYear()}:${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())} +0000`;
+}
+
+function safeDecode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

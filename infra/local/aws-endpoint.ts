@@ -1,0 +1,90 @@
+// The local "AWS endpoint": one HTTP server on loopback that the handlers' unchanged AWS SDK clients reach through
+// AWS_ENDPOINT_URL_SFN and AWS_ENDPOINT_URL_SNS. It routes by protocol:
+// - Step Functions JSON protocol (awsJson1_0): header `X-Amz-Target: AWSStepFunctions.<Operation>`;
+// - SNS query protocol (awsQuery): form-encoded body with `Action=…`.
+// Differences from AWS: no SigV4 signature or credential checks, plain HTTP, no request size limits beyond 1 MB.
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import type { LocalStepFunctions } from './stepfunctions.ts';
+import type { LocalSns } from './sns.ts';
+
+export type AwsEndpointOptions = {
+  stepFunctions?: LocalStepFunctions;
+  sns?: LocalSns;
+  host?: string;
+  /** 0 (default) = a random free port. */
+  port?: number;
+  log?: (line: string) => void;
+};
+
+export type AwsEndpoint = { url: string; port: number; close(): Promise<void> };
+
+const MAX_BODY = 1024 * 1024;
+
+export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<AwsEndpoint> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? ((line: string) => console.error(line));
+  const server = createServer((req, res) => {
+    handle(req, res, options).catch((err: unknown) => {
+      log(`[aws-endpoint] ${err instanceof Error ? err.stack : String(err)}`);
+      if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ message: 'Internal error' }));
+      else res.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+      }),
+  };
+}
+
+async function handle(req: IncomingMessage, res: ServerResponse, options: AwsEndpointOptions): Promise<void> {
+  const body = await readBody(req);
+  if (body === undefined) return send(res, 413, 'application/json', JSON.stringify({ message: 'Request too large' }));
+  const target = req.headers['x-amz-target'];
+  if (typeof target === 'string' && target.startsWith('AWSStepFunctions.')) {
+    if (!options.stepFunctions) return unknownService(res);
+    const reply = await options.stepFunctions.handleHttp(target, body);
+    return send(res, reply.status, reply.contentType, reply.body);
+  }
+  if (req.method === 'POST' && /(^|&)Action=/.test(body)) {
+    if (!options.sns) return unknownService(res);
+    const reply = options.sns.handleHttp(body);
+    return send(res, reply.status, reply.contentType, reply.body);
+  }
+  return unknownService(res);
+}
+
+function unknownService(res: ServerResponse): void {
+  send(res, 400, 'application/json', JSON.stringify({ __type: 'UnknownOperationException', message: 'No local service for this request' }));
+}
+
+function send(res: ServerResponse, status: number, contentType: string, body: string): void {
+  res.writeHead(status, { 'content-type': contentType, 'content-length': Buffer.byteLength(body), 'x-amzn-requestid': randomUUID() });
+  res.end(body);
+}
+
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}

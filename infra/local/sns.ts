@@ -1,0 +1,264 @@
+// Local SNS: the `Publish` action of the SNS query API (form-encoded request, XML reply), with in-process fan-out
+// to subscriber functions that receive the same `SNSEvent` a Lambda subscription receives on AWS.
+//
+// Differences from AWS SNS:
+// - only Publish (to a topic ARN) is served over HTTP; topics and subscriptions are created in-process by the stack
+//   (createTopic/subscribe), there is no CreateTopic/Subscribe API, no SMS/phone or platform endpoints.
+// - subscribers are in-process async functions called once per message, right after the Publish reply
+//   (asynchronously, as SNS does); there are no retries, no delivery policies, no filter policies, no DLQ.
+//   A subscriber error is logged, never returned to the publisher (as on AWS).
+// - no message signatures (Signature/SigningCertUrl are empty), no FIFO topics, no size accounting beyond 256 KB.
+import { randomUUID } from 'node:crypto';
+import type { SNSEvent, SNSMessageAttributes } from 'aws-lambda';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
+
+export type MessageAttribute = { DataType: string; StringValue?: string; BinaryValue?: string };
+
+export type PublishedMessage = {
+  messageId: string;
+  topicArn: string;
+  message: string;
+  subject?: string;
+  /** As delivered to subscribers: name → {Type, Value}. */
+  attributes: SNSMessageAttributes;
+  /** Epoch milliseconds. */
+  time: number;
+};
+
+export type PublishInput = {
+  topicArn: string;
+  message: string;
+  subject?: string;
+  attributes?: Record<string, MessageAttribute>;
+};
+
+export type SnsSubscriber = (event: SNSEvent) => Promise<void>;
+
+/** A reply in the awsQuery protocol. */
+export type SnsHttpReply = { status: number; contentType: string; body: string };
+
+/** An SNS API error: `code` is the awsQuery error code (the SDK maps NotFound → NotFoundException). */
+export class SnsError extends Error {
+  readonly code: string;
+  readonly status: number;
+  constructor(code: string, message: string, status = 400) {
+    super(message);
+    this.name = 'SnsError';
+    this.code = code;
+    this.status = status;
+  }
+}
+
+const XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
+const MAX_MESSAGE_BYTES = 256 * 1024;
+
+export type LocalSnsOptions = {
+  region?: string;
+  accountId?: string;
+  /** Called synchronously for every accepted message (the stack prints device notifications with it). */
+  onPublish?: (message: PublishedMessage) => void;
+  log?: (line: string) => void;
+};
+
+export class LocalSns {
+  readonly region: string;
+  readonly accountId: string;
+  readonly #topics = new Map<string, Set<SnsSubscriber>>();
+  readonly #messages: PublishedMessage[] = [];
+  readonly #inFlight = new Set<Promise<void>>();
+  readonly #onPublish: ((message: PublishedMessage) => void) | undefined;
+  readonly #log: (line: string) => void;
+
+  constructor(options: LocalSnsOptions = {}) {
+    this.region = options.region ?? LOCAL_REGION;
+    this.accountId = options.accountId ?? LOCAL_ACCOUNT_ID;
+    this.#onPublish = options.onPublish;
+    this.#log = options.log ?? ((line) => console.error(line));
+  }
+
+  /** Creates the topic if needed (idempotent, as on AWS) and returns its ARN. */
+  createTopic(name: string): string {
+    if (!/^[A-Za-z0-9_-]{1,256}$/.test(name)) throw new SnsError('InvalidParameter', `Invalid parameter: Topic Name: ${name}`);
+    const arn = `arn:aws:sns:${this.region}:${this.accountId}:${name}`;
+    if (!this.#topics.has(arn)) this.#topics.set(arn, new Set());
+    return arn;
+  }
+
+  /** Subscribes an in-process function (like a Lambda subscription); returns the unsubscribe function. */
+  subscribe(topicArn: string, fn: SnsSubscriber): () => void {
+    const subscribers = this.#topics.get(topicArn);
+    if (!subscribers) throw new SnsError('NotFound', `Topic does not exist: ${topicArn}`, 404);
+    subscribers.add(fn);
+    return () => void subscribers.delete(fn);
+  }
+
+  /** Everything published so far, oldest first. */
+  messages(): PublishedMessage[] {
+    return [...this.#messages];
+  }
+
+  /** Resolves when every delivery started so far has finished (tests, shutdown). */
+  async drain(): Promise<void> {
+    while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** Publish (also used in-process by the Step Functions `sns:publish` integration). */
+  publish(input: PublishInput): { messageId: string } {
+    const subscribers = this.#topics.get(input.topicArn);
+    if (!subscribers) throw new SnsError('NotFound', 'Topic does not exist', 404);
+    if (input.message === '') throw new SnsError('InvalidParameter', 'Invalid parameter: Empty message');
+    if (Buffer.byteLength(input.message) > MAX_MESSAGE_BYTES) {
+      throw new SnsError('InvalidParameter', 'Invalid parameter: Message too long');
+    }
+    if (input.subject !== undefined && (input.subject.length > 100 || /[\r\n]/.test(input.subject))) {
+      throw new SnsError('InvalidParameter', 'Invalid parameter: Subject');
+    }
+    const attributes: SNSMessageAttributes = {};
+    for (const [name, value] of Object.entries(input.attributes ?? {})) {
+      const text = value.StringValue ?? value.BinaryValue;
+      if (!value.DataType || text === undefined) {
+        throw new SnsError('ParameterValueInvalid', `The message attribute '${name}' must contain non-empty message attribute value.`);
+      }
+      attributes[name] = { Type: value.DataType, Value: text };
+    }
+    const published: PublishedMessage = {
+      messageId: randomUUID(),
+      topicArn: input.topicArn,
+      message: input.message,
+      ...(input.subject !== undefined ? { subject: input.subject } : {}),
+      attributes,
+      time: Date.now(),
+    };
+    this.#messages.push(published);
+    this.#onPublish?.(published);
+    const event = snsEvent(published);
+    for (const subscriber of subscribers) {
+      // After the Publish reply, as SNS does: the publisher never waits for (or sees errors of) subscribers.
+      const delivery = new Promise<void>((resolve) => setImmediate(resolve))
+        .then(() => subscriber(structuredClone(event)))
+        .catch((err: unknown) => this.#log(`[sns] subscriber of ${input.topicArn} failed: ${err instanceof Error ? err.stack : String(err)}`))
+        .finally(() => this.#inFlight.delete(delivery));
+      this.#inFlight.add(delivery);
+    }
+    return { messageId: published.messageId };
+  }
+
+  /** Serves one awsQuery request (form-encoded body). */
+  handleHttp(body: string): SnsHttpReply {
+    const params = new URLSearchParams(body);
+    const requestId = randomUUID();
+    try {
+      const action = params.get('Action');
+      if (action !== 'Publish') throw new SnsError('InvalidAction', `The action ${action ?? '(none)'} is not valid for this endpoint.`);
+      const result = this.publish(parsePublish(params));
+      return {
+        status: 200,
+        contentType: 'text/xml',
+        body:
+          `<PublishResponse xmlns="${XMLNS}"><PublishResult><MessageId>${result.messageId}</MessageId></PublishResult>` +
+          `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></PublishResponse>`,
+      };
+    } catch (err) {
+      const e = err instanceof SnsError ? err : new SnsError('InternalError', 'Internal error', 500);
+      if (!(err instanceof SnsError)) this.#log(`[sns] ${err instanceof Error ? err.stack : String(err)}`);
+      return {
+        status: e.status,
+        contentType: 'text/xml',
+        body:
+          `<ErrorResponse xmlns="${XMLNS}"><Error><Type>${e.status >= 500 ? 'Receiver' : 'Sender'}</Type>` +
+          `<Code>${xml(e.code)}</Code><Message>${xml(e.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+      };
+    }
+  }
+}
+
+function parsePublish(params: URLSearchParams): PublishInput {
+  const topicArn = params.get('TopicArn') ?? params.get('TargetArn');
+  if (!topicArn) {
+    throw new SnsError('InvalidParameter', params.has('PhoneNumber') ? 'Invalid parameter: SMS is not supported locally' : 'Invalid parameter: TopicArn');
+  }
+  let message = params.get('Message');
+  if (message === null) throw new SnsError('InvalidParameter', 'Invalid parameter: Message');
+  if (params.get('MessageStructure') === 'json') {
+    // One message per protocol: a Lambda subscriber receives the `lambda` entry, else `default` (required).
+    let structured: unknown;
+    try {
+      structured = JSON.parse(message);
+    } catch {
+      throw new SnsError('InvalidParameter', 'Invalid parameter: Message Structure - JSON message body failed to parse');
+    }
+    const entries = structured as Record<string, unknown> | null;
+    if (typeof entries?.default !== 'string') {
+      throw new SnsError('InvalidParameter', 'Invalid parameter: Message Structure - No default entry in JSON message body');
+    }
+    message = typeof entries.lambda === 'string' ? entries.lambda : entries.default;
+  }
+  const attributes: Record<string, MessageAttribute> = {};
+  for (let n = 1; params.has(`MessageAttributes.entry.${n}.Name`); n++) {
+    const prefix = `MessageAttributes.entry.${n}`;
+    const name = params.get(`${prefix}.Name`) ?? '';
+    const stringValue = params.get(`${prefix}.Value.StringValue`);
+    const binaryValue = params.get(`${prefix}.Value.BinaryValue`);
+    attributes[name] = {
+      DataType: params.get(`${prefix}.Value.DataType`) ?? '',
+      ...(stringValue !== null ? { StringValue: stringValue } : {}),
+      ...(binaryValue !== null ? { BinaryValue: binaryValue } : {}),
+    };
+  }
+  const subject = params.get('Subject');
+  return { topicArn, message, ...(subject !== null ? { subject } : {}), attributes };
+}
+
+/** The event a Lambda function subscribed to the topic receives. */
+export function snsEvent(message: PublishedMessage): SNSEvent {
+  return {
+    Records: [
+      {
+        EventSource: 'aws:sns',
+        EventVersion: '1.0',
+        EventSubscriptionArn: `${message.topicArn}:${randomUUID()}`,
+        Sns: {
+          Type: 'Notification',
+          MessageId: message.messageId,
+          TopicArn: message.topicArn,
+          ...(message.subject !== undefined ? { Subject: message.subject } : {}),
+          Message: message.message,
+          Timestamp: new Date(message.time).toISOString(),
+          SignatureVersion: '1',
+          Signature: '',
+          SigningCertUrl: '',
+          UnsubscribeUrl: '',
+          MessageAttributes: message.attributes,
+        },
+      },
+    ],
+  };
+}
+
+/**
+ * One friendly console line for a device-topic notification (JSON from the notify-device function), or undefined
+ * if the message is not one. Prints only fields that are present; the message carries no secret.
+ */
+export function formatDeviceNotification(message: string, now = Date.now()): string | undefined {
+  let m: Record<string, unknown>;
+  try {
+    m = JSON.parse(message) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  if (!m || typeof m !== 'object' || typeof m.requestId !== 'string') return undefined;
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const who = text(m.sub) ?? 'user';
+  const client = text(m.clientName) ?? text(m.clientId);
+  let line = `📱 ${who}: ${client ? `"${client}"` : 'a client'} asks to sign you in`;
+  const details: string[] = [];
+  if (text(m.bindingMessage)) details.push(`binding message: "${text(m.bindingMessage)}"`);
+  if (text(m.scope)) details.push(`scope: ${text(m.scope)}`);
+  if (details.length > 0) line += ` — ${details.join(', ')}`;
+  if (typeof m.expiresAt === 'number') line += ` (expires in ${Math.max(0, Math.round(m.expiresAt - now / 1000))} s)`;
+  return `${line} → approve with: npm run demo -- approve ${m.requestId}`;
+}
+
+function xml(text: string): string {
+  return text.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}

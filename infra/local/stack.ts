@@ -1,0 +1,248 @@
+// The whole local stack in one process: dynalite (DynamoDB), the local Step Functions and SNS behind one AWS endpoint,
+// and the API Gateway emulation calling the real handlers. Local mode changes only endpoints and configuration
+// (DESIGN principle 1): the handlers use their real AWS SDK clients, pointed here by AWS_ENDPOINT_URL_<SERVICE>.
+//
+// One stack per process: the handlers read their configuration and create their AWS clients once per process. A
+// stack can be closed and started again in the same process only with the same settings (it then reuses the same
+// ports, so the cached clients still reach it); otherwise start() throws.
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { SNSEvent } from 'aws-lambda';
+import { WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
+import { setAwsCallObserver } from '../../functions/adapters/aws.ts';
+import type { AwsCall } from '../../functions/adapters/aws.ts';
+import { startLocalDynamoDb, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
+import { LocalSns, formatDeviceNotification } from './sns.ts';
+import type { PublishedMessage } from './sns.ts';
+import { LocalStepFunctions } from './stepfunctions.ts';
+import type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
+import { startAwsEndpoint } from './aws-endpoint.ts';
+import { lambdaContext, startApiServer } from './api.ts';
+import type { RequestLogEntry } from './api.ts';
+
+export type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
+export type { PublishedMessage } from './sns.ts';
+export type { RequestLogEntry } from './api.ts';
+export type { AwsCall } from '../../functions/adapters/aws.ts';
+
+export type LocalStackOptions = {
+  /** 0 = random; default 8080. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default http://localhost:<port>. */
+  issuer?: string;
+  /** Where DynamoDB data, executions and signing keys live; null/absent = in memory (keys in a temp dir removed on close). */
+  dataDir?: string | null;
+  /** Extra configuration variables (functions/config.ts), e.g. { CIBA_POLL_INTERVAL: '1' }. */
+  env?: Record<string, string>;
+  /** Parsed seed (CONTRACT.md format), loaded with functions/admin/seed.ts before the first request is served. */
+  seed?: unknown;
+  /** No console output from the stack itself (device notifications). */
+  quiet?: boolean;
+  /** Called after every HTTP response (timings for `npm run bench`). */
+  onRequest?: (entry: RequestLogEntry) => void;
+};
+
+export type LocalStack = {
+  url: string;
+  issuer: string;
+  /** The data directory, or null when in memory. */
+  dataDir: string | null;
+  /** What the seed loaded (undefined without a seed). */
+  seeded?: { clients: number; users: number; devices: number };
+  close(): Promise<void>;
+  stepFunctions: {
+    stateMachineArn: string;
+    executions(): ExecutionRecord[];
+    history(arn: string): HistoryEvent[];
+    describe(nameOrArn: string): ExecutionRecord | undefined;
+    waitForStatus(name: string, status: string, timeoutMs?: number): Promise<ExecutionRecord>;
+  };
+  sns: {
+    deviceTopicArn: string;
+    messages(): PublishedMessage[];
+    subscribe(topicArn: string, fn: (event: SNSEvent) => Promise<void>): () => void;
+    createTopic(name: string): string;
+    /** Resolves when every delivery to subscribers started so far has finished. */
+    drain(): Promise<void>;
+  };
+  awsCalls: { record(): void; calls(): AwsCall[]; reset(): void };
+};
+
+export const TABLE_NAME = 'ciba';
+export const STATE_MACHINE_NAME = 'ciba';
+export const DEVICE_TOPIC_NAME = 'ciba-device';
+const ASL_FILE = new URL('../../statemachines/ciba.asl.json', import.meta.url);
+const HANDLERS_DIR = new URL('../../functions/handlers/', import.meta.url);
+
+/** `notify-device` → `NotifyDevice` (the ASL's `${NotifyDeviceFunctionArn}`). */
+export const pascalCase = (name: string): string => name.replace(/(^|-)([a-z0-9])/g, (_all, _dash, c: string) => c.toUpperCase());
+export const localFunctionArn = (name: string): string => `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${name}`;
+
+// Process-wide: the running stack, and the settings of the first one (handlers cache configuration per process).
+let running = false;
+let pinned: { env: Record<string, string>; apiPort: number; dynamoPort: number; awsPort: number; host: string; tempDir?: string } | undefined;
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  if (running) {
+    throw new Error('a local stack is already running in this process; close() it first (handlers read their configuration once per process)');
+  }
+  running = true;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => console.error('[stack] cleanup:', err));
+    cleanups.length = 0;
+  };
+  try {
+    return await start(options, cleanups, cleanup);
+  } catch (err) {
+    await cleanup();
+    running = false;
+    throw err;
+  }
+}
+
+async function start(options: LocalStackOptions, cleanups: (() => Promise<unknown>)[], cleanup: () => Promise<void>): Promise<LocalStack> {
+  const host = options.host ?? pinned?.host ?? '127.0.0.1';
+  const dataDir = options.dataDir ?? null;
+  const quiet = options.quiet ?? false;
+  if (pinned && host !== pinned.host) throw restartError(['host']);
+
+  let keysDir: string;
+  if (dataDir) {
+    await mkdir(dataDir, { recursive: true });
+    keysDir = dataDir;
+  } else {
+    keysDir = pinned?.tempDir ?? (await mkdtemp(join(tmpdir(), 'ciba-local-')));
+    await mkdir(keysDir, { recursive: true });
+    cleanups.push(() => rm(keysDir, { recursive: true, force: true }));
+  }
+
+  const dynamo = await startLocalDynamoDb({ dataDir, tableName: TABLE_NAME, host, port: pinned?.dynamoPort ?? 0 });
+  cleanups.push(() => dynamo.close());
+
+  let deviceTopicArn = '';
+  const sns = new LocalSns({
+    onPublish: (m) => {
+      if (quiet || m.topicArn !== deviceTopicArn) return;
+      const line = formatDeviceNotification(m.message);
+      if (line) console.log(line);
+    },
+  });
+  deviceTopicArn = sns.createTopic(DEVICE_TOPIC_NAME);
+  cleanups.push(() => sns.drain());
+
+  const stepFunctions = new LocalStepFunctions({ dynamoDbEndpoint: dynamo.endpoint, sns, dataDir });
+  cleanups.push(() => stepFunctions.close());
+
+  const aws = await startAwsEndpoint({ stepFunctions, sns, host, port: pinned?.awsPort ?? 0 });
+  cleanups.push(() => aws.close());
+
+  // Requests are accepted at once but held until the environment is set and the seed is loaded.
+  let markReady!: () => void;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  const api = await startApiServer({
+    host,
+    // Port 0 on a restart reuses the first stack's port, so the default issuer stays the same.
+    port: pinned && (options.port ?? 8080) === 0 ? pinned.apiPort : (options.port ?? 8080),
+    ready,
+    ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+  });
+  cleanups.push(() => api.close());
+  cleanups.push(async () => markReady()); // release held requests on a failed start
+
+  const issuer = (options.issuer ?? `http://localhost:${api.port}`).replace(/\/+$/, '');
+  const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:${STATE_MACHINE_NAME}`;
+  const env: Record<string, string> = {
+    ISSUER: issuer,
+    TABLE_NAME,
+    STATE_MACHINE_ARN: stateMachineArn,
+    DEVICE_TOPIC_ARN: deviceTopicArn,
+    CIBA_LOCAL: 'true',
+    KEYS_SOURCE: 'file',
+    KEYS_FILE: join(keysDir, 'signing-keys.json'),
+    AWS_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+    AWS_ENDPOINT_URL_SFN: aws.url,
+    AWS_ENDPOINT_URL_SNS: aws.url,
+    ...options.env,
+  };
+  if (pinned) {
+    const changed = [...new Set([...Object.keys(env), ...Object.keys(pinned.env)])].filter((k) => env[k] !== pinned?.env[k]);
+    if (changed.length > 0) throw restartError(changed);
+  }
+  // Before any handler module is imported (they read the configuration once).
+  Object.assign(process.env, env);
+  delete process.env.AWS_PROFILE;
+  delete process.env.AWS_SESSION_TOKEN;
+
+  // The workflow's functions, invoked by the local Step Functions as Lambda would (payload, context).
+  const workflowHandlers = new Map<string, Promise<(event: unknown, context: unknown) => Promise<unknown>>>();
+  for (const { name } of WORKFLOW_FUNCTIONS) {
+    stepFunctions.registerFunction(name, async (event) => {
+      let handler = workflowHandlers.get(name);
+      if (!handler) {
+        handler = import(new URL(`${name}.ts`, HANDLERS_DIR).href).then((m: { handler: (e: unknown, c: unknown) => Promise<unknown> }) => m.handler);
+        workflowHandlers.set(name, handler);
+      }
+      return (await handler)(event, lambdaContext(name));
+    });
+  }
+  const substitutions: Record<string, string> = { TableName: TABLE_NAME, DeviceTopicArn: deviceTopicArn };
+  for (const { name } of WORKFLOW_FUNCTIONS) substitutions[`${pascalCase(name)}FunctionArn`] = localFunctionArn(name);
+  stepFunctions.addStateMachine(STATE_MACHINE_NAME, await readFile(ASL_FILE, 'utf8'), substitutions);
+
+  let seeded: LocalStack['seeded'];
+  if (options.seed !== undefined) {
+    const { loadSeed } = await import('../../functions/admin/seed.ts');
+    seeded = await loadSeed(options.seed);
+  }
+
+  pinned ??= { env, apiPort: api.port, dynamoPort: dynamo.port, awsPort: aws.port, host, ...(dataDir ? {} : { tempDir: keysDir }) };
+  markReady();
+
+  const calls: AwsCall[] = [];
+  let closing: Promise<void> | undefined;
+  return {
+    url: api.url,
+    issuer,
+    dataDir,
+    ...(seeded ? { seeded } : {}),
+    close: () =>
+      (closing ??= (async () => {
+        setAwsCallObserver(undefined);
+        await cleanup();
+        running = false;
+      })()),
+    stepFunctions: {
+      stateMachineArn,
+      executions: () => stepFunctions.executions(),
+      history: (arn) => stepFunctions.history(arn),
+      describe: (nameOrArn) => stepFunctions.describe(nameOrArn),
+      waitForStatus: (name, status, timeoutMs) => stepFunctions.waitForStatus(name, status, timeoutMs),
+    },
+    sns: {
+      deviceTopicArn,
+      messages: () => sns.messages(),
+      subscribe: (topicArn, fn) => sns.subscribe(topicArn, fn),
+      createTopic: (name) => sns.createTopic(name),
+      drain: () => sns.drain(),
+    },
+    awsCalls: {
+      record: () => setAwsCallObserver((call) => calls.push(call)),
+      calls: () => [...calls],
+      reset: () => void (calls.length = 0),
+    },
+  };
+}
+
+function restartError(changed: string[]): Error {
+  return new Error(
+    `a local stack already ran in this process with different settings (${changed.join(', ')}); the handlers cache ` +
+      'their configuration and AWS clients per process, so start this one in a new process',
+  );
+}

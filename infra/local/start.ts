@@ -1,0 +1,132 @@
+// `npm start`: the local stack as a server (CONTRACT.md "Local stack").
+//   --port <n>        or PORT (default 8080); the issuer is http://localhost:<port> unless ISSUER is set
+//   --seed <file>     or CIBA_SEED: a seed JSON file (CONTRACT.md format); default: the built-in demo seed
+//   --data-dir <dir>  or CIBA_DATA_DIR: where local state is kept (default: .local-data/ in the project, git-ignored)
+//   --quiet           no device-notification lines
+// Only node: built-ins are imported statically, so the version check below runs before anything needs Node 24.
+import { parseArgs } from 'node:util';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const major = Number(process.versions.node.split('.')[0]);
+if (major < 24) {
+  console.error(`This project needs Node.js 24 or newer (found ${process.version}). Run it with \`npm start\`, which uses the`);
+  console.error('project\'s own Node 24 (the "node" devDependency), after `npm ci`.');
+  process.exit(1);
+}
+
+const HELP = `usage: npm start [-- --port <n>] [--seed <file>] [--data-dir <dir>] [--quiet]
+
+  --port <n>        port to listen on (env PORT, default 8080); 0 picks a free port
+  --seed <file>     seed file with clients, users and devices (env CIBA_SEED); default: the built-in demo seed
+  --data-dir <dir>  where local state is kept (env CIBA_DATA_DIR, default .local-data/ in the project)
+  --quiet           do not print device notifications
+  -h, --help        this help
+
+The issuer is http://localhost:<port> unless ISSUER is set. Ready when GET /.well-known/openid-configuration answers 200.`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      seed: { type: 'string' },
+      'data-dir': { type: 'string' },
+      quiet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const portText = values.port ?? process.env.PORT ?? '8080';
+  const port = Number(portText);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port: ${portText}`);
+  const projectDir = fileURLToPath(new URL('../../', import.meta.url));
+  const dataDir = resolve(values['data-dir'] ?? process.env.CIBA_DATA_DIR ?? resolve(projectDir, '.local-data'));
+  const seedFile = values.seed ?? process.env.CIBA_SEED;
+
+  const demo = await import('./demo-seed.ts');
+  let seed: unknown = demo.DEMO_SEED;
+  if (seedFile) {
+    try {
+      seed = JSON.parse(await readFile(seedFile, 'utf8'));
+    } catch (err) {
+      throw new UsageError(`cannot read the seed file ${seedFile}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
+  const { startLocalStack } = await import('./stack.ts');
+  let stack: Awaited<ReturnType<typeof startLocalStack>>;
+  try {
+    stack = await startLocalStack({
+      port,
+      ...(process.env.ISSUER ? { issuer: process.env.ISSUER } : {}),
+      dataDir,
+      seed,
+      quiet: values.quiet,
+    });
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    if (e.code === 'EADDRINUSE') throw new UsageError(`port ${port} is already in use: stop the other server or pick another port (--port / PORT)`);
+    if (e.name === 'SeedError') throw new UsageError(`invalid seed${seedFile ? ` in ${seedFile}` : ''}: ${e.message}`);
+    throw err;
+  }
+
+  const lines = [
+    '',
+    'CIBA authorization server (local stack) is ready',
+    `  issuer     ${stack.issuer}`,
+    `  discovery  ${stack.issuer}/.well-known/openid-configuration`,
+    `  data       ${dataDir}`,
+  ];
+  if (seedFile) {
+    const s = stack.seeded;
+    lines.push(`  seed       ${seedFile}${s ? ` (${s.clients} clients, ${s.users} users, ${s.devices} devices)` : ''}`);
+  } else {
+    const user = demo.DEMO_SEED.users[0];
+    lines.push(
+      `  client     ${demo.DEMO_CLIENT.client_id} / ${demo.DEMO_CLIENT.client_secret} (client_secret_basic, poll mode)`,
+      `  user       ${user?.sub ?? 'alice'} (login_hint ${user?.email ?? 'alice@example.com'}), device ${demo.DEMO_DEVICE_ID}`,
+    );
+  }
+  lines.push(
+    '',
+    'Next: run `npm run demo` in another terminal to watch a full CIBA flow,',
+    '      or follow the curl walk-through in README.md. Ctrl+C stops the server.',
+    '',
+  );
+  console.log(lines.join('\n'));
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      console.error('forced exit');
+      process.exit(1);
+    }
+    stopping = true;
+    console.log(`\n${signal}: stopping…`);
+    stack.close().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        console.error('error while stopping:', err);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+main().catch((err: unknown) => {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (err instanceof UsageError) console.error(`npm start: ${err.message}`);
+  else if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) console.error(`npm start: ${(err as Error).message}\n\n${HELP}`);
+  else console.error('npm start failed:', err);
+  process.exit(1);
+});

@@ -1,0 +1,93 @@
+// End-to-end helpers: one local stack per test file (node --test runs each file in its own process), the RP side
+// through openid-client, the device side through the device API client.
+import { generateKeyPairSync } from 'node:crypto';
+import * as oidc from 'openid-client';
+import type { JWK } from 'jose';
+import { startLocalStack, type LocalStack } from '../../infra/local/stack.ts';
+import { DeviceClient } from '../../infra/local/device-client.ts';
+
+export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+export const SECRET = 'rp-secret-0123456789abcdefghijkl';
+export const OTHER_SECRET = 'other-secret-0123456789abcdefghij';
+export const USER_CODE = '675325';
+
+export function deviceKey(): JWK {
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as JWK;
+}
+
+const publicOf = (jwk: JWK): JWK => ({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y });
+
+export type World = {
+  stack: LocalStack;
+  issuer: string;
+  alice: DeviceClient;
+  bob: DeviceClient;
+  /** openid-client configuration of a seeded client. */
+  rp(clientId?: string, secret?: string, post?: boolean): Promise<oidc.Configuration>;
+  close(): Promise<void>;
+};
+
+/** The seed every e2e file uses: clients for each method and policy, two users with devices. */
+export function testSeed(aliceJwk: JWK, bobJwk: JWK) {
+  const base = {
+    grant_types: [CIBA_GRANT, 'refresh_token'],
+    scope: 'openid profile email phone',
+    backchannel_token_delivery_mode: 'poll',
+  };
+  return {
+    clients: [
+      { ...base, client_id: 'rp', client_secret: SECRET, client_name: 'Store POS', token_endpoint_auth_method: 'client_secret_basic' },
+      { ...base, client_id: 'rp-post', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_post', id_token_signed_response_alg: 'ES256' },
+      { ...base, client_id: 'rp-ps256', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'PS256' },
+      { ...base, client_id: 'other', client_secret: OTHER_SECRET, token_endpoint_auth_method: 'client_secret_basic' },
+      { ...base, client_id: 'no-refresh', client_secret: SECRET, grant_types: [CIBA_GRANT] },
+      { ...base, client_id: 'no-ciba', client_secret: SECRET, grant_types: ['refresh_token'] },
+      { ...base, client_id: 'user-code', client_secret: SECRET, backchannel_user_code_parameter: true },
+    ],
+    users: [
+      {
+        sub: 'alice', email: 'alice@example.com', phone_number: '+15551234567', email_verified: true,
+        name: 'Alice Example', given_name: 'Alice', family_name: 'Example', user_code: USER_CODE,
+        devices: [{ device_id: 'alice-phone', jwk: publicOf(aliceJwk) }],
+      },
+      { sub: 'bob', email: 'bob@example.com', devices: [{ device_id: 'bob-phone', jwk: publicOf(bobJwk) }] },
+    ],
+  };
+}
+
+export async function startWorld(env: Record<string, string> = {}): Promise<World> {
+  const aliceKey = deviceKey();
+  const bobKey = deviceKey();
+  const stack = await startLocalStack({ port: 0, dataDir: null, quiet: true, seed: testSeed(aliceKey, bobKey), env: { LOG_LEVEL: 'warn', ...env } });
+  const issuer = stack.issuer;
+  return {
+    stack,
+    issuer,
+    alice: new DeviceClient(issuer, 'alice-phone', aliceKey),
+    bob: new DeviceClient(issuer, 'bob-phone', bobKey),
+    rp: (clientId = 'rp', secret = SECRET, post = false) =>
+      oidc.discovery(new URL(issuer), clientId, undefined, post ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret), {
+        execute: [oidc.allowInsecureRequests],
+      }),
+    close: () => stack.close(),
+  };
+}
+
+/** A raw form POST (for error cases openid-client would refuse to send). */
+export async function postForm(url: string, params: Record<string, string> | string, headers: Record<string, string> = {}) {
+  const body = typeof params === 'string' ? params : new URLSearchParams(params).toString();
+  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+export const basic = (id: string, secret: string) =>
+  'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64');
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
