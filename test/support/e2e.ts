@@ -9,7 +9,7 @@ import { DeviceClient } from '../../infra/local/device-client.ts';
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
 export const SECRET = 'rp-secret-0123456789abcdefghijkl';
 export const OTHER_SECRET = 'other-secret-0123456789abcdefghij';
-export const USER_CODE = '675325';
+export const USER_CODE = '9183-2271-5540';
 
 export function deviceKey(): JWK {
   return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as JWK;
