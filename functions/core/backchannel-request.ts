@@ -25,7 +25,10 @@ export function checkGrantType(client: Client): void {
 }
 
 /** §7.1.1 signed requests arrive in a later release; request_uri is not defined for CIBA. */
-export function rejectUnsupported(params: Params): void {
+export function rejectUnsupported(params: Params, client: Client): void {
+  if (client.backchannel_authentication_request_signing_alg) {
+    throw new OAuthError('invalid_request', 'this client registered backchannel_authentication_request_signing_alg and must send signed requests, which this server does not support yet');
+  }
   if (params.has('request')) throw new OAuthError('invalid_request', 'signed authentication requests (request) are not supported by this server');
   if (params.has('request_uri')) throw new OAuthError('invalid_request', 'request_uri is not supported at the backchannel authentication endpoint');
 }
@@ -70,8 +73,8 @@ export function checkUserCode(params: Params, client: Client): string | undefine
 /** §7.1 requested_expiry: a positive integer (sent as a string or a JSON number); clamped to the configured range. */
 export function checkRequestedExpiry(raw: string | number | undefined, policy: ExpiryPolicy): number {
   if (raw === undefined) return policy.defaultExpiresIn;
-  const value = typeof raw === 'number' ? raw : /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isSafeInteger(value) || value <= 0) throw new OAuthError('invalid_request', 'requested_expiry must be a positive integer');
+  const value = typeof raw === 'number' ? raw : /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isInteger(value) || value <= 0) throw new OAuthError('invalid_request', 'requested_expiry must be a positive integer');
   return Math.min(Math.max(value, policy.minExpiresIn), policy.maxExpiresIn);
 }
 
@@ -88,7 +91,7 @@ export function checkAcrValues(params: Params): string | undefined {
 /** §7.2 steps 3 and 6 for an authenticated client (hint resolution, step 4-5, needs the user store). */
 export function validateBackchannelRequest(params: Params, client: Client, policy: ExpiryPolicy): BackchannelRequest {
   checkGrantType(client);
-  rejectUnsupported(params);
+  rejectUnsupported(params, client);
   const scope = checkScope(params, client);
   const hint = checkHint(params);
   const bindingMessage = validateBindingMessage(params.get('binding_message'));

@@ -66,10 +66,10 @@ export function parseClientMetadata(raw: unknown, options: { localMode: boolean 
   }
   const userCode = r.backchannel_user_code_parameter ?? false;
   if (typeof userCode !== 'boolean') throw new ClientMetadataError('backchannel_user_code_parameter must be a boolean');
-  const signingAlg = r.backchannel_authentication_request_signing_alg;
-  if (signingAlg !== undefined) {
-    throw new ClientMetadataError(`client ${clientId}: signed authentication requests are not supported yet`);
-  }
+  // §4: registering an alg means the client will only send signed requests (enforced at the endpoint).
+  const signingAlg = r.backchannel_authentication_request_signing_alg === undefined
+    ? undefined
+    : oneOf<SigningAlg>(r, 'backchannel_authentication_request_signing_alg', ID_TOKEN_ALGS, 'PS256');
   const jwks = r.jwks;
   if (jwks !== undefined && (typeof jwks !== 'object' || jwks === null || !Array.isArray((jwks as Raw).keys))) {
     throw new ClientMetadataError(`client ${clientId}: jwks must be {"keys": [...]}`);
@@ -86,6 +86,7 @@ export function parseClientMetadata(raw: unknown, options: { localMode: boolean 
     backchannel_token_delivery_mode: mode,
     ...(endpoint ? { backchannel_client_notification_endpoint: validateNotificationEndpoint(endpoint, options.localMode) } : {}),
     backchannel_user_code_parameter: userCode,
+    ...(signingAlg ? { backchannel_authentication_request_signing_alg: signingAlg } : {}),
     id_token_signed_response_alg: oneOf<SigningAlg>(r, 'id_token_signed_response_alg', ID_TOKEN_ALGS, 'RS256'),
   };
 }

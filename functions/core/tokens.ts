@@ -16,9 +16,12 @@ export type Grant = {
 
 export type Lifetimes = { accessTokenTtl: number; idTokenTtl: number };
 
-/** The acr asserted for a request: the first requested value (the device approval is the authentication event). */
-export function acrFor(acrValues: string | undefined): string | undefined {
-  return acrValues?.split(' ')[0];
+/**
+ * OIDC Core §2 / CIBA §7.1 acr_values: the acr asserted is the most preferred requested value that the device
+ * authentication satisfies (the configured `acr_values_supported`); none requested or none satisfied → no acr.
+ */
+export function acrFor(acrValues: string | undefined, supported: readonly string[]): string | undefined {
+  return acrValues?.split(' ').find((v) => supported.includes(v));
 }
 
 export function accessTokenClaims(issuer: string, grant: Grant, nowS: number, ttl: number): Record<string, unknown> {
@@ -63,7 +66,7 @@ export function idTokenClaims(issuer: string, grant: Grant, alg: SigningAlg, now
 export function userinfoClaims(user: User, scope: string): Record<string, unknown> {
   const out: Record<string, unknown> = { sub: user.sub };
   for (const s of scope.split(' ')) {
-    for (const claim of SCOPE_CLAIMS[s] ?? []) {
+    for (const claim of Object.hasOwn(SCOPE_CLAIMS, s) ? SCOPE_CLAIMS[s]! : []) {
       const value = (user as Record<string, unknown>)[claim];
       if (value !== undefined) out[claim] = value;
     }

@@ -50,7 +50,7 @@ async function cibaGrant(params: Params, presented: ReturnType<typeof presentedC
           sub: redeemed.sub,
           scope: redeemed.scope,
           ...(redeemed.auth_time !== undefined ? { authTime: redeemed.auth_time } : {}),
-          ...(acrFor(redeemed.acr_values) ? { acr: acrFor(redeemed.acr_values)! } : {}),
+          ...(acrFor(redeemed.acr_values, config().acrValues) ? { acr: acrFor(redeemed.acr_values, config().acrValues)! } : {}),
           ...(redeemed.amr ? { amr: redeemed.amr } : {}),
         };
         if (!user) log.warn('user of a redeemed request no longer exists', { requestId: redeemed.id });

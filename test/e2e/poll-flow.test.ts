@@ -8,7 +8,7 @@ import { basic, CIBA_GRANT, OTHER_SECRET, postForm, SECRET, startWorld, type Wor
 
 let w: World;
 before(async () => {
-  w = await startWorld({ CIBA_POLL_INTERVAL: '1' });
+  w = await startWorld({ CIBA_POLL_INTERVAL: '1', CIBA_ACR_VALUES: 'urn:example:pin urn:example:mfa' });
 });
 after(() => w.close());
 
@@ -32,7 +32,7 @@ async function approve(bindingMessage: string, decision: 'approve' | 'deny' = 'a
 
 describe('approve', () => {
   test('§7.3 acknowledgement, §10.1.1 tokens after approval, userinfo, refresh rotation', async () => {
-    const { config, started, bindingMessage } = await start({ acr_values: 'urn:example:pin urn:example:any' });
+    const { config, started, bindingMessage } = await start({ acr_values: 'urn:example:any urn:example:pin' });
     assert.match(started.auth_req_id, /^[A-Za-z0-9_-]{43,}$/, '≥ 256 bits, URL-safe characters only (§7.3)');
     assert.equal(started.expires_in, 300);
     assert.equal(started.interval, 1);
@@ -40,7 +40,7 @@ describe('approve', () => {
     const request = await approve(bindingMessage);
     assert.equal(request.client_name, 'Store POS');
     assert.equal(request.scope, 'openid profile email');
-    assert.equal(request.acr_values, 'urn:example:pin urn:example:any');
+    assert.equal(request.acr_values, 'urn:example:any urn:example:pin');
     assert.ok(request.expires_at > request.created_at);
 
     const tokens = await oidc.pollBackchannelAuthenticationGrant(config, started);

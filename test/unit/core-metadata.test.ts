@@ -1,0 +1,242 @@
+// functions/core/discovery.ts, client-metadata.ts, capabilities.ts: OP metadata (OIDC Discovery §3, CIBA §4) and
+// client registration metadata (RFC 7591 + CIBA §4), both derived from the capability lists.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { providerMetadata } from '../../functions/core/discovery.ts';
+import { ClientMetadataError, parseClientMetadata, validateNotificationEndpoint } from '../../functions/core/client-metadata.ts';
+import {
+  CLAIMS, CLIENT_AUTH_METHODS, DELIVERY_MODES, GRANT_TYPES, ID_TOKEN_ALGS, SCOPE_CLAIMS, SCOPES,
+} from '../../functions/core/capabilities.ts';
+import { verifyClientSecret } from '../../functions/core/crypto.ts';
+import { CIBA_GRANT, REFRESH_GRANT } from '../../functions/core/model.ts';
+
+const ISSUER = 'https://op.example.com';
+const SECRET = 'pos-terminal-secret-0123456789';
+const AWS = { localMode: false };
+const LOCAL = { localMode: true };
+
+/** The CONTRACT.md seed client example, with real values in place of the elisions. */
+const CONTRACT_EXAMPLE = {
+  client_id: 'pos-terminal', client_secret: SECRET,
+  client_name: 'Store POS',
+  token_endpoint_auth_method: 'client_secret_basic',
+  jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] },
+  grant_types: [CIBA_GRANT, REFRESH_GRANT],
+  scope: 'openid profile email',
+  backchannel_token_delivery_mode: 'poll',
+  backchannel_client_notification_endpoint: 'https://pos.example.com/ciba/notify',
+  backchannel_authentication_request_signing_alg: 'PS256',
+  backchannel_user_code_parameter: false,
+  id_token_signed_response_alg: 'RS256',
+};
+const { backchannel_authentication_request_signing_alg: _unsupported, ...EXAMPLE } = CONTRACT_EXAMPLE;
+
+function rejects(raw: unknown, message: RegExp, options = AWS): void {
+  assert.throws(() => parseClientMetadata(raw, options), (e: unknown) => {
+    assert.ok(e instanceof ClientMetadataError, `expected ClientMetadataError, got ${String(e)}`);
+    assert.match(e.message, message);
+    return true;
+  });
+}
+
+describe('discovery', () => {
+  const md = providerMetadata(ISSUER, ['urn:example:acr']);
+
+  test('OIDC Discovery §3 issuer and endpoint URLs derive from the issuer', () => {
+    assert.equal(md.issuer, ISSUER);
+    assert.equal(md.jwks_uri, `${ISSUER}/jwks`);
+    assert.equal(md.token_endpoint, `${ISSUER}/token`);
+    assert.equal(md.userinfo_endpoint, `${ISSUER}/userinfo`);
+  });
+
+  test('CIBA §4 backchannel_authentication_endpoint is present and under the issuer', () => {
+    assert.equal(md.backchannel_authentication_endpoint, `${ISSUER}/bc-authorize`);
+  });
+
+  test('CIBA §4 backchannel_token_delivery_modes_supported: a non-empty subset of poll, ping, push', () => {
+    const modes = md.backchannel_token_delivery_modes_supported as string[];
+    assert.ok(Array.isArray(modes) && modes.length > 0);
+    for (const m of modes) assert.ok(['poll', 'ping', 'push'].includes(m), m);
+  });
+
+  test('CIBA §4 backchannel_user_code_parameter_supported is a boolean', () => {
+    assert.equal(typeof md.backchannel_user_code_parameter_supported, 'boolean');
+  });
+
+  test('CIBA §4 grant_types_supported includes urn:openid:params:grant-type:ciba', () => {
+    assert.ok((md.grant_types_supported as string[]).includes('urn:openid:params:grant-type:ciba'));
+  });
+
+  test('CIBA §4 no backchannel_authentication_request_signing_alg_values_supported: signed requests are not supported', () => {
+    assert.equal('backchannel_authentication_request_signing_alg_values_supported' in md, false);
+    assert.equal(md.request_parameter_supported, false);
+    assert.equal(md.request_uri_parameter_supported, false);
+  });
+
+  test('OIDC Discovery §3 required fields are present', () => {
+    for (const k of ['issuer', 'jwks_uri', 'response_types_supported', 'subject_types_supported', 'id_token_signing_alg_values_supported']) {
+      assert.ok(k in md, k);
+    }
+    assert.ok((md.id_token_signing_alg_values_supported as string[]).includes('RS256'), 'OIDC Discovery: RS256 MUST be included');
+  });
+
+  test('capabilities.ts: discovery advertises exactly the capability lists', () => {
+    assert.deepEqual(md.backchannel_token_delivery_modes_supported, [...DELIVERY_MODES]);
+    assert.deepEqual(md.token_endpoint_auth_methods_supported, [...CLIENT_AUTH_METHODS]);
+    assert.deepEqual(md.grant_types_supported, [...GRANT_TYPES]);
+    assert.deepEqual(md.id_token_signing_alg_values_supported, [...ID_TOKEN_ALGS]);
+    assert.deepEqual(md.scopes_supported, [...SCOPES]);
+    assert.deepEqual(md.claims_supported, [...CLAIMS]);
+  });
+
+  test('capabilities.ts: every claim a scope releases is in claims_supported, every scope-with-claims in scopes_supported', () => {
+    for (const [scope, claims] of Object.entries(SCOPE_CLAIMS)) {
+      assert.ok(SCOPES.includes(scope), scope);
+      for (const c of claims) assert.ok(CLAIMS.includes(c), c);
+    }
+  });
+
+  test('capabilities.ts: everything advertised is accepted at registration, and nothing else', () => {
+    for (const mode of DELIVERY_MODES) parseClientMetadata({ ...EXAMPLE, backchannel_token_delivery_mode: mode }, AWS);
+    for (const method of CLIENT_AUTH_METHODS) parseClientMetadata({ ...EXAMPLE, token_endpoint_auth_method: method }, AWS);
+    for (const alg of ID_TOKEN_ALGS) parseClientMetadata({ ...EXAMPLE, id_token_signed_response_alg: alg }, AWS);
+    for (const scope of SCOPES) if (scope !== 'openid') parseClientMetadata({ ...EXAMPLE, scope: `openid ${scope}` }, AWS);
+    parseClientMetadata({ ...EXAMPLE, grant_types: [...GRANT_TYPES] }, AWS);
+    for (const mode of ['poll', 'ping', 'push'].filter((m) => !(DELIVERY_MODES as readonly string[]).includes(m))) {
+      rejects({ ...EXAMPLE, backchannel_token_delivery_mode: mode }, /backchannel_token_delivery_mode/);
+    }
+  });
+});
+
+describe('parseClientMetadata', () => {
+  test('CONTRACT.md seed example shape (without the signing alg) is accepted and mapped', () => {
+    const c = parseClientMetadata(EXAMPLE, AWS);
+    const { client_secret_hash, ...rest } = c;
+    assert.deepEqual(rest, {
+      client_id: 'pos-terminal',
+      client_name: 'Store POS',
+      token_endpoint_auth_method: 'client_secret_basic',
+      jwks: EXAMPLE.jwks,
+      grant_types: [CIBA_GRANT, REFRESH_GRANT],
+      scope: 'openid profile email',
+      backchannel_token_delivery_mode: 'poll',
+      backchannel_client_notification_endpoint: 'https://pos.example.com/ciba/notify',
+      backchannel_user_code_parameter: false,
+      id_token_signed_response_alg: 'RS256',
+    });
+    assert.ok(client_secret_hash && verifyClientSecret(SECRET, client_secret_hash), 'secret stored hashed and verifiable');
+    assert.ok(!JSON.stringify(c).includes(SECRET), 'the plain secret is not kept');
+  });
+
+  test('CONTRACT.md seed example exactly as documented (optional backchannel_authentication_request_signing_alg "PS256") is accepted', () => {
+    assert.equal(parseClientMetadata(CONTRACT_EXAMPLE, AWS).backchannel_authentication_request_signing_alg, 'PS256');
+  });
+
+  test('RFC 7591 defaults: client_secret_basic, CIBA grant, poll, openid, no user code, RS256', () => {
+    const c = parseClientMetadata({ client_id: 'minimal', client_secret: SECRET }, AWS);
+    assert.equal(c.token_endpoint_auth_method, 'client_secret_basic');
+    assert.deepEqual(c.grant_types, [CIBA_GRANT]);
+    assert.equal(c.backchannel_token_delivery_mode, 'poll');
+    assert.equal(c.scope, 'openid');
+    assert.equal(c.backchannel_user_code_parameter, false);
+    assert.equal(c.id_token_signed_response_alg, 'RS256');
+  });
+
+  test('CIBA §4 unsupported delivery modes (ping, push) and unknown ones are rejected', () => {
+    rejects({ ...EXAMPLE, backchannel_token_delivery_mode: 'ping' }, /backchannel_token_delivery_mode/);
+    rejects({ ...EXAMPLE, backchannel_token_delivery_mode: 'push' }, /backchannel_token_delivery_mode/);
+    rejects({ ...EXAMPLE, backchannel_token_delivery_mode: 'POLL' }, /backchannel_token_delivery_mode/);
+  });
+
+  test('RFC 7591 client_secret is required for the client_secret_* methods', () => {
+    const { client_secret: _, ...noSecret } = EXAMPLE;
+    rejects(noSecret, /client_secret is required/);
+    rejects({ ...EXAMPLE, client_secret: '' }, /client_secret/);
+    rejects({ ...EXAMPLE, client_secret: 12345678901234567 }, /client_secret/);
+  });
+
+  test('client_secret shorter than 16 characters is rejected, 16 is accepted', () => {
+    rejects({ ...EXAMPLE, client_secret: 'x'.repeat(15) }, /at least 16/);
+    parseClientMetadata({ ...EXAMPLE, client_secret: 'x'.repeat(16) }, AWS);
+  });
+
+  test('RFC 7591 unsupported client auth methods are rejected', () => {
+    for (const m of ['private_key_jwt', 'none', 'tls_client_auth', 'client_secret_jwt']) {
+      rejects({ ...EXAMPLE, token_endpoint_auth_method: m }, /token_endpoint_auth_method/);
+    }
+  });
+
+  test('RFC 7591 grant_types must be a list of supported grants', () => {
+    rejects({ ...EXAMPLE, grant_types: ['authorization_code'] }, /grant_types/);
+    rejects({ ...EXAMPLE, grant_types: [CIBA_GRANT, 'client_credentials'] }, /grant_types/);
+    rejects({ ...EXAMPLE, grant_types: CIBA_GRANT }, /grant_types/);
+    rejects({ ...EXAMPLE, grant_types: [42] }, /grant_types/);
+  });
+
+  test('CIBA §7.1 registered scope must include openid and only supported scopes', () => {
+    rejects({ ...EXAMPLE, scope: 'profile email' }, /scope/);
+    rejects({ ...EXAMPLE, scope: 'openid address' }, /scope/);
+    rejects({ ...EXAMPLE, scope: 'openid  profile' }, /scope/);
+    rejects({ ...EXAMPLE, scope: '' }, /scope/);
+    rejects({ ...EXAMPLE, scope: ['openid'] }, /scope/);
+  });
+
+  test('client_id must be 1-128 visible ASCII characters', () => {
+    rejects({ ...EXAMPLE, client_id: '' }, /client_id/);
+    rejects({ ...EXAMPLE, client_id: 'has space' }, /client_id/);
+    rejects({ ...EXAMPLE, client_id: 'x'.repeat(129) }, /client_id/);
+    rejects({ ...EXAMPLE, client_id: 'clïent' }, /client_id/);
+    parseClientMetadata({ ...EXAMPLE, client_id: 'x'.repeat(128) }, AWS);
+  });
+
+  test('RFC 7591 metadata that is not a JSON object is rejected', () => {
+    for (const raw of [null, undefined, 'client', 42, []]) rejects(raw, /object/);
+  });
+
+  test('CIBA §4 backchannel_user_code_parameter must be a boolean', () => {
+    rejects({ ...EXAMPLE, backchannel_user_code_parameter: 'true' }, /backchannel_user_code_parameter/);
+    assert.equal(parseClientMetadata({ ...EXAMPLE, backchannel_user_code_parameter: true }, AWS).backchannel_user_code_parameter, true);
+  });
+
+  test('OIDC Registration id_token_signed_response_alg: none and HS256 are rejected', () => {
+    rejects({ ...EXAMPLE, id_token_signed_response_alg: 'none' }, /id_token_signed_response_alg/);
+    rejects({ ...EXAMPLE, id_token_signed_response_alg: 'HS256' }, /id_token_signed_response_alg/);
+  });
+
+  test('RFC 7591 jwks must be {"keys": [...]}', () => {
+    rejects({ ...EXAMPLE, jwks: [] }, /jwks/);
+    rejects({ ...EXAMPLE, jwks: { keys: {} } }, /jwks/);
+    rejects({ ...EXAMPLE, jwks: null }, /jwks/);
+  });
+
+  test('CIBA §4 http notification endpoint is rejected outside local mode (even on localhost)', () => {
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'http://pos.example.com/cb' }, /https/);
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'http://localhost:3000/cb' }, /https/);
+  });
+
+  test('CONTRACT loopback http notification endpoint is accepted in local mode only', () => {
+    for (const url of ['http://localhost:3000/cb', 'http://127.0.0.1:9999/notify', 'http://localhost/cb']) {
+      assert.equal(parseClientMetadata({ ...EXAMPLE, backchannel_client_notification_endpoint: url }, LOCAL).backchannel_client_notification_endpoint, url);
+    }
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'http://pos.example.com/cb' }, /https/, LOCAL);
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'http://localhost.evil.example/cb' }, /https/, LOCAL);
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'http://127.0.0.1.nip.io/cb' }, /https/, LOCAL);
+  });
+
+  test('CIBA §4 notification endpoint with a fragment is rejected (even an empty one)', () => {
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'https://pos.example.com/cb#frag' }, /fragment/);
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'https://pos.example.com/cb#' }, /fragment/);
+  });
+
+  test('CIBA §4 notification endpoint must be an absolute URL with an allowed scheme', () => {
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: '/relative/cb' }, /absolute URL/);
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'ftp://pos.example.com/cb' }, /https/);
+    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: '' }, /non-empty/);
+  });
+
+  test('validateNotificationEndpoint directly: https anywhere, loopback http only locally', () => {
+    assert.equal(validateNotificationEndpoint('https://rp.example.com/cb?x=1', false), 'https://rp.example.com/cb?x=1');
+    assert.equal(validateNotificationEndpoint('http://127.0.0.1:8081/cb', true), 'http://127.0.0.1:8081/cb');
+    assert.throws(() => validateNotificationEndpoint('http://127.0.0.1:8081/cb', false), ClientMetadataError);
+  });
+});
