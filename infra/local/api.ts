@@ -188,6 +188,11 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, match: Rou
     if (name === 'cookie') cookies = values.flatMap((v) => v.split(';').map((c) => c.trim()).filter(Boolean));
     else headers[name] = values.join(',');
   }
+  // Added by API Gateway (which terminates TLS; locally the scheme is http).
+  const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${sourceIp}` : sourceIp;
+  headers['x-forwarded-proto'] ??= 'http';
+  headers['x-forwarded-port'] ??= String(req.socket.localPort ?? '');
   let queryStringParameters: Record<string, string> | undefined;
   if (rawQueryString !== '') {
     queryStringParameters = {};
@@ -217,7 +222,7 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, match: Rou
         method,
         path: rawPath,
         protocol: `HTTP/${req.httpVersion}`,
-        sourceIp: (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, ''),
+        sourceIp,
         userAgent: headers['user-agent'] ?? '',
       },
       requestId,

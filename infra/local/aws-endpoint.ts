@@ -19,7 +19,12 @@ export type AwsEndpointOptions = {
   log?: (line: string) => void;
 };
 
-export type AwsEndpoint = { url: string; port: number; close(): Promise<void> };
+export type AwsEndpoint = {
+  url: string;
+  port: number;
+  /** Stops listening and drops open connections (call once its users are quiet). */
+  close(): Promise<void>;
+};
 
 const MAX_BODY = 1024 * 1024;
 
@@ -47,7 +52,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((err) => (err ? reject(err) : resolve()));
-        server.closeIdleConnections();
+        server.closeAllConnections();
       }),
   };
 }

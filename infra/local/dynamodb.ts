@@ -44,6 +44,7 @@ export type LocalDynamoDb = {
   endpoint: string;
   port: number;
   tableName: string;
+  /** Stops listening, drops open connections, closes the store (call once its users are quiet). */
   close(): Promise<void>;
 };
 
@@ -67,7 +68,7 @@ export async function startLocalDynamoDb(options: LocalDynamoDbOptions): Promise
   const close = () =>
     new Promise<void>((resolve, reject) => {
       server.close((err?: Error) => (err ? reject(err) : resolve()));
-      server.closeIdleConnections();
+      server.closeAllConnections();
     });
   try {
     await ensureTable(endpoint, options.tableName);

@@ -90,21 +90,50 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     throw new Error('a local stack is already running in this process; close() it first (handlers read their configuration once per process)');
   }
   running = true;
-  const cleanups: (() => Promise<unknown>)[] = [];
-  const cleanup = async () => {
-    for (const fn of cleanups.reverse()) await fn().catch((err: unknown) => console.error('[stack] cleanup:', err));
-    cleanups.length = 0;
-  };
+  const parts: Parts = {};
   try {
-    return await start(options, cleanups, cleanup);
+    return await start(options, parts);
   } catch (err) {
-    await cleanup();
+    await shutdown(parts);
     running = false;
     throw err;
   }
 }
 
-async function start(options: LocalStackOptions, cleanups: (() => Promise<unknown>)[], cleanup: () => Promise<void>): Promise<LocalStack> {
+/** What has been started so far, for shutdown. */
+type Parts = {
+  markReady?: () => void;
+  api?: { close(): Promise<void> };
+  stepFunctions?: LocalStepFunctions;
+  sns?: LocalSns;
+  aws?: { close(): Promise<void> };
+  dynamo?: { close(): Promise<void> };
+  tempDir?: string;
+};
+
+/**
+ * Stops in dependency order: no new HTTP requests (in-flight ones finish), then the workflow (running executions
+ * halt, in-flight task functions finish), SNS deliveries, and only then the AWS endpoint and DynamoDB they use.
+ */
+async function shutdown(parts: Parts): Promise<void> {
+  const step = async (name: string, fn: (() => Promise<unknown>) | undefined) => {
+    try {
+      await fn?.();
+    } catch (err) {
+      console.error(`[stack] stopping ${name}:`, err);
+    }
+  };
+  parts.markReady?.(); // release requests held during a failed start
+  await step('API', parts.api && (() => parts.api!.close()));
+  await step('Step Functions', parts.stepFunctions && (() => parts.stepFunctions!.close()));
+  await step('SNS', parts.sns && (() => parts.sns!.drain()));
+  await step('AWS endpoint', parts.aws && (() => parts.aws!.close()));
+  await step('DynamoDB', parts.dynamo && (() => parts.dynamo!.close()));
+  await step('temp dir', parts.tempDir !== undefined ? () => rm(parts.tempDir!, { recursive: true, force: true }) : undefined);
+  for (const key of Object.keys(parts) as (keyof Parts)[]) delete parts[key];
+}
+
+async function start(options: LocalStackOptions, parts: Parts): Promise<LocalStack> {
   const host = options.host ?? pinned?.host ?? '127.0.0.1';
   const dataDir = options.dataDir ?? null;
   const quiet = options.quiet ?? false;
@@ -117,11 +146,11 @@ async function start(options: LocalStackOptions, cleanups: (() => Promise<unknow
   } else {
     keysDir = pinned?.tempDir ?? (await mkdtemp(join(tmpdir(), 'ciba-local-')));
     await mkdir(keysDir, { recursive: true });
-    cleanups.push(() => rm(keysDir, { recursive: true, force: true }));
+    parts.tempDir = keysDir;
   }
 
   const dynamo = await startLocalDynamoDb({ dataDir, tableName: TABLE_NAME, host, port: pinned?.dynamoPort ?? 0 });
-  cleanups.push(() => dynamo.close());
+  parts.dynamo = dynamo;
 
   let deviceTopicArn = '';
   const sns = new LocalSns({
@@ -132,17 +161,18 @@ async function start(options: LocalStackOptions, cleanups: (() => Promise<unknow
     },
   });
   deviceTopicArn = sns.createTopic(DEVICE_TOPIC_NAME);
-  cleanups.push(() => sns.drain());
+  parts.sns = sns;
 
   const stepFunctions = new LocalStepFunctions({ dynamoDbEndpoint: dynamo.endpoint, sns, dataDir });
-  cleanups.push(() => stepFunctions.close());
+  parts.stepFunctions = stepFunctions;
 
   const aws = await startAwsEndpoint({ stepFunctions, sns, host, port: pinned?.awsPort ?? 0 });
-  cleanups.push(() => aws.close());
+  parts.aws = aws;
 
   // Requests are accepted at once but held until the environment is set and the seed is loaded.
   let markReady!: () => void;
   const ready = new Promise<void>((resolve) => (markReady = resolve));
+  parts.markReady = markReady;
   const api = await startApiServer({
     host,
     // Port 0 on a restart reuses the first stack's port, so the default issuer stays the same.
@@ -150,8 +180,7 @@ async function start(options: LocalStackOptions, cleanups: (() => Promise<unknow
     ready,
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
   });
-  cleanups.push(() => api.close());
-  cleanups.push(async () => markReady()); // release held requests on a failed start
+  parts.api = api;
 
   const issuer = (options.issuer ?? `http://localhost:${api.port}`).replace(/\/+$/, '');
   const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:${STATE_MACHINE_NAME}`;
@@ -175,10 +204,12 @@ async function start(options: LocalStackOptions, cleanups: (() => Promise<unknow
     const changed = [...new Set([...Object.keys(env), ...Object.keys(pinned.env)])].filter((k) => env[k] !== pinned?.env[k]);
     if (changed.length > 0) throw restartError(changed);
   }
-  // Before any handler module is imported (they read the configuration once).
+  // Before any handler module is imported (they read the configuration once). From here on this process is tied
+  // to these settings, even if the start fails later (the seed loader may already have read the configuration).
   Object.assign(process.env, env);
   delete process.env.AWS_PROFILE;
   delete process.env.AWS_SESSION_TOKEN;
+  pinned ??= { env, apiPort: api.port, dynamoPort: dynamo.port, awsPort: aws.port, host, ...(dataDir ? {} : { tempDir: keysDir }) };
 
   // The workflow's functions, invoked by the local Step Functions as Lambda would (payload, context).
   const workflowHandlers = new Map<string, Promise<(event: unknown, context: unknown) => Promise<unknown>>>();
@@ -202,7 +233,6 @@ async function start(options: LocalStackOptions, cleanups: (() => Promise<unknow
     seeded = await loadSeed(options.seed);
   }
 
-  pinned ??= { env, apiPort: api.port, dynamoPort: dynamo.port, awsPort: aws.port, host, ...(dataDir ? {} : { tempDir: keysDir }) };
   markReady();
 
   const calls: AwsCall[] = [];
@@ -215,7 +245,7 @@ async function start(options: LocalStackOptions, cleanups: (() => Promise<unknow
     close: () =>
       (closing ??= (async () => {
         setAwsCallObserver(undefined);
-        await cleanup();
+        await shutdown(parts);
         running = false;
       })()),
     stepFunctions: {

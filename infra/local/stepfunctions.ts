@@ -24,6 +24,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError, StateMachine } from 'aws-local-stepfunctions';
 import type { StateMachineDefinition } from 'aws-local-stepfunctions';
 import { DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
@@ -145,6 +146,8 @@ export class LocalStepFunctions {
   readonly #tokens = new Map<string, TokenEntry>();
   readonly #functions = new Map<string, LocalFunction>();
   readonly #watchers = new Set<() => void>();
+  /** Integration calls (function invocations, DynamoDB, SNS) still running. */
+  readonly #inFlight = new Set<Promise<unknown>>();
   readonly #sns: LocalSns | undefined;
   readonly #dynamoDbEndpoint: string | undefined;
   readonly #file: string | undefined;
@@ -282,8 +285,11 @@ export class LocalStepFunctions {
     }
   }
 
-  /** Stops serving; running executions are halted (their records stay RUNNING, see the next start). */
-  async close(): Promise<void> {
+  /**
+   * Stops serving: running executions are halted (their records stay RUNNING, see the next start) and task work
+   * already started (e.g. a function invocation) gets up to `graceMs` to finish.
+   */
+  async close(graceMs = 5000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const exec of this.#executions.values()) {
@@ -291,6 +297,7 @@ export class LocalStepFunctions {
       exec.shutdown = true;
       this.#halt(exec);
     }
+    if (this.#inFlight.size > 0) await Promise.race([Promise.allSettled([...this.#inFlight]), sleep(graceMs, undefined, { ref: false })]);
     this.#dynamo?.destroy();
     if (this.#saveTimer) {
       clearTimeout(this.#saveTimer);
@@ -349,17 +356,23 @@ export class LocalStepFunctions {
     for (const task of machine.tasks.values()) handlers[task.stateName] = (params) => this.#runTask(task, exec, params);
     const run = machine.engine.run(parsedInput, { context, overrides: { taskResourceLocalHandlers: handlers } });
     exec.abort = run.abort;
-    void this.#collectHistory(exec, run.eventLogs);
-    run.result.then(
-      (output) => this.#finish(exec, 'SUCCEEDED', { output: JSON.stringify(output) }),
-      (err: unknown) => {
+    const historyDone = this.#collectHistory(exec, run.eventLogs);
+    void run.result
+      .then(
+        (output) => ({ output }),
+        (err: unknown) => ({ err }),
+      )
+      .then(async (outcome) => {
+        // The record turns terminal only once its history is complete (readers count states when it ends).
+        await Promise.race([historyDone, sleep(1000, undefined, { ref: false })]);
+        if ('output' in outcome) return this.#finish(exec, 'SUCCEEDED', { output: JSON.stringify(outcome.output) });
+        const err = outcome.err;
         if (err instanceof ExecutionAbortedError) return; // StopExecution or shutdown already settled the record
         if (err instanceof ExecutionTimeoutError) return this.#finish(exec, 'TIMED_OUT', {});
         const cause = err instanceof ExecutionError && err.cause instanceof Error ? err.cause : err;
         const e = cause instanceof Error ? cause : new Error(String(cause));
         this.#finish(exec, 'FAILED', { error: e.name, cause: e.message });
-      },
-    );
+      });
     this.#changed();
     return { executionArn, startDate: exec.record.startDate / 1000 };
   }
@@ -486,12 +499,12 @@ export class LocalStepFunctions {
     const callback = 'callback' in task.integration && task.integration.callback;
     if (!callback) {
       if (token) this.#closeToken(token, 'dropped');
-      return this.#callIntegration(task, params);
+      return this.#track(this.#callIntegration(task, params));
     }
     if (!token) this.#log(`[stepfunctions] ${task.stateName}: callback task without $$.Task.Token in its Parameters; it can only time out`);
     // Registered before the integration runs: the callback may arrive before the invoked function returns.
     const waiting = token ? this.#awaitToken(token, exec, timeoutMs) : new Promise<Json>(() => {});
-    const started = this.#callIntegration(task, params).then(
+    const started = this.#track(this.#callIntegration(task, params)).then(
       () => waiting,
       (err: unknown) => {
         if (token) this.#closeToken(token, 'completed');
@@ -499,6 +512,13 @@ export class LocalStepFunctions {
       },
     );
     return Promise.race([waiting, started]);
+  }
+
+  #track<T>(work: Promise<T>): Promise<T> {
+    this.#inFlight.add(work);
+    const forget = () => void this.#inFlight.delete(work);
+    work.then(forget, forget);
+    return work;
   }
 
   #claimToken(exec: Execution, params: Json): string | undefined {
@@ -587,6 +607,7 @@ export class LocalStepFunctions {
     } catch (err) {
       // As on AWS: a function error fails the task with the function's error type, the cause is the error JSON.
       const e = err instanceof Error ? err : new Error(String(err));
+      this.#log(`[lambda] ${functionName}: ${e.name}: ${e.message}`);
       throw taskError(e.name || 'Error', JSON.stringify({ errorType: e.name || 'Error', errorMessage: e.message }));
     }
     return result === undefined ? null : (JSON.parse(JSON.stringify(result)) as Json);

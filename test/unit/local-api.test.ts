@@ -77,6 +77,8 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
     assert.equal(event.headers['x-custom'], 'one,two');
     assert.equal(event.headers['user-agent'], 'local-test');
     assert.equal(event.headers.cookie, undefined);
+    assert.equal(event.headers['x-forwarded-proto'], 'http');
+    assert.equal(event.headers['x-forwarded-for'], '127.0.0.1');
     assert.deepEqual(event.cookies, ['c1=v1', 'c2=v2']);
     assert.equal(event.pathParameters, undefined);
     assert.equal(event.body, undefined);
