@@ -1,10 +1,6 @@
-// The AWS SDK clients every adapter shares, created once per process. Endpoints come from the standard
-// AWS_ENDPOINT_URL_<SERVICE> variables, so the local stack changes configuration, never code (DESIGN principle 1).
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { KMSClient } from '@aws-sdk/client-kms';
-
+// What every AWS SDK client gets: call observation (for the local stack and `npm run bench`). Each adapter creates
+// its own client once per process, so a function bundle loads only the SDK clients it uses (cold start). Endpoints
+// come from the standard AWS_ENDPOINT_URL_<SERVICE> variables: the local stack changes configuration, never code.
 /** One AWS call as seen by the caller: used by the local stack and `npm run bench` to count calls and critical-path depth. */
 export type AwsCall = { service: string; operation: string; start: number; end: number; ok: boolean };
 export type AwsCallObserver = (call: AwsCall) => void;
@@ -21,7 +17,8 @@ type Instrumentable = {
   };
 };
 
-function instrument<C>(client: C, service: string): C {
+/** Report every call of `client` to the observer, if one is installed. */
+export function instrument<C>(client: C, service: string): C {
   (client as unknown as Instrumentable).middlewareStack.add(
     (next, ctx) => async (args) => {
       if (!observer) return next(args);
@@ -39,13 +36,3 @@ function instrument<C>(client: C, service: string): C {
   );
   return client;
 }
-
-let dynamo: DynamoDBClient | undefined;
-let sfn: SFNClient | undefined;
-let sns: SNSClient | undefined;
-let kms: KMSClient | undefined;
-
-export const dynamoClient = (): DynamoDBClient => (dynamo ??= instrument(new DynamoDBClient({}), 'DynamoDB'));
-export const sfnClient = (): SFNClient => (sfn ??= instrument(new SFNClient({}), 'StepFunctions'));
-export const snsClient = (): SNSClient => (sns ??= instrument(new SNSClient({}), 'SNS'));
-export const kmsClient = (): KMSClient => (kms ??= instrument(new KMSClient({}), 'KMS'));

@@ -3,9 +3,12 @@
 import { createPrivateKey, createPublicKey, sign as cryptoSign, constants, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { GetPublicKeyCommand, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, KMSClient, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { kmsClient } from './aws.ts';
+import { instrument } from './aws.ts';
+
+let kms: KMSClient | undefined;
+const kmsClient = (): KMSClient => (kms ??= instrument(new KMSClient({}), 'KMS'));
 import { config } from '../config.ts';
 import { sha256 } from '../core/crypto.ts';
 import type { SigningAlg } from '../core/model.ts';

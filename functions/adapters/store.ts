@@ -2,7 +2,8 @@
 // checks expiry itself because TTL deletion is lazy (DESIGN principle 6).
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { dynamoClient } from './aws.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { instrument } from './aws.ts';
 import { config } from '../config.ts';
 import { TABLE } from '../../infra/table.ts';
 import type { AuthRequest, Client, Device, User } from '../core/model.ts';
@@ -12,7 +13,7 @@ const EXPIRED_ROW_GRACE_S = 86_400;
 
 let doc: DynamoDBDocumentClient | undefined;
 const db = (): DynamoDBDocumentClient =>
-  (doc ??= DynamoDBDocumentClient.from(dynamoClient(), { marshallOptions: { removeUndefinedValues: true } }));
+  (doc ??= DynamoDBDocumentClient.from(instrument(new DynamoDBClient({}), 'DynamoDB'), { marshallOptions: { removeUndefinedValues: true } }));
 const table = (): string => config().tableName;
 
 const key = {

@@ -1,7 +1,10 @@
 // Step Functions: one Standard execution per authentication request (statemachines/ciba.asl.json).
 // The execution name and input carry only the non-secret request id, the client id, mode and expiry.
-import { SendTaskFailureCommand, SendTaskSuccessCommand, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { sfnClient } from './aws.ts';
+import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { instrument } from './aws.ts';
+
+let client: SFNClient | undefined;
+const sfnClient = (): SFNClient => (client ??= instrument(new SFNClient({}), 'StepFunctions'));
 import { config } from '../config.ts';
 import type { DeliveryMode } from '../core/model.ts';
 

@@ -1,0 +1,370 @@
+// `npm run bench`: performance figures of the CIBA server, on this machine, against 127.0.0.1 only.
+//   1. throughput and latency of complete poll flows on the local stack (server in a child process), c=1 and c=32
+//   2. server CPU per complete flow (the child's utime+stime)
+//   3. AWS calls per flow by endpoint, and their critical-path depth (stack in this process)
+//   4. each Lambda bundle's size and cold module-load time (esbuild with the CDK construct's options)
+//   5. Step Functions state transitions per flow (approve, deny, expire) and their cost
+// Every phase is bounded in count and time; child processes and temporary directories are removed on exit.
+//
+//   npm run bench [-- --quick] [--levels 1,32] [--flows 40,320] [--time-cap 60] [--cold-runs 5] [--no-expiry]
+import { parseArgs } from 'node:util';
+import { cpus, availableParallelism, platform, release, totalmem, tmpdir, loadavg } from 'node:os';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchSeed, type Kind } from './bench/flow.ts';
+import { cleanupAll, clkTck, freePort, installCleanupHandlers, startServerChild, stopChild, trackDir, trackEmptyDir } from './bench/child.ts';
+import { idleCpuRate, runLevel, warmServer, type LevelResult } from './bench/load.ts';
+import { runInProcess, type AwsCallsResult, type TransitionsResult } from './bench/inprocess.ts';
+import { buildBundles, coldSummary, constructBundling, measureColdImports, type BundleResult } from './bench/bundles.ts';
+import { bytes, fmt, round, section, summarize, table } from './bench/report.ts';
+
+const HELP = `usage: npm run bench [-- options]
+  --levels <list>     concurrency levels (default 1,32)
+  --flows <list>      measured flows per level (default 40,320)
+  --warmup <list>     warm-up flows per level (default 4,32)
+  --time-cap <s>      cap per level for the measured flows, seconds (default 60)
+  --inproc-flows <n>  flows recorded for the AWS call count (default 5)
+  --cold-runs <n>     fresh processes per bundle for the cold import (default 5)
+  --in-memory         load sections against an in-memory local stack (scripts/bench/memory-server.ts) instead of
+                      \`node infra/local/start.ts\` with an on-disk data dir
+  --no-expiry         skip the 10 s expiry flow (section 5 then shows approve and deny only)
+  --quick             a fast smoke run (fewer flows and runs)
+  -h, --help`;
+
+const { values: args } = parseArgs({
+  options: {
+    levels: { type: 'string', default: '1,32' },
+    flows: { type: 'string', default: '40,320' },
+    warmup: { type: 'string', default: '4,32' },
+    'time-cap': { type: 'string', default: '60' },
+    'inproc-flows': { type: 'string', default: '5' },
+    'cold-runs': { type: 'string', default: '5' },
+    'no-expiry': { type: 'boolean', default: false },
+    'in-memory': { type: 'boolean', default: false },
+    quick: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (args.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+const PROJECT_DIR = fileURLToPath(new URL('../', import.meta.url));
+const POLL_INTERVAL = 1;
+/** The whole bench stops by itself after this long, whatever happens. */
+const WATCHDOG_MS = 8 * 60_000;
+
+const intList = (text: string, name: string): number[] => {
+  const list = text.split(',').map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`--${name}: expected comma-separated integers, got ${text}`);
+  return list;
+};
+const positive = (text: string, name: string, max: number): number => {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n <= 0 || n > max) throw new Error(`--${name}: expected a number in (0, ${max}], got ${text}`);
+  return n;
+};
+
+const levels = intList(args.levels, 'levels');
+const flowCounts = args.quick ? levels.map((c) => Math.max(4, c * 2)) : intList(args.flows, 'flows');
+const warmups = args.quick ? levels.map((c) => Math.max(1, Math.min(c, 4))) : intList(args.warmup, 'warmup');
+if (flowCounts.length !== levels.length || warmups.length !== levels.length) throw new Error('--levels, --flows and --warmup need the same number of entries');
+if (levels.some((c) => c < 1 || c > 256) || flowCounts.some((n) => n > 5000)) throw new Error('levels must be 1..256 and flows at most 5000');
+const timeCapS = positive(args['time-cap'], 'time-cap', 300);
+const inprocFlows = args.quick ? 2 : positive(args['inproc-flows'], 'inproc-flows', 50);
+const coldRuns = args.quick ? 1 : positive(args['cold-runs'], 'cold-runs', 20);
+const expiry = !args['no-expiry'] && !args.quick;
+const inMemory = args['in-memory'];
+const SERVER_DESCRIPTION = inMemory
+  ? '`node scripts/bench/memory-server.ts` (startLocalStack, in-memory DynamoDB and executions)'
+  : '`node infra/local/start.ts` (on-disk data dir: LevelDB + executions.json, as `npm start`)';
+
+const say = (line: string) => console.log(line);
+const progress = (line: string) => process.stderr.write(`  … ${line}\n`);
+
+type Results = {
+  machine: Record<string, unknown>;
+  load?: LevelResult[];
+  /** Server CPU ms per wall second with no load. */
+  idleCpuMsPerS?: number;
+  awsCalls?: AwsCallsResult;
+  transitions?: TransitionsResult;
+  bundles?: { results: BundleResult[]; options: Awaited<ReturnType<typeof constructBundling>> };
+};
+
+async function main(): Promise<void> {
+  installCleanupHandlers();
+  const watchdog = setTimeout(() => {
+    console.error(`\nbench: still running after ${WATCHDOG_MS / 60_000} minutes; stopping.`);
+    cleanupAll().finally(() => process.exit(1));
+  }, WATCHDOG_MS);
+  watchdog.unref();
+  const began = performance.now();
+
+  const cpuList = cpus();
+  const machine = {
+    cores: cpuList.length,
+    availableParallelism: availableParallelism(),
+    cpuModel: cpuList[0]?.model ?? 'unknown',
+    node: process.version,
+    os: `${platform()} ${release()}`,
+    memoryGiB: round(totalmem() / 1024 ** 3, 1),
+    loadAverage1m: round(loadavg()[0] ?? 0, 2),
+    clkTck: clkTck(),
+  };
+  say(`CIBA server benchmark — ${new Date().toISOString()}`);
+  say(`machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, load avg ${machine.loadAverage1m}`);
+  say(`settings: CIBA_POLL_INTERVAL=${POLL_INTERVAL}, LOG_LEVEL=warn, levels ${levels.join(',')}, flows ${flowCounts.join(',')} (+ warm-up ${warmups.join(',')}), cap ${timeCapS} s per level, server ${inMemory ? 'in-memory' : 'start.ts (on-disk)'}${args.quick ? ', QUICK run' : ''}`);
+  const results: Results = { machine };
+
+  const tmp = trackDir(await mkdtemp(join(tmpdir(), 'ciba-bench-')));
+
+  // ---- 1 + 2: load on the local stack in a child process ----------------------------------------------------
+  const maxC = Math.max(...levels);
+  const { seed, users } = benchSeed(Math.max(maxC, 3) + 8);
+  const seedFile = join(tmp, 'seed.json');
+  await writeFile(seedFile, JSON.stringify(seed));
+  progress(`starting the server child (${inMemory ? 'memory-server.ts' : 'infra/local/start.ts'}, seed of ${users.length} users with a device key each)`);
+  const port = await freePort();
+  const server = await startServerChild({
+    projectDir: PROJECT_DIR,
+    port,
+    dataDir: join(tmp, 'data'),
+    seedFile,
+    env: { CIBA_POLL_INTERVAL: String(POLL_INTERVAL), LOG_LEVEL: 'warn' },
+    inMemory,
+  });
+  const load: LevelResult[] = [];
+  try {
+    const prewarm = 2 * maxC;
+    progress(`server warm-up: ${prewarm} flows at c=${maxC} (not measured)`);
+    const prewarmFailed = await warmServer({ issuer: server.url, users, concurrency: maxC, flows: prewarm, timeCapMs: 20_000 });
+    if (prewarmFailed > 0) say(`  warning: ${prewarmFailed} of ${prewarm} warm-up flows failed`);
+    progress('server idle CPU over 2 s');
+    results.idleCpuMsPerS = await idleCpuRate(server.pid, 2000);
+    for (const [i, c] of levels.entries()) {
+      progress(`c=${c}: ${warmups[i]} warm-up + ${flowCounts[i]} measured flows (cap ${timeCapS} s)`);
+      const r = await runLevel({ issuer: server.url, users, serverPid: server.pid, concurrency: c, flows: flowCounts[i]!, warmup: warmups[i]!, timeCapMs: timeCapS * 1000, staggerMs: POLL_INTERVAL * 1000 });
+      load.push(r);
+      progress(`c=${c}: ${r.completed} flows in ${r.wallS.toFixed(1)} s, ${r.failed} failed`);
+    }
+  } finally {
+    await stopChild(server.child);
+  }
+  results.load = load;
+  printLoad(load, results.idleCpuMsPerS);
+
+  // ---- 3 + 5: in-process stack ------------------------------------------------------------------------------
+  progress(`in-process stack: ${inprocFlows} recorded approve flows, a deny flow${expiry ? ' and an expiry flow (requested_expiry=10, ~10 s)' : ''}`);
+  const inprocSeed = benchSeed(3);
+  const inproc = await runInProcess({ seed: inprocSeed.seed, users: inprocSeed.users, flows: inprocFlows, expiry, log: say });
+  results.awsCalls = inproc.awsCalls;
+  results.transitions = inproc.transitions;
+  printAwsCalls(inproc.awsCalls);
+
+  // ---- 4: bundles -------------------------------------------------------------------------------------------
+  const benchDir = join(PROJECT_DIR, '.bench');
+  if (!existsSync(benchDir)) trackEmptyDir(benchDir);
+  const bundleDir = trackDir(join(benchDir, 'bundles'));
+  progress('bundling every function with esbuild');
+  const options = await constructBundling(PROJECT_DIR);
+  const bundles = await buildBundles(PROJECT_DIR, bundleDir, options);
+  progress(`cold imports: ${coldRuns} fresh node processes per bundle${options.nodeOptions ? ` with NODE_OPTIONS=${options.nodeOptions}, and ${coldRuns} without` : ''}`);
+  await measureColdImports(bundles, coldRuns, options.nodeOptions);
+  results.bundles = { results: bundles, options };
+  printBundles(bundles, options);
+  await rm(bundleDir, { recursive: true, force: true });
+
+  printTransitions(inproc.transitions, expiry);
+
+  say(`\nbench time: ${((performance.now() - began) / 1000).toFixed(1)} s`);
+  say('\n== JSON (all figures) ==');
+  say(JSON.stringify(toJson(results), null, 2));
+  await cleanupAll();
+}
+
+// ---- printing -------------------------------------------------------------------------------------------------
+
+const LATENCY_ROWS: [Kind | 'flow', string][] = [
+  ['bc-authorize', 'POST /bc-authorize'],
+  ['token-pending', 'POST /token (pending poll)'],
+  ['token-redeem', 'POST /token (redemption)'],
+  ['device-list', 'GET /device/requests'],
+  ['device-decide', 'POST /device/requests/{id}'],
+  ['flow', 'complete flow'],
+];
+
+function printLoad(load: LevelResult[], idleMsPerS: number | undefined): void {
+  say(section('1. Throughput and latency on the local stack',
+    `server = ${SERVER_DESCRIPTION} in a child process,
+       ISSUER on 127.0.0.1; load generator in this process.
+       One flow = POST /bc-authorize (fetch, client_secret_basic) → device lists GET /device/requests every 20 ms until its
+       request shows, then approves (ES256 device assertions) → the RP polls POST /token at once and then ${POLL_INTERVAL} s after each
+       answer (the interval the server returned, so never slow_down) until it gets tokens. Worker i plays user i (own device).
+       Closed loop: c workers run flows back to back, their starts spread over one poll interval so they do not poll in
+       lockstep; flows/s = completed measured flows / wall time. Not measured: a server warm-up (2 × max c flows at max c)
+       before the first level, then each level's own warm-up.
+       A flow lasts ≥ ${POLL_INTERVAL} s by design (the poll interval), so c=1 measures latency, not capacity. Latencies are
+       client-side (fetch round trip incl. the load generator's own queueing, which shares the CPUs at high c).`));
+  say(table(['>c', '>flows', '>failed', '>wall s', '>flows/s', '>HTTP req/s', '>req/flow', '>slow_down', 'capped'],
+    load.map((r) => [r.concurrency, r.completed, r.failed, fmt(r.wallS), fmt(r.flowsPerS, 2), fmt(r.requestsPerS, 1), fmt(r.requestsPerFlow, 2), r.slowDowns, r.capped ? 'yes' : 'no'])));
+  for (const r of load) for (const e of r.errors) say(`  error at c=${r.concurrency}: ${e}`);
+  say('');
+  const rows: (string | number)[][] = [];
+  for (const [kind, label] of LATENCY_ROWS) {
+    for (const r of load) {
+      const s = summarize(r.latencies[kind]);
+      rows.push([label, r.concurrency, s.n, fmt(s.p50), fmt(s.p99), fmt(s.max)]);
+    }
+  }
+  say(table(['endpoint', '>c', '>n', '>p50 ms', '>p99 ms', '>max ms'], rows));
+
+  say(section('2. Server CPU per complete flow',
+    `utime+stime of the server child from /proc/<pid>/stat (CLK_TCK ${clkTck()}) across the measured flows only, divided by
+       completed flows. The child is the whole local stack (handlers + dynalite + local Step Functions + SNS + HTTP), so this
+       is an upper bound for the handlers' own CPU. "cores busy" = server CPU s / wall s. Idle server (2 s, no requests, ${1000 / clkTck()} ms
+       tick): ${fmt(idleMsPerS, 1)} ms CPU per s; "net" subtracts that idle rate. "flows/s per core" = 1000 / net CPU ms per flow, the
+       CPU-bound ceiling of one core (the server is one Node process: JS runs on one core).`));
+  const net = (r: LevelResult) => (r.serverCpuS * 1000 - (idleMsPerS ?? 0) * r.wallS) / Math.max(1, r.completed);
+  say(table(['>c', '>flows', '>server CPU s', '>CPU ms/flow', '>net ms/flow', '>cores busy', '>flows/s per core', '>load-gen CPU ms/flow'],
+    load.map((r) => [r.concurrency, r.completed, fmt(r.serverCpuS, 2), fmt(r.serverCpuMsPerFlow, 1), fmt(net(r), 1), fmt(r.serverCores, 2), fmt(1000 / net(r), 0), fmt((r.loadgenCpuS * 1000) / Math.max(1, r.completed), 1)])));
+}
+
+const SERVICES = ['DynamoDB', 'StepFunctions', 'SNS', 'KMS'];
+
+function printAwsCalls(a: AwsCallsResult): void {
+  say(section('3. AWS calls per complete poll flow',
+    `${a.flows} approve flows at c=1 with the local stack in this process; every DynamoDB / Step Functions / SNS call the
+       handlers make is observed (setAwsCallObserver) and filed under the HTTP request it was made for (causal, via an
+       AsyncLocalStorage context per request), or under the workflow when made by notify-device (inside the execution
+       started by StartExecution). depth = longest chain of calls each starting after the previous ended (sequential
+       round trips; parallel calls count once), median over requests (min–max if they differ). Time-window attribution
+       (call inside a request's start/end in the API request log) agrees for ${a.timeWindowAgreement.agree}/${a.timeWindowAgreement.total} calls.
+       Not counted: the Step Functions service's own DynamoDB updateItem (RecordExpiry, expiry path only) and KMS (the local
+       stack signs with a key file; on AWS each redemption adds KMS Sign calls).`));
+  const services = SERVICES.filter((s) => a.categories.some((c) => Object.keys(c.callsPerRequest).some((k) => k.startsWith(`${s}.`))));
+  const opsOf = (c: AwsCallsResult['categories'][number], service: string) =>
+    Object.entries(c.callsPerRequest)
+      .filter(([k]) => k.startsWith(`${service}.`))
+      .map(([k, v]) => `${k.slice(service.length + 1)}×${Number.isInteger(v) ? v : v.toFixed(2)}`)
+      .join(', ') || '–';
+  say(table(['endpoint', '>per flow', ...services, '>calls/req', '>depth'],
+    a.categories.map((c) => [
+      c.category,
+      fmt(c.perFlow, 2),
+      ...services.map((s) => opsOf(c, s)),
+      fmt(c.totalPerRequest, 2),
+      c.depth.min === c.depth.max ? String(c.depth.median) : `${c.depth.median} (${c.depth.min}–${c.depth.max})`,
+    ])));
+  say('');
+  say(table(['per complete flow', ...services.map((s) => `>${s}`), '>total calls', '>sequential round trips'],
+    [['calls', ...services.map((s) => fmt(a.perFlowByService[s] ?? 0, 2)), fmt(a.perFlowByService.total ?? 0, 2), fmt(a.sequentialPerFlow, 2)]]));
+  say('  (sequential round trips = Σ over endpoints of depth × requests per flow)');
+}
+
+const SDK_SHORT: Record<string, string> = {
+  '@aws-sdk/client-dynamodb': 'ddb',
+  '@aws-sdk/lib-dynamodb': 'lib-ddb',
+  '@aws-sdk/client-kms': 'kms',
+  '@aws-sdk/client-sfn': 'sfn',
+  '@aws-sdk/client-sns': 'sns',
+};
+
+function printBundles(bundles: BundleResult[], options: Awaited<ReturnType<typeof constructBundling>>): void {
+  say(section('4. Lambda bundles: size and cold module-load time',
+    `esbuild JS API, options read from infra/ciba-construct.ts (${options.fromConstruct.join(', ') || 'none found: bench defaults'}): ESM,
+       target ${options.target}, minify ${options.minify}, sourcemap ${options.sourcemap}, mainFields ${options.mainFields.join(',')}, external ${options.external.join(',')},
+       createRequire banner; into .bench/bundles/ (removed afterwards). gzip = gzip -9 of index.mjs. Cold import = performance.now()
+       around \`await import(bundle)\` in a fresh node ${process.version} process (${bundles[0]?.importMs.length ?? 0} run${bundles[0]?.importMs.length === 1 ? '' : 's'} each, interleaved, after one
+       unmeasured round), with NODE_OPTIONS=${options.nodeOptions || '(none)'} as the construct deploys it; @aws-sdk/* resolve
+       from node_modules (on Lambda: the runtime's copy). "no maps" = same without NODE_OPTIONS. "SDK only" = a module
+       importing just the bundle's external @aws-sdk/* packages, same measurement. "ready" = process start to handler imported.`));
+  say(table(['function', '>index.mjs', '>gzip', '>.map', '>import p50 ms', '>min ms', '>no maps p50', '>SDK only p50', '>ready p50 ms', '@aws-sdk/* imported'],
+    bundles.map((b) => {
+      const d = coldSummary(b.importMs);
+      const n = coldSummary(b.importMsNoMaps);
+      return [
+        b.name, bytes(b.bytes), bytes(b.gzipBytes), b.mapBytes ? bytes(b.mapBytes) : '–', fmt(d.median), fmt(d.min), fmt(n.median),
+        b.externals.length ? fmt(coldSummary(b.externalsMs).median) : '–', fmt(coldSummary(b.readyMs).median),
+        b.externals.filter((e) => e.startsWith('@aws-sdk/')).map((e) => SDK_SHORT[e] ?? e.replace('@aws-sdk/', '')).join(' ') || '–',
+      ];
+    })));
+}
+
+function printTransitions(t: TransitionsResult, withExpiry: boolean): void {
+  say(section('5. Step Functions state transitions per poll flow',
+    `StateEntered events in the local Step Functions history of one execution per outcome (same ASL as deployed);
+       cost at $25 per million state transitions (Standard workflows) = transitions × $25 per million flows.${withExpiry ? '' : '\n       Expiry flow skipped (--no-expiry/--quick): per the ASL it enters NotifyDeviceAndWait, RecordExpiry, Expired.'}`));
+  say(table(['flow', 'states entered', '>transitions', '>$ per million flows'],
+    t.map((r) => [r.flow, r.states.join(' → '), r.transitions, fmt(r.costPerMillionFlows, 2)])));
+}
+
+function toJson(r: Results): unknown {
+  const lat = (values: number[]) => {
+    const s = summarize(values);
+    return { n: s.n, p50: round(s.p50), p99: round(s.p99), max: round(s.max), mean: round(s.mean) };
+  };
+  return {
+    machine: r.machine,
+    settings: { server: inMemory ? 'in-memory' : 'start.ts on-disk', pollIntervalS: POLL_INTERVAL, logLevel: 'warn', levels, flows: flowCounts, warmup: warmups, timeCapS, quick: args.quick },
+    throughput: r.load?.map((l) => ({
+      concurrency: l.concurrency,
+      flowsTarget: l.target,
+      flowsCompleted: l.completed,
+      flowsFailed: l.failed,
+      capped: l.capped,
+      wallS: round(l.wallS),
+      flowsPerS: round(l.flowsPerS),
+      httpRequestsPerS: round(l.requestsPerS),
+      requestsPerFlow: round(l.requestsPerFlow),
+      slowDowns: l.slowDowns,
+    })),
+    latencyMs: Object.fromEntries(
+      (r.load ?? []).map((l) => [`c${l.concurrency}`, Object.fromEntries(LATENCY_ROWS.map(([kind]) => [kind, lat(l.latencies[kind])]))]),
+    ),
+    serverIdleCpuMsPerS: r.idleCpuMsPerS === undefined ? undefined : round(r.idleCpuMsPerS),
+    serverCpu: r.load?.map((l) => ({
+      concurrency: l.concurrency,
+      serverCpuS: round(l.serverCpuS, 3),
+      cpuMsPerFlow: round(l.serverCpuMsPerFlow),
+      netCpuMsPerFlow: round((l.serverCpuS * 1000 - (r.idleCpuMsPerS ?? 0) * l.wallS) / Math.max(1, l.completed)),
+      coresBusy: round(l.serverCores),
+      loadgenCpuMsPerFlow: round((l.loadgenCpuS * 1000) / Math.max(1, l.completed)),
+    })),
+    awsCallsPerFlow: r.awsCalls && {
+      flows: r.awsCalls.flows,
+      byEndpoint: r.awsCalls.categories.map((c) => ({
+        endpoint: c.category,
+        requestsPerFlow: round(c.perFlow),
+        callsPerRequest: Object.fromEntries(Object.entries(c.callsPerRequest).map(([k, v]) => [k, round(v)])),
+        totalPerRequest: round(c.totalPerRequest),
+        criticalPathDepth: c.depth,
+      })),
+      byService: Object.fromEntries(Object.entries(r.awsCalls.perFlowByService).map(([k, v]) => [k, round(v)])),
+      sequentialRoundTripsPerFlow: round(r.awsCalls.sequentialPerFlow),
+      timeWindowAgreement: r.awsCalls.timeWindowAgreement,
+    },
+    bundles: r.bundles?.results.map((b) => ({
+      function: b.name,
+      bytes: b.bytes,
+      gzipBytes: b.gzipBytes,
+      mapBytes: b.mapBytes,
+      coldImportMs: { median: round(coldSummary(b.importMs).median), min: round(coldSummary(b.importMs).min), runs: b.importMs.map((v) => round(v)) },
+      coldImportNoSourceMapsMs: { median: round(coldSummary(b.importMsNoMaps).median), min: round(coldSummary(b.importMsNoMaps).min) },
+      externals: b.externals,
+      coldImportExternalsOnlyMs: b.externals.length ? { median: round(coldSummary(b.externalsMs).median), min: round(coldSummary(b.externalsMs).min) } : null,
+      processToReadyMs: { median: round(coldSummary(b.readyMs).median) },
+    })),
+    bundling: r.bundles && { ...r.bundles.options },
+    stateTransitions: r.transitions?.map((t) => ({ flow: t.flow, states: t.states, transitions: t.transitions, usdPerMillionFlows: t.costPerMillionFlows })),
+  };
+}
+
+main().catch(async (err: unknown) => {
+  console.error('\nbench failed:', err instanceof Error ? err.stack ?? err.message : err);
+  await cleanupAll();
+  process.exit(1);
+});

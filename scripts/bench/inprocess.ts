@@ -1,0 +1,266 @@
+// AWS calls per flow and state transitions, with the local stack in this process (`npm run bench` sections 3 and 5).
+//
+// Attribution is causal: an AsyncLocalStorage context is entered for every request the local API server receives
+// (diagnostics_channel `http.server.request.start`, published synchronously just before the server's request
+// listener runs, so the handler and everything it awaits inherit it) and for every request the local AWS endpoint
+// receives (StartExecution: the workflow execution, hence notify-device, runs inside that context). The AWS call
+// observer (functions/adapters/aws.ts) files each call under the context it was made in. The API server's request
+// log (onRequest, called inside the same context) gives the route and status. A time-window attribution (the call
+// lies inside a request's start/end) is computed too, as a cross-check.
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+import { startLocalStack, type AwsCall, type LocalStack, type RequestLogEntry } from '../../infra/local/stack.ts';
+import { setAwsCallObserver } from '../../functions/adapters/aws.ts';
+import { sha256b64u } from '../../functions/core/crypto.ts';
+import { deviceFor, runFlow, type BenchUser, type FlowOutcome } from './flow.ts';
+import { freePort, trackCleanup } from './child.ts';
+import { median } from './report.ts';
+
+export const CATEGORIES = ['bc-authorize', 'token pending poll', 'token redemption', 'device list', 'device decide', 'workflow (notify-device)'] as const;
+export type Category = (typeof CATEGORIES)[number] | 'other request' | 'unattributed';
+
+type Ctx = { kind: 'api'; entry?: RequestLogEntry; calls: AwsCall[] } | { kind: 'aws'; calls: AwsCall[] };
+
+export type CategoryStats = {
+  category: Category;
+  /** Requests (or workflow invocations that made calls) of this kind per flow. */
+  perFlow: number;
+  requests: number;
+  /** `Service.Operation` → calls per request (average). */
+  callsPerRequest: Record<string, number>;
+  totalPerRequest: number;
+  depth: { median: number; min: number; max: number };
+};
+
+export type AwsCallsResult = {
+  flows: number;
+  categories: CategoryStats[];
+  /** Service → calls per flow; `total` too. */
+  perFlowByService: Record<string, number>;
+  /** Sum over the categories of (depth × requests per flow): sequential AWS round trips a flow costs in total. */
+  sequentialPerFlow: number;
+  timeWindowAgreement: { agree: number; total: number };
+};
+
+export type TransitionsResult = {
+  flow: 'approve' | 'deny' | 'expire';
+  states: string[];
+  transitions: number;
+  /** USD per million flows at $25 per million state transitions. */
+  costPerMillionFlows: number;
+  status: string;
+}[];
+
+/** Longest chain of calls in which each starts after the previous one ended (sequential round trips). */
+export function criticalPathDepth(calls: readonly AwsCall[]): number {
+  const sorted = [...calls].sort((a, b) => a.start - b.start);
+  const depth: number[] = [];
+  let best = 0;
+  sorted.forEach((c, i) => {
+    let d = 1;
+    for (let j = 0; j < i; j++) if (sorted[j]!.end <= c.start) d = Math.max(d, depth[j]! + 1);
+    depth.push(d);
+    best = Math.max(best, d);
+  });
+  return best;
+}
+
+function categoryOf(entry: RequestLogEntry | undefined): Category {
+  if (!entry) return 'other request';
+  switch (entry.routeKey) {
+    case 'POST /bc-authorize':
+      return 'bc-authorize';
+    case 'POST /token':
+      return entry.status === 200 ? 'token redemption' : 'token pending poll';
+    case 'GET /device/requests':
+      return 'device list';
+    case 'POST /device/requests/{id}':
+      return 'device decide';
+    default:
+      return 'other request';
+  }
+}
+
+async function waitFor<T>(what: string, fn: () => T | undefined, timeoutMs: number): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const assertOk = (o: FlowOutcome, what: string) => {
+  if (!o.ok) throw new Error(`${what} flow failed: ${o.error}`);
+  return o;
+};
+
+export async function runInProcess(opts: {
+  seed: unknown;
+  users: BenchUser[];
+  flows: number;
+  expiry: boolean;
+  log: (line: string) => void;
+}): Promise<{ awsCalls: AwsCallsResult; transitions: TransitionsResult }> {
+  const als = new AsyncLocalStorage<Ctx>();
+  const contexts: Ctx[] = [];
+  let recording = false;
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const stack: LocalStack = await startLocalStack({
+    port,
+    issuer,
+    dataDir: null,
+    quiet: true,
+    seed: opts.seed,
+    env: { CIBA_POLL_INTERVAL: '1', LOG_LEVEL: 'warn' },
+    onRequest: (entry) => {
+      const ctx = als.getStore();
+      if (ctx?.kind === 'api') ctx.entry = entry;
+    },
+  });
+  const untrack = trackCleanup(() => stack.close());
+  const awsPort = Number(new URL(process.env.AWS_ENDPOINT_URL_SFN ?? 'http://127.0.0.1:0').port);
+  const onRequestStart = (message: unknown) => {
+    if (!recording) return;
+    const { socket } = message as { request: IncomingMessage; socket: Socket };
+    const ctx: Ctx | undefined = socket.localPort === port ? { kind: 'api', calls: [] } : socket.localPort === awsPort ? { kind: 'aws', calls: [] } : undefined;
+    if (!ctx) return;
+    contexts.push(ctx);
+    als.enterWith(ctx);
+  };
+  const all: AwsCall[] = [];
+  const orphans: AwsCall[] = [];
+  subscribe('http.server.request.start', onRequestStart);
+  setAwsCallObserver((call) => {
+    if (!recording) return;
+    all.push(call);
+    const ctx = als.getStore();
+    (ctx ? ctx.calls : orphans).push(call);
+  });
+
+  try {
+    const [userA, userB, userC] = opts.users;
+    if (!userA || !userB || !userC) throw new Error('the in-process seed needs 3 users');
+    const deviceA = deviceFor(issuer, userA);
+    const flow = (bindingMessage: string, extra: Partial<Parameters<typeof runFlow>[0]> = {}) =>
+      runFlow({ issuer, user: userA, device: deviceA, bindingMessage, timeoutMs: 20_000, ...extra });
+
+    assertOk(await flow('INPROC-WARM'), 'warm-up');
+
+    // The expiry flow first, so its 10 s run out while the others are measured. No decision; one pending poll.
+    let expireId: string | undefined;
+    if (opts.expiry) {
+      const expire = assertOk(
+        await runFlow({ issuer, user: userC, device: deviceFor(issuer, userC), bindingMessage: 'INPROC-EXPIRE', decision: 'none', requestedExpiry: 10, timeoutMs: 20_000 }),
+        'expiry',
+      );
+      if (expire.expiresIn !== 10) throw new Error(`requested_expiry=10 gave expires_in=${expire.expiresIn}`);
+      expireId = sha256b64u(expire.authReqId!);
+      // Its notify-device must be done before recording starts.
+      await waitFor('the expiry request notification', () => (stack.sns.messages().some((m) => m.message.includes(expireId!)) ? true : undefined), 10_000);
+      await stack.sns.drain();
+    }
+
+    // Approve flows at concurrency 1, recorded.
+    recording = true;
+    const approveIds: string[] = [];
+    for (let i = 0; i < opts.flows; i++) {
+      const o = assertOk(await flow(`INPROC-${i}`), 'approve');
+      if (o.slowDowns > 0) throw new Error('slow_down during the recorded flows');
+      const id = sha256b64u(o.authReqId!);
+      approveIds.push(id);
+      await stack.stepFunctions.waitForStatus(id, 'SUCCEEDED', 10_000);
+      await stack.sns.drain();
+    }
+    recording = false;
+    setAwsCallObserver(undefined);
+    unsubscribe('http.server.request.start', onRequestStart);
+
+    // Deny flow (not recorded).
+    const denied = assertOk(await runFlow({ issuer, user: userB, device: deviceFor(issuer, userB), bindingMessage: 'INPROC-DENY', decision: 'deny', timeoutMs: 20_000 }), 'deny');
+    const denyId = sha256b64u(denied.authReqId!);
+
+    const awsCalls = analyse(contexts, orphans, all, opts.flows);
+
+    // Transitions from the local Step Functions history.
+    const transitionsOf = async (flowKind: 'approve' | 'deny' | 'expire', id: string, timeoutMs: number) => {
+      const rec = await stack.stepFunctions.waitForStatus(id, 'SUCCEEDED', timeoutMs);
+      const states = stack.stepFunctions.history(rec.executionArn).filter((e) => e.type === 'StateEntered').map((e) => e.stateName ?? '?');
+      return { flow: flowKind, states, transitions: states.length, costPerMillionFlows: states.length * 25, status: rec.status };
+    };
+    const transitions: TransitionsResult = [];
+    const approveRuns = await Promise.all(approveIds.map((id) => transitionsOf('approve', id, 10_000)));
+    const distinct = new Set(approveRuns.map((r) => r.states.join('>')));
+    if (distinct.size > 1) opts.log(`  note: approve flows took different paths: ${[...distinct].join(' | ')}`);
+    transitions.push(approveRuns[0]!);
+    transitions.push(await transitionsOf('deny', denyId, 10_000));
+    if (expireId) {
+      opts.log('  waiting for the expiry flow (requested_expiry=10)…');
+      transitions.push(await transitionsOf('expire', expireId, 25_000));
+    }
+    return { awsCalls, transitions };
+  } finally {
+    recording = false;
+    setAwsCallObserver(undefined);
+    unsubscribe('http.server.request.start', onRequestStart);
+    untrack();
+    await stack.close();
+  }
+}
+
+function analyse(contexts: Ctx[], orphans: AwsCall[], all: AwsCall[], flows: number): AwsCallsResult {
+  type Group = { category: Category; calls: AwsCall[] };
+  const groups: Group[] = [];
+  for (const ctx of contexts) {
+    if (ctx.kind === 'api') groups.push({ category: categoryOf(ctx.entry), calls: ctx.calls });
+    else if (ctx.calls.length > 0) groups.push({ category: 'workflow (notify-device)', calls: ctx.calls });
+  }
+  if (orphans.length > 0) groups.push({ category: 'unattributed', calls: orphans });
+
+  const order: Category[] = [...CATEGORIES, 'other request', 'unattributed'];
+  const categories: CategoryStats[] = [];
+  const perFlowByService: Record<string, number> = {};
+  let sequentialPerFlow = 0;
+  for (const category of order) {
+    const mine = groups.filter((g) => g.category === category);
+    if (mine.length === 0) continue;
+    const ops: Record<string, number> = {};
+    let total = 0;
+    for (const g of mine) {
+      for (const c of g.calls) {
+        const key = `${c.service}.${c.operation}`;
+        ops[key] = (ops[key] ?? 0) + 1;
+        perFlowByService[c.service] = (perFlowByService[c.service] ?? 0) + 1 / flows;
+        total++;
+      }
+    }
+    const depths = mine.map((g) => criticalPathDepth(g.calls));
+    const stats: CategoryStats = {
+      category,
+      perFlow: mine.length / flows,
+      requests: mine.length,
+      callsPerRequest: Object.fromEntries(Object.entries(ops).map(([k, v]) => [k, v / mine.length])),
+      totalPerRequest: total / mine.length,
+      depth: { median: median(depths), min: Math.min(...depths), max: Math.max(...depths) },
+    };
+    sequentialPerFlow += stats.depth.median * stats.perFlow;
+    categories.push(stats);
+  }
+  perFlowByService.total = all.length / flows;
+
+  // Cross-check: which category a pure time-window attribution would give each call.
+  const byCall = new Map<AwsCall, Category>();
+  for (const g of groups) for (const c of g.calls) byCall.set(c, g.category);
+  const entries = contexts.flatMap((c) => (c.kind === 'api' && c.entry ? [c.entry] : []));
+  let agree = 0;
+  for (const call of all) {
+    const window = entries.find((e) => e.start <= call.start && call.end <= e.end);
+    const timeCategory: Category = window ? categoryOf(window) : 'workflow (notify-device)';
+    if (timeCategory === byCall.get(call)) agree++;
+  }
+  return { flows, categories, perFlowByService, sequentialPerFlow, timeWindowAgreement: { agree, total: all.length } };
+}
