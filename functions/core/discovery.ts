@@ -19,7 +19,6 @@ export function providerMetadata(issuer: string, acrValues: readonly string[]): 
     claims_supported: CLAIMS,
     acr_values_supported: acrValues,
     id_token_signing_alg_values_supported: ID_TOKEN_ALGS,
-    userinfo_signing_alg_values_supported: [],
     token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
     claims_parameter_supported: false,
     request_parameter_supported: false,

@@ -8,9 +8,9 @@
 // `event.cookies` as on AWS; a response without Content-Type gets none (API Gateway may add application/json).
 // Like an HTTP API: unknown path or a known path with another method → 404 {"message":"Not Found"}; a handler that
 // throws or returns something invalid → 500 {"message":"Internal Server Error"}; body over 10 MB → 413.
+import { listen } from './listen.ts';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { ROUTES } from '../../functions/routes.ts';
@@ -122,23 +122,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://${host}:${port}`,
-    port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeIdleConnections();
-      }),
-  };
+  return listen(server, host, options.port);
 }
 
 type CompiledRoute = { route: HttpRoute; routeKey: string; pattern: RegExp; params: string[]; literal: boolean };

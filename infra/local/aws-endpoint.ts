@@ -3,9 +3,9 @@
 // - Step Functions JSON protocol (awsJson1_0): header `X-Amz-Target: AWSStepFunctions.<Operation>`;
 // - SNS query protocol (awsQuery): form-encoded body with `Action=…`.
 // Differences from AWS: no SigV4 signature or credential checks, plain HTTP, no request size limits beyond 1 MB.
+import { listen } from './listen.ts';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { LocalStepFunctions } from './stepfunctions.ts';
 import type { LocalSns } from './sns.ts';
@@ -38,23 +38,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
       else res.destroy();
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  return {
-    url: `http://${host}:${port}`,
-    port,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.close((err) => (err ? reject(err) : resolve()));
-        server.closeAllConnections();
-      }),
-  };
+  return listen(server, host, options.port, true);
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: AwsEndpointOptions): Promise<void> {

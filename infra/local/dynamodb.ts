@@ -7,11 +7,11 @@
 // - no transactions (TransactWriteItems/TransactGetItems) and no PartiQL: the app does not use them.
 // - ReturnValuesOnConditionCheckFailure is accepted but ignored (no Item in the error).
 // - no signature checks, no throttling, no item-collection or capacity accounting.
+import { listen } from './listen.ts';
 import { createRequire } from 'node:module';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -56,20 +56,7 @@ export async function startLocalDynamoDb(options: LocalDynamoDbOptions): Promise
     await mkdir(path, { recursive: true });
   }
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(path ? { path } : {}) });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const endpoint = `http://${host}:${port}`;
-  const close = () =>
-    new Promise<void>((resolve, reject) => {
-      server.close((err?: Error) => (err ? reject(err) : resolve()));
-      server.closeAllConnections();
-    });
+  const { url: endpoint, port, close } = await listen(server as Server, host, options.port, true);
   try {
     await ensureTable(endpoint, options.tableName);
   } catch (err) {
