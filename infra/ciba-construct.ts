@@ -23,6 +23,8 @@ import { Construct } from 'constructs';
 import { ROUTES, WORKFLOW_FUNCTIONS } from '../functions/routes.ts';
 import type { Access } from '../functions/routes.ts';
 import { TABLE } from './table.ts';
+import { CibaMonitoring } from './monitoring.ts';
+import type { CibaMonitoringOptions } from './monitoring.ts';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 const HANDLERS_DIR = path.join(REPO_ROOT, 'functions', 'handlers');
@@ -69,6 +71,12 @@ export interface CibaServerProps {
    * keyed by function name, e.g. `{ token: { memorySize: 1024 } }`. Unknown names are rejected.
    */
   readonly functionProps?: Partial<Record<CibaFunctionName, Partial<NodejsFunctionProps>>>;
+  /**
+   * Alarms (always) and the `<stack>-ciba` dashboard (infra/monitoring.ts). Give `alarmTopic` to send the
+   * alarms to an existing topic; `dashboard: false` also leaves the stage's per-route metrics off.
+   * @default a new alarm topic and the dashboard
+   */
+  readonly monitoring?: CibaMonitoringOptions;
 }
 
 /** One Lambda function with every route it serves and the union of their `access`. */
@@ -162,6 +170,8 @@ export class CibaServer extends Construct {
   readonly signingKeys: { readonly rsa: Key; readonly ec: Key };
   /** Every Lambda function by its route-table name (`token`, `bc-authorize`, `notify-device`, …). */
   readonly functions: Readonly<Record<CibaFunctionName, NodejsFunction>>;
+  /** Alarms, their topic (`monitoring.alarmTopic`) and the dashboard. */
+  readonly monitoring: CibaMonitoring;
 
   constructor(scope: Construct, id: string, props: CibaServerProps = {}) {
     super(scope, id);
@@ -352,7 +362,12 @@ export class CibaServer extends Construct {
       autoDeploy: true,
       throttle: props.throttle ?? { rateLimit: 100, burstLimit: 200 },
       accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
+      // Per-route metrics (billed as custom metrics) are only worth it when the dashboard graphs them.
+      detailedMetricsEnabled: props.monitoring?.dashboard ?? true,
     });
+
+    // ---- Monitoring --------------------------------------------------------------------------------------
+    this.monitoring = new CibaMonitoring(this, 'Monitoring', { ...props.monitoring, server: this, alarmNamePrefix: baseName });
   }
 
   /** Least privilege: exactly what `access` in functions/routes.ts says, on these resources only. */

@@ -23,5 +23,9 @@ export class CibaStack extends Stack {
     new CfnOutput(this, 'StateMachineArn', { value: this.server.stateMachine.stateMachineArn, description: 'One execution per authentication request' });
     new CfnOutput(this, 'TableName', { value: this.server.table.tableName, description: 'Clients, users, requests, tokens (single table)' });
     new CfnOutput(this, 'DeviceTopicArn', { value: this.server.deviceTopic.topicArn, description: 'Authentication device notifications' });
+    new CfnOutput(this, 'AlarmTopicArn', { value: this.server.monitoring.alarmTopic.topicArn, description: 'Every CIBA alarm notifies this topic (ALARM and OK): subscribe ops to it' });
+    if (this.server.monitoring.dashboardUrl) {
+      new CfnOutput(this, 'DashboardUrl', { value: this.server.monitoring.dashboardUrl, description: 'CloudWatch dashboard: the CIBA flow at a glance' });
+    }
   }
 }
