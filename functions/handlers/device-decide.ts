@@ -19,7 +19,7 @@ function parseDecision(contentType: string | undefined, body: string): 'approved
 }
 
 export const handler = httpHandler('device-decide', async (event) => {
-  const device = await authenticateDevice(event);
+  const { device } = await authenticateDevice(event);
   const id = event.pathParameters?.id ?? '';
   const decision = parseDecision(event.headers['content-type'], bodyText(event));
   if (!decision) return json(400, { error: 'invalid_request', error_description: 'body must be JSON {"decision": "approve" | "deny"}' });

@@ -20,7 +20,6 @@ export function deviceView(r: AuthRequest): DeviceRequestView {
 }
 
 export const handler = httpHandler('device-list', async (event) => {
-  const device = await authenticateDevice(event);
-  const pending = await listPendingRequests(device.sub, Date.now());
-  return json(200, { requests: pending.map(deviceView) });
+  const { read: pending } = await authenticateDevice(event, (device) => listPendingRequests(device.sub, Date.now()));
+  return json(200, { requests: (pending ?? []).map(deviceView) });
 });

@@ -1,19 +1,35 @@
-// Shared by the device API handlers (functions/handlers/device-*.ts): authenticate the calling authentication device (CONTRACT.md device API).
+// Shared by the device API handlers (functions/handlers/device-*.ts): authenticate the calling authentication
+// device (CONTRACT.md device API).
 import { verifyDeviceAssertion } from '../core/device-assertion.ts';
 import type { Device } from '../core/model.ts';
 import { getDevice, useOnce } from '../adapters/store.ts';
 import { config } from '../config.ts';
 import { requestUrl, type HttpEvent } from './http.ts';
 
-export function authenticateDevice(event: HttpEvent): Promise<Device> {
+/**
+ * Verify the device assertion. `readAlongside`, for read-only follow-ups, starts once the signature has been
+ * verified and runs in parallel with the replay-cache write (one round trip fewer); its result is returned only
+ * when the assertion turns out fresh.
+ */
+export async function authenticateDevice<T = undefined>(
+  event: HttpEvent,
+  readAlongside?: (device: Device) => Promise<T>,
+): Promise<{ device: Device; read: T | undefined }> {
   const { issuer } = config();
   const nowS = Math.floor(Date.now() / 1000);
-  return verifyDeviceAssertion(event.headers.authorization, {
+  let device: Device | undefined;
+  let read: Promise<T> | undefined;
+  const verified = await verifyDeviceAssertion(event.headers.authorization, {
     issuer,
     method: event.requestContext.http.method,
     url: requestUrl(issuer, event),
-    loadDevice: getDevice,
-    useJti: (deviceId, jti, exp) => useOnce(`device:${deviceId}`, jti, exp, nowS),
+    loadDevice: async (id) => (device = await getDevice(id)),
+    useJti: async (deviceId, jti, exp) => {
+      read = readAlongside && device ? readAlongside(device) : undefined;
+      read?.catch(() => undefined); // awaited below; a replayed assertion discards it
+      return useOnce(`device:${deviceId}`, jti, exp, nowS);
+    },
     nowS,
   });
+  return { device: verified, read: read ? await read : undefined };
 }
