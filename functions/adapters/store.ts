@@ -195,22 +195,26 @@ export async function storeTaskToken(id: string, taskToken: string): Promise<Aut
 }
 
 export type DecisionResult =
-  | { ok: true; request: AuthRequest }
+  | { ok: true; /** The workflow's callback token, if it was stored already (now removed from the row). */ taskToken?: string }
   | { ok: false; reason: 'not_found' | 'already_decided' | 'expired' };
 
-/** The user's decision: a conditional write on `status = pending AND expires_at > now` for that user's request. */
+/**
+ * The user's decision: a conditional write on `status = pending AND expires_at > now` for that user's request.
+ * The task token is taken out of the row in the same write: it is used once, by the caller.
+ */
 export async function decideAuthRequest(id: string, sub: string, decision: 'approved' | 'denied', now: number, amr: string[]): Promise<DecisionResult> {
   try {
     const out = await db().send(new UpdateCommand({
       TableName: table(),
       Key: key.request(id),
-      UpdateExpression: 'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr REMOVE gsi1pk, gsi1sk',
+      UpdateExpression: 'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr REMOVE gsi1pk, gsi1sk, task_token',
       ConditionExpression: '#status = :pending AND expires_at > :now AND #sub = :sub',
       ExpressionAttributeNames: { '#status': 'status', '#sub': 'sub' },
       ExpressionAttributeValues: { ':decision': decision, ':now': now, ':authTime': Math.floor(now / 1000), ':amr': amr, ':pending': 'pending', ':sub': sub },
-      ReturnValues: 'ALL_NEW',
+      ReturnValues: 'UPDATED_OLD',
     }));
-    return { ok: true, request: strip<AuthRequest>(out.Attributes)! };
+    const taskToken = out.Attributes?.task_token as string | undefined;
+    return taskToken ? { ok: true, taskToken } : { ok: true };
   } catch (e) {
     if (!isConditionFailure(e)) throw e;
   }

