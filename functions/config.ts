@@ -17,17 +17,17 @@ export type Config = {
   minExpiresIn: number;
   /** Polling interval returned to poll and ping clients (CIBA §7.3). */
   pollInterval: number;
-  /** acr values the device authentication satisfies (OIDC Discovery acr_values_supported). */
-  acrValues: string[];
+  /**
+   * acr values the device authentication satisfies (OIDC Discovery acr_values_supported). Unset: every requested
+   * value is deemed satisfied by the device approval and the most preferred one is asserted.
+   */
+  acrValues?: string[];
   accessTokenTtl: number;
   idTokenTtl: number;
   refreshTokenTtl: number;
   /** Signing keys: `file` (a jose key set on disk, local) or `kms` (AWS KMS asymmetric keys). */
   keys: { source: 'file'; file: string } | { source: 'kms'; rsaKeyId: string; ecKeyId: string };
 };
-
-/** Possession of the registered device key, confirmed by the user on the device. */
-export const DEFAULT_ACR = 'urn:ciba:acr:device-key';
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name];
@@ -71,7 +71,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxExpiresIn,
     minExpiresIn,
     pollInterval: int(env, 'CIBA_POLL_INTERVAL', 5, 1, 60),
-    acrValues: (env.CIBA_ACR_VALUES ?? DEFAULT_ACR).split(' ').filter(Boolean),
+    ...(env.CIBA_ACR_VALUES ? { acrValues: env.CIBA_ACR_VALUES.split(' ').filter(Boolean) } : {}),
     accessTokenTtl: int(env, 'ACCESS_TOKEN_TTL', 600, 60, 86_400),
     idTokenTtl: int(env, 'ID_TOKEN_TTL', 600, 60, 86_400),
     refreshTokenTtl: int(env, 'REFRESH_TOKEN_TTL', 2_592_000, 3600, 31_536_000),

@@ -2,7 +2,7 @@
 import { PATHS } from '../routes.ts';
 import { CLAIMS, CLIENT_AUTH_METHODS, DELIVERY_MODES, GRANT_TYPES, ID_TOKEN_ALGS, SCOPES } from './capabilities.ts';
 
-export function providerMetadata(issuer: string, acrValues: readonly string[]): Record<string, unknown> {
+export function providerMetadata(issuer: string, acrValues?: readonly string[]): Record<string, unknown> {
   return {
     issuer,
     jwks_uri: issuer + PATHS.jwks,
@@ -17,7 +17,7 @@ export function providerMetadata(issuer: string, acrValues: readonly string[]): 
     subject_types_supported: ['public'],
     scopes_supported: SCOPES,
     claims_supported: CLAIMS,
-    acr_values_supported: acrValues,
+    ...(acrValues ? { acr_values_supported: acrValues } : {}),
     id_token_signing_alg_values_supported: ID_TOKEN_ALGS,
     token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
     claims_parameter_supported: false,

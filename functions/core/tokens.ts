@@ -18,10 +18,11 @@ export type Lifetimes = { accessTokenTtl: number; idTokenTtl: number };
 
 /**
  * OIDC Core §2 / CIBA §7.1 acr_values: the acr asserted is the most preferred requested value that the device
- * authentication satisfies (the configured `acr_values_supported`); none requested or none satisfied → no acr.
+ * authentication satisfies. With `supported` configured only those values qualify (none → no acr); without it the
+ * device approval is deemed to satisfy whatever was requested.
  */
-export function acrFor(acrValues: string | undefined, supported: readonly string[]): string | undefined {
-  return acrValues?.split(' ').find((v) => supported.includes(v));
+export function acrFor(acrValues: string | undefined, supported?: readonly string[]): string | undefined {
+  return acrValues?.split(' ').find((v) => !supported || supported.includes(v));
 }
 
 export function accessTokenClaims(issuer: string, grant: Grant, nowS: number, ttl: number): Record<string, unknown> {

@@ -118,3 +118,17 @@ describe('token endpoint (§11, RFC 6749 §5.2)', () => {
     assert.equal((await fetch(`${w.issuer}/nope`)).status, 404);
   });
 });
+
+describe('defaults', () => {
+  test('without CIBA_ACR_VALUES the most preferred requested acr is carried to the ID token', async () => {
+    const started = await bc({ scope: 'openid', login_hint: 'alice', acr_values: 'urn:example:loa:3 urn:example:loa:2', binding_message: 'ACR-DEFAULT' });
+    assert.equal(started.status, 200);
+    const request = await w.alice.waitFor((r) => r.binding_message === 'ACR-DEFAULT');
+    assert.equal((await w.alice.decide(request.id, 'approve')).status, 204);
+    const tokens = await postForm(`${w.issuer}/token`, { grant_type: CIBA_GRANT, auth_req_id: String(started.json.auth_req_id) }, { authorization: basic('rp', SECRET) });
+    assert.equal(tokens.status, 200, tokens.text);
+    const idToken = String(tokens.json.id_token);
+    const claims = JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()) as { acr?: string };
+    assert.equal(claims.acr, 'urn:example:loa:3');
+  });
+});

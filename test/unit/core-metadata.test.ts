@@ -240,3 +240,8 @@ describe('parseClientMetadata', () => {
     assert.throws(() => validateNotificationEndpoint('http://127.0.0.1:8081/cb', false), ClientMetadataError);
   });
 });
+
+test('OIDC Discovery acr_values_supported only when configured', () => {
+  assert.equal('acr_values_supported' in providerMetadata('https://op.example.com'), false);
+  assert.deepEqual(providerMetadata('https://op.example.com', ['a', 'b']).acr_values_supported, ['a', 'b']);
+});

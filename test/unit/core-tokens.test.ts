@@ -140,3 +140,8 @@ test('CIBA §7.1 acrFor: the most preferred supported value, in the client\'s or
 test('OIDC Core §2 acr names the class the authentication actually satisfied: a value the OP does not support is not asserted', () => {
   assert.equal(acrFor('urn:example:made-up-by-the-client', SUPPORTED_ACR), undefined);
 });
+
+test('CIBA §7.1 acrFor without a configured acr_values_supported: the most preferred requested value', () => {
+  assert.equal(acrFor('urn:example:loa:3 urn:example:loa:2'), 'urn:example:loa:3');
+  assert.equal(acrFor(undefined), undefined);
+});
