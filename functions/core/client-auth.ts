@@ -24,8 +24,19 @@ function decodeBasic(header: string): { clientId: string; secret: string } {
   return { clientId: unescape(decoded.slice(0, colon)), secret: unescape(decoded.slice(colon + 1)) };
 }
 
+/** Registered client ids are 1-128 visible ASCII characters (client-metadata.ts); anything else cannot authenticate. */
+const CLIENT_ID = /^[\x21-\x7E]{1,128}$/;
+
 /** What the request presents; exactly one method. */
 export function presentedCredentials(authorization: string | undefined, params: Params): PresentedCredentials {
+  const presented = presentedUnchecked(authorization, params);
+  if (!CLIENT_ID.test(presented.clientId)) {
+    throw new OAuthError('invalid_client', 'client authentication failed', presented.method === 'client_secret_basic' ? { headers: basicChallenge } : {});
+  }
+  return presented;
+}
+
+function presentedUnchecked(authorization: string | undefined, params: Params): PresentedCredentials {
   const basic = authorization?.toLowerCase().startsWith('basic ') ? decodeBasic(authorization) : undefined;
   const postSecret = params.get('client_secret');
   if (basic && postSecret) throw new OAuthError('invalid_request', 'more than one client authentication method used');

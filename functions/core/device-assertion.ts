@@ -31,7 +31,8 @@ export async function verifyDeviceAssertion(authorization: string | undefined, c
   } catch {
     throw unauthorized('malformed device assertion');
   }
-  const device = iss ? await ctx.loadDevice(iss) : undefined;
+  // Device ids are 1-128 visible ASCII characters (seed validation); check before using one as a key.
+  const device = typeof iss === 'string' && /^[\x21-\x7E]{1,128}$/.test(iss) ? await ctx.loadDevice(iss) : undefined;
   if (!device) throw unauthorized('unknown device');
   let payload;
   try {

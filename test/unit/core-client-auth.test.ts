@@ -156,3 +156,9 @@ test('RFC 6749 §2.3 a non-Basic Authorization header is not client authenticati
   throwsOAuth(() => presentedCredentials('Bearer abc', params()), 'invalid_client', 401);
   assert.equal(presentedCredentials('Bearer abc', params({ client_id: 'c1', client_secret: SECRET })).method, 'client_secret_post');
 });
+
+test('RFC 6749 §2.3 a client_id no registered client can have (too long, control characters) → invalid_client (401) before any lookup', () => {
+  throwsOAuth(() => presentedCredentials(basic('x'.repeat(129), SECRET), params()), 'invalid_client', 401);
+  throwsOAuth(() => presentedCredentials(undefined, params({ client_id: 'a\u0000b', client_secret: SECRET })), 'invalid_client', 401);
+  assert.equal(presentedCredentials(basic('x'.repeat(128), SECRET), params()).clientId, 'x'.repeat(128));
+});
