@@ -24,8 +24,8 @@ function decodeBasic(header: string): { clientId: string; secret: string } {
   return { clientId: unescape(decoded.slice(0, colon)), secret: unescape(decoded.slice(colon + 1)) };
 }
 
-/** Registered client ids are 1-128 visible ASCII characters (client-metadata.ts); anything else cannot authenticate. */
-const CLIENT_ID = /^[\x21-\x7E]{1,128}$/;
+/** RFC 6749 Appendix A.1 client_id = *VSCHAR (%x20-7E), at most 128 here (client-metadata.ts); anything else cannot authenticate. */
+const CLIENT_ID = /^[\x20-\x7E]{1,128}$/;
 
 /** What the request presents; exactly one method. */
 export function presentedCredentials(authorization: string | undefined, params: Params): PresentedCredentials {

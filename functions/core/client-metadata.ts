@@ -46,7 +46,8 @@ export function parseClientMetadata(raw: unknown, options: { localMode: boolean 
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ClientMetadataError('client metadata must be an object');
   const r = raw as Raw;
   const clientId = optionalString(r, 'client_id');
-  if (!clientId || !/^[\x21-\x7E]{1,128}$/.test(clientId)) throw new ClientMetadataError('client_id must be 1-128 visible ASCII characters');
+  // RFC 6749 Appendix A.1: client_id = *VSCHAR (%x20-7E).
+  if (!clientId || !/^[\x20-\x7E]{1,128}$/.test(clientId)) throw new ClientMetadataError('client_id must be 1-128 printable ASCII characters');
   const method = oneOf<ClientAuthMethod>(r, 'token_endpoint_auth_method', CLIENT_AUTH_METHODS, 'client_secret_basic');
   const secret = optionalString(r, 'client_secret');
   if (!secret) throw new ClientMetadataError(`client ${clientId}: client_secret is required for ${method}`);

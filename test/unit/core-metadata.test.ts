@@ -181,9 +181,10 @@ describe('parseClientMetadata', () => {
     rejects({ ...EXAMPLE, scope: ['openid'] }, /scope/);
   });
 
-  test('client_id must be 1-128 visible ASCII characters', () => {
+  test('RFC 6749 A.1 client_id must be 1-128 VSCHAR (%x20-7E) characters', () => {
     rejects({ ...EXAMPLE, client_id: '' }, /client_id/);
-    rejects({ ...EXAMPLE, client_id: 'has space' }, /client_id/);
+    rejects({ ...EXAMPLE, client_id: 'tab\there' }, /client_id/);
+    assert.equal(parseClientMetadata({ ...EXAMPLE, client_id: 'has space' }, AWS).client_id, 'has space');
     rejects({ ...EXAMPLE, client_id: 'x'.repeat(129) }, /client_id/);
     rejects({ ...EXAMPLE, client_id: 'clïent' }, /client_id/);
     parseClientMetadata({ ...EXAMPLE, client_id: 'x'.repeat(128) }, AWS);
