@@ -8,7 +8,7 @@
 // `event.cookies` as on AWS; a response without Content-Type gets none (API Gateway may add application/json).
 // Like an HTTP API: unknown path or a known path with another method → 404 {"message":"Not Found"}; a handler that
 // throws or returns something invalid → 500 {"message":"Internal Server Error"}; body over 10 MB → 413.
-import { listen } from './listen.ts';
+import { listen, readBody } from './http-server.ts';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -87,7 +87,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       options.onRequest?.({ requestId, method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', ...(routeKey ? { routeKey } : {}), status, start, end: performance.now() });
     };
     (async () => {
-      const body = await readBody(req);
+      const body = await readBody(req, MAX_BODY);
       if (body === undefined) return done(413, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Request Entity Too Large' }));
       const url = req.url ?? '/';
       const rawPath = url.split('?')[0] ?? '/';
@@ -288,13 +288,3 @@ function safeDecode(segment: string): string {
   }
 }
 
-async function readBody(req: IncomingMessage): Promise<Buffer | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks);
-}

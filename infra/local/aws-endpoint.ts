@@ -3,7 +3,7 @@
 // - Step Functions JSON protocol (awsJson1_0): header `X-Amz-Target: AWSStepFunctions.<Operation>`;
 // - SNS query protocol (awsQuery): form-encoded body with `Action=…`.
 // Differences from AWS: no SigV4 signature or credential checks, plain HTTP, no request size limits beyond 1 MB.
-import { listen } from './listen.ts';
+import { listen, readBody } from './http-server.ts';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
@@ -42,8 +42,9 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: AwsEndpointOptions): Promise<void> {
-  const body = await readBody(req);
-  if (body === undefined) return send(res, 413, 'application/json', JSON.stringify({ message: 'Request too large' }));
+  const raw = await readBody(req, MAX_BODY);
+  if (raw === undefined) return send(res, 413, 'application/json', JSON.stringify({ message: 'Request too large' }));
+  const body = raw.toString('utf8');
   const target = req.headers['x-amz-target'];
   if (typeof target === 'string' && target.startsWith('AWSStepFunctions.')) {
     if (!options.stepFunctions) return unknownService(res);
@@ -67,13 +68,3 @@ function send(res: ServerResponse, status: number, contentType: string, body: st
   res.end(body);
 }
 
-async function readBody(req: IncomingMessage): Promise<string | undefined> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY) return undefined;
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}

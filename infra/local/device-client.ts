@@ -2,17 +2,10 @@
 // the device's private key and lists / decides requests. Used by `npm run demo`, the tests and the benchmark.
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
+import type { DeviceRequestView } from '../../functions/core/model.ts';
 
-export type DeviceRequest = {
-  id: string;
-  client_id: string;
-  client_name?: string;
-  binding_message?: string;
-  scope: string;
-  acr_values?: string;
-  created_at: number;
-  expires_at: number;
-};
+/** One pending request as the device API lists it (CONTRACT.md). */
+export type DeviceRequest = DeviceRequestView;
 
 export class DeviceClient {
   readonly issuer: string;

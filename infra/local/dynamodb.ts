@@ -23,7 +23,7 @@
 // process open in a small watcher and then execs java (so the child's pid is java's). When the pipe closes,
 // because close() ended it or because this process exited or was killed in any way, the watcher sends SIGTERM to
 // java. close() uses the same path and sends SIGKILL if java has not exited after a few seconds.
-import { listen } from './listen.ts';
+import { listen } from './http-server.ts';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';

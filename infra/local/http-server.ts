@@ -1,5 +1,5 @@
-// One way for every local service to bind a loopback port and to close it again.
-import type { Server } from 'node:http';
+// What every local HTTP service shares: binding a loopback port, closing it, reading a bounded request body.
+import type { IncomingMessage, Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export type Listening = { url: string; port: number; close(): Promise<void> };
@@ -24,4 +24,16 @@ export async function listen(server: Server, host: string, port = 0, dropAll = f
         else server.closeIdleConnections();
       }),
   };
+}
+
+/** The request body, or undefined when it exceeds `maxBytes` (the caller answers 413). */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > maxBytes) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
 }
