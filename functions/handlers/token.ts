@@ -45,15 +45,16 @@ async function cibaGrant(params: Params, presented: ReturnType<typeof presentedC
       const [redeemed, user] = await Promise.all([store.redeemAuthRequest(req!.id, client.client_id, now), store.getUser(req!.sub)]);
       if (redeemed) {
         log.info('auth_req_id redeemed', { requestId: redeemed.id, clientId: client.client_id });
+        // The user may have been removed while the request was pending: no tokens for a subject that is gone.
+        if (!user) throw tokenError('invalid_grant', 'the end-user no longer exists');
         const grant: Grant = {
           clientId: client.client_id,
           sub: redeemed.sub,
           scope: redeemed.scope,
-          ...(redeemed.auth_time !== undefined ? { authTime: redeemed.auth_time } : {}),
-          ...(acrFor(redeemed.acr_values, config().acrValues) ? { acr: acrFor(redeemed.acr_values, config().acrValues)! } : {}),
-          ...(redeemed.amr ? { amr: redeemed.amr } : {}),
+          authTime: redeemed.auth_time,
+          acr: acrFor(redeemed.acr_values, config().acrValues),
+          amr: redeemed.amr,
         };
-        if (!user) log.warn('user of a redeemed request no longer exists', { requestId: redeemed.id });
         return issueTokens(client, grant, randomId(16));
       }
     }
@@ -80,7 +81,9 @@ async function refreshGrant(params: Params, presented: ReturnType<typeof present
   }
   const record = used.record;
   if (record.client_id !== client.client_id) throw tokenError('invalid_grant', 'refresh_token was issued to another client');
-  if (await store.isFamilyRevoked(record.family)) throw tokenError('invalid_grant', 'refresh_token has been revoked');
+  const [revoked, user] = await Promise.all([store.isFamilyRevoked(record.family), store.getUser(record.sub)]);
+  if (revoked) throw tokenError('invalid_grant', 'refresh_token has been revoked');
+  if (!user) throw tokenError('invalid_grant', 'the end-user no longer exists');
   let scope = record.scope;
   const requested = params.get('scope');
   if (requested) {
@@ -88,14 +91,7 @@ async function refreshGrant(params: Params, presented: ReturnType<typeof present
     if (!requested.split(' ').every((s) => granted.has(s))) throw tokenError('invalid_scope', 'scope exceeds the original grant');
     scope = requested;
   }
-  const grant: Grant = {
-    clientId: client.client_id,
-    sub: record.sub,
-    scope,
-    ...(record.auth_time !== undefined ? { authTime: record.auth_time } : {}),
-    ...(record.acr ? { acr: record.acr } : {}),
-    ...(record.amr ? { amr: record.amr } : {}),
-  };
+  const grant: Grant = { clientId: client.client_id, sub: record.sub, scope, authTime: record.auth_time, acr: record.acr, amr: record.amr };
   return issueTokens(client, grant, record.family);
 }
 
@@ -116,9 +112,9 @@ async function issueTokens(client: Client, grant: Grant, family: string) {
       sub: grant.sub,
       scope: grant.scope,
       family,
-      ...(grant.authTime !== undefined ? { auth_time: grant.authTime } : {}),
-      ...(grant.acr ? { acr: grant.acr } : {}),
-      ...(grant.amr ? { amr: grant.amr } : {}),
+      auth_time: grant.authTime,
+      acr: grant.acr,
+      amr: grant.amr,
       expires_at: Date.now() + cfg.refreshTokenTtl * 1000,
     });
   }
