@@ -316,7 +316,7 @@ export class CibaServer extends Construct {
     this.functions = functions;
 
     // ---- State machine -----------------------------------------------------------------------------------
-    const substitutions: Record<string, string> = { TableName: this.table.tableName };
+    const substitutions: Record<string, string> = { TableName: this.table.tableName, Partition: Stack.of(this).partition };
     for (const wf of WORKFLOW_FUNCTIONS) substitutions[`${pascal(wf.name)}FunctionArn`] = functions[wf.name]!.functionArn;
     // Fail at synth, not at deploy, when the ASL and the route table disagree.
     const placeholders = [...readFileSync(ASL_PATH, 'utf8').matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!);

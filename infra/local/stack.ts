@@ -239,7 +239,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
       return (await handler)(event, lambdaContext(name));
     });
   }
-  const substitutions: Record<string, string> = { TableName: TABLE_NAME, DeviceTopicArn: deviceTopicArn };
+  const substitutions: Record<string, string> = { TableName: TABLE_NAME, DeviceTopicArn: deviceTopicArn, Partition: 'aws' };
   for (const { name } of WORKFLOW_FUNCTIONS) substitutions[`${pascalCase(name)}FunctionArn`] = localFunctionArn(name);
   stepFunctions.addStateMachine(STATE_MACHINE_NAME, await readFile(ASL_FILE, 'utf8'), substitutions);
 

@@ -255,6 +255,7 @@ describe('CibaStack: state machine', () => {
     const subs = sm.Properties.DefinitionSubstitutions;
     assert.deepEqual(new Set(Object.keys(subs)), placeholders);
     assert.deepEqual(subs.TableName, { Ref: logicalId(s.stack, s.stack.server.table) });
+    assert.deepEqual(subs.Partition, { Ref: 'AWS::Partition' }, 'service integration ARNs follow the partition (aws, aws-cn, aws-us-gov)');
     for (const wf of WORKFLOW_FUNCTIONS) {
       assert.deepEqual(subs[`${pascal(wf.name)}FunctionArn`], { 'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'] });
     }
@@ -262,7 +263,7 @@ describe('CibaStack: state machine', () => {
 
   it('waits on a Lambda callback task whose timeout is the request expiry', () => {
     const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
-    const callbacks = Object.values(asl.States).filter((st) => st.Resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken');
+    const callbacks = Object.values(asl.States).filter((st) => st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken');
     assert.equal(callbacks.length, 1);
     const task = callbacks[0]!;
     assert.equal(task.Parameters.FunctionName, '${NotifyDeviceFunctionArn}');
@@ -583,7 +584,7 @@ describe('monitoring', () => {
 
   it('expired requests never alarm: the timeout path ends in Succeed, and nothing watches ExecutionsTimedOut or 4xx', () => {
     const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
-    const task = Object.values(asl.States).find((st) => st.Resource === 'arn:aws:states:::lambda:invoke.waitForTaskToken');
+    const task = Object.values(asl.States).find((st) => st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken');
     const onTimeout: string = task.Catch.find((c: Json) => c.ErrorEquals.includes('States.Timeout')).Next;
     const recorded = asl.States[onTimeout]!;
     for (const next of [recorded.Next, ...asl.States[onTimeout]!.Catch.map((c: Json) => c.Next)]) assert.equal(asl.States[next].Type, 'Succeed', next);
