@@ -53,12 +53,18 @@ export const handler = httpHandler('bc-authorize', async (event) => {
     interval: cfg.pollInterval,
     next_poll_at: now,
   };
-  await createAuthRequest(record);
-  try {
-    await startAuthWorkflow({ requestId: record.id, clientId: record.client_id, mode: record.mode, expiresIn: request.expiresIn });
-  } catch (e) {
-    log.error('workflow start failed', { requestId: record.id, ...errorFields(e) });
-    throw new OAuthError('temporarily_unavailable', 'the request could not be started; try again', { headers: { 'Retry-After': '1' } });
+  // Row and execution are written in parallel (one round trip): notify-device waits briefly for the row if the
+  // workflow gets there first. If either write fails the client gets no auth_req_id; an execution left without a
+  // row ends FAILED (RecordFailure), which alarms.
+  const [stored, started] = await Promise.allSettled([
+    createAuthRequest(record),
+    startAuthWorkflow({ requestId: record.id, clientId: record.client_id, mode: record.mode, expiresIn: request.expiresIn }),
+  ]);
+  for (const [what, outcome] of [['request row', stored], ['workflow start', started]] as const) {
+    if (outcome.status === 'rejected') {
+      log.error(`${what} failed`, { requestId: record.id, ...errorFields(outcome.reason) });
+      throw new OAuthError('temporarily_unavailable', 'the request could not be started; try again', { headers: { 'Retry-After': '1' } });
+    }
   }
   log.info('backchannel request accepted', { requestId: record.id, clientId: record.client_id, expiresIn: request.expiresIn });
   return json(200, {

@@ -12,9 +12,21 @@ class NotifyFailed extends Error {
   override readonly name = 'NotifyFailed';
 }
 
+/** bc-authorize writes the row and starts this workflow in parallel: give the row a moment to land. */
+const ROW_WAIT_MS = [25, 50, 100, 200, 400];
+
+async function storeTokenWhenRowExists(requestId: string, taskToken: string) {
+  for (const wait of [0, ...ROW_WAIT_MS]) {
+    if (wait) await new Promise((r) => setTimeout(r, wait));
+    const req = await storeTaskToken(requestId, taskToken);
+    if (req) return req;
+  }
+  // Still missing: the row write failed. The workflow retries this task, then records the failure.
+  throw new NotifyFailed(`authentication request ${requestId} not found`);
+}
+
 export const handler = middy<NotifyDeviceEvent, { notified: boolean }>().handler(async ({ requestId, taskToken }) => {
-  const req = await storeTaskToken(requestId, taskToken);
-  if (!req) throw new Error(`authentication request ${requestId} not found`);
+  const req = await storeTokenWhenRowExists(requestId, taskToken);
   // The device may have decided before the token was stored; then resume the workflow here.
   if (req.status === 'approved' || req.status === 'denied' || req.status === 'redeemed') {
     await sendDecision(taskToken, req.status === 'denied' ? 'denied' : 'approved');
