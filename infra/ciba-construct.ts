@@ -3,7 +3,7 @@
 // HTTP routes, the Lambda functions and each function's permissions; infra/table.ts gives the table;
 // statemachines/ciba.asl.json gives the workflow. Nothing here restates what those files already say.
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -23,13 +23,14 @@ import { Construct } from 'constructs';
 import { ROUTES, WORKFLOW_FUNCTIONS } from '../functions/routes.ts';
 import type { Access } from '../functions/routes.ts';
 import { TABLE } from './table.ts';
+import { ASL_PATH, pascal, workflowSubstitutions } from '../statemachines/ciba.ts';
+
+export { ASL_PATH, pascal };
 import { CibaMonitoring } from './monitoring.ts';
 import type { CibaMonitoringOptions } from './monitoring.ts';
 
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 const HANDLERS_DIR = path.join(REPO_ROOT, 'functions', 'handlers');
-/** The one workflow definition, shared with the local Step Functions runtime. */
-export const ASL_PATH = path.join(REPO_ROOT, 'statemachines', 'ciba.asl.json');
 
 /** Name of a function in functions/routes.ts (`ROUTES[].name` or `WORKFLOW_FUNCTIONS[].name`), e.g. `token`. */
 export type CibaFunctionName = string;
@@ -81,11 +82,6 @@ export interface CibaServerProps {
 
 /** One Lambda function with every route it serves and the union of their `access`. */
 type FunctionSpec = { name: string; access: Access; routes: { method: 'GET' | 'POST'; path: string }[] };
-
-/** `bc-authorize` → `BcAuthorize`: construct ids and ASL placeholder names (`${NotifyDeviceFunctionArn}`). */
-export function pascal(name: string): string {
-  return name.replace(/(^|[-_])([a-z0-9])/g, (_m, _sep: string, c: string) => c.toUpperCase());
-}
 
 /** The route table collapsed to one spec per function (userinfo serves GET and POST). */
 export function functionSpecs(): FunctionSpec[] {
@@ -316,12 +312,12 @@ export class CibaServer extends Construct {
     this.functions = functions;
 
     // ---- State machine -----------------------------------------------------------------------------------
-    const substitutions: Record<string, string> = { TableName: this.table.tableName, Partition: Stack.of(this).partition };
-    for (const wf of WORKFLOW_FUNCTIONS) substitutions[`${pascal(wf.name)}FunctionArn`] = functions[wf.name]!.functionArn;
-    // Fail at synth, not at deploy, when the ASL and the route table disagree.
-    const placeholders = [...readFileSync(ASL_PATH, 'utf8').matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!);
-    const missing = [...new Set(placeholders)].filter((p) => !(p in substitutions));
-    if (missing.length > 0) throw new Error(`CibaServer: ${ASL_PATH} uses placeholders with no value: ${missing.join(', ')}`);
+    // Fails at synth, not at deploy, when the ASL and the route table disagree.
+    const substitutions = workflowSubstitutions({
+      tableName: this.table.tableName,
+      partition: Stack.of(this).partition,
+      functionArn: (name) => functions[name]!.functionArn,
+    });
 
     const stateMachineLogs = new LogGroup(this, 'StateMachineLogs', { retention, removalPolicy });
     this.stateMachine = new StateMachine(this, 'StateMachine', {

@@ -18,7 +18,7 @@ type Instrumentable = {
 };
 
 /** Report every call of `client` to the observer, if one is installed. */
-export function instrument<C>(client: C, service: string): C {
+function instrument<C>(client: C, service: string): C {
   (client as unknown as Instrumentable).middlewareStack.add(
     (next, ctx) => async (args) => {
       if (!observer) return next(args);
@@ -35,4 +35,10 @@ export function instrument<C>(client: C, service: string): C {
     { step: 'initialize', name: 'cibaCallObserver' },
   );
   return client;
+}
+
+/** A getter for one SDK client, created (and observed) on first use, then reused for the life of the process. */
+export function awsClient<C>(service: string, create: () => C): () => C {
+  let client: C | undefined;
+  return () => (client ??= instrument(create(), service));
 }

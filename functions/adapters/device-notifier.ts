@@ -1,11 +1,10 @@
 // Device notifications through the SNS device topic. The message names the request by its public id and carries
 // what the device shows (client name, binding message, scope); no auth_req_id, token or user code.
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { instrument } from './aws.ts';
-
-let client: SNSClient | undefined;
-const snsClient = (): SNSClient => (client ??= instrument(new SNSClient({}), 'SNS'));
+import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
+
+const snsClient = awsClient('SNS', () => new SNSClient({}));
 
 export type DeviceNotification = {
   type: 'ciba.authentication_request';

@@ -5,13 +5,12 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GetPublicKeyCommand, KMSClient, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
-import { instrument } from './aws.ts';
-
-let kms: KMSClient | undefined;
-const kmsClient = (): KMSClient => (kms ??= instrument(new KMSClient({}), 'KMS'));
+import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
 import { sha256 } from '../core/crypto.ts';
 import type { SigningAlg } from '../core/model.ts';
+
+const kmsClient = awsClient('KMS', () => new KMSClient({}));
 
 type PublicKey = { kid: string; jwk: JWK; kty: 'RSA' | 'EC' };
 type KeySource = {

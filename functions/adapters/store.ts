@@ -1,9 +1,8 @@
 // DynamoDB store: the single table of DESIGN.md. Every write is a single-item (conditional) write; every read
 // checks expiry itself because TTL deletion is lazy (DESIGN principle 6).
 import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { instrument } from './aws.ts';
+import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
 import { TABLE } from '../../infra/table.ts';
 import type { AuthRequest, Client, Device, User } from '../core/model.ts';
@@ -11,9 +10,9 @@ import type { AuthRequest, Client, Device, User } from '../core/model.ts';
 /** Rows stay readable this long after they expire, so a late poll gets expired_token rather than invalid_grant. */
 const EXPIRED_ROW_GRACE_S = 86_400;
 
+const dynamo = awsClient('DynamoDB', () => new DynamoDBClient({}));
 let doc: DynamoDBDocumentClient | undefined;
-const db = (): DynamoDBDocumentClient =>
-  (doc ??= DynamoDBDocumentClient.from(instrument(new DynamoDBClient({}), 'DynamoDB'), { marshallOptions: { removeUndefinedValues: true } }));
+const db = (): DynamoDBDocumentClient => (doc ??= DynamoDBDocumentClient.from(dynamo(), { marshallOptions: { removeUndefinedValues: true } }));
 const table = (): string => config().tableName;
 
 const key = {

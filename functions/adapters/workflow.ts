@@ -1,12 +1,11 @@
 // Step Functions: one Standard execution per authentication request (statemachines/ciba.asl.json).
 // The execution name and input carry only the non-secret request id, the client id, mode and expiry.
 import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { instrument } from './aws.ts';
-
-let client: SFNClient | undefined;
-const sfnClient = (): SFNClient => (client ??= instrument(new SFNClient({}), 'StepFunctions'));
+import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
 import type { DeliveryMode } from '../core/model.ts';
+
+const sfnClient = awsClient('StepFunctions', () => new SFNClient({}));
 
 export type WorkflowInput = { requestId: string; clientId: string; mode: DeliveryMode; expiresIn: number };
 

@@ -1,11 +1,10 @@
 // Seed loader (CONTRACT.md seed file): clients, users and their devices. Idempotent: loading the same seed twice
 // leaves the same state. Used by the local stack at start and by `npm run seed` against a deployed table.
 import { ClientMetadataError, parseClientMetadata } from '../core/client-metadata.ts';
-import { hashUserCode } from '../core/crypto.ts';
-import type { Device, User } from '../core/model.ts';
+import { hashUserCode, verifyUserCode } from '../core/crypto.ts';
+import { DEVICE_ID_SYNTAX, type Device, type User } from '../core/model.ts';
 import { LoginConflictError, getUser, putClient, putDevice, putUser } from '../adapters/store.ts';
 import { config } from '../config.ts';
-import { verifyUserCode } from '../core/crypto.ts';
 
 export class SeedError extends Error {
   override readonly name = 'SeedError';
@@ -18,7 +17,7 @@ const PROFILE_STRINGS = ['email', 'phone_number', 'name', 'given_name', 'family_
 const PROFILE_BOOLEANS = ['email_verified', 'phone_number_verified'] as const;
 
 function parseDevice(raw: unknown, sub: string): Device {
-  if (!isObject(raw) || typeof raw.device_id !== 'string' || !/^[\x21-\x7E]{1,128}$/.test(raw.device_id)) {
+  if (!isObject(raw) || typeof raw.device_id !== 'string' || !DEVICE_ID_SYNTAX.test(raw.device_id)) {
     throw new SeedError(`user ${sub}: each device needs a device_id of 1-128 visible ASCII characters`);
   }
   const jwk = raw.jwk;

@@ -2,7 +2,7 @@
 // its registered method and only one method per request.
 import { OAuthError } from './errors.ts';
 import { verifyClientSecret } from './crypto.ts';
-import type { Client, ClientAuthMethod } from './model.ts';
+import { CLIENT_ID_SYNTAX, type Client, type ClientAuthMethod } from './model.ts';
 import type { Params } from './params.ts';
 
 export type PresentedCredentials = { clientId: string; method: ClientAuthMethod; secret: string };
@@ -24,13 +24,16 @@ function decodeBasic(header: string): { clientId: string; secret: string } {
   return { clientId: unescape(decoded.slice(0, colon)), secret: unescape(decoded.slice(colon + 1)) };
 }
 
-/** RFC 6749 Appendix A.1 client_id = *VSCHAR (%x20-7E), at most 128 here (client-metadata.ts); anything else cannot authenticate. */
-const CLIENT_ID = /^[\x20-\x7E]{1,128}$/;
+/** The client side of RFC 6749 §2.3.1: form-urlencode id and secret, then base64 (for RPs, tests and the bench). */
+export function encodeBasic(clientId: string, secret: string): string {
+  const enc = (s: string) => encodeURIComponent(s).replace(/%20/g, '+');
+  return 'Basic ' + Buffer.from(`${enc(clientId)}:${enc(secret)}`).toString('base64');
+}
 
-/** What the request presents; exactly one method. */
+/** What the request presents; exactly one method. A client_id no client can have fails before any lookup. */
 export function presentedCredentials(authorization: string | undefined, params: Params): PresentedCredentials {
   const presented = presentedUnchecked(authorization, params);
-  if (!CLIENT_ID.test(presented.clientId)) {
+  if (!CLIENT_ID_SYNTAX.test(presented.clientId)) {
     throw new OAuthError('invalid_client', 'client authentication failed', presented.method === 'client_secret_basic' ? { headers: basicChallenge } : {});
   }
   return presented;

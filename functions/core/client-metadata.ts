@@ -1,7 +1,7 @@
 // Client registration metadata (RFC 7591 names + CIBA Core §4): validates what a seed file or a registration
 // path supplies and turns it into a Client record. Errors name the field, for seed authors.
 import { CLIENT_AUTH_METHODS, DELIVERY_MODES, GRANT_TYPES, ID_TOKEN_ALGS, SCOPES } from './capabilities.ts';
-import { CIBA_GRANT, type Client, type ClientAuthMethod, type DeliveryMode, type SigningAlg } from './model.ts';
+import { CIBA_GRANT, CLIENT_ID_SYNTAX, type Client, type ClientAuthMethod, type DeliveryMode, type SigningAlg } from './model.ts';
 import { hashClientSecret } from './crypto.ts';
 
 export class ClientMetadataError extends Error {
@@ -46,8 +46,7 @@ export function parseClientMetadata(raw: unknown, options: { localMode: boolean 
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ClientMetadataError('client metadata must be an object');
   const r = raw as Raw;
   const clientId = optionalString(r, 'client_id');
-  // RFC 6749 Appendix A.1: client_id = *VSCHAR (%x20-7E).
-  if (!clientId || !/^[\x20-\x7E]{1,128}$/.test(clientId)) throw new ClientMetadataError('client_id must be 1-128 printable ASCII characters');
+  if (!clientId || !CLIENT_ID_SYNTAX.test(clientId)) throw new ClientMetadataError('client_id must be 1-128 printable ASCII characters');
   const method = oneOf<ClientAuthMethod>(r, 'token_endpoint_auth_method', CLIENT_AUTH_METHODS, 'client_secret_basic');
   const secret = optionalString(r, 'client_secret');
   if (!secret) throw new ClientMetadataError(`client ${clientId}: client_secret is required for ${method}`);

@@ -2,7 +2,7 @@
 // the issuer, the HTTP method and URL, short-lived (≤ 120 s) and single use. Anything wrong is 401 invalid_token.
 import { decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
 import { OAuthError } from './errors.ts';
-import type { Device } from './model.ts';
+import { DEVICE_ID_SYNTAX, type Device } from './model.ts';
 
 export const DEVICE_ASSERTION_MAX_LIFETIME_S = 120;
 const CLOCK_SKEW_S = 30;
@@ -14,7 +14,7 @@ export type DeviceAssertionContext = {
   url: string;
   loadDevice(deviceId: string): Promise<Device | undefined>;
   /** Records the jti until `exp`; false when it was seen before. */
-  useJti(deviceId: string, jti: string, exp: number): Promise<boolean>;
+  useJti(device: Device, jti: string, exp: number): Promise<boolean>;
   nowS: number;
 };
 
@@ -31,8 +31,8 @@ export async function verifyDeviceAssertion(authorization: string | undefined, c
   } catch {
     throw unauthorized('malformed device assertion');
   }
-  // Device ids are 1-128 visible ASCII characters (seed validation); check before using one as a key.
-  const device = typeof iss === 'string' && /^[\x21-\x7E]{1,128}$/.test(iss) ? await ctx.loadDevice(iss) : undefined;
+  // Only a syntactically possible device id is looked up (it becomes a table key).
+  const device = typeof iss === 'string' && DEVICE_ID_SYNTAX.test(iss) ? await ctx.loadDevice(iss) : undefined;
   if (!device) throw unauthorized('unknown device');
   let payload;
   try {
@@ -54,6 +54,6 @@ export async function verifyDeviceAssertion(authorization: string | undefined, c
   if (htm !== ctx.method) throw unauthorized('device assertion is bound to another method');
   if (htu !== ctx.url) throw unauthorized('device assertion is bound to another URL');
   if (typeof jti !== 'string' || jti.length < 8 || jti.length > 256) throw unauthorized('device assertion jti is invalid');
-  if (!(await ctx.useJti(device.device_id, jti, exp + CLOCK_SKEW_S))) throw unauthorized('device assertion was already used');
+  if (!(await ctx.useJti(device, jti, exp + CLOCK_SKEW_S))) throw unauthorized('device assertion was already used');
   return device;
 }

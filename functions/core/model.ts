@@ -2,6 +2,11 @@
 import type { JWK } from 'jose';
 
 export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+
+/** RFC 6749 Appendix A.1 client_id = *VSCHAR (%x20-7E); at most 128 characters here. */
+export const CLIENT_ID_SYNTAX = /^[\x20-\x7E]{1,128}$/;
+/** Device ids (seed file, device assertion `iss`): 1-128 visible ASCII characters. */
+export const DEVICE_ID_SYNTAX = /^[\x21-\x7E]{1,128}$/;
 export const REFRESH_GRANT = 'refresh_token';
 
 export type DeliveryMode = 'poll' | 'ping' | 'push';

@@ -17,19 +17,18 @@ export async function authenticateDevice<T = undefined>(
 ): Promise<{ device: Device; read: T | undefined }> {
   const { issuer } = config();
   const nowS = Math.floor(Date.now() / 1000);
-  let device: Device | undefined;
   let read: Promise<T> | undefined;
-  const verified = await verifyDeviceAssertion(event.headers.authorization, {
+  const device = await verifyDeviceAssertion(event.headers.authorization, {
     issuer,
     method: event.requestContext.http.method,
     url: requestUrl(issuer, event),
-    loadDevice: async (id) => (device = await getDevice(id)),
-    useJti: async (deviceId, jti, exp) => {
-      read = readAlongside && device ? readAlongside(device) : undefined;
+    loadDevice: getDevice,
+    useJti: (verified, jti, exp) => {
+      read = readAlongside?.(verified);
       read?.catch(() => undefined); // awaited below; a replayed assertion discards it
-      return useOnce(`device:${deviceId}`, jti, exp, nowS);
+      return useOnce(`device:${verified.device_id}`, jti, exp, nowS);
     },
     nowS,
   });
-  return { device: verified, read: read ? await read : undefined };
+  return { device, read: read ? await read : undefined };
 }

@@ -10,7 +10,7 @@
 // throws or returns something invalid → 500 {"message":"Internal Server Error"}; body over 10 MB → 413.
 import { listen, readBody } from './http-server.ts';
 import { createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { ROUTES } from '../../functions/routes.ts';
@@ -19,7 +19,8 @@ import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
 
 export type HttpLambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2 | unknown>;
 /** Returns the handler for a route (default: `handler` exported by functions/handlers/<route.name>.ts). */
-export type HandlerLoader = (route: HttpRoute) => Promise<HttpLambdaHandler>;
+/** Loads the handler of a function by its name (an HTTP route or a workflow function of functions/routes.ts). */
+export type HandlerLoader = (fn: { name: string }) => Promise<HttpLambdaHandler>;
 
 /** One served request, for `npm run bench` and logs (times from performance.now()). */
 export type RequestLogEntry = {
@@ -54,7 +55,7 @@ const MAX_BODY = 10 * 1024 * 1024;
 const NOT_FOUND = JSON.stringify({ message: 'Not Found' });
 const INTERNAL_ERROR = JSON.stringify({ message: 'Internal Server Error' });
 
-/** The default loader: the real handler modules, imported once each. */
+/** The default loader: the real handler modules (functions/handlers/<name>.ts), imported once each. */
 export function moduleHandlerLoader(dir = new URL('../../functions/handlers/', import.meta.url)): HandlerLoader {
   const cache = new Map<string, Promise<HttpLambdaHandler>>();
   return (route) => {

@@ -1,11 +1,21 @@
 // The authentication device's side of the CONTRACT.md device API, as a small client: signs device assertions with
 // the device's private key and lists / decides requests. Used by `npm run demo`, the tests and the benchmark.
-import { randomUUID } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { DeviceRequestView } from '../../functions/core/model.ts';
 
 /** One pending request as the device API lists it (CONTRACT.md). */
 export type DeviceRequest = DeviceRequestView;
+
+/** A new device key pair (ES256, P-256) as a private JWK. */
+export function generateDeviceKey(): JWK {
+  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as JWK;
+}
+
+/** The public JWK to register for a device (seed file `devices[].jwk`). */
+export function publicDeviceJwk(jwk: JWK): JWK {
+  return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y };
+}
 
 export class DeviceClient {
   readonly issuer: string;

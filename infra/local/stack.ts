@@ -6,6 +6,7 @@
 // One stack per process: the handlers read their configuration and create their AWS clients once per process. A
 // stack can be closed and started again in the same process only with the same settings (it then reuses the same
 // ports, so the cached clients still reach it); otherwise start() throws.
+import { ASL_PATH, workflowSubstitutions } from '../../statemachines/ciba.ts';
 import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,7 +21,7 @@ import type { PublishedMessage } from './sns.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
 import type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
 import { startAwsEndpoint } from './aws-endpoint.ts';
-import { lambdaContext, startApiServer } from './api.ts';
+import { lambdaContext, moduleHandlerLoader, startApiServer } from './api.ts';
 import type { RequestLogEntry } from './api.ts';
 
 export type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
@@ -82,11 +83,7 @@ export type LocalStack = {
 export const TABLE_NAME = 'ciba';
 export const STATE_MACHINE_NAME = 'ciba';
 export const DEVICE_TOPIC_NAME = 'ciba-device';
-const ASL_FILE = new URL('../../statemachines/ciba.asl.json', import.meta.url);
-const HANDLERS_DIR = new URL('../../functions/handlers/', import.meta.url);
 
-/** `notify-device` → `NotifyDevice` (the ASL's `${NotifyDeviceFunctionArn}`). */
-export const pascalCase = (name: string): string => name.replace(/(^|-)([a-z0-9])/g, (_all, _dash, c: string) => c.toUpperCase());
 export const localFunctionArn = (name: string): string => `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${name}`;
 
 // Process-wide: the running stack, and the settings of the first one (handlers cache configuration per process).
@@ -228,20 +225,15 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   pinned ??= { env, apiPort: api.port, dynamoPort: dynamo.port, awsPort: aws.port, host, engine, ...(dataDir ? {} : { tempDir: keysDir }) };
 
   // The workflow's functions, invoked by the local Step Functions as Lambda would (payload, context).
-  const workflowHandlers = new Map<string, Promise<(event: unknown, context: unknown) => Promise<unknown>>>();
-  for (const { name } of WORKFLOW_FUNCTIONS) {
-    stepFunctions.registerFunction(name, async (event) => {
-      let handler = workflowHandlers.get(name);
-      if (!handler) {
-        handler = import(new URL(`${name}.ts`, HANDLERS_DIR).href).then((m: { handler: (e: unknown, c: unknown) => Promise<unknown> }) => m.handler);
-        workflowHandlers.set(name, handler);
-      }
-      return (await handler)(event, lambdaContext(name));
+  const loadHandler = moduleHandlerLoader();
+  for (const fn of WORKFLOW_FUNCTIONS) {
+    stepFunctions.registerFunction(fn.name, async (event) => {
+      const handler = (await loadHandler(fn)) as unknown as (event: unknown, context: unknown) => Promise<unknown>;
+      return handler(event, lambdaContext(fn.name));
     });
   }
-  const substitutions: Record<string, string> = { TableName: TABLE_NAME, DeviceTopicArn: deviceTopicArn, Partition: 'aws' };
-  for (const { name } of WORKFLOW_FUNCTIONS) substitutions[`${pascalCase(name)}FunctionArn`] = localFunctionArn(name);
-  stepFunctions.addStateMachine(STATE_MACHINE_NAME, await readFile(ASL_FILE, 'utf8'), substitutions);
+  const substitutions = workflowSubstitutions({ tableName: TABLE_NAME, partition: 'aws', functionArn: localFunctionArn });
+  stepFunctions.addStateMachine(STATE_MACHINE_NAME, await readFile(ASL_PATH, 'utf8'), substitutions);
 
   let seeded: LocalStack['seeded'];
   if (options.seed !== undefined) {

@@ -2,11 +2,13 @@
 // /bc-authorize; the user's device (DeviceClient: real ES256 device assertions) waits for the request to appear in
 // GET /device/requests and decides; meanwhile the RP polls /token as soon as the interval allows, until it gets an
 // answer other than authorization_pending. Every HTTP call is timed from the client side.
-import { generateKeyPairSync } from 'node:crypto';
 import type { JWK } from 'jose';
-import { DeviceClient } from '../../infra/local/device-client.ts';
+import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../infra/local/device-client.ts';
+import { CIBA_GRANT } from '../../functions/core/model.ts';
+import { encodeBasic } from '../../functions/core/client-auth.ts';
 
-export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+export { CIBA_GRANT };
+
 export const BENCH_CLIENT_ID = 'bench-rp';
 export const BENCH_CLIENT_SECRET = 'bench-rp-secret-0123456789abcdefghij';
 
@@ -16,7 +18,7 @@ export type BenchUser = { sub: string; deviceId: string; privateJwk: JWK };
 export function benchSeed(count: number): { seed: unknown; users: BenchUser[] } {
   const users: BenchUser[] = [];
   for (let i = 0; i < count; i++) {
-    const privateJwk = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as JWK;
+    const privateJwk = generateDeviceKey();
     const n = String(i).padStart(3, '0');
     users.push({ sub: `bench-user-${n}`, deviceId: `bench-device-${n}`, privateJwk });
   }
@@ -39,7 +41,7 @@ export function benchSeed(count: number): { seed: unknown; users: BenchUser[] } 
       email: `${u.sub}@bench.example`,
       email_verified: true,
       name: `Bench User ${u.sub.slice(-3)}`,
-      devices: [{ device_id: u.deviceId, jwk: { kty: 'EC', crv: 'P-256', x: u.privateJwk.x, y: u.privateJwk.y } }],
+      devices: [{ device_id: u.deviceId, jwk: publicDeviceJwk(u.privateJwk) }],
     })),
   };
   return { seed, users };
@@ -75,9 +77,7 @@ export type FlowOptions = {
   pendingPolls?: number;
 };
 
-export const basicAuth = (id: string, secret: string): string =>
-  'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64');
-const AUTH = basicAuth(BENCH_CLIENT_ID, BENCH_CLIENT_SECRET);
+const AUTH = encodeBasic(BENCH_CLIENT_ID, BENCH_CLIENT_SECRET);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function postForm(url: string, params: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }> {

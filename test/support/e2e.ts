@@ -1,21 +1,19 @@
 // End-to-end helpers: one local stack per test file (node --test runs each file in its own process), the RP side
 // through openid-client, the device side through the device API client.
-import { generateKeyPairSync } from 'node:crypto';
 import * as oidc from 'openid-client';
 import type { JWK } from 'jose';
 import { startLocalStack, type LocalStack } from '../../infra/local/stack.ts';
-import { DeviceClient } from '../../infra/local/device-client.ts';
+import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../infra/local/device-client.ts';
+import { CIBA_GRANT } from '../../functions/core/model.ts';
+import { encodeBasic } from '../../functions/core/client-auth.ts';
 
-export const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
+export { CIBA_GRANT };
+
 export const SECRET = 'rp-secret-0123456789abcdefghijkl';
 export const OTHER_SECRET = 'other-secret-0123456789abcdefghij';
 export const USER_CODE = '9183-2271-5540';
 
-export function deviceKey(): JWK {
-  return generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as JWK;
-}
-
-const publicOf = (jwk: JWK): JWK => ({ kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y });
+export const deviceKey = generateDeviceKey;
 
 export type World = {
   stack: LocalStack;
@@ -48,9 +46,9 @@ export function testSeed(aliceJwk: JWK, bobJwk: JWK) {
       {
         sub: 'alice', email: 'alice@example.com', phone_number: '+15551234567', email_verified: true,
         name: 'Alice Example', given_name: 'Alice', family_name: 'Example', user_code: USER_CODE,
-        devices: [{ device_id: 'alice-phone', jwk: publicOf(aliceJwk) }],
+        devices: [{ device_id: 'alice-phone', jwk: publicDeviceJwk(aliceJwk) }],
       },
-      { sub: 'bob', email: 'bob@example.com', devices: [{ device_id: 'bob-phone', jwk: publicOf(bobJwk) }] },
+      { sub: 'bob', email: 'bob@example.com', devices: [{ device_id: 'bob-phone', jwk: publicDeviceJwk(bobJwk) }] },
     ],
   };
 }
@@ -87,7 +85,6 @@ export async function postForm(url: string, params: Record<string, string> | str
   return { status: res.status, headers: res.headers, json, text };
 }
 
-export const basic = (id: string, secret: string) =>
-  'Basic ' + Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64');
+export const basic = encodeBasic;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -33,7 +33,7 @@ function context(extra: Partial<DeviceAssertionContext> = {}): DeviceAssertionCo
     url: URL_,
     nowS: NOW,
     loadDevice: async (id) => DEVICES.find((d) => d.device_id === id),
-    useJti: async (deviceId, jti, exp) => {
+    useJti: async ({ device_id: deviceId }, jti, exp) => {
       jtiCalls.push({ deviceId, jti, exp });
       const k = `${deviceId}\n${jti}`;
       if (seen.has(k)) return false;
