@@ -1,5 +1,6 @@
 // One configuration schema, read from the environment and validated once per process (CDK sets these on each
 // Lambda; the local stack sets them before it loads the handlers).
+import { dirname, join } from 'node:path';
 
 export type Config = {
   /** Issuer identifier; every endpoint URL is derived from it. */
@@ -7,6 +8,14 @@ export type Config = {
   tableName: string;
   stateMachineArn: string;
   deviceTopicArn: string;
+  /** SNS topic of ping/push delivery requests (enqueue-delivery → deliver). */
+  deliveryTopicArn: string;
+  /**
+   * Ping/push delivery (CIBA §10.2, §10.3): seconds from the first attempt during which failed deliveries (network
+   * errors, timeouts, 5xx) are retried; after it the delivery is dead-lettered. And the timeout of one POST (seconds).
+   */
+  deliveryWindow: number;
+  deliveryTimeout: number;
   /** Local stack: loopback http notification endpoints allowed, local key file. */
   localMode: boolean;
   /** Default `expires_in` of an auth_req_id when the client sends no `requested_expiry`. */
@@ -27,6 +36,11 @@ export type Config = {
   refreshTokenTtl: number;
   /** Signing keys: `file` (a jose key set on disk, local) or `kms` (AWS KMS asymmetric keys). */
   keys: { source: 'file'; file: string } | { source: 'kms'; rsaKeyId: string; ecKeyId: string };
+  /**
+   * Sealing key for the secrets kept until delivery (auth_req_id and client_notification_token of ping/push requests,
+   * a push token set between attempts): a key file locally, a KMS symmetric key on AWS (functions/adapters/sealer.ts).
+   */
+  sealing: { source: 'file'; file: string } | { source: 'kms'; keyId: string };
 };
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
@@ -61,11 +75,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         : (() => {
             throw new Error(`configuration: KEYS_SOURCE must be file or kms, got ${keySource}`);
           })();
+  const sealing: Config['sealing'] =
+    keys.source === 'file'
+      ? { source: 'file', file: str(env, 'SEAL_KEY_FILE', join(dirname(keys.file), 'sealing-key.json')) }
+      : { source: 'kms', keyId: str(env, 'KMS_SEAL_KEY_ID') };
   return {
     issuer,
     tableName: str(env, 'TABLE_NAME'),
     stateMachineArn: env.STATE_MACHINE_ARN ?? '',
     deviceTopicArn: env.DEVICE_TOPIC_ARN ?? '',
+    deliveryTopicArn: env.DELIVERY_TOPIC_ARN ?? '',
+    deliveryWindow: int(env, 'CIBA_DELIVERY_WINDOW', 3600, 1, 86_400),
+    deliveryTimeout: int(env, 'CIBA_DELIVERY_TIMEOUT', 10, 1, 25),
     localMode,
     defaultExpiresIn: int(env, 'CIBA_DEFAULT_EXPIRES_IN', 300, minExpiresIn, maxExpiresIn),
     maxExpiresIn,
@@ -76,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     idTokenTtl: int(env, 'ID_TOKEN_TTL', 600, 60, 86_400),
     refreshTokenTtl: int(env, 'REFRESH_TOKEN_TTL', 2_592_000, 3600, 31_536_000),
     keys,
+    sealing,
   };
 }
 

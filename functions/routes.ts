@@ -10,6 +10,10 @@ export type Access = {
   sendTaskResult?: boolean;
   /** SNS device topic publish. */
   publishDevice?: boolean;
+  /** SNS delivery topic publish (ping/push delivery requests; no secrets in them). */
+  publishDelivery?: boolean;
+  /** Sealing key (functions/adapters/sealer.ts): 'seal' encrypts secrets kept for delivery, 'both' also decrypts them. */
+  sealing?: 'seal' | 'both';
   /** Signing key: 'sign' mints tokens, 'verify' reads the public keys (JWKS, userinfo). */
   keys?: 'sign' | 'verify';
 };
@@ -28,6 +32,15 @@ export type WorkflowFunction = {
   access: Access;
 };
 
+/** A function subscribed to one of the SNS topics (on AWS a Lambda subscription; locally the local SNS fan-out). */
+export type TopicSubscriber = {
+  name: string;
+  topic: 'delivery';
+  access: Access;
+  /** Seconds the function may run (an HTTP POST to the client plus its own AWS calls). */
+  timeoutSeconds: number;
+};
+
 export const PATHS = {
   discovery: '/.well-known/openid-configuration',
   jwks: '/jwks',
@@ -41,7 +54,7 @@ export const PATHS = {
 export const ROUTES: readonly HttpRoute[] = [
   { name: 'discovery', method: 'GET', path: PATHS.discovery, access: {} },
   { name: 'jwks', method: 'GET', path: PATHS.jwks, access: { keys: 'verify' } },
-  { name: 'bc-authorize', method: 'POST', path: PATHS.backchannel, access: { table: 'readwrite', startExecution: true } },
+  { name: 'bc-authorize', method: 'POST', path: PATHS.backchannel, access: { table: 'readwrite', startExecution: true, sealing: 'seal' } },
   { name: 'token', method: 'POST', path: PATHS.token, access: { table: 'readwrite', keys: 'sign' } },
   { name: 'userinfo', method: 'GET', path: PATHS.userinfo, access: { table: 'read', keys: 'verify' } },
   { name: 'userinfo', method: 'POST', path: PATHS.userinfo, access: { table: 'read', keys: 'verify' } },
@@ -52,4 +65,10 @@ export const ROUTES: readonly HttpRoute[] = [
 /** Functions the state machine invokes (statemachines/ciba.asl.json `${<Name>FunctionArn}` placeholders). */
 export const WORKFLOW_FUNCTIONS: readonly WorkflowFunction[] = [
   { name: 'notify-device', access: { table: 'readwrite', publishDevice: true, sendTaskResult: true } },
+  { name: 'enqueue-delivery', access: { table: 'readwrite', publishDelivery: true } },
+];
+
+/** SNS subscribers: `deliver` POSTs ping and push notifications to the client (CIBA §10.2, §10.3) and reports back. */
+export const TOPIC_SUBSCRIBERS: readonly TopicSubscriber[] = [
+  { name: 'deliver', topic: 'delivery', access: { table: 'readwrite', sendTaskResult: true, keys: 'sign', sealing: 'both' }, timeoutSeconds: 30 },
 ];

@@ -3,7 +3,7 @@
 // HTTP routes, the Lambda functions and each function's permissions; infra/table.ts gives the table;
 // statemachines/ciba.asl.json gives the workflow. Nothing here restates what those files already say.
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
@@ -18,10 +18,12 @@ import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
+import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { ROUTES, WORKFLOW_FUNCTIONS } from '../functions/routes.ts';
-import type { Access } from '../functions/routes.ts';
+import { ROUTES, TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../functions/routes.ts';
+import type { Access, TopicSubscriber } from '../functions/routes.ts';
 import { TABLE } from './table.ts';
 import { ASL_PATH, pascal, workflowSubstitutions } from '../statemachines/ciba.ts';
 
@@ -32,7 +34,7 @@ import type { CibaMonitoringOptions } from './monitoring.ts';
 const REPO_ROOT = path.join(import.meta.dirname, '..');
 const HANDLERS_DIR = path.join(REPO_ROOT, 'functions', 'handlers');
 
-/** Name of a function in functions/routes.ts (`ROUTES[].name` or `WORKFLOW_FUNCTIONS[].name`), e.g. `token`. */
+/** Name of a function in functions/routes.ts (`ROUTES`, `WORKFLOW_FUNCTIONS` or `TOPIC_SUBSCRIBERS`), e.g. `token`. */
 export type CibaFunctionName = string;
 
 export interface CibaServerProps {
@@ -44,7 +46,8 @@ export interface CibaServerProps {
    */
   readonly issuer?: string;
   /**
-   * What happens to the stateful resources (table, signing keys, log groups) when they leave the stack.
+   * What happens to the stateful resources (table, signing and sealing keys, log groups, dead-letter queue) when
+   * they leave the stack.
    * Use DESTROY only for throw-away stacks: losing the keys invalidates every token ever issued.
    * @default RemovalPolicy.RETAIN
    */
@@ -61,6 +64,18 @@ export interface CibaServerProps {
   readonly defaultExpiresIn?: number;
   /** Poll interval returned to poll/ping clients, seconds (CIBA_POLL_INTERVAL). @default the function's own default (5) */
   readonly pollInterval?: number;
+  /**
+   * Ping/push delivery: how long after the first attempt failed deliveries (network errors, timeouts, 5xx) are
+   * retried before the notification is dead-lettered (CIBA_DELIVERY_WINDOW). Whole seconds, 1 s to 24 hours.
+   * @default Duration.hours(1)
+   */
+  readonly deliveryWindow?: Duration;
+  /**
+   * Ping/push delivery: timeout of one POST to the client's notification endpoint (CIBA_DELIVERY_TIMEOUT). Whole
+   * seconds, 1 to 25 s, and shorter than the delivering function's timeout.
+   * @default Duration.seconds(10)
+   */
+  readonly deliveryTimeout?: Duration;
   /**
    * Stage-wide API throttling. It protects the account-wide Lambda concurrency and the Step Functions
    * StartExecution bucket (300/s refill in the large regions, 150/s elsewhere) from one noisy client.
@@ -80,10 +95,22 @@ export interface CibaServerProps {
   readonly monitoring?: CibaMonitoringOptions;
 }
 
-/** One Lambda function with every route it serves and the union of their `access`. */
-type FunctionSpec = { name: string; access: Access; routes: { method: 'GET' | 'POST'; path: string }[] };
+/**
+ * One Lambda function with every route it serves and the union of their `access`; `topic` and `timeoutSeconds`
+ * for an SNS subscriber (TOPIC_SUBSCRIBERS).
+ */
+type FunctionSpec = {
+  name: string;
+  access: Access;
+  routes: { method: 'GET' | 'POST'; path: string }[];
+  topic?: TopicSubscriber['topic'];
+  timeoutSeconds?: number;
+};
 
-/** The route table collapsed to one spec per function (userinfo serves GET and POST). */
+/** Lambda timeout of every function that does not say otherwise (TOPIC_SUBSCRIBERS give their own), seconds. */
+const DEFAULT_TIMEOUT_SECONDS = 10;
+
+/** The route table collapsed to one spec per function (userinfo serves GET and POST), then workflow steps and subscribers. */
 export function functionSpecs(): FunctionSpec[] {
   const specs = new Map<string, FunctionSpec>();
   for (const route of ROUTES) {
@@ -97,6 +124,10 @@ export function functionSpecs(): FunctionSpec[] {
     spec.access = mergeAccess(spec.access, wf.access);
     specs.set(wf.name, spec);
   }
+  for (const sub of TOPIC_SUBSCRIBERS) {
+    if (specs.has(sub.name)) throw new Error(`functions/routes.ts: topic subscriber ${sub.name} is also a route or workflow function`);
+    specs.set(sub.name, { name: sub.name, access: mergeAccess({}, sub.access), routes: [], topic: sub.topic, timeoutSeconds: sub.timeoutSeconds });
+  }
   return [...specs.values()];
 }
 
@@ -104,13 +135,47 @@ export function functionSpecs(): FunctionSpec[] {
 function mergeAccess(a: Access, b: Access): Access {
   const table = a.table === 'readwrite' || b.table === 'readwrite' ? 'readwrite' : (a.table ?? b.table);
   const keys = a.keys === 'sign' || b.keys === 'sign' ? 'sign' : (a.keys ?? b.keys);
+  const sealing = a.sealing === 'both' || b.sealing === 'both' ? 'both' : (a.sealing ?? b.sealing);
   return {
     ...(table ? { table } : {}),
     ...(keys ? { keys } : {}),
+    ...(sealing ? { sealing } : {}),
     ...(a.startExecution || b.startExecution ? { startExecution: true } : {}),
     ...(a.sendTaskResult || b.sendTaskResult ? { sendTaskResult: true } : {}),
     ...(a.publishDevice || b.publishDevice ? { publishDevice: true } : {}),
+    ...(a.publishDelivery || b.publishDelivery ? { publishDelivery: true } : {}),
   };
+}
+
+/** Encryption context every use of the sealing key must carry (functions/adapters/sealer.ts); IAM enforces it. */
+const SEALING_CONTEXT = { purpose: 'ciba-delivery' } as const;
+
+/**
+ * How long the workflow waits for a delivery callback: the TimeoutSeconds of the waitForTaskToken tasks in
+ * statemachines/ciba.asl.json that invoke a delivery-topic publisher (enqueue-delivery). After it that attempt is
+ * dead (the workflow retries with a new task token), so a subscriber event older than this is only a duplicate POST.
+ */
+function deliveryCallbackTimeout(): Duration {
+  type AslState = { Resource?: string; Parameters?: { FunctionName?: string }; TimeoutSeconds?: number };
+  const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, AslState> };
+  const publishers = new Set(WORKFLOW_FUNCTIONS.filter((wf) => wf.access.publishDelivery).map((wf) => `\${${pascal(wf.name)}FunctionArn}`));
+  const tasks = Object.values(asl.States).filter(
+    (st) => st.Resource?.endsWith(':lambda:invoke.waitForTaskToken') && publishers.has(st.Parameters?.FunctionName ?? ''),
+  );
+  const seconds = tasks.map((st) => st.TimeoutSeconds);
+  if (seconds.length === 0 || seconds.some((t) => typeof t !== 'number')) {
+    throw new Error(`${ASL_PATH}: a task waiting on a delivery callback needs a fixed TimeoutSeconds`);
+  }
+  return Duration.seconds(Math.min(...(seconds as number[])));
+}
+
+/** Whole seconds of a Duration within [min, max], or a synth-time error naming the prop. */
+function wholeSeconds(name: string, value: Duration, min: number, max: number): number {
+  const seconds = value.toSeconds({ integral: false });
+  if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
+    throw new Error(`CibaServer: ${name} must be whole seconds from ${min} to ${max}, got ${value.toHumanString()}`);
+  }
+  return seconds;
 }
 
 /**
@@ -159,12 +224,21 @@ export class CibaServer extends Construct {
   readonly table: Table;
   /** Device notifications (the notify-device function publishes; push/SMS/email subscribers hang off it). */
   readonly deviceTopic: Topic;
+  /** Ping/push delivery requests (enqueue-delivery publishes `{requestId}`; the deliver function is subscribed). */
+  readonly deliveryTopic: Topic;
+  /** Notifications the client's endpoint never accepted (the workflow's DeadLetter state); its depth alarms. */
+  readonly deliveryDeadLetterQueue: Queue;
   readonly stateMachine: StateMachine;
   /** Same value as `stateMachine.stateMachineArn`, built from the name so it never creates a dependency. */
   readonly stateMachineArn: string;
   /** KMS asymmetric keys: `rsa` (RS256/PS256) and `ec` (ES256). */
   readonly signingKeys: { readonly rsa: Key; readonly ec: Key };
-  /** Every Lambda function by its route-table name (`token`, `bc-authorize`, `notify-device`, …). */
+  /**
+   * KMS symmetric key sealing the secrets kept until delivery (auth_req_id, client_notification_token, push tokens
+   * between attempts): envelope encryption with GenerateDataKey / Decrypt, encryption context `purpose=ciba-delivery`.
+   */
+  readonly sealingKey: Key;
+  /** Every Lambda function by its route-table name (`token`, `bc-authorize`, `notify-device`, `deliver`, …). */
   readonly functions: Readonly<Record<CibaFunctionName, NodejsFunction>>;
   /** Alarms, their topic (`monitoring.alarmTopic`) and the dashboard. */
   readonly monitoring: CibaMonitoring;
@@ -179,6 +253,19 @@ export class CibaServer extends Construct {
 
     const unknown = Object.keys(props.functionProps ?? {}).filter((n) => !specs.some((s) => s.name === n));
     if (unknown.length > 0) throw new Error(`CibaServer: functionProps for unknown functions: ${unknown.join(', ')}`);
+    const timeoutOf = (spec: FunctionSpec): Duration =>
+      props.functionProps?.[spec.name]?.timeout ?? Duration.seconds(spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
+
+    // Ping/push delivery settings (functions/config.ts has the same bounds). One POST must fit in the subscriber's
+    // timeout with room for its own AWS calls, or a slow endpoint turns into a Lambda timeout instead of a retry.
+    const deliveryWindow = wholeSeconds('deliveryWindow', props.deliveryWindow ?? Duration.hours(1), 1, 86_400);
+    const deliveryTimeout = wholeSeconds('deliveryTimeout', props.deliveryTimeout ?? Duration.seconds(10), 1, 25);
+    for (const spec of specs.filter((sp) => sp.topic === 'delivery')) {
+      const fnTimeout = timeoutOf(spec).toSeconds({ integral: false });
+      if (deliveryTimeout >= fnTimeout) {
+        throw new Error(`CibaServer: deliveryTimeout (${deliveryTimeout} s) must be shorter than the ${spec.name} function's timeout (${fnTimeout} s)`);
+      }
+    }
 
     // ---- Data -------------------------------------------------------------------------------------------
     this.table = new Table(this, 'Table', {
@@ -199,9 +286,16 @@ export class CibaServer extends Construct {
     const tableResources = [this.table.tableArn, `${this.table.tableArn}/index/${TABLE.userIndex.name}`];
 
     // The AWS-managed SNS key needs no key grants for same-account publishers; enforceSSL denies plain HTTP.
-    this.deviceTopic = new Topic(this, 'DeviceTopic', {
-      masterKey: Alias.fromAliasName(this, 'SnsManagedKey', 'alias/aws/sns'),
+    const snsManagedKey = Alias.fromAliasName(this, 'SnsManagedKey', 'alias/aws/sns');
+    this.deviceTopic = new Topic(this, 'DeviceTopic', { masterKey: snsManagedKey, enforceSSL: true });
+    // Same for delivery requests (they carry a request id, never a token or secret); the subscribers are below.
+    this.deliveryTopic = new Topic(this, 'DeliveryTopic', { masterKey: snsManagedKey, enforceSSL: true });
+    // The workflow's DeadLetter state writes here (no secrets: request id, client id, error); 14 days to look.
+    this.deliveryDeadLetterQueue = new Queue(this, 'DeliveryDeadLetterQueue', {
+      encryption: QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy,
     });
 
     // ---- Signing keys (the private keys never leave KMS; the functions call Sign and GetPublicKey) ---------
@@ -223,6 +317,13 @@ export class CibaServer extends Construct {
       }),
     };
     const keyArns = [this.signingKeys.rsa.keyArn, this.signingKeys.ec.keyArn];
+    // ---- Sealing key (symmetric; data keys seal the secrets kept for ping/push delivery) ----------------------
+    this.sealingKey = new Key(this, 'SealingKey', {
+      description: 'CIBA sealing key: envelope encryption of the secrets kept until ping/push delivery',
+      enableKeyRotation: true,
+      alias: `${aliasPrefix}/delivery-sealing`,
+      removalPolicy,
+    });
 
     // ---- HTTP API (created first: the default issuer is its endpoint) --------------------------------------
     this.api = new HttpApi(this, 'Api', {
@@ -243,8 +344,9 @@ export class CibaServer extends Construct {
     });
 
     // ---- Functions ---------------------------------------------------------------------------------------
-    // Every function gets what functions/config.ts requires of all of them (ISSUER, TABLE_NAME, key ids);
-    // ARNs of things only some functions touch go only to those.
+    // Every function gets what functions/config.ts requires of all of them (ISSUER, TABLE_NAME, key ids: with
+    // KEYS_SOURCE=kms it requires KMS_SEAL_KEY_ID too, so every function knows the sealing key's id, while only
+    // the roles of functions with `access.sealing` may use it); ARNs of things only some functions touch go only to those.
     const tunables: Record<string, string> = {};
     if (props.defaultExpiresIn !== undefined) tunables.CIBA_DEFAULT_EXPIRES_IN = String(props.defaultExpiresIn);
     if (props.maxExpiresIn !== undefined) tunables.CIBA_MAX_EXPIRES_IN = String(props.maxExpiresIn);
@@ -255,10 +357,15 @@ export class CibaServer extends Construct {
       KEYS_SOURCE: 'kms',
       KMS_RSA_KEY_ID: this.signingKeys.rsa.keyArn,
       KMS_EC_KEY_ID: this.signingKeys.ec.keyArn,
+      KMS_SEAL_KEY_ID: this.sealingKey.keyArn,
+      CIBA_DELIVERY_WINDOW: String(deliveryWindow),
+      CIBA_DELIVERY_TIMEOUT: String(deliveryTimeout),
       ...tunables,
       NODE_OPTIONS: '--enable-source-maps',
     };
     const lockFile = path.join(REPO_ROOT, 'package-lock.json');
+    // A subscriber's event is only worth processing while the delivery attempt that published it is still waiting.
+    const callbackTimeout = Duration.seconds(Math.max(60, deliveryCallbackTimeout().toSeconds())); // Lambda's minimum is 60 s
 
     const functions: Record<string, NodejsFunction> = {};
     for (const spec of specs) {
@@ -276,20 +383,25 @@ export class CibaServer extends Construct {
       const environment: Record<string, string> = { ...commonEnv };
       if (spec.access.startExecution || spec.access.sendTaskResult) environment.STATE_MACHINE_ARN = this.stateMachineArn;
       if (spec.access.publishDevice) environment.DEVICE_TOPIC_ARN = this.deviceTopic.topicArn;
+      if (spec.access.publishDelivery) environment.DELIVERY_TOPIC_ARN = this.deliveryTopic.topicArn;
 
       const fn = new NodejsFunction(this, `${id}Function`, {
         description: spec.routes.length
           ? `CIBA ${spec.routes.map((r) => `${r.method} ${r.path}`).join(', ')}`
-          : `CIBA workflow step ${spec.name}`,
+          : spec.topic
+            ? `CIBA ${spec.topic} topic subscriber ${spec.name}`
+            : `CIBA workflow step ${spec.name}`,
         entry: path.join(HANDLERS_DIR, `${spec.name}.ts`),
         handler: 'handler',
         ...(existsSync(lockFile) ? { depsLockFilePath: lockFile, projectRoot: REPO_ROOT } : {}),
         runtime: Runtime.NODEJS_24_X,
         architecture: props.architecture ?? Architecture.ARM_64,
         memorySize: props.memorySize ?? 512,
-        timeout: Duration.seconds(10),
+        timeout: Duration.seconds(spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS),
         role,
         logGroup: ownLogGroup,
+        // No Lambda retries: the workflow is the retry mechanism (an unanswered Deliver task times out and is retried), so these would only duplicate POSTs.
+        ...(spec.topic ? { retryAttempts: 0, maxEventAge: callbackTimeout } : {}),
         ...override,
         environment: { ...environment, ...override.environment },
         bundling: {
@@ -307,6 +419,7 @@ export class CibaServer extends Construct {
       });
       ownLogGroup?.grantWrite(fn);
       for (const statement of this.statementsFor(spec.access, tableResources, keyArns)) fn.addToRolePolicy(statement);
+      if (spec.topic === 'delivery') this.deliveryTopic.addSubscription(new LambdaSubscription(fn));
       functions[spec.name] = fn;
     }
     this.functions = functions;
@@ -317,6 +430,7 @@ export class CibaServer extends Construct {
       tableName: this.table.tableName,
       partition: Stack.of(this).partition,
       functionArn: (name) => functions[name]!.functionArn,
+      deadLetterQueueUrl: this.deliveryDeadLetterQueue.queueUrl,
     });
 
     const stateMachineLogs = new LogGroup(this, 'StateMachineLogs', { retention, removalPolicy });
@@ -339,6 +453,10 @@ export class CibaServer extends Construct {
     );
     // RecordExpiry / RecordFailure.
     this.stateMachine.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [this.table.tableArn] }));
+    // DeadLetter (the queue is SQS-managed encrypted: no key grant needed).
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deliveryDeadLetterQueue.queueArn] }),
+    );
 
     // ---- API routes and stage ----------------------------------------------------------------------------
     for (const spec of specs) {
@@ -387,6 +505,20 @@ export class CibaServer extends Construct {
     }
     if (access.publishDevice) {
       statements.push(new PolicyStatement({ actions: ['sns:Publish'], resources: [this.deviceTopic.topicArn] }));
+    }
+    if (access.publishDelivery) {
+      statements.push(new PolicyStatement({ actions: ['sns:Publish'], resources: [this.deliveryTopic.topicArn] }));
+    }
+    if (access.sealing) {
+      // 'seal' may only create data keys (it can never unseal); the encryption context pins every use to delivery.
+      const actions = access.sealing === 'both' ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:GenerateDataKey'];
+      statements.push(
+        new PolicyStatement({
+          actions,
+          resources: [this.sealingKey.keyArn],
+          conditions: { StringEquals: { 'kms:EncryptionContext:purpose': SEALING_CONTEXT.purpose } },
+        }),
+      );
     }
     if (access.keys) {
       const actions = access.keys === 'sign' ? ['kms:Sign', 'kms:GetPublicKey'] : ['kms:GetPublicKey'];

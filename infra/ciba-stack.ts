@@ -15,7 +15,7 @@ export class CibaStack extends Stack {
   readonly server: CibaServer;
 
   constructor(scope: Construct, id: string, props: CibaStackProps = {}) {
-    super(scope, id, { description: 'OpenID Connect CIBA authorization server (API Gateway, Lambda, Step Functions, DynamoDB, SNS, KMS)', ...props });
+    super(scope, id, { description: 'OpenID Connect CIBA authorization server (API Gateway, Lambda, Step Functions, DynamoDB, SNS, SQS, KMS)', ...props });
     this.server = new CibaServer(this, 'CibaServer', props.server);
 
     new CfnOutput(this, 'IssuerUrl', { value: this.server.issuerUrl, description: 'OpenID Provider issuer identifier' });
@@ -23,6 +23,8 @@ export class CibaStack extends Stack {
     new CfnOutput(this, 'StateMachineArn', { value: this.server.stateMachine.stateMachineArn, description: 'One execution per authentication request' });
     new CfnOutput(this, 'TableName', { value: this.server.table.tableName, description: 'Clients, users, requests, tokens (single table)' });
     new CfnOutput(this, 'DeviceTopicArn', { value: this.server.deviceTopic.topicArn, description: 'Authentication device notifications' });
+    new CfnOutput(this, 'DeliveryTopicArn', { value: this.server.deliveryTopic.topicArn, description: 'Ping/push delivery requests (the deliver function is subscribed)' });
+    new CfnOutput(this, 'DeliveryDeadLetterQueueUrl', { value: this.server.deliveryDeadLetterQueue.queueUrl, description: 'Ping/push notifications the client never accepted: inspect, then delete' });
     new CfnOutput(this, 'AlarmTopicArn', { value: this.server.monitoring.alarmTopic.topicArn, description: 'Every CIBA alarm notifies this topic (ALARM and OK): subscribe ops to it' });
     if (this.server.monitoring.dashboardUrl) {
       new CfnOutput(this, 'DashboardUrl', { value: this.server.monitoring.dashboardUrl, description: 'CloudWatch dashboard: the CIBA flow at a glance' });

@@ -1,7 +1,10 @@
 // CibaMonitoring: what ops watch for one CibaServer. Alarms say what went wrong for the CIBA flow and where to
-// look first; the dashboard shows the flow at a glance (requests in, workflows, device notifications, tokens
-// out). Everything is derived from the server's own resources and the route table, so a new route or function
-// is monitored without touching this file.
+// look first; the dashboard shows the flow at a glance (requests in, workflows, device notifications, ping/push
+// deliveries, tokens out). Everything is derived from the server's own resources and the route table, so a new
+// route or function is monitored without touching this file.
+//
+// Alarms: 9 fixed ones (workflow ×2, API ×2, table ×2, device topic, delivery dead-letter queue, failed
+// deliveries) plus Errors and Throttles for every function.
 //
 // What deliberately does not alarm: 4xx (every poll before the user decides is a 400 authorization_pending,
 // polling too fast is slow_down) and expired requests (the workflow catches States.Timeout, records the expiry
@@ -28,9 +31,10 @@ import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { PATHS, ROUTES } from '../functions/routes.ts';
+import { PATHS, ROUTES, TOPIC_SUBSCRIBERS } from '../functions/routes.ts';
 
 export interface CibaMonitoringOptions {
   /**
@@ -52,6 +56,8 @@ export interface MonitoredCibaServer {
   readonly stage: HttpStage;
   readonly table: Table;
   readonly deviceTopic: ITopic;
+  readonly deliveryTopic: ITopic;
+  readonly deliveryDeadLetterQueue: IQueue;
   readonly stateMachine: StateMachine;
   readonly functions: Readonly<Record<string, LambdaFunction>>;
 }
@@ -72,6 +78,12 @@ const TABLE_OPERATIONS = ['GetItem', 'Query', 'BatchGetItem', 'PutItem', 'Update
 const LATENCY_P99_THRESHOLD_MS = 1000;
 /** 5xx responses in 5 minutes that raise the API alarm (a lone one still shows on the dashboard). */
 const API_5XX_THRESHOLD = 5;
+
+/**
+ * Embedded Metric Format metrics the deliver function writes to its log (no dimensions: one series per account
+ * and region, shared by every CibaServer there).
+ */
+const DELIVERY_NAMESPACE = 'CibaServer';
 
 const ALARM_PERIOD = Duration.minutes(5);
 const GRAPH_PERIOD = Duration.minutes(1);
@@ -119,6 +131,7 @@ export class CibaMonitoring extends Construct {
     this.apiAlarms(server.stage);
     this.tableAlarms(server.table);
     this.deviceTopicAlarms(server.deviceTopic);
+    this.deliveryAlarms(server.deliveryDeadLetterQueue);
 
     if (props.dashboard ?? true) {
       const stack = Stack.of(this);
@@ -185,10 +198,11 @@ export class CibaMonitoring extends Construct {
         'CIBA: at least one authentication-request workflow failed in 5 minutes. Usually the user\'s device could not be ' +
         'notified: NotifyDeviceAndWait exhausted its retries, RecordFailure marked the request failed and the execution ended ' +
         'in Failed (DeviceNotificationFailed), so the client\'s next poll gets access_denied ("the authentication device could not be ' +
-        'reached") instead of the user\'s decision. Otherwise a task ' +
+        'reached") instead of the user\'s decision. For ping and push clients it is also a notification their endpoint never ' +
+        'accepted (Undelivered, DeliveryFailed: see the DeliveryDeadLetterQueue alarm). Otherwise a task ' +
         'error (e.g. RecordFailure\'s DynamoDB update). Expired requests are not failures and never trigger this. ' +
         'Look first at: the failed executions in the Step Functions console (execution name = request id) and their error/cause, ' +
-        'then the notify-device logs ("device notification failed") and the device topic.',
+        'then the notify-device logs ("device notification failed") and the device topic, or the dead-letter queue.',
     });
     this.alarm('StateMachine-ExecutionThrottled', {
       metric: stateMachine.metricThrottled({ statistic: Stats.SUM, period: ALARM_PERIOD }),
@@ -202,15 +216,29 @@ export class CibaMonitoring extends Construct {
   }
 
   private functionAlarms(name: string, fn: LambdaFunction): void {
-    const inWorkflow = !ROUTES.some((r) => r.name === name);
+    // Three kinds: behind an API route, invoked by the workflow, or subscribed to an SNS topic (invoked by SNS).
     const routes = ROUTES.filter((r) => r.name === name).map(routeKey).join(', ');
-    const what = inWorkflow ? `the ${name} workflow step` : `the ${name} function (${routes})`;
-    const impact = inWorkflow
-      ? 'The workflow retries Lambda service errors and failed notifications; when retries run out, or on any other error, the ' +
-        'request is marked failed (see the ExecutionsFailed alarm). ' +
-        (name === 'notify-device' ? 'It throws when publishing to the device topic fails or the request row is missing. ' : '')
-      : 'Client mistakes never count here (they are 4xx) and a handled exception becomes a logged 500 server_error (see the 5xx alarm), ' +
-        'so this is a crash, a timeout (10 s), a failed cold start, or a dependency (DynamoDB, KMS, Step Functions) hanging. ';
+    const subscriber = TOPIC_SUBSCRIBERS.find((t) => t.name === name);
+    const kind = routes ? 'route' : subscriber ? 'subscriber' : 'workflow';
+    const timeout = `${fn.timeout?.toSeconds() ?? 3} s`;
+    const what =
+      kind === 'route'
+        ? `the ${name} function (${routes})`
+        : kind === 'subscriber'
+          ? `the ${name} function (subscriber of the ${subscriber!.topic} topic)`
+          : `the ${name} workflow step`;
+    const impact =
+      kind === 'route'
+        ? 'Client mistakes never count here (they are 4xx) and a handled exception becomes a logged 500 server_error (see the 5xx alarm), ' +
+          `so this is a crash, a timeout (${timeout}), a failed cold start, or a dependency (DynamoDB, KMS, Step Functions) hanging. `
+        : kind === 'subscriber'
+          ? `SNS invokes it asynchronously with no Lambda retries, so a crash or a timeout (${timeout}) leaves the workflow's Deliver ` +
+            'task unanswered: it times out and is retried with backoff until the delivery window closes, then the notification is ' +
+            'dead-lettered (see the DeliveryDeadLetterQueue alarm). Client endpoint errors are not counted here (DeliveriesFailed). '
+          : 'The workflow retries Lambda service errors and failed notifications; when retries run out, or on any other error, the ' +
+            'request is marked failed (see the ExecutionsFailed alarm). ' +
+            (name === 'notify-device' ? 'It throws when publishing to the device topic fails or the request row is missing. ' : '') +
+            (name === 'enqueue-delivery' ? 'It throws when publishing to the delivery topic fails; the Deliver step retries it. ' : '');
     this.alarm(`${name}-Errors`, {
       metric: fn.metricErrors({ statistic: Stats.SUM, period: ALARM_PERIOD }),
       threshold: 1,
@@ -223,7 +251,11 @@ export class CibaMonitoring extends Construct {
       threshold: 1,
       description:
         `CIBA: Lambda throttled ${what} in the last 5 minutes: the account's (or the function's reserved) concurrency is exhausted. ` +
-        (inWorkflow ? 'Step Functions retries, so devices are notified late. ' : 'Throttled calls reach the client as 5xx. ') +
+        (kind === 'route'
+          ? 'Throttled calls reach the client as 5xx. '
+          : kind === 'subscriber'
+            ? 'Lambda keeps throttled SNS events for a while, then drops them and the workflow retries the delivery: clients are notified late. '
+            : 'Step Functions retries, so devices are notified late. ') +
         'Look first at: concurrent executions per function on the dashboard, the account\'s Lambda concurrency quota, and other functions in the account.',
     });
   }
@@ -284,10 +316,32 @@ export class CibaMonitoring extends Construct {
     });
   }
 
+  private deliveryAlarms(deadLetterQueue: IQueue): void {
+    this.alarm('DeliveryDeadLetterQueue-Messages', {
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM, period: ALARM_PERIOD }),
+      threshold: 1,
+      description:
+        'CIBA: the delivery dead-letter queue holds at least one notification: a ping or push client was never told that its ' +
+        'request ended (its endpoint kept failing until the delivery window closed, rejected the notification with 3xx/4xx, or ' +
+        'could not be reached). Ping clients can still fetch the outcome at /token; push clients have lost it. The alarm stays on ' +
+        'until the messages are handled (14 days retention). Look first at: the messages (request id, client id, error, execution), ' +
+        'the execution history, the deliver function logs and the client\'s registered client_notification_endpoint.',
+    });
+    this.alarm('Delivery-DeliveriesFailed', {
+      metric: deliveryMetric('DeliveriesFailed', Stats.SUM, ALARM_PERIOD),
+      threshold: 1,
+      description:
+        `CIBA: the deliver function counted at least one failed ping/push delivery in 5 minutes (${DELIVERY_NAMESPACE}/DeliveriesFailed): ` +
+        'the client\'s endpoint rejected the notification or the delivery window closed, so it is dead-lettered. Attempts that are ' +
+        'retried count as DeliveryRetries instead. ' +
+        'Look first at: the deliver function logs (status, client id), the client\'s notification endpoint and the dead-letter queue.',
+    });
+  }
+
   // ---- Dashboard ------------------------------------------------------------------------------------------
 
   private dashboardRows(server: MonitoredCibaServer, dashboardName: string): IWidget[][] {
-    const { api, stage, stateMachine, table, deviceTopic } = server;
+    const { api, stage, stateMachine, table, deviceTopic, deliveryTopic, deliveryDeadLetterQueue } = server;
     const functions = Object.entries(server.functions);
     const routes = [...new Set(ROUTES.map(routeKey))];
     const routeMetric = (metricName: string, route: string, statistic: string, label = route): Metric =>
@@ -315,7 +369,8 @@ export class CibaMonitoring extends Construct {
         '',
         '* 4xx on POST /token are mostly `authorization_pending` / `slow_down`: normal polling.',
         '* Expired requests end in the workflow\'s *Expired* state and count as **succeeded**; timed-out executions should stay at 0.',
-        '* Failed executions are requests whose device could not be notified.',
+        '* Failed executions are requests whose device could not be notified, or whose ping/push notification was never accepted ' +
+          '(then in the delivery dead-letter queue).',
       ].join('\n'),
     });
     const alarms = new AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarmsByKey), width: 16, height: 6 });
@@ -356,7 +411,7 @@ export class CibaMonitoring extends Construct {
         graph('Executions / min', [
           stateMachine.metricStarted({ ...perMinute, label: 'started' }),
           stateMachine.metricSucceeded({ ...perMinute, label: 'succeeded (approved, denied or expired)' }),
-          stateMachine.metricFailed({ ...perMinute, label: 'failed (device not notified)', color: RED }),
+          stateMachine.metricFailed({ ...perMinute, label: 'failed (device not notified, or undeliverable)', color: RED }),
           stateMachine.metricTimedOut({ ...perMinute, label: 'timed out (expected 0)' }),
           stateMachine.metricAborted({ ...perMinute, label: 'aborted' }),
           stateMachine.metricThrottled({ ...perMinute, label: 'throttled' }),
@@ -370,6 +425,24 @@ export class CibaMonitoring extends Construct {
           deviceTopic.metricNumberOfNotificationsDelivered({ ...perMinute, label: 'delivered' }),
           deviceTopic.metricNumberOfNotificationsFailed({ ...perMinute, label: 'failed', color: RED }),
         ]),
+      ],
+      [heading('Ping and push delivery (the deliver function\'s metrics; undeliverable notifications go to the dead-letter queue)')],
+      [
+        graph('Deliveries / min', [
+          deliveryTopic.metricNumberOfMessagesPublished({ ...perMinute, label: 'requested (enqueue-delivery)' }),
+          deliveryMetric('DeliveriesSucceeded', Stats.SUM, GRAPH_PERIOD, 'succeeded'),
+          deliveryMetric('DeliveryRetries', Stats.SUM, GRAPH_PERIOD, 'retried'),
+          deliveryMetric('DeliveriesFailed', Stats.SUM, GRAPH_PERIOD, 'failed (dead-lettered)').with({ color: RED }),
+        ]),
+        graph('Approval to client notification (ms)', [
+          deliveryMetric('ApprovalToNotification', Stats.p(50), GRAPH_PERIOD, 'p50'),
+          deliveryMetric('ApprovalToNotification', Stats.p(99), GRAPH_PERIOD, 'p99'),
+        ]),
+        graph(
+          'Dead-letter queue: undeliverable notifications',
+          [deliveryDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM, period: GRAPH_PERIOD, label: 'messages', color: RED })],
+          { leftAnnotations: [{ value: 1, label: 'alarm threshold', color: RED }] },
+        ),
       ],
       [heading('DynamoDB table')],
       [
@@ -416,6 +489,11 @@ export class CibaMonitoring extends Construct {
       ],
     ];
   }
+}
+
+/** One of the deliver function's EMF metrics (no dimensions). */
+function deliveryMetric(metricName: string, statistic: string, period: Duration, label?: string): Metric {
+  return new Metric({ namespace: DELIVERY_NAMESPACE, metricName, statistic, period, ...(label ? { label } : {}) });
 }
 
 /**

@@ -12,11 +12,20 @@ export function pascal(name: string): string {
 }
 
 /**
- * The substitutions for statemachines/ciba.asl.json: `${TableName}`, `${Partition}` and `${<Pascal>FunctionArn}`
+ * The substitutions for statemachines/ciba.asl.json: `${TableName}`, `${Partition}`, `${DeliveryDeadLetterQueueUrl}` and `${<Pascal>FunctionArn}`
  * per WORKFLOW_FUNCTIONS entry. Throws when the definition uses a placeholder this does not fill.
  */
-export function workflowSubstitutions(values: { tableName: string; partition: string; functionArn: (name: string) => string }): Record<string, string> {
-  const substitutions: Record<string, string> = { TableName: values.tableName, Partition: values.partition };
+export function workflowSubstitutions(values: {
+  tableName: string;
+  partition: string;
+  functionArn: (name: string) => string;
+  deadLetterQueueUrl: string;
+}): Record<string, string> {
+  const substitutions: Record<string, string> = {
+    TableName: values.tableName,
+    Partition: values.partition,
+    DeliveryDeadLetterQueueUrl: values.deadLetterQueueUrl,
+  };
   for (const { name } of WORKFLOW_FUNCTIONS) substitutions[`${pascal(name)}FunctionArn`] = values.functionArn(name);
   const used = new Set([...readFileSync(ASL_PATH, 'utf8').matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!));
   const missing = [...used].filter((p) => !(p in substitutions));

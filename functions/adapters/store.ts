@@ -110,7 +110,8 @@ export async function createAuthRequest(req: AuthRequest): Promise<void> {
       // Sparse index of a user's pending requests (device API); removed once decided or expired.
       [TABLE.userIndex.partitionKey]: `USERREQ#${req.sub}`,
       [TABLE.userIndex.sortKey]: `${String(req.created_at).padStart(15, '0')}#${req.id}`,
-      ttl: ttlOf(req.expires_at),
+      // Ping and push rows outlive the request by the delivery window: the client is told after it ends.
+      ttl: ttlOf(req.expires_at) + (req.mode === 'poll' ? 0 : config().deliveryWindow),
     },
     ConditionExpression: 'attribute_not_exists(pk)',
   }));
@@ -191,6 +192,97 @@ export async function storeTaskToken(id: string, taskToken: string): Promise<Aut
     if (isConditionFailure(e)) return undefined;
     throw e;
   }
+}
+
+/**
+ * The workflow saw the wait end without a decision (timeout, or the device could not be notified): a still-pending
+ * request becomes expired or failed. A decision written at the same moment wins (the condition fails, nothing changes).
+ */
+export async function endPendingRequest(id: string, status: 'expired' | 'failed'): Promise<void> {
+  try {
+    await db().send(new UpdateCommand({
+      TableName: table(),
+      Key: key.request(id),
+      UpdateExpression: 'SET #status = :status REMOVE gsi1pk, gsi1sk, task_token',
+      ConditionExpression: '#status = :pending',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':status': status, ':pending': 'pending' },
+    }));
+  } catch (e) {
+    if (!isConditionFailure(e)) throw e;
+  }
+}
+
+// ---- ping and push delivery (CIBA §10.2, §10.3) ----
+
+/** One more delivery attempt: keep its callback token, count it, remember when the first began. Returns the row. */
+export async function prepareDelivery(id: string, taskToken: string, now: number): Promise<AuthRequest | undefined> {
+  try {
+    const out = await db().send(new UpdateCommand({
+      TableName: table(),
+      Key: key.request(id),
+      UpdateExpression: 'SET delivery_task_token = :token, delivery_started_at = if_not_exists(delivery_started_at, :now) ADD delivery_attempts :one',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':token': taskToken, ':now': now, ':one': 1 },
+      ReturnValues: 'ALL_NEW',
+    }));
+    return strip<AuthRequest>(out.Attributes);
+  } catch (e) {
+    if (isConditionFailure(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Take attempt `attempt` for delivery: its callback token leaves the row in the same write, so a duplicate or stale
+ * delivery message finds nothing to do. Returns the row as it was (with the token), or undefined.
+ */
+export async function claimDelivery(id: string, attempt: number): Promise<AuthRequest | undefined> {
+  try {
+    const out = await db().send(new UpdateCommand({
+      TableName: table(),
+      Key: key.request(id),
+      UpdateExpression: 'REMOVE delivery_task_token',
+      ConditionExpression: 'delivery_attempts = :attempt AND attribute_exists(delivery_task_token)',
+      ExpressionAttributeValues: { ':attempt': attempt },
+      ReturnValues: 'ALL_OLD',
+    }));
+    return strip<AuthRequest>(out.Attributes);
+  } catch (e) {
+    if (isConditionFailure(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
+ * Keep the push token set (sealed) and mark the request redeemed: approved → redeemed happens once, so tokens are
+ * minted once. False when another attempt got there first (use its stored set).
+ */
+export async function storePushTokens(id: string, sealed: string, now: number): Promise<boolean> {
+  try {
+    await db().send(new UpdateCommand({
+      TableName: table(),
+      Key: key.request(id),
+      UpdateExpression: 'SET push_tokens = :tokens, #status = :redeemed, redeemed_at = :now',
+      ConditionExpression: '#status = :approved AND attribute_not_exists(push_tokens)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':tokens': sealed, ':redeemed': 'redeemed', ':approved': 'approved', ':now': now },
+    }));
+    return true;
+  } catch (e) {
+    if (isConditionFailure(e)) return false;
+    throw e;
+  }
+}
+
+/** The delivery is over (delivered or given up): the secrets kept for it leave the row. */
+export async function finishDelivery(id: string, status: 'delivered' | 'failed', now: number): Promise<void> {
+  await db().send(new UpdateCommand({
+    TableName: table(),
+    Key: key.request(id),
+    UpdateExpression: 'SET delivery_status = :status, delivered_at = :now REMOVE delivery_secrets, push_tokens, delivery_task_token',
+    ExpressionAttributeValues: { ':status': status, ':now': now },
+  }));
 }
 
 export type DecisionResult =

@@ -36,3 +36,18 @@ export async function sendDecision(taskToken: string, decision: 'approved' | 'de
     throw e;
   }
 }
+
+/**
+ * Report one delivery attempt to the workflow's Deliver task: `output` on success, else the error the state machine
+ * routes on (Delivery.Retryable is retried there). Returns false when the task had already finished.
+ */
+export async function sendDeliveryResult(taskToken: string, result: { output: Record<string, unknown> } | { error: string; cause: string }): Promise<boolean> {
+  try {
+    if ('output' in result) await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result.output) }));
+    else await sfnClient().send(new SendTaskFailureCommand({ taskToken, error: result.error, cause: result.cause.slice(0, 256) }));
+    return true;
+  } catch (e) {
+    if (FINISHED.has((e as { name?: string }).name ?? '')) return false;
+    throw e;
+  }
+}

@@ -3,6 +3,7 @@
 import { OAuthError } from './errors.ts';
 import { validateBindingMessage } from './binding-message.ts';
 import { CIBA_GRANT, type Client } from './model.ts';
+import { NOTIFICATION_TOKEN_MAX, NOTIFICATION_TOKEN_SYNTAX } from './notification.ts';
 import type { Params } from './params.ts';
 
 export type Hint = { type: 'login_hint' | 'login_hint_token' | 'id_token_hint'; value: string };
@@ -13,6 +14,8 @@ export type BackchannelRequest = {
   bindingMessage?: string;
   userCode?: string;
   acrValues?: string;
+  /** Ping and push clients only: the bearer token for the notification (kept sealed until delivered, never logged). */
+  notificationToken?: string;
   /** Seconds the auth_req_id lives (requested_expiry clamped to the configured range). */
   expiresIn: number;
 };
@@ -70,6 +73,19 @@ export function checkUserCode(params: Params, client: Client): string | undefine
   return code;
 }
 
+/**
+ * §7.1 client_notification_token: required for ping and push clients (≤ 1024 characters, RFC 6750 §2.1 syntax);
+ * a poll client's is ignored, as it would never be used.
+ */
+export function checkNotificationToken(params: Params, client: Client): string | undefined {
+  if (client.backchannel_token_delivery_mode === 'poll') return undefined;
+  const token = params.get('client_notification_token');
+  if (token === undefined || token === '') throw new OAuthError('invalid_request', `client_notification_token is required for ${client.backchannel_token_delivery_mode} clients`);
+  if (token.length > NOTIFICATION_TOKEN_MAX) throw new OAuthError('invalid_request', `client_notification_token must not exceed ${NOTIFICATION_TOKEN_MAX} characters`);
+  if (!NOTIFICATION_TOKEN_SYNTAX.test(token)) throw new OAuthError('invalid_request', 'client_notification_token must have the Bearer token syntax (RFC 6750 section 2.1)');
+  return token;
+}
+
 /** §7.1 requested_expiry: a positive integer (sent as a string or a JSON number); clamped to the configured range. */
 export function checkRequestedExpiry(raw: string | number | undefined, policy: ExpiryPolicy): number {
   if (raw === undefined) return policy.defaultExpiresIn;
@@ -97,6 +113,7 @@ export function validateBackchannelRequest(params: Params, client: Client, polic
   const bindingMessage = validateBindingMessage(params.get('binding_message'));
   const userCode = checkUserCode(params, client);
   const acrValues = checkAcrValues(params);
+  const notificationToken = checkNotificationToken(params, client);
   const expiresIn = checkRequestedExpiry(params.get('requested_expiry'), policy);
   return {
     scope,
@@ -105,5 +122,6 @@ export function validateBackchannelRequest(params: Params, client: Client, polic
     ...(bindingMessage !== undefined ? { bindingMessage } : {}),
     ...(userCode !== undefined ? { userCode } : {}),
     ...(acrValues !== undefined ? { acrValues } : {}),
+    ...(notificationToken !== undefined ? { notificationToken } : {}),
   };
 }

@@ -2,7 +2,8 @@
 // (functions/core/client-metadata.ts) both read these lists, so the metadata never advertises more than works.
 import { CIBA_GRANT, REFRESH_GRANT, type ClientAuthMethod, type DeliveryMode, type SigningAlg } from './model.ts';
 
-export const DELIVERY_MODES: readonly DeliveryMode[] = ['poll'];
+/** CIBA §5: poll (token endpoint), ping (§10.2, then the token endpoint), push (§10.3, tokens POSTed to the client). */
+export const DELIVERY_MODES: readonly DeliveryMode[] = ['poll', 'ping', 'push'];
 export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
 export const ID_TOKEN_ALGS: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256'];
 /** RFC 9068 access tokens are signed with the server's default algorithm. */

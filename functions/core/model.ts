@@ -80,6 +80,18 @@ export type AuthRequest = {
   amr?: string[];
   /** Step Functions callback token (server-side only; never leaves the table). */
   task_token?: string;
+  // ---- ping and push delivery (CIBA §10.2, §10.3); removed once the delivery ends ----
+  /** Sealed {auth_req_id, client_notification_token} (functions/adapters/sealer.ts): needed to notify the client. */
+  delivery_secrets?: string;
+  /** Sealed push token set, minted once at the first push attempt and re-sent unchanged on retries. */
+  push_tokens?: string;
+  /** Callback token of the workflow's Deliver task for the current attempt. */
+  delivery_task_token?: string;
+  /** Attempts so far, and when the first one started (epoch ms). */
+  delivery_attempts?: number;
+  delivery_started_at?: number;
+  delivery_status?: 'delivered' | 'failed';
+  delivered_at?: number;
 };
 
 /** Public view of a pending request for the authentication device (CONTRACT.md device API). */

@@ -2,7 +2,7 @@
 // Signing lives in functions/adapters/keys.ts; this module only decides the claims.
 import { halfHash, randomId } from './crypto.ts';
 import { SCOPE_CLAIMS } from './capabilities.ts';
-import type { SigningAlg, User } from './model.ts';
+import type { AuthRequest, SigningAlg, User } from './model.ts';
 
 export type Grant = {
   clientId: string;
@@ -23,6 +23,18 @@ export type Lifetimes = { accessTokenTtl: number; idTokenTtl: number };
  */
 export function acrFor(acrValues: string | undefined, supported?: readonly string[]): string | undefined {
   return acrValues?.split(' ').find((v) => !supported || supported.includes(v));
+}
+
+/** The grant an approved CIBA request stands for (CIBA §10.1.1): its client, user, scope and authentication. */
+export function grantFromRequest(req: AuthRequest, supportedAcr?: readonly string[]): Grant {
+  return {
+    clientId: req.client_id,
+    sub: req.sub,
+    scope: req.scope,
+    authTime: req.auth_time,
+    acr: acrFor(req.acr_values, supportedAcr),
+    amr: req.amr,
+  };
 }
 
 export function accessTokenClaims(issuer: string, grant: Grant, nowS: number, ttl: number): Record<string, unknown> {

@@ -7,6 +7,8 @@ import { validateBackchannelRequest } from '../core/backchannel-request.ts';
 import { OAuthError } from '../core/errors.ts';
 import { randomId, sha256b64u, verifyUserCode } from '../core/crypto.ts';
 import type { AuthRequest } from '../core/model.ts';
+import { sealContext, type DeliverySecrets } from '../core/notification.ts';
+import { seal } from '../adapters/sealer.ts';
 import { createAuthRequest, findSubByLogin, getClient, getUser } from '../adapters/store.ts';
 import { startAuthWorkflow } from '../adapters/workflow.ts';
 import { config } from '../config.ts';
@@ -25,6 +27,15 @@ export const handler = httpHandler('bc-authorize', async (event) => {
   const client = authenticateClient(await getClient(presented.clientId), presented);
   // §7.2 steps 2-3, 6: parameters.
   const request = validateBackchannelRequest(params, client, cfg);
+  // §7.3: auth_req_id with 256 bits of entropy; stored only as its SHA-256, which is also the public request id.
+  const authReqId = randomId(32);
+  const id = sha256b64u(authReqId);
+  // Ping/push (§10.2, §10.3): the notification needs the auth_req_id and the client's bearer token later; they are
+  // kept sealed in the row until the delivery ends (functions/adapters/sealer.ts).
+  const sealing = request.notificationToken
+    ? seal(JSON.stringify({ auth_req_id: authReqId, client_notification_token: request.notificationToken } satisfies DeliverySecrets), sealContext.secrets(id))
+    : Promise.resolve(undefined);
+  sealing.catch(() => undefined);
   // §7.2 steps 4-5: the hint must identify a known user.
   const sub = await subLookup;
   if (!sub) throw new OAuthError('unknown_user_id', 'the hint does not identify a known user');
@@ -35,11 +46,13 @@ export const handler = httpHandler('bc-authorize', async (event) => {
     }
   }
 
-  // §7.3: auth_req_id with 256 bits of entropy; stored only as its SHA-256, which is also the public request id.
-  const authReqId = randomId(32);
+  const deliverySecrets = await sealing.catch((e: unknown) => {
+    log.error('sealing failed', { requestId: id, ...errorFields(e) });
+    throw new OAuthError('temporarily_unavailable', 'the request could not be started; try again', { headers: { 'Retry-After': '1' } });
+  });
   const now = Date.now();
   const record: AuthRequest = {
-    id: sha256b64u(authReqId),
+    id,
     client_id: client.client_id,
     ...(client.client_name ? { client_name: client.client_name } : {}),
     sub,
@@ -52,6 +65,7 @@ export const handler = httpHandler('bc-authorize', async (event) => {
     expires_at: now + request.expiresIn * 1000,
     interval: cfg.pollInterval,
     next_poll_at: now,
+    ...(deliverySecrets ? { delivery_secrets: deliverySecrets } : {}),
   };
   // Row and execution are written in parallel (one round trip): notify-device waits briefly for the row if the
   // workflow gets there first. If either write fails the client gets no auth_req_id; an execution left without a

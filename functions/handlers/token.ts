@@ -4,12 +4,11 @@ import { parseForm, type Params } from '../core/params.ts';
 import { authenticateClient, presentedCredentials } from '../core/client-auth.ts';
 import { tokenError } from '../core/errors.ts';
 import { randomId, sha256b64u } from '../core/crypto.ts';
+import { mintTokens } from '../lib/issue-tokens.ts';
 import { decidePoll, POLL_TOLERANCE_MS, SLOW_DOWN_PENALTY_S } from '../core/token-grant.ts';
-import { accessTokenClaims, acrFor, idTokenClaims, type Grant } from '../core/tokens.ts';
-import { ACCESS_TOKEN_ALG } from '../core/capabilities.ts';
+import { grantFromRequest, type Grant } from '../core/tokens.ts';
 import { CIBA_GRANT, REFRESH_GRANT, type Client } from '../core/model.ts';
 import * as store from '../adapters/store.ts';
-import { signJwt } from '../adapters/keys.ts';
 import { config } from '../config.ts';
 import { log } from '../lib/log.ts';
 
@@ -47,15 +46,7 @@ async function cibaGrant(params: Params, presented: ReturnType<typeof presentedC
         log.info('auth_req_id redeemed', { requestId: redeemed.id, clientId: client.client_id });
         // The user may have been removed while the request was pending: no tokens for a subject that is gone.
         if (!user) throw tokenError('invalid_grant', 'the end-user no longer exists');
-        const grant: Grant = {
-          clientId: client.client_id,
-          sub: redeemed.sub,
-          scope: redeemed.scope,
-          authTime: redeemed.auth_time,
-          acr: acrFor(redeemed.acr_values, config().acrValues),
-          amr: redeemed.amr,
-        };
-        return issueTokens(client, grant, randomId(16));
+        return issueTokens(client, grantFromRequest(redeemed, config().acrValues), randomId(16));
       }
     }
     // The request changed between read and write (decided, redeemed or expired meanwhile): decide again on fresh state.
@@ -95,35 +86,7 @@ async function refreshGrant(params: Params, presented: ReturnType<typeof present
   return issueTokens(client, grant, record.family);
 }
 
-/** Mint the token response (OIDC Core §3.1.3.3): JWT access token, ID token, and a refresh token for clients allowed one. */
+/** The token response (OIDC Core §3.1.3.3): JWT access token, ID token, and a refresh token for clients allowed one. */
 async function issueTokens(client: Client, grant: Grant, family: string) {
-  const cfg = config();
-  const nowS = Math.floor(Date.now() / 1000);
-  const refreshToken = client.grant_types.includes(REFRESH_GRANT) ? randomId(32) : undefined;
-  const [accessToken, idToken] = await Promise.all([
-    signJwt(accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl), ACCESS_TOKEN_ALG, 'at+jwt'),
-    grant.scope.split(' ').includes('openid')
-      ? signJwt(idTokenClaims(cfg.issuer, grant, client.id_token_signed_response_alg, nowS, cfg.idTokenTtl), client.id_token_signed_response_alg)
-      : undefined,
-  ]);
-  if (refreshToken) {
-    await store.putRefreshToken(sha256b64u(refreshToken), {
-      client_id: client.client_id,
-      sub: grant.sub,
-      scope: grant.scope,
-      family,
-      auth_time: grant.authTime,
-      acr: grant.acr,
-      amr: grant.amr,
-      expires_at: Date.now() + cfg.refreshTokenTtl * 1000,
-    });
-  }
-  return json(200, {
-    access_token: accessToken,
-    token_type: 'Bearer',
-    expires_in: cfg.accessTokenTtl,
-    scope: grant.scope,
-    ...(idToken ? { id_token: idToken } : {}),
-    ...(refreshToken ? { refresh_token: refreshToken } : {}),
-  });
+  return json(200, await mintTokens(client, grant, family));
 }

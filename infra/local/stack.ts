@@ -11,7 +11,7 @@ import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SNSEvent } from 'aws-lambda';
-import { WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
+import { TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
 import { setAwsCallObserver } from '../../functions/adapters/aws.ts';
 import type { AwsCall } from '../../functions/adapters/aws.ts';
 import { DYNAMODB_ENGINES, isDynamoDbEngine, startLocalDynamoDb, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
@@ -19,6 +19,8 @@ import type { DynamoDbEngine } from './dynamodb.ts';
 import { LocalSns, formatDeviceNotification } from './sns.ts';
 import type { PublishedMessage } from './sns.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
+import { LocalSqs } from './sqs.ts';
+import type { SqsMessage } from './sqs.ts';
 import type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
 import { startAwsEndpoint } from './aws-endpoint.ts';
 import { lambdaContext, moduleHandlerLoader, startApiServer } from './api.ts';
@@ -77,12 +79,21 @@ export type LocalStack = {
     /** Resolves when every delivery to subscribers started so far has finished. */
     drain(): Promise<void>;
   };
+  /** The dead-letter queue of undeliverable ping/push notifications (also readable with the AWS SDK/CLI at the AWS endpoint). */
+  sqs: {
+    deadLetterQueueUrl: string;
+    deadLetters(): SqsMessage[];
+  };
+  /** The local AWS endpoint (Step Functions, SNS, SQS): for the AWS CLI or SDK with --endpoint-url. */
+  awsEndpoint: string;
   awsCalls: { record(): void; calls(): AwsCall[]; reset(): void };
 };
 
 export const TABLE_NAME = 'ciba';
 export const STATE_MACHINE_NAME = 'ciba';
 export const DEVICE_TOPIC_NAME = 'ciba-device';
+export const DELIVERY_TOPIC_NAME = 'ciba-delivery';
+export const DEAD_LETTER_QUEUE_NAME = 'ciba-delivery-dlq';
 
 export const localFunctionArn = (name: string): string => `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${name}`;
 
@@ -174,13 +185,17 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     },
   });
   deviceTopicArn = sns.createTopic(DEVICE_TOPIC_NAME);
+  const deliveryTopicArn = sns.createTopic(DELIVERY_TOPIC_NAME);
   parts.sns = sns;
 
-  const stepFunctions = new LocalStepFunctions({ dynamoDbEndpoint: dynamo.endpoint, sns, dataDir });
+  const sqs = new LocalSqs({ dataDir });
+
+  const stepFunctions = new LocalStepFunctions({ dynamoDbEndpoint: dynamo.endpoint, sns, sqs, dataDir });
   parts.stepFunctions = stepFunctions;
 
-  const aws = await startAwsEndpoint({ stepFunctions, sns, host, port: pinned?.awsPort ?? 0 });
+  const aws = await startAwsEndpoint({ stepFunctions, sns, sqs, host, port: pinned?.awsPort ?? 0 });
   parts.aws = aws;
+  const deadLetterQueue = sqs.createQueue(DEAD_LETTER_QUEUE_NAME); // its URL points at the AWS endpoint
 
   // Requests are accepted at once but held until the environment is set and the seed is loaded.
   let markReady!: () => void;
@@ -202,9 +217,13 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     TABLE_NAME,
     STATE_MACHINE_ARN: stateMachineArn,
     DEVICE_TOPIC_ARN: deviceTopicArn,
+    DELIVERY_TOPIC_ARN: deliveryTopicArn,
     CIBA_LOCAL: 'true',
     KEYS_SOURCE: 'file',
     KEYS_FILE: join(keysDir, 'signing-keys.json'),
+    SEAL_KEY_FILE: join(keysDir, 'sealing-key.json'),
+    // CloudWatch EMF lines would only clutter the console locally.
+    CIBA_METRICS: 'off',
     AWS_REGION: LOCAL_REGION,
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',
@@ -232,7 +251,20 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
       return handler(event, lambdaContext(fn.name));
     });
   }
-  const substitutions = workflowSubstitutions({ tableName: TABLE_NAME, partition: 'aws', functionArn: localFunctionArn });
+  // Topic subscribers, invoked by the local SNS fan-out with the SNSEvent a Lambda subscription receives.
+  for (const fn of TOPIC_SUBSCRIBERS) {
+    const topicArn = fn.topic === 'delivery' ? deliveryTopicArn : deviceTopicArn;
+    sns.subscribe(topicArn, async (event) => {
+      const handler = (await loadHandler(fn)) as unknown as (event: unknown, context: unknown) => Promise<unknown>;
+      await handler(event, lambdaContext(fn.name));
+    });
+  }
+  const substitutions = workflowSubstitutions({
+    tableName: TABLE_NAME,
+    partition: 'aws',
+    functionArn: localFunctionArn,
+    deadLetterQueueUrl: deadLetterQueue.url,
+  });
   stepFunctions.addStateMachine(STATE_MACHINE_NAME, await readFile(ASL_PATH, 'utf8'), substitutions);
 
   let seeded: LocalStack['seeded'];
@@ -270,6 +302,11 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
       createTopic: (name) => sns.createTopic(name),
       drain: () => sns.drain(),
     },
+    sqs: {
+      deadLetterQueueUrl: deadLetterQueue.url,
+      deadLetters: () => sqs.messages(DEAD_LETTER_QUEUE_NAME),
+    },
+    awsEndpoint: aws.url,
     awsCalls: {
       record: () => setAwsCallObserver((call) => calls.push(call)),
       calls: () => [...calls],

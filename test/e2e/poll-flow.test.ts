@@ -74,10 +74,10 @@ describe('approve', () => {
     await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
     await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
 
-    // The workflow ended in Approved after two states.
+    // The workflow ended in Approved after three states (the mode choice, the wait, the end).
     const execution = await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED');
     const entered = w.stack.stepFunctions.history(execution.executionArn).filter((e) => e.type === 'StateEntered');
-    assert.deepEqual(entered.map((e) => e.stateName), ['NotifyDeviceAndWait', 'Approved']);
+    assert.deepEqual(entered.map((e) => e.stateName), ['DeliveryMode', 'NotifyDeviceAndWait', 'Approved']);
   });
 
   test('id_token_signed_response_alg ES256 and PS256 are honoured; client_secret_post works', async () => {
@@ -110,7 +110,7 @@ describe('deny and expire', () => {
     await assert.rejects(oidc.pollBackchannelAuthenticationGrant(config, started), (e: { error?: string }) => e.error === 'access_denied');
     const execution = await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED');
     const entered = w.stack.stepFunctions.history(execution.executionArn).filter((e) => e.type === 'StateEntered');
-    assert.deepEqual(entered.map((e) => e.stateName), ['NotifyDeviceAndWait', 'Denied']);
+    assert.deepEqual(entered.map((e) => e.stateName), ['DeliveryMode', 'NotifyDeviceAndWait', 'Denied']);
     const again = await w.alice.decide(request.id, 'approve');
     assert.equal(again.status, 409);
     assert.deepEqual(JSON.parse(again.body), { error: 'already_decided' });
@@ -126,7 +126,7 @@ describe('deny and expire', () => {
 
     const execution = await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED', 20_000);
     const entered = w.stack.stepFunctions.history(execution.executionArn).filter((e) => e.type === 'StateEntered');
-    assert.deepEqual(entered.map((e) => e.stateName), ['NotifyDeviceAndWait', 'RecordExpiry', 'Expired']);
+    assert.deepEqual(entered.map((e) => e.stateName), ['DeliveryMode', 'NotifyDeviceAndWait', 'RecordExpiry', 'Expired']);
     const expired = await poll(started.auth_req_id);
     assert.equal(expired.status, 400);
     assert.equal(expired.json.error, 'expired_token');

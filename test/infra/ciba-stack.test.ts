@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
-import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
-import { ROUTES, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
+import { ROUTES, TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
 import type { Access } from '../../functions/routes.ts';
 import { TABLE } from '../../infra/table.ts';
 import { ASL_PATH, functionSpecs, pascal } from '../../infra/ciba-construct.ts';
@@ -22,7 +22,7 @@ import { CibaStack } from '../../infra/ciba-stack.ts';
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const HANDLERS_DIR = path.join(ROOT, 'functions', 'handlers');
-const FUNCTION_NAMES = [...new Set([...ROUTES.map((r) => r.name), ...WORKFLOW_FUNCTIONS.map((w) => w.name)])];
+const FUNCTION_NAMES = [...new Set([...ROUTES.map((r) => r.name), ...WORKFLOW_FUNCTIONS.map((w) => w.name), ...TOPIC_SUBSCRIBERS.map((t) => t.name)])];
 const missingHandlers = FUNCTION_NAMES.filter((n) => !existsSync(path.join(HANDLERS_DIR, `${n}.ts`)));
 const allHandlersExist = missingHandlers.length === 0;
 
@@ -107,10 +107,12 @@ function expectedActions(access: Access): string[] {
   if (access.table === 'readwrite') actions.push('dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
   if (access.startExecution) actions.push('states:StartExecution');
   if (access.sendTaskResult) actions.push('states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat');
-  if (access.publishDevice) actions.push('sns:Publish');
+  if (access.publishDevice || access.publishDelivery) actions.push('sns:Publish');
   if (access.keys === 'sign') actions.push('kms:Sign', 'kms:GetPublicKey');
   if (access.keys === 'verify') actions.push('kms:GetPublicKey');
-  return actions;
+  if (access.sealing) actions.push('kms:GenerateDataKey');
+  if (access.sealing === 'both') actions.push('kms:Decrypt');
+  return [...new Set(actions)];
 }
 const LOG_WRITE = ['logs:CreateLogStream', 'logs:PutLogEvents'];
 
@@ -215,15 +217,70 @@ describe('CibaStack: data', () => {
   });
 
   it('signing keys: RSA_2048 and ECC_NIST_P256, SIGN_VERIFY, with aliases, retained', () => {
-    const keys = resourcesOf(s.json, 'AWS::KMS::Key').map(([, k]) => k);
+    const sealingId = logicalId(s.stack, s.stack.server.sealingKey);
+    const keys = resourcesOf(s.json, 'AWS::KMS::Key').filter(([id]) => id !== sealingId).map(([, k]) => k);
     assert.deepEqual(keys.map((k) => k.Properties.KeySpec).sort(), ['ECC_NIST_P256', 'RSA_2048']);
     for (const k of keys) {
       assert.equal(k.Properties.KeyUsage, 'SIGN_VERIFY');
       assert.equal(k.DeletionPolicy, 'Retain');
     }
+    // Two signing keys and the sealing key.
     const aliases = resourcesOf(s.json, 'AWS::KMS::Alias').map(([, a]) => a.Properties.AliasName as string);
-    assert.equal(aliases.length, 2);
+    assert.equal(aliases.length, 3);
     for (const a of aliases) assert.match(a, /^alias\/[A-Za-z0-9/_-]+$/);
+  });
+
+  it('sealing key: symmetric (ENCRYPT_DECRYPT), rotated, with an alias, retained like the signing keys', () => {
+    const id = logicalId(s.stack, s.stack.server.sealingKey);
+    const key = s.json.Resources[id];
+    assert.equal(key.Type, 'AWS::KMS::Key');
+    assert.ok([undefined, 'SYMMETRIC_DEFAULT'].includes(key.Properties.KeySpec), key.Properties.KeySpec);
+    assert.ok([undefined, 'ENCRYPT_DECRYPT'].includes(key.Properties.KeyUsage), key.Properties.KeyUsage);
+    assert.equal(key.Properties.EnableKeyRotation, true);
+    assert.equal(key.DeletionPolicy, 'Retain');
+    const aliases = resourcesOf(s.json, 'AWS::KMS::Alias').filter(([, a]) => isDeepStrictEqual(a.Properties.TargetKeyId, { Ref: id }) || isDeepStrictEqual(a.Properties.TargetKeyId, { 'Fn::GetAtt': [id, 'Arn'] }));
+    assert.equal(aliases.length, 1);
+    assert.match(aliases[0]![1].Properties.AliasName, /^alias\/CibaStack-CibaServer\/delivery-sealing$/);
+  });
+
+  it('delivery topic: encrypted with the AWS-managed SNS key, TLS only, the deliver function its only (Lambda) subscriber', () => {
+    const topicId = logicalId(s.stack, s.stack.server.deliveryTopic);
+    const topic = s.json.Resources[topicId];
+    assert.equal(topic.Type, 'AWS::SNS::Topic');
+    assert.match(JSON.stringify(topic.Properties.KmsMasterKeyId), /alias\/aws\/sns/);
+    const [[, policy]] = resourcesOf(s.json, 'AWS::SNS::TopicPolicy').filter(([, p]) => isDeepStrictEqual(p.Properties.Topics, [{ Ref: topicId }])) as [[string, Json]];
+    const statements = (policy.Properties.PolicyDocument.Statement as Json[]).map(normalize);
+    assert.ok(statements.some((st) => st.Effect === 'Deny' && st.Action.includes('sns:Publish') && st.Condition?.Bool?.['aws:SecureTransport'] === 'false'));
+    assert.ok(!statements.some((st) => st.Effect === 'Allow'), 'no resource-policy grants: publishers are authorized by IAM');
+
+    const deliverArn = { 'Fn::GetAtt': [functionInfo(s, 'deliver').id, 'Arn'] };
+    const subscriptions = resourcesOf(s.json, 'AWS::SNS::Subscription').map(([, sub]) => sub.Properties);
+    for (const sub of TOPIC_SUBSCRIBERS) assert.equal(sub.topic, 'delivery', sub.name);
+    assert.deepEqual(
+      subscriptions.filter((p) => isDeepStrictEqual(p.TopicArn, { Ref: topicId })),
+      TOPIC_SUBSCRIBERS.map((sub) => ({ Protocol: 'lambda', TopicArn: { Ref: topicId }, Endpoint: { 'Fn::GetAtt': [functionInfo(s, sub.name).id, 'Arn'] } })),
+    );
+    // The device topic's subscribers are outside the stack (push platforms, SMS, the operator's own).
+    assert.equal(subscriptions.length, TOPIC_SUBSCRIBERS.length);
+    // SNS may invoke the deliver function, for this topic only.
+    const permissions = resourcesOf(s.json, 'AWS::Lambda::Permission').map(([, p]) => p.Properties).filter((p) => p.Principal === 'sns.amazonaws.com');
+    assert.deepEqual(permissions, [{ Action: 'lambda:InvokeFunction', FunctionName: deliverArn, Principal: 'sns.amazonaws.com', SourceArn: { Ref: topicId } }]);
+  });
+
+  it('delivery dead-letter queue: SQS-managed encryption, TLS only, 14 days, retained', () => {
+    const queueId = logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue);
+    const queues = resourcesOf(s.json, 'AWS::SQS::Queue');
+    assert.deepEqual(queues.map(([id]) => id), [queueId]);
+    const queue = s.json.Resources[queueId];
+    assert.equal(queue.Properties.SqsManagedSseEnabled, true);
+    assert.equal(queue.Properties.KmsMasterKeyId, undefined);
+    assert.equal(queue.Properties.MessageRetentionPeriod, 14 * 24 * 3600);
+    assert.equal(queue.DeletionPolicy, 'Retain');
+    const policies = resourcesOf(s.json, 'AWS::SQS::QueuePolicy').filter(([, p]) => isDeepStrictEqual(p.Properties.Queues, [{ Ref: queueId }]));
+    assert.equal(policies.length, 1);
+    const statements = (policies[0]![1].Properties.PolicyDocument.Statement as Json[]).map(normalize);
+    assert.ok(statements.some((st) => st.Effect === 'Deny' && st.Condition?.Bool?.['aws:SecureTransport'] === 'false' && st.Resource.some((r) => isDeepStrictEqual(r, { 'Fn::GetAtt': [queueId, 'Arn'] }))));
+    assert.ok(!statements.some((st) => st.Effect === 'Allow'), 'no resource-policy grants: the state machine role is authorized by IAM');
   });
 });
 
@@ -259,41 +316,86 @@ describe('CibaStack: state machine', () => {
     for (const wf of WORKFLOW_FUNCTIONS) {
       assert.deepEqual(subs[`${pascal(wf.name)}FunctionArn`], { 'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'] });
     }
+    assert.ok(WORKFLOW_FUNCTIONS.some((wf) => wf.name === 'enqueue-delivery'));
+    assert.deepEqual(subs.EnqueueDeliveryFunctionArn, { 'Fn::GetAtt': [functionInfo(s, 'enqueue-delivery').id, 'Arn'] });
+    assert.deepEqual(subs.DeliveryDeadLetterQueueUrl, { Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) });
   });
 
-  it('waits on a Lambda callback task whose timeout is the request expiry', () => {
+  it('waits on Lambda callback tasks: the device decision until the request expiry, the delivery for a fixed time', () => {
     const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
     const callbacks = Object.values(asl.States).filter((st) => st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken');
-    assert.equal(callbacks.length, 1);
-    const task = callbacks[0]!;
-    assert.equal(task.Parameters.FunctionName, '${NotifyDeviceFunctionArn}');
-    assert.equal(task.Parameters.Payload['taskToken.$'], '$$.Task.Token');
-    assert.equal(typeof task.TimeoutSecondsPath, 'string');
-    assert.ok(task.Catch.some((c: Json) => c.ErrorEquals.includes('States.Timeout')));
+    for (const task of callbacks) assert.equal(task.Parameters.Payload['taskToken.$'], '$$.Task.Token');
+    // Poll (NotifyDeviceAndWait) and ping/push (NotifyDeviceThenDeliver) both wait on the device until the expiry.
+    const onDevice = callbacks.filter((st) => st.Parameters.FunctionName === '${NotifyDeviceFunctionArn}');
+    assert.equal(onDevice.length, 2);
+    for (const task of onDevice) assert.equal(task.TimeoutSecondsPath, '$.expiresIn');
+    assert.ok(onDevice.some((task) => task.Catch.some((c: Json) => c.ErrorEquals.includes('States.Timeout'))), 'poll: expiry is recorded');
+    assert.ok(onDevice.some((task) => task.Catch.some((c: Json) => c.ErrorEquals.includes('States.ALL') && c.Next === 'Deliver')), 'ping/push: every outcome is delivered');
+    const onDelivery = callbacks.filter((st) => st.Parameters.FunctionName === '${EnqueueDeliveryFunctionArn}');
+    assert.equal(onDelivery.length, 1);
+    assert.equal(typeof onDelivery[0]!.TimeoutSeconds, 'number');
   });
 
-  it('role: invoke the workflow functions and UpdateItem on the table, nothing else', () => {
+  it('Deliver retries retryable failures and callback timeouts with capped exponential backoff and full jitter, then dead-letters', () => {
+    // The synthesized definition: the staged asset CloudFormation reads.
+    const [[, sm]] = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine') as [[string, Json]];
+    const asl = JSON.parse(readFileSync(path.join(s.outdir, `asset.${sm.Properties.DefinitionS3Location.Key}`), 'utf8')) as { States: Record<string, Json> };
+    const deliver = asl.States.Deliver;
+    assert.equal(deliver.Type, 'Task');
+    assert.equal(deliver.Parameters.FunctionName, '${EnqueueDeliveryFunctionArn}');
+    assert.equal(deliver.TimeoutSeconds, 90);
+    const retries = (deliver.Retry as Json[]).filter((r) => r.ErrorEquals.includes('Delivery.Retryable'));
+    assert.equal(retries.length, 1);
+    const retry = retries[0]!;
+    assert.ok(retry.ErrorEquals.includes('States.Timeout'), 'an unanswered attempt (deliver crashed, timed out or was throttled) is retried');
+    assert.ok(!retry.ErrorEquals.includes('States.ALL') && !retry.ErrorEquals.some((e: string) => /Rejected|Exhausted/.test(e)), 'final outcomes are not retried');
+    assert.equal(retry.IntervalSeconds, 2);
+    assert.equal(retry.BackoffRate, 2);
+    assert.equal(retry.MaxDelaySeconds, 300);
+    assert.equal(retry.JitterStrategy, 'FULL');
+    // The delivery window, not the attempt count, ends the retries: even at the mean full-jitter delay at the cap
+    // (MaxDelaySeconds / 2) the attempts outlast the longest window (24 h).
+    assert.ok((retry.MaxAttempts * retry.MaxDelaySeconds) / 2 >= 86_400, String(retry.MaxAttempts));
+    // Every other error is dead-lettered, the record goes to the queue, and the execution fails.
+    assert.deepEqual(deliver.Catch.map((c: Json) => [c.ErrorEquals, c.Next]), [[['States.ALL'], 'DeadLetter']]);
+    assert.equal(asl.States[deliver.Next].Type, 'Succeed');
+    const deadLetter = asl.States.DeadLetter;
+    assert.equal(deadLetter.Resource, 'arn:${Partition}:states:::sqs:sendMessage');
+    assert.equal(deadLetter.Parameters.QueueUrl, '${DeliveryDeadLetterQueueUrl}');
+    assert.equal(asl.States[deadLetter.Next].Type, 'Fail');
+    for (const c of deadLetter.Catch as Json[]) assert.equal(asl.States[c.Next].Type, 'Fail');
+  });
+
+  it('role: invoke the workflow functions, UpdateItem on the table, SendMessage to the dead-letter queue, nothing else', () => {
     const smRoleId: string = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.RoleArn['Fn::GetAtt'][0];
     const statements = roleStatements(s.json, smRoleId).filter((st) => !st.Action.every((a) => STAR_RESOURCE_ACTIONS.has(a)));
-    assert.deepEqual([...actionsOf(statements)].sort(), ['dynamodb:UpdateItem', 'lambda:InvokeFunction']);
+    assert.deepEqual([...actionsOf(statements)].sort(), ['dynamodb:UpdateItem', 'lambda:InvokeFunction', 'sqs:SendMessage']);
     assert.deepEqual(
-      resourcesFor(statements, 'lambda:InvokeFunction'),
-      WORKFLOW_FUNCTIONS.map((wf) => ({ 'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'] })),
+      sortJson(resourcesFor(statements, 'lambda:InvokeFunction')),
+      sortJson(WORKFLOW_FUNCTIONS.map((wf) => ({ 'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'] }))),
     );
     assert.deepEqual(resourcesFor(statements, 'dynamodb:UpdateItem'), [{ 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.table), 'Arn'] }]);
+    assert.deepEqual(resourcesFor(statements, 'sqs:SendMessage'), [{ 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue), 'Arn'] }]);
+    // Nobody else may write to the queue (and no KMS grant is needed: SQS-managed encryption).
+    const sqsGrants = allPolicyDocuments(s.json).filter((d) => d.statements.some((st) => st.Effect === 'Allow' && st.Action.some((a) => a.startsWith('sqs:'))));
+    assert.ok(sqsGrants.length > 0);
+    for (const d of sqsGrants) assert.ok(asArray(s.json.Resources[d.where].Properties.Roles).some((r: Json) => r.Ref === smRoleId), d.where);
   });
 });
 
 describe('CibaStack: functions', () => {
-  it('one function per route-table name, all Node.js 24 on the chosen architecture, 512 MB, 10 s', () => {
+  it('one function per route-table name, all Node.js 24 on the chosen architecture, 512 MB, 10 s (subscribers: their own timeout)', () => {
     const fns = resourcesOf(s.json, 'AWS::Lambda::Function');
     assert.equal(fns.length, FUNCTION_NAMES.length);
     assert.deepEqual(Object.keys(s.stack.server.functions).sort(), [...FUNCTION_NAMES].sort());
+    const timeouts = new Map(FUNCTION_NAMES.map((name) => [functionInfo(s, name).id, TOPIC_SUBSCRIBERS.find((t) => t.name === name)?.timeoutSeconds ?? 10]));
     for (const [id, fn] of fns) {
       assert.equal(fn.Properties.Runtime, 'nodejs24.x', id);
       assert.deepEqual(fn.Properties.Architectures, ['arm64'], id);
       assert.equal(fn.Properties.MemorySize, 512, id);
-      assert.equal(fn.Properties.Timeout, 10, id);
+      assert.equal(fn.Properties.Timeout, timeouts.get(id), id);
+      // Nothing is in a VPC: the deliver function POSTs to client endpoints on the internet.
+      assert.equal(fn.Properties.VpcConfig, undefined, id);
       assert.equal(fn.Properties.Handler, 'index.handler', id);
       assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, '--enable-source-maps', id);
       assert.equal(fn.Properties.Environment.Variables.KEYS_SOURCE, 'kms', id);
@@ -315,12 +417,32 @@ describe('CibaStack: functions', () => {
     assert.equal(logGroups.length, FUNCTION_NAMES.length + 2);
   });
 
-  it('environment: ARNs of the state machine and the topic only where the function uses them', () => {
+  it('deliver: a 30 s delivery-topic subscriber without Lambda retries (the workflow retries), events kept no longer than one attempt', () => {
+    const sub = TOPIC_SUBSCRIBERS.find((t) => t.name === 'deliver');
+    assert.deepEqual(sub && { topic: sub.topic, timeoutSeconds: sub.timeoutSeconds }, { topic: 'delivery', timeoutSeconds: 30 });
+    const { id, props } = functionInfo(s, 'deliver');
+    assert.equal(props.Runtime, 'nodejs24.x');
+    assert.equal(props.Timeout, 30);
+    const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
+    const attempt: number = asl.States.Deliver.TimeoutSeconds;
+    assert.ok(props.Timeout < attempt, 'a delivery finishes (or dies) before the workflow gives up on the attempt');
+    const configs = resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig').map(([, c]) => c.Properties);
+    assert.deepEqual(configs, [{ FunctionName: { Ref: id }, Qualifier: '$LATEST', MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: Math.max(60, attempt) }]);
+  });
+
+  it('environment: ARNs of the state machine and the topics only where the function uses them', () => {
+    const sealingKeyArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'] };
     for (const spec of functionSpecs()) {
       const env = functionInfo(s, spec.name).props.Environment.Variables;
       for (const required of ['ISSUER', 'TABLE_NAME', 'KMS_RSA_KEY_ID', 'KMS_EC_KEY_ID']) assert.ok(env[required], `${spec.name}: ${required}`);
+      // functions/config.ts requires the sealing key id of every function with KEYS_SOURCE=kms (IAM decides who may use it).
+      assert.deepEqual(env.KMS_SEAL_KEY_ID, sealingKeyArn, spec.name);
+      assert.equal(env.CIBA_DELIVERY_WINDOW, '3600', spec.name);
+      assert.equal(env.CIBA_DELIVERY_TIMEOUT, '10', spec.name);
       assert.equal('STATE_MACHINE_ARN' in env, Boolean(spec.access.startExecution || spec.access.sendTaskResult), `${spec.name}: STATE_MACHINE_ARN`);
       assert.equal('DEVICE_TOPIC_ARN' in env, Boolean(spec.access.publishDevice), `${spec.name}: DEVICE_TOPIC_ARN`);
+      assert.equal('DELIVERY_TOPIC_ARN' in env, Boolean(spec.access.publishDelivery), `${spec.name}: DELIVERY_TOPIC_ARN`);
+      if ('DELIVERY_TOPIC_ARN' in env) assert.deepEqual(env.DELIVERY_TOPIC_ARN, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
       // Tunables appear only when configured.
       assert.ok(!('CIBA_MAX_EXPIRES_IN' in env));
       if ('STATE_MACHINE_ARN' in env) assert.deepEqual(env.STATE_MACHINE_ARN, s.stack.resolve(s.stack.server.stateMachineArn));
@@ -362,13 +484,43 @@ describe('CibaStack: least privilege', () => {
     assert.ok(!actionsOf(bc).has('kms:Sign'));
   });
 
-  it('only notify-device publishes, and only to the device topic', () => {
-    const topic = { Ref: logicalId(s.stack, s.stack.server.deviceTopic) };
+  it('only notify-device publishes to the device topic, only enqueue-delivery to the delivery topic, nothing else', () => {
+    const publishers: Record<string, Json[]> = {
+      'notify-device': [{ Ref: logicalId(s.stack, s.stack.server.deviceTopic) }],
+      'enqueue-delivery': [{ Ref: logicalId(s.stack, s.stack.server.deliveryTopic) }],
+    };
     for (const name of FUNCTION_NAMES) {
       const statements = functionInfo(s, name).statements;
-      if (name === 'notify-device') assert.deepEqual(resourcesFor(statements, 'sns:Publish'), [topic]);
-      else assert.ok(!actionsOf(statements).has('sns:Publish'), name);
+      assert.deepEqual(resourcesFor(statements, 'sns:Publish'), publishers[name] ?? [], name);
     }
+  });
+
+  it('sealing key: bc-authorize only seals (GenerateDataKey), deliver seals and unseals, nobody else touches it; always with the delivery context', () => {
+    const sealingKeyArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'] };
+    const expected: Record<string, string[]> = { 'bc-authorize': ['kms:GenerateDataKey'], deliver: ['kms:Decrypt', 'kms:GenerateDataKey'] };
+    for (const name of FUNCTION_NAMES) {
+      const statements = functionInfo(s, name).statements;
+      const onKey = statements.filter((st) => st.Resource.some((r) => isDeepStrictEqual(r, sealingKeyArn)));
+      assert.deepEqual([...actionsOf(onKey)].sort(), expected[name] ?? [], name);
+      for (const st of onKey) {
+        assert.deepEqual(st.Resource, [sealingKeyArn], name);
+        assert.deepEqual(st.Condition, { StringEquals: { 'kms:EncryptionContext:purpose': 'ciba-delivery' } }, name);
+      }
+      // Sealing actions on nothing else (e.g. the signing keys).
+      for (const action of ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo']) {
+        for (const r of resourcesFor(statements, action)) assert.deepEqual(r, sealingKeyArn, `${name}: ${action}`);
+      }
+    }
+  });
+
+  it('deliver answers tasks, signs push tokens and uses the table, but cannot start executions or publish', () => {
+    const deliver = functionInfo(s, 'deliver').statements;
+    const actions = actionsOf(deliver);
+    assert.ok(!actions.has('states:StartExecution'));
+    assert.ok(!actions.has('sns:Publish'));
+    assert.deepEqual(resourcesFor(deliver, 'states:SendTaskSuccess'), [s.stack.resolve(s.stack.server.stateMachineArn)]);
+    assert.ok(actions.has('kms:Sign'));
+    assert.ok(actions.has('dynamodb:UpdateItem'));
   });
 
   it('table access is on the table and its index only; key access on the two signing keys only', () => {
@@ -389,10 +541,12 @@ describe('CibaStack: least privilege', () => {
       for (const st of doc.statements) {
         const where = `${doc.where}: ${JSON.stringify(st)}`;
         const rootKeyAdmin = doc.kind === 'key' && isAccountRoot(st.Principal) && st.Action.length === 1 && st.Action[0] === 'kms:*';
+        // A resource policy may deny a whole service (the dead-letter queue's TLS-only statement denies sqs:*).
+        const denyService = doc.kind === 'resource' && st.Effect === 'Deny';
         for (const action of st.Action) {
           assert.notEqual(action, '*', where);
-          assert.ok(!['dynamodb:*', 'states:*', 'sns:*', 'lambda:*', 'iam:*'].includes(action), where);
-          assert.ok(rootKeyAdmin || !action.endsWith(':*'), where);
+          assert.ok(denyService || !['dynamodb:*', 'states:*', 'sns:*', 'sqs:*', 'lambda:*', 'iam:*'].includes(action), where);
+          assert.ok(rootKeyAdmin || denyService || !action.endsWith(':*'), where);
           assert.notEqual(action, 'dynamodb:Scan', where);
         }
         if (st.Effect === 'Allow' && st.Resource.includes('*')) {
@@ -451,8 +605,12 @@ describe('CibaStack: HTTP API', () => {
     assert.equal(s.json.Resources[lgId].Properties.RetentionInDays, 30);
   });
 
-  it('outputs the issuer, discovery URL, state machine, table and topic', () => {
-    for (const name of ['IssuerUrl', 'DiscoveryUrl', 'StateMachineArn', 'TableName', 'DeviceTopicArn']) s.template.hasOutput(name, {});
+  it('outputs the issuer, discovery URL, state machine, table, topics and dead-letter queue', () => {
+    for (const name of ['IssuerUrl', 'DiscoveryUrl', 'StateMachineArn', 'TableName', 'DeviceTopicArn', 'DeliveryTopicArn', 'DeliveryDeadLetterQueueUrl']) s.template.hasOutput(name, {});
+    assert.deepEqual(s.json.Outputs.DeliveryTopicArn.Value, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
+    assert.deepEqual(s.json.Outputs.DeliveryDeadLetterQueueUrl.Value, { Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) });
+    // Plus AlarmTopicArn and DashboardUrl (monitoring).
+    assert.equal(Object.keys(s.json.Outputs).length, 9);
     assert.deepEqual(s.json.Outputs.DiscoveryUrl.Value, {
       'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.api), 'ApiEndpoint'] }, '/.well-known/openid-configuration']],
     });
@@ -469,6 +627,8 @@ describe('CibaServer props', () => {
         maxExpiresIn: 900,
         defaultExpiresIn: 120,
         pollInterval: 3,
+        deliveryWindow: Duration.minutes(30),
+        deliveryTimeout: Duration.seconds(5),
         architecture: Architecture.X86_64,
         removalPolicy: RemovalPolicy.DESTROY,
         logRetention: RetentionDays.ONE_WEEK,
@@ -481,6 +641,8 @@ describe('CibaServer props', () => {
     assert.equal(env.CIBA_MAX_EXPIRES_IN, '900');
     assert.equal(env.CIBA_DEFAULT_EXPIRES_IN, '120');
     assert.equal(env.CIBA_POLL_INTERVAL, '3');
+    assert.equal(functionInfo(custom, 'deliver').props.Environment.Variables.CIBA_DELIVERY_WINDOW, '1800');
+    assert.equal(functionInfo(custom, 'deliver').props.Environment.Variables.CIBA_DELIVERY_TIMEOUT, '5');
     assert.equal(env.ACCESS_TOKEN_TTL, '300');
     assert.equal(env.KEYS_SOURCE, 'kms');
     assert.equal(functionInfo(custom, 'token').props.MemorySize, 1024);
@@ -490,8 +652,20 @@ describe('CibaServer props', () => {
     assert.equal(custom.json.Outputs.DiscoveryUrl.Value, 'https://login.example.com/.well-known/openid-configuration');
     assert.equal(resourcesOf(custom.json, 'AWS::DynamoDB::Table')[0]![1].DeletionPolicy, 'Delete');
     for (const [, k] of resourcesOf(custom.json, 'AWS::KMS::Key')) assert.equal(k.DeletionPolicy, 'Delete');
+    for (const [, q] of resourcesOf(custom.json, 'AWS::SQS::Queue')) assert.equal(q.DeletionPolicy, 'Delete');
     for (const [, lg] of resourcesOf(custom.json, 'AWS::Logs::LogGroup')) assert.equal(lg.Properties.RetentionInDays, 7);
     assert.equal(resourcesOf(custom.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.StateMachineName, 'Custom-CibaServer');
+  });
+
+  it('rejects delivery settings outside their bounds, and a POST timeout that does not fit in the deliver function', () => {
+    const cases: [CibaServerProps, RegExp][] = [
+      [{ deliveryWindow: Duration.hours(25) }, /deliveryWindow must be whole seconds from 1 to 86400/],
+      [{ deliveryWindow: Duration.millis(1500) }, /deliveryWindow must be whole seconds/],
+      [{ deliveryTimeout: Duration.seconds(26) }, /deliveryTimeout must be whole seconds from 1 to 25/],
+      [{ deliveryTimeout: Duration.millis(500) }, /deliveryTimeout must be whole seconds/],
+      [{ deliveryTimeout: Duration.seconds(15), functionProps: { deliver: { timeout: Duration.seconds(15) } } }, /shorter than the deliver function's timeout \(15 s\)/],
+    ];
+    for (const [props, error] of cases) assert.throws(() => synth(props, 'BadDelivery'), error);
   });
 
   it('rejects overrides for functions that do not exist', () => {
@@ -561,8 +735,9 @@ describe('monitoring', () => {
 
   it('every alarm explains itself, ignores missing data and notifies the alarm topic on ALARM and OK', () => {
     const alarms = alarmsOf(s.json);
-    // state machine ×2, API ×2, table ×2, device topic ×1, and Errors + Throttles for each function
-    assert.equal(alarms.length, 7 + 2 * FUNCTION_NAMES.length);
+    // state machine ×2, API ×2, table ×2, device topic ×1, delivery ×2 (dead-letter queue, DeliveriesFailed),
+    // and Errors + Throttles for each function
+    assert.equal(alarms.length, 9 + 2 * FUNCTION_NAMES.length);
     assert.equal(Object.keys(s.stack.server.monitoring.alarms).length, alarms.length);
     for (const a of alarms) {
       assert.equal(a.TreatMissingData, 'notBreaching', a.id);
@@ -584,7 +759,10 @@ describe('monitoring', () => {
 
   it('expired requests never alarm: the timeout path ends in Succeed, and nothing watches ExecutionsTimedOut or 4xx', () => {
     const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
-    const task = Object.values(asl.States).find((st) => st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken');
+    // The poll path (ping/push outcomes, expiry included, are then delivered: see the delivery alarms).
+    const task = Object.values(asl.States).find(
+      (st) => st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken' && st.Catch.some((c: Json) => c.ErrorEquals.includes('States.Timeout')),
+    );
     const onTimeout: string = task.Catch.find((c: Json) => c.ErrorEquals.includes('States.Timeout')).Next;
     const recorded = asl.States[onTimeout]!;
     for (const next of [recorded.Next, ...asl.States[onTimeout]!.Catch.map((c: Json) => c.Next)]) assert.equal(asl.States[next].Type, 'Succeed', next);
@@ -602,6 +780,35 @@ describe('monitoring', () => {
       assertSumOver5Minutes(alarmOn(s.json, 'AWS/Lambda', 'Errors', dims), 1);
       assertSumOver5Minutes(alarmOn(s.json, 'AWS/Lambda', 'Throttles', dims), 1);
     }
+  });
+
+  it('subscribers are described as SNS-invoked (not as an API route or a workflow step)', () => {
+    for (const sub of TOPIC_SUBSCRIBERS) {
+      for (const kind of ['Errors', 'Throttles']) {
+        const alarm = alarmOn(s.json, 'AWS/Lambda', kind, { FunctionName: { Ref: functionInfo(s, sub.name).id } });
+        assert.match(alarm.AlarmDescription, new RegExp(`subscriber of the ${sub.topic} topic`), `${sub.name} ${kind}`);
+        assert.doesNotMatch(alarm.AlarmDescription, /workflow step|reach the client as 5xx|\(GET |\(POST /, `${sub.name} ${kind}`);
+      }
+      const errors = alarmOn(s.json, 'AWS/Lambda', 'Errors', { FunctionName: { Ref: functionInfo(s, sub.name).id } });
+      assert.match(errors.AlarmDescription, new RegExp(`timeout \\(${sub.timeoutSeconds} s\\)`));
+    }
+  });
+
+  it('delivery: dead-letter queue holds ≥ 1 message (max over 5 minutes); DeliveriesFailed (EMF, no dimensions) ≥ 1 in 5 minutes', () => {
+    const queueName = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue), 'QueueName'] };
+    const dlq = alarmOn(s.json, 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: queueName });
+    assert.equal(dlq.Statistic, 'Maximum');
+    assert.equal(dlq.Period, 300);
+    assert.equal(dlq.EvaluationPeriods, 1);
+    assert.equal(dlq.Threshold, 1);
+    assert.equal(dlq.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
+    assert.equal(dlq.TreatMissingData, 'notBreaching');
+    assert.equal(dlq.AlarmName, 'CibaStack-CibaServer-DeliveryDeadLetterQueue-Messages');
+    const failed = alarmOn(s.json, 'CibaServer', 'DeliveriesFailed', {});
+    assertSumOver5Minutes(failed, 1);
+    assert.equal(failed.TreatMissingData, 'notBreaching');
+    assert.equal(failed.Dimensions, undefined);
+    assert.equal(failed.AlarmName, 'CibaStack-CibaServer-Delivery-DeliveriesFailed');
   });
 
   it('HTTP API $default stage: 5xx ≥ 5 in 5 minutes; p99 latency > 1000 ms in 3 of 5 minutes', () => {
@@ -671,7 +878,7 @@ describe('monitoring', () => {
     assert.match(JSON.stringify(allow?.Condition?.ArnLike['aws:SourceArn']), /:cloudwatch:.*:alarm:\*/);
   });
 
-  it('dashboard <stack>-ciba: the flow by route, workflow, device notifications, functions and table', () => {
+  it('dashboard <stack>-ciba: the flow by route, workflow, device notifications, deliveries, functions and table', () => {
     const [[, dashboard]] = resourcesOf(s.json, 'AWS::CloudWatch::Dashboard') as [[string, Json]];
     assert.equal(dashboard.Properties.DashboardName, 'CibaStack-ciba');
     // Per-route metrics exist only with detailed metrics on the stage.
@@ -703,6 +910,10 @@ describe('monitoring', () => {
     assert.ok(metrics.some((m) => m.metricName === 'ThrottledRequests' && m.dimensions.TableName === table.TableName));
     const topic = { TopicName: logicalId(s.stack, s.stack.server.deviceTopic) };
     for (const metricName of ['NumberOfNotificationsDelivered', 'NumberOfNotificationsFailed']) assert.ok(has('AWS/SNS', metricName, topic), metricName);
+    // Ping/push delivery: the deliver function's EMF metrics and the dead-letter queue depth.
+    for (const metricName of ['DeliveriesSucceeded', 'DeliveryRetries', 'DeliveriesFailed']) assert.ok(has('CibaServer', metricName, {}, 'Sum'), metricName);
+    for (const stat of ['p50', 'p99']) assert.ok(has('CibaServer', 'ApprovalToNotification', {}, stat), `ApprovalToNotification ${stat}`);
+    assert.ok(has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) }, 'Maximum'));
 
     // Every alarm's state is on it, and a table of the latest function errors.
     const alarmWidget = (body.widgets as Json[]).find((w) => w.type === 'alarm');
@@ -723,8 +934,11 @@ describe('monitoring', () => {
     const alarmTopic = Topic.fromTopicArn(new Stack(), 'OpsOnCall', arn);
     const own = synth({ monitoring: { alarmTopic } }, 'OwnTopic');
     assert.equal(own.stack.server.monitoring.alarmTopic, alarmTopic);
-    assert.deepEqual(resourcesOf(own.json, 'AWS::SNS::Topic').map(([id]) => id), [logicalId(own.stack, own.stack.server.deviceTopic)]);
-    assert.equal(resourcesOf(own.json, 'AWS::SNS::TopicPolicy').length, 1);
+    assert.deepEqual(
+      resourcesOf(own.json, 'AWS::SNS::Topic').map(([id]) => id).sort(),
+      [logicalId(own.stack, own.stack.server.deviceTopic), logicalId(own.stack, own.stack.server.deliveryTopic)].sort(),
+    );
+    assert.equal(resourcesOf(own.json, 'AWS::SNS::TopicPolicy').length, 2);
     const alarms = alarmsOf(own.json);
     assert.equal(alarms.length, alarmsOf(s.json).length);
     for (const a of alarms) {

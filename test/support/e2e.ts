@@ -53,10 +53,18 @@ export function testSeed(aliceJwk: JWK, bobJwk: JWK) {
   };
 }
 
-export async function startWorld(env: Record<string, string> = {}): Promise<World> {
+/** Starts the local stack with the test seed plus `extraClients` (seed-file client objects). */
+export async function startWorld(env: Record<string, string> = {}, extraClients: Record<string, unknown>[] = []): Promise<World> {
   const aliceKey = deviceKey();
   const bobKey = deviceKey();
-  const stack = await startLocalStack({ port: 0, dataDir: null, quiet: true, seed: testSeed(aliceKey, bobKey), env: { LOG_LEVEL: 'warn', ...env } });
+  const seed = testSeed(aliceKey, bobKey);
+  const stack = await startLocalStack({
+    port: 0,
+    dataDir: null,
+    quiet: true,
+    seed: { ...seed, clients: [...seed.clients, ...extraClients] },
+    env: { LOG_LEVEL: 'warn', ...env },
+  });
   const issuer = stack.issuer;
   return {
     stack,

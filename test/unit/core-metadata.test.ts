@@ -142,10 +142,16 @@ describe('parseClientMetadata', () => {
     assert.equal(c.id_token_signed_response_alg, 'RS256');
   });
 
-  test('CIBA §4 unsupported delivery modes (ping, push) and unknown ones are rejected', () => {
-    rejects({ ...EXAMPLE, backchannel_token_delivery_mode: 'ping' }, /backchannel_token_delivery_mode/);
-    rejects({ ...EXAMPLE, backchannel_token_delivery_mode: 'push' }, /backchannel_token_delivery_mode/);
+  test('CIBA §4 poll, ping and push are accepted; ping and push need a notification endpoint; unknown modes are rejected', () => {
+    for (const mode of ['poll', 'ping', 'push'] as const) {
+      assert.equal(parseClientMetadata({ ...EXAMPLE, backchannel_token_delivery_mode: mode }, AWS).backchannel_token_delivery_mode, mode);
+    }
+    const { backchannel_client_notification_endpoint: _, ...noEndpoint } = EXAMPLE;
+    rejects({ ...noEndpoint, backchannel_token_delivery_mode: 'ping' }, /ping mode requires backchannel_client_notification_endpoint/);
+    rejects({ ...noEndpoint, backchannel_token_delivery_mode: 'push' }, /push mode requires backchannel_client_notification_endpoint/);
+    assert.equal(parseClientMetadata({ ...noEndpoint, backchannel_token_delivery_mode: 'poll' }, AWS).backchannel_token_delivery_mode, 'poll');
     rejects({ ...EXAMPLE, backchannel_token_delivery_mode: 'POLL' }, /backchannel_token_delivery_mode/);
+    rejects({ ...EXAMPLE, backchannel_token_delivery_mode: 'webhook' }, /backchannel_token_delivery_mode/);
   });
 
   test('RFC 7591 client_secret is required for the client_secret_* methods', () => {

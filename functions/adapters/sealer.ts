@@ -1,0 +1,105 @@
+// Sealing: authenticated encryption (AES-256-GCM) of the few secrets that must be read back later: the auth_req_id
+// and client_notification_token of a ping/push request until it is delivered, and a push token set between delivery
+// attempts. Everything else secret is stored hashed. `context` (the request id and field) is bound in as associated
+// data, so a sealed value cannot be moved to another row or field.
+//
+// Keys: locally a 256-bit key in a file beside the signing keys; on AWS envelope encryption under a KMS symmetric key
+// (GenerateDataKey, cached for a few minutes per container; Decrypt of a data key cached likewise), so sealing costs
+// no KMS call per request on a warm function.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { config } from '../config.ts';
+import { awsClient } from './aws.ts';
+
+const VERSION = 'v1';
+/** KMS encryption context: IAM policies on AWS are conditioned on it (infra/ciba-construct.ts). */
+export const SEAL_CONTEXT = { purpose: 'ciba-delivery' } as const;
+const DATA_KEY_REUSE_MS = 5 * 60_000;
+const MAX_CACHED_KEYS = 64;
+
+type DataKey = { key: Buffer; ref: string };
+type KeySource = { current(): Promise<DataKey>; resolve(ref: string): Promise<Buffer> };
+
+function fileSource(file: string): KeySource {
+  let key: Buffer | undefined;
+  const load = (): Buffer => {
+    if (key) return key;
+    if (!existsSync(file)) {
+      mkdirSync(dirname(file), { recursive: true });
+      try {
+        writeFileSync(file, JSON.stringify({ k: randomBytes(32).toString('base64url') }), { mode: 0o600, flag: 'wx' });
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+    }
+    const k = Buffer.from((JSON.parse(readFileSync(file, 'utf8')) as { k: string }).k, 'base64url');
+    if (k.length !== 32) throw new Error(`sealing key file ${file} does not hold a 256-bit key`);
+    return (key = k);
+  };
+  return {
+    current: async () => ({ key: load(), ref: 'local' }),
+    resolve: async (ref) => {
+      if (ref !== 'local') throw new Error('sealed with a KMS data key, but this server uses a local sealing key');
+      return load();
+    },
+  };
+}
+
+function kmsSource(keyId: string): KeySource {
+  // Loaded only where sealing is used, so other functions do not pay for the KMS client at cold start.
+  type Kms = typeof import('@aws-sdk/client-kms');
+  let sdk: Promise<{ mod: Kms; client: () => InstanceType<Kms['KMSClient']> }> | undefined;
+  const kms = () =>
+    (sdk ??= import('@aws-sdk/client-kms').then((mod) => ({ mod, client: awsClient('KMS', () => new mod.KMSClient({})) })));
+  let current: { dataKey: DataKey; until: number } | undefined;
+  const opened = new Map<string, Buffer>();
+  return {
+    async current() {
+      if (current && current.until > Date.now()) return current.dataKey;
+      const { mod, client } = await kms();
+      const out = await client().send(new mod.GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: SEAL_CONTEXT }));
+      const dataKey = { key: Buffer.from(out.Plaintext!), ref: Buffer.from(out.CiphertextBlob!).toString('base64url') };
+      current = { dataKey, until: Date.now() + DATA_KEY_REUSE_MS };
+      return dataKey;
+    },
+    async resolve(ref) {
+      const cached = opened.get(ref);
+      if (cached) return cached;
+      const { mod, client } = await kms();
+      const out = await client().send(new mod.DecryptCommand({ KeyId: keyId, CiphertextBlob: Buffer.from(ref, 'base64url'), EncryptionContext: SEAL_CONTEXT }));
+      const key = Buffer.from(out.Plaintext!);
+      if (opened.size >= MAX_CACHED_KEYS) opened.delete(opened.keys().next().value!);
+      opened.set(ref, key);
+      return key;
+    },
+  };
+}
+
+let source: KeySource | undefined;
+function keys(): KeySource {
+  const s = config().sealing;
+  return (source ??= s.source === 'file' ? fileSource(s.file) : kmsSource(s.keyId));
+}
+
+const aad = (context: string) => Buffer.from(`ciba-seal:${context}`, 'utf8');
+
+/** Encrypts `plaintext` for `context`: `v1.<key ref>.<iv>.<ciphertext+tag>` (base64url parts). */
+export async function seal(plaintext: string, context: string): Promise<string> {
+  const { key, ref } = await keys().current();
+  const iv = randomBytes(12);
+  const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(aad(context));
+  const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
+  return [VERSION, ref, iv.toString('base64url'), body.toString('base64url')].join('.');
+}
+
+/** Decrypts a value from seal() for the same `context`; throws when it was altered or sealed for another context. */
+export async function unseal(sealed: string, context: string): Promise<string> {
+  const [version, ref, iv, body] = sealed.split('.');
+  if (version !== VERSION || !ref || !iv || !body) throw new Error('not a sealed value');
+  const key = await keys().resolve(ref);
+  const data = Buffer.from(body, 'base64url');
+  const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url')).setAAD(aad(context));
+  decipher.setAuthTag(data.subarray(data.length - 16));
+  return Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()]).toString('utf8');
+}

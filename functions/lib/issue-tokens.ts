@@ -1,0 +1,54 @@
+// Minting a token set (OIDC Core §3.1.3.3, RFC 9068, CIBA §10.1.1 / §10.3.1): used by the token endpoint (poll, ping,
+// refresh) and by push delivery. The claims come from functions/core/tokens.ts; signing from the keys adapter.
+import { randomId, sha256b64u } from '../core/crypto.ts';
+import { accessTokenClaims, idTokenClaims, type Grant } from '../core/tokens.ts';
+import { ACCESS_TOKEN_ALG } from '../core/capabilities.ts';
+import { REFRESH_GRANT, type Client } from '../core/model.ts';
+import * as store from '../adapters/store.ts';
+import { signJwt } from '../adapters/keys.ts';
+import { config } from '../config.ts';
+
+export type TokenSet = {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+  id_token?: string;
+  refresh_token?: string;
+};
+
+/**
+ * JWT access token, ID token (with openid), and a refresh token for clients allowed one (stored as its SHA-256 under
+ * `family` for rotation). `authReqId` (push only) adds the CIBA §10.3.1 claims auth_req_id, at_hash and rt_hash.
+ */
+export async function mintTokens(client: Client, grant: Grant, family: string, authReqId?: string): Promise<TokenSet> {
+  const cfg = config();
+  const nowS = Math.floor(Date.now() / 1000);
+  const refreshToken = client.grant_types.includes(REFRESH_GRANT) ? randomId(32) : undefined;
+  const accessToken = await signJwt(accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl), ACCESS_TOKEN_ALG, 'at+jwt');
+  const alg = client.id_token_signed_response_alg;
+  const extras = authReqId ? { authReqId, accessToken, ...(refreshToken ? { refreshToken } : {}) } : {};
+  const [idToken] = await Promise.all([
+    grant.scope.split(' ').includes('openid') ? signJwt(idTokenClaims(cfg.issuer, grant, alg, nowS, cfg.idTokenTtl, extras), alg) : undefined,
+    refreshToken
+      ? store.putRefreshToken(sha256b64u(refreshToken), {
+          client_id: client.client_id,
+          sub: grant.sub,
+          scope: grant.scope,
+          family,
+          auth_time: grant.authTime,
+          acr: grant.acr,
+          amr: grant.amr,
+          expires_at: Date.now() + cfg.refreshTokenTtl * 1000,
+        })
+      : undefined,
+  ]);
+  return {
+    access_token: accessToken,
+    token_type: 'Bearer',
+    expires_in: cfg.accessTokenTtl,
+    scope: grant.scope,
+    ...(idToken ? { id_token: idToken } : {}),
+    ...(refreshToken ? { refresh_token: refreshToken } : {}),
+  };
+}

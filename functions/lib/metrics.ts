@@ -1,0 +1,19 @@
+// CloudWatch metrics through the Embedded Metric Format: one JSON log line, no API call (CloudWatch extracts the
+// metrics from the function's log). Namespace CibaServer, no dimensions; infra/monitoring.ts alarms on them.
+export const METRICS_NAMESPACE = 'CibaServer';
+
+type Unit = 'Count' | 'Milliseconds';
+
+export function emitMetrics(metrics: Record<string, { value: number; unit: Unit }>, properties: Record<string, unknown> = {}): void {
+  const names = Object.keys(metrics);
+  if (names.length === 0 || process.env.CIBA_METRICS === 'off') return;
+  const record: Record<string, unknown> = {
+    _aws: {
+      Timestamp: Date.now(),
+      CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[]], Metrics: names.map((Name) => ({ Name, Unit: metrics[Name]!.unit })) }],
+    },
+    ...properties,
+  };
+  for (const name of names) record[name] = metrics[name]!.value;
+  process.stdout.write(JSON.stringify(record) + '\n');
+}
