@@ -1,6 +1,7 @@
 // One configuration schema, read from the environment and validated once per process (CDK sets these on each
 // Lambda; the local stack sets them before it loads the handlers).
 import { dirname, join } from 'node:path';
+import { parseLimit, type Limit } from './core/rate-limit.ts';
 
 export type Config = {
   /** Issuer identifier; every endpoint URL is derived from it. */
@@ -16,6 +17,15 @@ export type Config = {
    */
   deliveryWindow: number;
   deliveryTimeout: number;
+  /** Abuse limits (functions/core/rate-limit.ts): backchannel requests per client and per user, failed user codes per user. */
+  limits: { client: Limit; user: Limit; userCode: Limit };
+  /**
+   * RFC 8705 §5 mtls_endpoint_aliases: the base URL where the same endpoints are served with TLS client
+   * certificates (an API Gateway custom domain with mutual TLS; locally the optional HTTPS listener). Unset: no mTLS.
+   */
+  mtlsBaseUrl?: string;
+  /** Seconds an expired ID token is still accepted as id_token_hint (CIBA §7.1; its signature is always checked). */
+  idTokenHintGrace: number;
   /** Local stack: loopback http notification endpoints allowed, local key file. */
   localMode: boolean;
   /** Default `expires_in` of an auth_req_id when the client sends no `requested_expiry`. */
@@ -87,6 +97,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deliveryTopicArn: env.DELIVERY_TOPIC_ARN ?? '',
     deliveryWindow: int(env, 'CIBA_DELIVERY_WINDOW', 3600, 1, 86_400),
     deliveryTimeout: int(env, 'CIBA_DELIVERY_TIMEOUT', 10, 1, 25),
+    ...(env.CIBA_MTLS_BASE_URL ? { mtlsBaseUrl: env.CIBA_MTLS_BASE_URL.replace(/\/+$/, '') } : {}),
+    idTokenHintGrace: int(env, 'CIBA_ID_TOKEN_HINT_GRACE', 86_400, 0, 31_536_000),
+    limits: {
+      client: parseLimit('CIBA_RATE_LIMIT_CLIENT', env.CIBA_RATE_LIMIT_CLIENT || '600/60'),
+      user: parseLimit('CIBA_RATE_LIMIT_USER', env.CIBA_RATE_LIMIT_USER || '10/300'),
+      userCode: parseLimit('CIBA_USER_CODE_ATTEMPTS', env.CIBA_USER_CODE_ATTEMPTS || '5/900'),
+    },
     localMode,
     defaultExpiresIn: int(env, 'CIBA_DEFAULT_EXPIRES_IN', 300, minExpiresIn, maxExpiresIn),
     maxExpiresIn,

@@ -54,8 +54,8 @@ export const PATHS = {
 export const ROUTES: readonly HttpRoute[] = [
   { name: 'discovery', method: 'GET', path: PATHS.discovery, access: {} },
   { name: 'jwks', method: 'GET', path: PATHS.jwks, access: { keys: 'verify' } },
-  { name: 'bc-authorize', method: 'POST', path: PATHS.backchannel, access: { table: 'readwrite', startExecution: true, sealing: 'seal' } },
-  { name: 'token', method: 'POST', path: PATHS.token, access: { table: 'readwrite', keys: 'sign' } },
+  { name: 'bc-authorize', method: 'POST', path: PATHS.backchannel, access: { table: 'readwrite', startExecution: true, sealing: 'both', keys: 'verify' } },
+  { name: 'token', method: 'POST', path: PATHS.token, access: { table: 'readwrite', keys: 'sign', sealing: 'both' } },
   { name: 'userinfo', method: 'GET', path: PATHS.userinfo, access: { table: 'read', keys: 'verify' } },
   { name: 'userinfo', method: 'POST', path: PATHS.userinfo, access: { table: 'read', keys: 'verify' } },
   { name: 'device-list', method: 'GET', path: PATHS.deviceRequests, access: { table: 'readwrite' } },

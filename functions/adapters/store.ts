@@ -329,6 +329,28 @@ export async function listPendingRequests(sub: string, now: number): Promise<Aut
   return (out.Items ?? []).map((i) => strip<AuthRequest>(i)!);
 }
 
+// ---- abuse limits (fixed-window counters) ----
+
+/** Count one event under `key` in the window starting at `windowStart` (epoch s); returns the count so far. */
+export async function countInWindow(key: string, windowStart: number, windowEnd: number): Promise<number> {
+  const out = await db().send(new UpdateCommand({
+    TableName: table(),
+    Key: { pk: `RATE#${key}#${windowStart}`, sk: 'RATE' },
+    UpdateExpression: 'ADD n :one SET #ttl = :ttl',
+    ExpressionAttributeNames: { '#ttl': 'ttl' },
+    ExpressionAttributeValues: { ':one': 1, ':ttl': windowEnd },
+    ReturnValues: 'UPDATED_NEW',
+  }));
+  return (out.Attributes?.n as number | undefined) ?? 1;
+}
+
+/** The count under `key` in the window starting at `windowStart`, without counting. */
+export async function readWindow(key: string, windowStart: number, nowSeconds: number): Promise<number> {
+  const out = await db().send(new GetCommand({ TableName: table(), Key: { pk: `RATE#${key}#${windowStart}`, sk: 'RATE' } }));
+  if (!out.Item || (out.Item.ttl as number) <= nowSeconds) return 0;
+  return (out.Item.n as number | undefined) ?? 0;
+}
+
 // ---- replay cache ----
 
 /** Record a single-use identifier (jti) until `expSeconds`; false when it was already used. */

@@ -4,9 +4,11 @@ import { OAuthError } from './errors.ts';
 import { validateBindingMessage } from './binding-message.ts';
 import { CIBA_GRANT, type Client } from './model.ts';
 import { NOTIFICATION_TOKEN_MAX, NOTIFICATION_TOKEN_SYNTAX } from './notification.ts';
+import { checkOneHint, type HintType } from './hints.ts';
+import { FAPI_ALGS, REQUEST_OBJECT_ALGS } from './capabilities.ts';
 import type { Params } from './params.ts';
 
-export type Hint = { type: 'login_hint' | 'login_hint_token' | 'id_token_hint'; value: string };
+export type Hint = { type: HintType; value: string };
 
 export type BackchannelRequest = {
   scope: string;
@@ -27,13 +29,31 @@ export function checkGrantType(client: Client): void {
   if (!client.grant_types.includes(CIBA_GRANT)) throw new OAuthError('unauthorized_client', 'the client is not registered for the CIBA grant');
 }
 
-/** §7.1.1 signed requests arrive in a later release; request_uri is not defined for CIBA. */
-export function rejectUnsupported(params: Params, client: Client): void {
-  if (client.backchannel_authentication_request_signing_alg) {
-    throw new OAuthError('invalid_request', 'this client registered backchannel_authentication_request_signing_alg and must send signed requests, which this server does not support yet');
-  }
-  if (params.has('request')) throw new OAuthError('invalid_request', 'signed authentication requests (request) are not supported by this server');
+/** §7.1.1: a client that registered a signing alg (or is FAPI-CIBA) sends only signed requests. */
+export function requiresSignedRequest(client: Client): boolean {
+  return !!client.backchannel_authentication_request_signing_alg || client.security_profile === 'fapi-ciba';
+}
+
+/** §7.1.1 the algorithms a client's request objects may use: the registered one, else asymmetric ones (FAPI: PS256/ES256). */
+export function requestObjectAlgorithms(client: Client): readonly string[] {
+  if (client.backchannel_authentication_request_signing_alg) return [client.backchannel_authentication_request_signing_alg];
+  return client.security_profile === 'fapi-ciba' ? FAPI_ALGS : REQUEST_OBJECT_ALGS;
+}
+
+/**
+ * §7.1.1: an unsigned request from a client that must sign is refused; `request` must have been verified and unpacked
+ * before (functions/core/request-object.ts); request_uri is not defined for CIBA.
+ */
+export function rejectUnsupported(params: Params, client: Client, signed = false): void {
   if (params.has('request_uri')) throw new OAuthError('invalid_request', 'request_uri is not supported at the backchannel authentication endpoint');
+  if (params.has('request')) throw new OAuthError('invalid_request', 'request must be a signed request object');
+  if (!signed && requiresSignedRequest(client)) throw new OAuthError('invalid_request', 'this client must send signed authentication requests (request parameter, CIBA section 7.1.1)');
+}
+
+/** FAPI-CIBA §5.2.2: a binding_message or a request_context must make the authorization context unique. */
+export function checkFapiContext(params: Params, client: Client, bindingMessage: string | undefined): void {
+  if (client.security_profile !== 'fapi-ciba' || bindingMessage !== undefined || params.get('request_context')) return;
+  throw new OAuthError('invalid_request', 'binding_message or request_context is required for this client (FAPI-CIBA)');
 }
 
 /** §7.1 scope is required and must contain openid; every value must be registered for the client. */
@@ -49,16 +69,9 @@ export function checkScope(params: Params, client: Client): string {
   return [...new Set(values)].join(' ');
 }
 
-/** §7.1 exactly one of login_hint_token, id_token_hint, login_hint. */
+/** §7.1 exactly one of login_hint_token, id_token_hint, login_hint (resolved by functions/lib/resolve-hint.ts). */
 export function checkHint(params: Params): Hint {
-  const hints = (['login_hint', 'login_hint_token', 'id_token_hint'] as const)
-    .filter((type) => params.has(type))
-    .map((type) => ({ type, value: params.get(type)! }));
-  if (hints.length !== 1) throw new OAuthError('invalid_request', 'exactly one of login_hint, login_hint_token and id_token_hint is required');
-  const hint = hints[0]!;
-  if (hint.type !== 'login_hint') throw new OAuthError('invalid_request', `${hint.type} is not supported by this server yet; use login_hint`);
-  if (hint.value.length > 256) throw new OAuthError('invalid_request', 'login_hint is too long');
-  return hint;
+  return checkOneHint(params);
 }
 
 /** §7.1 user_code: required when the client registered backchannel_user_code_parameter (§13 missing_user_code). */
@@ -104,13 +117,17 @@ export function checkAcrValues(params: Params): string | undefined {
   return acr;
 }
 
-/** §7.2 steps 3 and 6 for an authenticated client (hint resolution, step 4-5, needs the user store). */
-export function validateBackchannelRequest(params: Params, client: Client, policy: ExpiryPolicy): BackchannelRequest {
+/**
+ * §7.2 steps 3 and 6 for an authenticated client (hint resolution, step 4-5, needs the user store). `params` are the
+ * form parameters, or the claims of a verified request object (`signed`).
+ */
+export function validateBackchannelRequest(params: Params, client: Client, policy: ExpiryPolicy, signed = false): BackchannelRequest {
   checkGrantType(client);
-  rejectUnsupported(params, client);
+  rejectUnsupported(params, client, signed);
   const scope = checkScope(params, client);
   const hint = checkHint(params);
   const bindingMessage = validateBindingMessage(params.get('binding_message'));
+  checkFapiContext(params, client, bindingMessage);
   const userCode = checkUserCode(params, client);
   const acrValues = checkAcrValues(params);
   const notificationToken = checkNotificationToken(params, client);

@@ -4,8 +4,22 @@ import { CIBA_GRANT, REFRESH_GRANT, type ClientAuthMethod, type DeliveryMode, ty
 
 /** CIBA §5: poll (token endpoint), ping (§10.2, then the token endpoint), push (§10.3, tokens POSTed to the client). */
 export const DELIVERY_MODES: readonly DeliveryMode[] = ['poll', 'ping', 'push'];
-export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post'];
+/** CIBA §7.1 / RFC 6749 §2.3, RFC 7523 §2.2 (JWT assertions), RFC 8705 §2 (mutual TLS). */
+export const CLIENT_AUTH_METHODS: readonly ClientAuthMethod[] = [
+  'client_secret_basic',
+  'client_secret_post',
+  'client_secret_jwt',
+  'private_key_jwt',
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+];
 export const ID_TOKEN_ALGS: readonly SigningAlg[] = ['RS256', 'PS256', 'ES256'];
+/** CIBA §7.1.1: signed authentication requests use asymmetric algorithms only. */
+export const REQUEST_OBJECT_ALGS: readonly SigningAlg[] = ['PS256', 'ES256', 'RS256'];
+/** private_key_jwt assertion algorithms (RFC 7523); client_secret_jwt uses HS256. */
+export const ASSERTION_ALGS: readonly string[] = ['PS256', 'ES256', 'RS256'];
+/** FAPI 1 Advanced §8.6: PS256 and ES256 only. */
+export const FAPI_ALGS: readonly string[] = ['PS256', 'ES256'];
 /** RFC 9068 access tokens are signed with the server's default algorithm. */
 export const ACCESS_TOKEN_ALG: SigningAlg = 'RS256';
 export const GRANT_TYPES: readonly string[] = [CIBA_GRANT, REFRESH_GRANT];

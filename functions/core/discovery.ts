@@ -1,8 +1,10 @@
 // OpenID Provider metadata (OIDC Discovery §3, CIBA Core §4): built from capabilities.ts, so it advertises only what works.
 import { PATHS } from '../routes.ts';
-import { CLAIMS, CLIENT_AUTH_METHODS, DELIVERY_MODES, GRANT_TYPES, ID_TOKEN_ALGS, SCOPES } from './capabilities.ts';
+import { ASSERTION_ALGS, CLAIMS, CLIENT_AUTH_METHODS, DELIVERY_MODES, GRANT_TYPES, ID_TOKEN_ALGS, REQUEST_OBJECT_ALGS, SCOPES } from './capabilities.ts';
 
-export function providerMetadata(issuer: string, acrValues?: readonly string[]): Record<string, unknown> {
+/** `mtlsBaseUrl`: where the endpoints are served with TLS client certificates (RFC 8705 §5), if anywhere. */
+export function providerMetadata(issuer: string, acrValues?: readonly string[], mtlsBaseUrl?: string): Record<string, unknown> {
+  const mtls = CLIENT_AUTH_METHODS.filter((m) => m.includes('tls'));
   return {
     issuer,
     jwks_uri: issuer + PATHS.jwks,
@@ -19,7 +21,21 @@ export function providerMetadata(issuer: string, acrValues?: readonly string[]):
     claims_supported: CLAIMS,
     ...(acrValues ? { acr_values_supported: acrValues } : {}),
     id_token_signing_alg_values_supported: ID_TOKEN_ALGS,
-    token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    // CIBA §4: the same methods authenticate at the backchannel endpoint. Without an mTLS endpoint, no mTLS methods.
+    token_endpoint_auth_methods_supported: mtlsBaseUrl ? CLIENT_AUTH_METHODS : CLIENT_AUTH_METHODS.filter((m) => !mtls.includes(m)),
+    token_endpoint_auth_signing_alg_values_supported: ['HS256', ...ASSERTION_ALGS],
+    // CIBA §4 / §7.1.1: signed authentication requests, asymmetric algorithms only.
+    backchannel_authentication_request_signing_alg_values_supported: REQUEST_OBJECT_ALGS,
+    ...(mtlsBaseUrl
+      ? {
+          tls_client_certificate_bound_access_tokens: true,
+          mtls_endpoint_aliases: {
+            token_endpoint: mtlsBaseUrl + PATHS.token,
+            backchannel_authentication_endpoint: mtlsBaseUrl + PATHS.backchannel,
+            userinfo_endpoint: mtlsBaseUrl + PATHS.userinfo,
+          },
+        }
+      : {}),
     claims_parameter_supported: false,
     request_parameter_supported: false,
     request_uri_parameter_supported: false,

@@ -10,7 +10,13 @@ export const DEVICE_ID_SYNTAX = /^[\x21-\x7E]{1,128}$/;
 export const REFRESH_GRANT = 'refresh_token';
 
 export type DeliveryMode = 'poll' | 'ping' | 'push';
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post';
+export type ClientAuthMethod =
+  | 'client_secret_basic'
+  | 'client_secret_post'
+  | 'client_secret_jwt'
+  | 'private_key_jwt'
+  | 'tls_client_auth'
+  | 'self_signed_tls_client_auth';
 export type SigningAlg = 'RS256' | 'PS256' | 'ES256';
 
 /** A registered client: RFC 7591 and CIBA Core §4 metadata names. */
@@ -18,9 +24,25 @@ export type Client = {
   client_id: string;
   client_name?: string;
   token_endpoint_auth_method: ClientAuthMethod;
-  /** Salted hash of client_secret (functions/core/crypto.ts); the secret itself is never stored. */
+  /** Salted hash of client_secret (functions/core/crypto.ts), for client_secret_basic / client_secret_post. */
   client_secret_hash?: string;
+  /** client_secret_jwt only: the secret sealed (functions/adapters/sealer.ts), since HS256 needs the secret itself. */
+  client_secret_sealed?: string;
+  /** Public keys for private_key_jwt, self_signed_tls_client_auth, signed requests and login_hint_token: one of the two. */
   jwks?: { keys: JWK[] };
+  jwks_uri?: string;
+  /** RFC 7591: the alg of private_key_jwt / client_secret_jwt assertions. */
+  token_endpoint_auth_signing_alg?: string;
+  /** RFC 8705 §2.1.2 tls_client_auth: exactly one of these identifies the client's certificate. */
+  tls_client_auth_subject_dn?: string;
+  tls_client_auth_san_dns?: string;
+  tls_client_auth_san_uri?: string;
+  tls_client_auth_san_ip?: string;
+  tls_client_auth_san_email?: string;
+  /** RFC 8705 §3: access tokens bound to the client's certificate (cnf.x5t#S256). */
+  tls_client_certificate_bound_access_tokens?: boolean;
+  /** FAPI-CIBA profile: signed requests, private_key_jwt or mTLS, PS256/ES256, no push, certificate-bound tokens. */
+  security_profile?: 'fapi-ciba';
   grant_types: string[];
   /** Space-separated scopes the client may request. */
   scope: string;

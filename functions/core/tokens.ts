@@ -37,8 +37,13 @@ export function grantFromRequest(req: AuthRequest, supportedAcr?: readonly strin
   };
 }
 
-export function accessTokenClaims(issuer: string, grant: Grant, nowS: number, ttl: number): Record<string, unknown> {
+/**
+ * RFC 9068 JWT access token. `certificateThumbprint` binds it to the client's TLS certificate (RFC 8705 §3.1:
+ * cnf.x5t#S256), so only a holder of that certificate's key can use it.
+ */
+export function accessTokenClaims(issuer: string, grant: Grant, nowS: number, ttl: number, certificateThumbprint?: string): Record<string, unknown> {
   return {
+    ...(certificateThumbprint ? { cnf: { 'x5t#S256': certificateThumbprint } } : {}),
     iss: issuer,
     sub: grant.sub,
     aud: issuer,

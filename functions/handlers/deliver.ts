@@ -99,7 +99,7 @@ async function pushTokens(req: AuthRequest, client: Client, authReqId: string): 
   if (req.status !== 'approved') throw new Rejected(`push tokens missing for a ${req.status} request`);
   const user = await store.getUser(req.sub);
   if (!user) return null;
-  const set = await mintTokens(client, grantFromRequest(req, config().acrValues), randomId(16), authReqId);
+  const set = await mintTokens(client, grantFromRequest(req, config().acrValues), randomId(16), { authReqId });
   const tokens: PushTokens = {
     access_token: set.access_token,
     token_type: set.token_type,

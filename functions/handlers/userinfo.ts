@@ -6,6 +6,8 @@ import { userinfoClaims } from '../core/tokens.ts';
 import { ACCESS_TOKEN_ALG } from '../core/capabilities.ts';
 import { jwks } from '../adapters/keys.ts';
 import { getUser } from '../adapters/store.ts';
+import { confirmsCertificate } from '../core/mtls.ts';
+import { presentedCertificate } from '../lib/client-authn.ts';
 import { config } from '../config.ts';
 
 const challenge = (error?: string, description?: string) =>
@@ -34,6 +36,10 @@ export const handler = httpHandler('userinfo', async (event) => {
     ({ payload } = await jwtVerify(token, keySet, { issuer: cfg.issuer, audience: cfg.issuer, typ: 'at+jwt', algorithms: [ACCESS_TOKEN_ALG], requiredClaims: ['sub', 'exp', 'scope', 'client_id'] }));
   } catch {
     throw challenge('invalid_token', 'the access token is invalid or expired');
+  }
+  // RFC 8705 §3: a certificate-bound token is accepted only over mutual TLS with that certificate.
+  if (payload.cnf !== undefined && !confirmsCertificate(payload.cnf, presentedCertificate(event))) {
+    throw challenge('invalid_token', 'the access token is bound to a client certificate that was not presented');
   }
   const scope = String(payload.scope);
   if (!scope.split(' ').includes('openid')) {

@@ -17,15 +17,23 @@ export type TokenSet = {
   refresh_token?: string;
 };
 
+export type MintOptions = {
+  /** Push only: adds the CIBA §10.3.1 claims auth_req_id, at_hash and rt_hash to the ID token. */
+  authReqId?: string;
+  /** RFC 8705 §3: bind the access token to this certificate (cnf.x5t#S256). */
+  certificateThumbprint?: string;
+};
+
 /**
  * JWT access token, ID token (with openid), and a refresh token for clients allowed one (stored as its SHA-256 under
- * `family` for rotation). `authReqId` (push only) adds the CIBA §10.3.1 claims auth_req_id, at_hash and rt_hash.
+ * `family` for rotation).
  */
-export async function mintTokens(client: Client, grant: Grant, family: string, authReqId?: string): Promise<TokenSet> {
+export async function mintTokens(client: Client, grant: Grant, family: string, options: MintOptions = {}): Promise<TokenSet> {
+  const { authReqId, certificateThumbprint } = options;
   const cfg = config();
   const nowS = Math.floor(Date.now() / 1000);
   const refreshToken = client.grant_types.includes(REFRESH_GRANT) ? randomId(32) : undefined;
-  const accessToken = await signJwt(accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl), ACCESS_TOKEN_ALG, 'at+jwt');
+  const accessToken = await signJwt(accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl, certificateThumbprint), ACCESS_TOKEN_ALG, 'at+jwt');
   const alg = client.id_token_signed_response_alg;
   const extras = authReqId ? { authReqId, accessToken, ...(refreshToken ? { refreshToken } : {}) } : {};
   const [idToken] = await Promise.all([

@@ -3,16 +3,31 @@
 // `handler(event, context)`) and maps its result back like API Gateway does. Routes come from functions/routes.ts,
 // the same table CDK builds the API from.
 //
-// Differences from API Gateway: no custom domains, stages other than $default, authorizers, CORS, throttling or
-// mTLS; the integration timeout (30 s → 503) is applied but the handler keeps running; `cookie` is passed in
+// Differences from API Gateway: no custom domains, stages other than $default, authorizers, CORS or throttling;
+// the integration timeout (30 s → 503) is applied but the handler keeps running; `cookie` is passed in
 // `event.cookies` as on AWS; a response without Content-Type gets none (API Gateway may add application/json).
+//
+// Mutual TLS (option `https`): a second, HTTPS listener serves the same routes and asks every client for a
+// certificate, standing in for an mTLS custom domain. A presented certificate reaches the handler as API Gateway
+// passes it, in requestContext.authentication.clientCert (see clientCertificateOf). Unlike API Gateway, which needs
+// a truststore and answers 403 {"message":"Forbidden"} to a request without a trusted client certificate, here
+//  - a client certificate is optional: without one the request reaches the handler with no `authentication`;
+//  - with `ca` (the truststore), a presented certificate that does not chain to it is answered 403
+//    {"message":"Forbidden"} before any routing or handler; API Gateway also refuses self-signed certificates that
+//    are not themselves in the truststore, and so does this listener when `ca` is set;
+//  - without `ca`, any presented certificate (self-signed included) is forwarded unverified, so
+//    self_signed_tls_client_auth can be tried locally without building a truststore.
+// The HTTPS listener sets x-forwarded-proto https; the plain HTTP listener keeps http.
 // Like an HTTP API: unknown path or a known path with another method → 404 {"message":"Not Found"}; a handler that
 // throws or returns something invalid → 500 {"message":"Internal Server Error"}; body over 10 MB → 413.
 import { listen, readBody } from './http-server.ts';
 import { createServer } from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { TLSSocket } from 'node:tls';
 import { randomUUID } from 'node:crypto';
-import type { APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
+import type { X509Certificate } from 'node:crypto';
+import type { APIGatewayEventClientCertificate, APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
 import { ROUTES } from '../../functions/routes.ts';
 import type { HttpRoute } from '../../functions/routes.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
@@ -47,13 +62,33 @@ export type ApiServerOptions = {
   /** API Gateway's integration timeout (default 30 s). */
   timeoutMs?: number;
   log?: (line: string) => void;
+  /** Also serve the routes over HTTPS with optional client certificates (mutual TLS; see the header comment). */
+  https?: HttpsListenerOptions;
 };
 
-export type ApiServer = { url: string; port: number; close(): Promise<void> };
+export type HttpsListenerOptions = {
+  /** 0 or absent = a random free port. */
+  port?: number;
+  /** The server's private key and certificate (PEM). */
+  key: string | Buffer;
+  cert: string | Buffer;
+  /** The truststore (PEM, one or more CA certificates): presented client certificates must chain to it. */
+  ca?: string | Buffer;
+};
+
+export type ApiServer = {
+  url: string;
+  port: number;
+  /** The HTTPS listener, when the `https` option was given: https://<host>:<port>. */
+  httpsUrl?: string;
+  httpsPort?: number;
+  close(): Promise<void>;
+};
 
 const MAX_BODY = 10 * 1024 * 1024;
 const NOT_FOUND = JSON.stringify({ message: 'Not Found' });
 const INTERNAL_ERROR = JSON.stringify({ message: 'Internal Server Error' });
+const FORBIDDEN = JSON.stringify({ message: 'Forbidden' });
 
 /** The default loader: the real handler modules (functions/handlers/<name>.ts), imported once each. */
 export function moduleHandlerLoader(dir = new URL('../../functions/handlers/', import.meta.url)): HandlerLoader {
@@ -78,7 +113,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const loadHandler = options.loadHandler ?? moduleHandlerLoader();
   const log = options.log ?? ((line: string) => console.error(line));
   const timeoutMs = options.timeoutMs ?? 30_000;
-  const server = createServer((req, res) => {
+  const trustStore = options.https?.ca !== undefined;
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const start = performance.now();
     const requestId = randomUUID();
     let routeKey: string | undefined;
@@ -88,6 +124,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       options.onRequest?.({ requestId, method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', ...(routeKey ? { routeKey } : {}), status, start, end: performance.now() });
     };
     (async () => {
+      // API Gateway checks the client certificate during the TLS handshake, before anything else.
+      if (trustStore && req.socket instanceof TLSSocket && req.socket.getPeerX509Certificate() && !req.socket.authorized) {
+        req.resume();
+        return done(403, { 'content-type': 'application/json' }, FORBIDDEN);
+      }
       const body = await readBody(req, MAX_BODY);
       if (body === undefined) return done(413, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Request Entity Too Large' }));
       const url = req.url ?? '/';
@@ -122,8 +163,29 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       if (!res.headersSent) done(500, { 'content-type': 'application/json' }, INTERNAL_ERROR);
       else res.destroy();
     });
-  });
-  return listen(server, host, options.port);
+  };
+  const http = await listen(createServer(handle), host, options.port);
+  if (!options.https) return http;
+  const { key, cert, ca, port } = options.https;
+  // requestCert: ask every client for a certificate; rejectUnauthorized false: decide per request (above), so a
+  // client without one, or with an untrusted one, still completes the handshake.
+  const tlsServer = createHttpsServer({ key, cert, ...(ca !== undefined ? { ca } : {}), requestCert: true, rejectUnauthorized: false }, handle);
+  let https;
+  try {
+    https = await listen(tlsServer as unknown as Server, host, port);
+  } catch (err) {
+    await http.close();
+    throw err;
+  }
+  return {
+    url: http.url,
+    port: http.port,
+    httpsUrl: https.url.replace(/^http:/, 'https:'),
+    httpsPort: https.port,
+    close: async () => {
+      await Promise.all([http.close(), https.close()]);
+    },
+  };
 }
 
 type CompiledRoute = { route: HttpRoute; routeKey: string; pattern: RegExp; params: string[]; literal: boolean };
@@ -173,10 +235,11 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, match: Rou
     if (name === 'cookie') cookies = values.flatMap((v) => v.split(';').map((c) => c.trim()).filter(Boolean));
     else headers[name] = values.join(',');
   }
-  // Added by API Gateway (which terminates TLS; locally the scheme is http).
+  // Added by API Gateway (which terminates TLS; locally the scheme is that of the listener).
   const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
+  const peer = req.socket instanceof TLSSocket ? req.socket.getPeerX509Certificate() : undefined;
   headers['x-forwarded-for'] = headers['x-forwarded-for'] ? `${headers['x-forwarded-for']}, ${sourceIp}` : sourceIp;
-  headers['x-forwarded-proto'] ??= 'http';
+  headers['x-forwarded-proto'] ??= req.socket instanceof TLSSocket ? 'https' : 'http';
   headers['x-forwarded-port'] ??= String(req.socket.localPort ?? '');
   let queryStringParameters: Record<string, string> | undefined;
   if (rawQueryString !== '') {
@@ -201,6 +264,7 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, match: Rou
     requestContext: {
       accountId: LOCAL_ACCOUNT_ID,
       apiId: 'local',
+      ...(peer ? { authentication: { clientCert: clientCertificateOf(peer) } } : {}),
       domainName: host,
       domainPrefix: host.split('.')[0]?.split(':')[0] ?? host,
       http: {
@@ -219,6 +283,32 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, match: Rou
     ...(body.length > 0 ? { body: text ? body.toString('utf8') : body.toString('base64') } : {}),
     isBase64Encoded: body.length > 0 && !text,
   };
+}
+
+/**
+ * requestContext.authentication.clientCert as API Gateway fills it (AWS docs, "Working with AWS Lambda proxy
+ * integrations for HTTP APIs", payload 2.0 example): clientCertPem the PEM; subjectDN/issuerDN the RDNs in
+ * certificate order, most significant first, `type=value` joined by `,` without spaces (e.g.
+ * `C=US,ST=Washington,L=Seattle,O=Amazon Web Services,OU=Security,CN=My Client`), values escaped as in RFC 4514
+ * (`\,` …), a multi-valued RDN joined by `+`; serialNumber in decimal (the docs' only example is "1"); validity in
+ * OpenSSL's time format, `Aug  5 00:28:21 2120 GMT`. Attribute names are OpenSSL's short names (emailAddress, not E).
+ */
+export function clientCertificateOf(cert: X509Certificate): APIGatewayEventClientCertificate {
+  return {
+    clientCertPem: cert.toString(),
+    subjectDN: distinguishedName(cert.subject),
+    issuerDN: distinguishedName(cert.issuer),
+    serialNumber: BigInt(`0x${cert.serialNumber}`).toString(10),
+    validity: { notBefore: cert.validFrom, notAfter: cert.validTo },
+  };
+}
+
+/** node's multi-line name (one RDN per line, ` + ` inside one, values already RFC 2253-escaped) → `C=US,O=…,CN=…`. */
+function distinguishedName(nodeName: string): string {
+  return nodeName
+    .split('\n')
+    .map((rdn) => rdn.replace(/(?<!\\) \+ /g, '+'))
+    .join(',');
 }
 
 /** API Gateway's mapping of a format 2.0 Lambda result to the HTTP response; undefined if the result is invalid. */

@@ -53,8 +53,8 @@ export function testSeed(aliceJwk: JWK, bobJwk: JWK) {
   };
 }
 
-/** Starts the local stack with the test seed plus `extraClients` (seed-file client objects). */
-export async function startWorld(env: Record<string, string> = {}, extraClients: Record<string, unknown>[] = []): Promise<World> {
+/** Starts the local stack with the test seed plus `extraClients` and `extraUsers` (seed-file objects). */
+export async function startWorld(env: Record<string, string> = {}, extraClients: Record<string, unknown>[] = [], extraUsers: Record<string, unknown>[] = []): Promise<World> {
   const aliceKey = deviceKey();
   const bobKey = deviceKey();
   const seed = testSeed(aliceKey, bobKey);
@@ -62,8 +62,9 @@ export async function startWorld(env: Record<string, string> = {}, extraClients:
     port: 0,
     dataDir: null,
     quiet: true,
-    seed: { ...seed, clients: [...seed.clients, ...extraClients] },
-    env: { LOG_LEVEL: 'warn', ...env },
+    seed: { clients: [...seed.clients, ...extraClients], users: [...seed.users, ...extraUsers] },
+    // Generous abuse limits: the suites make many requests for alice; test/e2e/rate-limits.test.ts sets its own.
+    env: { LOG_LEVEL: 'warn', CIBA_RATE_LIMIT_USER: '10000/60', CIBA_RATE_LIMIT_CLIENT: '100000/60', ...env },
   });
   const issuer = stack.issuer;
   return {

@@ -42,8 +42,14 @@ describe('checkGrantType', () => {
 });
 
 describe('rejectUnsupported', () => {
-  test('§7.1.1 request (signed authentication request, not supported here) → invalid_request', () => {
+  test('§7.1.1 a request parameter that reaches validation unverified → invalid_request', () => {
     throwsOAuth(() => rejectUnsupported(params({ ...VALID, request: 'eyJ.eyJ.sig' }), client()), 'invalid_request', 400, /request/);
+  });
+  test('§7.1.1 signed requests pass for a client that must sign; unsigned ones do not', () => {
+    const signer = client({ backchannel_authentication_request_signing_alg: 'PS256' });
+    assert.equal(rejectUnsupported(params(VALID), signer, true), undefined);
+    throwsOAuth(() => rejectUnsupported(params(VALID), signer), 'invalid_request', 400, /must send signed/);
+    throwsOAuth(() => rejectUnsupported(params(VALID), client({ security_profile: 'fapi-ciba' })), 'invalid_request', 400, /must send signed/);
   });
   test('§7.1 request_uri is not defined for CIBA → invalid_request', () => {
     throwsOAuth(() => rejectUnsupported(params({ ...VALID, request_uri: 'urn:x' }), client()), 'invalid_request', 400, /request_uri/);
@@ -83,28 +89,26 @@ describe('checkScope', () => {
 
 describe('checkHint', () => {
   test('§7.1 no hint → invalid_request', () => {
-    throwsOAuth(() => checkHint(params({ scope: 'openid' })), 'invalid_request', 400, /exactly one/);
+    throwsOAuth(() => checkHint(params({ scope: 'openid' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
   });
   test('§7.1 exactly one hint: login_hint is returned', () => {
     assert.deepEqual(checkHint(params(VALID)), { type: 'login_hint', value: 'alice' });
   });
   test('§7.2 step 3 two hints → invalid_request', () => {
-    throwsOAuth(() => checkHint(params({ login_hint: 'alice', id_token_hint: 'eyJ.x.y' })), 'invalid_request', 400, /exactly one/);
-    throwsOAuth(() => checkHint(params({ login_hint: 'alice', login_hint_token: 'eyJ.x.y' })), 'invalid_request', 400, /exactly one/);
-    throwsOAuth(() => checkHint(params({ login_hint_token: 'a', id_token_hint: 'b' })), 'invalid_request', 400, /exactly one/);
+    throwsOAuth(() => checkHint(params({ login_hint: 'alice', id_token_hint: 'eyJ.x.y' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
+    throwsOAuth(() => checkHint(params({ login_hint: 'alice', login_hint_token: 'eyJ.x.y' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
+    throwsOAuth(() => checkHint(params({ login_hint_token: 'a', id_token_hint: 'b' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
   });
   test('§7.2 step 3 three hints → invalid_request', () => {
-    throwsOAuth(() => checkHint(params({ login_hint: 'alice', login_hint_token: 'a', id_token_hint: 'b' })), 'invalid_request', 400, /exactly one/);
+    throwsOAuth(() => checkHint(params({ login_hint: 'alice', login_hint_token: 'a', id_token_hint: 'b' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
   });
-  test('§7.1 login_hint_token alone (not supported here) → invalid_request', () => {
-    throwsOAuth(() => checkHint(params({ login_hint_token: 'eyJ.x.y' })), 'invalid_request', 400, /login_hint_token is not supported/);
-  });
-  test('§7.1 id_token_hint alone (not supported here) → invalid_request', () => {
-    throwsOAuth(() => checkHint(params({ id_token_hint: 'eyJ.x.y' })), 'invalid_request', 400, /id_token_hint is not supported/);
+  test('§7.1 login_hint_token or id_token_hint alone is the hint (verified later)', () => {
+    assert.deepEqual(checkHint(params({ login_hint_token: 'eyJ.x.y' })), { type: 'login_hint_token', value: 'eyJ.x.y' });
+    assert.deepEqual(checkHint(params({ id_token_hint: 'eyJ.x.y' })), { type: 'id_token_hint', value: 'eyJ.x.y' });
   });
   test('§7.1 login_hint of 256 characters passes, 257 → invalid_request', () => {
     assert.equal(checkHint(params({ login_hint: 'a'.repeat(256) })).value.length, 256);
-    throwsOAuth(() => checkHint(params({ login_hint: 'a'.repeat(257) })), 'invalid_request', 400, /too long/);
+    throwsOAuth(() => checkHint(params({ login_hint: 'a'.repeat(257) })), 'invalid_request', 400, /at most 256/);
   });
 });
 
@@ -285,8 +289,8 @@ describe('validateBackchannelRequest', () => {
     throwsOAuth(v({ ...VALID, request: 'x' }), 'invalid_request', 400, /request/);
     throwsOAuth(v({ login_hint: 'alice' }), 'invalid_request', 400, /scope is required/);
     throwsOAuth(v({ ...VALID, scope: 'openid phone' }), 'invalid_scope', 400);
-    throwsOAuth(v({ scope: 'openid' }), 'invalid_request', 400, /exactly one/);
-    throwsOAuth(v({ ...VALID, id_token_hint: 'x' }), 'invalid_request', 400, /exactly one/);
+    throwsOAuth(v({ scope: 'openid' }), 'invalid_request', 400, /(one of|only one of) login_hint/);
+    throwsOAuth(v({ ...VALID, id_token_hint: 'x' }), 'invalid_request', 400, /(one of|only one of) login_hint/);
     throwsOAuth(v({ ...VALID, binding_message: 'a\nb' }), 'invalid_binding_message', 400);
     throwsOAuth(v({ ...VALID, user_code: '1' }), 'invalid_request', 400, /user_code/);
     throwsOAuth(v(VALID, client({ backchannel_user_code_parameter: true })), 'missing_user_code', 400);
@@ -297,4 +301,12 @@ describe('validateBackchannelRequest', () => {
 
 test('§7.1.1 a client registered with backchannel_authentication_request_signing_alg must sign; unsigned requests → invalid_request', () => {
   throwsOAuth(() => rejectUnsupported(params(VALID), client({ backchannel_authentication_request_signing_alg: 'PS256' })), 'invalid_request', 400, /signed/);
+});
+
+test('FAPI-CIBA §5.2.2 a FAPI client needs binding_message or request_context', () => {
+  const fapi = client({ security_profile: 'fapi-ciba' });
+  throwsOAuth(() => validateBackchannelRequest(params(VALID), fapi, POLICY, true), 'invalid_request', 400, /binding_message or request_context/);
+  assert.equal(validateBackchannelRequest(params({ ...VALID, binding_message: 'T-1' }), fapi, POLICY, true).bindingMessage, 'T-1');
+  assert.equal(validateBackchannelRequest(params({ ...VALID, request_context: '{"ip":"1"}' }), fapi, POLICY, true).scope, 'openid');
+  assert.equal(validateBackchannelRequest(params(VALID), client(), POLICY).scope, 'openid', 'not required outside the profile');
 });

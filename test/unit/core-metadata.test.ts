@@ -5,7 +5,7 @@ import { describe, test } from 'node:test';
 import { providerMetadata } from '../../functions/core/discovery.ts';
 import { ClientMetadataError, parseClientMetadata, validateNotificationEndpoint } from '../../functions/core/client-metadata.ts';
 import {
-  CLAIMS, CLIENT_AUTH_METHODS, DELIVERY_MODES, GRANT_TYPES, ID_TOKEN_ALGS, SCOPE_CLAIMS, SCOPES,
+  CLAIMS, CLIENT_AUTH_METHODS, DELIVERY_MODES, GRANT_TYPES, ID_TOKEN_ALGS, REQUEST_OBJECT_ALGS, SCOPE_CLAIMS, SCOPES,
 } from '../../functions/core/capabilities.ts';
 import { verifyClientSecret } from '../../functions/core/crypto.ts';
 import { CIBA_GRANT, REFRESH_GRANT } from '../../functions/core/model.ts';
@@ -30,6 +30,22 @@ const CONTRACT_EXAMPLE = {
   id_token_signed_response_alg: 'RS256',
 };
 const { backchannel_authentication_request_signing_alg: _unsupported, ...EXAMPLE } = CONTRACT_EXAMPLE;
+
+/** A valid registration for each client authentication method. */
+function clientFor(method: string): Record<string, unknown> {
+  const { client_secret: _s, jwks: _j, ...base } = EXAMPLE;
+  switch (method) {
+    case 'client_secret_basic':
+    case 'client_secret_post':
+      return { ...EXAMPLE, token_endpoint_auth_method: method };
+    case 'client_secret_jwt':
+      return { ...base, token_endpoint_auth_method: method, client_secret: 's'.repeat(32) };
+    case 'tls_client_auth':
+      return { ...base, token_endpoint_auth_method: method, tls_client_auth_subject_dn: 'CN=pos.example.com,O=Example' };
+    default:
+      return { ...base, token_endpoint_auth_method: method, jwks: EXAMPLE.jwks };
+  }
+}
 
 function rejects(raw: unknown, message: RegExp, options = AWS): void {
   assert.throws(() => parseClientMetadata(raw, options), (e: unknown) => {
@@ -67,10 +83,23 @@ describe('discovery', () => {
     assert.ok((md.grant_types_supported as string[]).includes('urn:openid:params:grant-type:ciba'));
   });
 
-  test('CIBA §4 no backchannel_authentication_request_signing_alg_values_supported: signed requests are not supported', () => {
-    assert.equal('backchannel_authentication_request_signing_alg_values_supported' in md, false);
-    assert.equal(md.request_parameter_supported, false);
+  test('CIBA §4 backchannel_authentication_request_signing_alg_values_supported: asymmetric algorithms only (§7.1.1)', () => {
+    assert.deepEqual(md.backchannel_authentication_request_signing_alg_values_supported, [...REQUEST_OBJECT_ALGS]);
+    assert.ok(!(md.backchannel_authentication_request_signing_alg_values_supported as string[]).some((a) => a === 'none' || a.startsWith('HS')));
     assert.equal(md.request_uri_parameter_supported, false);
+  });
+
+  test('RFC 8705 §5 with an mTLS endpoint: mTLS methods, bound tokens and mtls_endpoint_aliases are advertised', () => {
+    const withMtls = providerMetadata(ISSUER, undefined, 'https://mtls.op.example.com');
+    assert.deepEqual(withMtls.token_endpoint_auth_methods_supported, [...CLIENT_AUTH_METHODS]);
+    assert.equal(withMtls.tls_client_certificate_bound_access_tokens, true);
+    assert.deepEqual(withMtls.mtls_endpoint_aliases, {
+      token_endpoint: 'https://mtls.op.example.com/token',
+      backchannel_authentication_endpoint: 'https://mtls.op.example.com/bc-authorize',
+      userinfo_endpoint: 'https://mtls.op.example.com/userinfo',
+    });
+    assert.equal('mtls_endpoint_aliases' in md, false, 'without one, none');
+    assert.ok(!(md.token_endpoint_auth_methods_supported as string[]).some((m) => m.includes('tls')), 'and no mTLS method');
   });
 
   test('OIDC Discovery §3 required fields are present', () => {
@@ -82,7 +111,7 @@ describe('discovery', () => {
 
   test('capabilities.ts: discovery advertises exactly the capability lists', () => {
     assert.deepEqual(md.backchannel_token_delivery_modes_supported, [...DELIVERY_MODES]);
-    assert.deepEqual(md.token_endpoint_auth_methods_supported, [...CLIENT_AUTH_METHODS]);
+    assert.deepEqual(md.token_endpoint_auth_methods_supported, CLIENT_AUTH_METHODS.filter((m) => !m.includes('tls')));
     assert.deepEqual(md.grant_types_supported, [...GRANT_TYPES]);
     assert.deepEqual(md.id_token_signing_alg_values_supported, [...ID_TOKEN_ALGS]);
     assert.deepEqual(md.scopes_supported, [...SCOPES]);
@@ -98,7 +127,7 @@ describe('discovery', () => {
 
   test('capabilities.ts: everything advertised is accepted at registration, and nothing else', () => {
     for (const mode of DELIVERY_MODES) parseClientMetadata({ ...EXAMPLE, backchannel_token_delivery_mode: mode }, AWS);
-    for (const method of CLIENT_AUTH_METHODS) parseClientMetadata({ ...EXAMPLE, token_endpoint_auth_method: method }, AWS);
+    for (const method of CLIENT_AUTH_METHODS) parseClientMetadata(clientFor(method), AWS);
     for (const alg of ID_TOKEN_ALGS) parseClientMetadata({ ...EXAMPLE, id_token_signed_response_alg: alg }, AWS);
     for (const scope of SCOPES) if (scope !== 'openid') parseClientMetadata({ ...EXAMPLE, scope: `openid ${scope}` }, AWS);
     parseClientMetadata({ ...EXAMPLE, grant_types: [...GRANT_TYPES] }, AWS);
@@ -166,10 +195,58 @@ describe('parseClientMetadata', () => {
     parseClientMetadata({ ...EXAMPLE, client_secret: 'x'.repeat(16) }, AWS);
   });
 
-  test('RFC 7591 unsupported client auth methods are rejected', () => {
-    for (const m of ['private_key_jwt', 'none', 'tls_client_auth', 'client_secret_jwt']) {
+  test('RFC 7591 unsupported client auth methods are rejected (no public clients: none)', () => {
+    for (const m of ['none', 'client_secret', 'PRIVATE_KEY_JWT', 'tls']) {
       rejects({ ...EXAMPLE, token_endpoint_auth_method: m }, /token_endpoint_auth_method/);
     }
+  });
+
+  test('RFC 7523 client_secret_jwt: a secret of at least 32 bytes (HS256), kept for sealing, not hashed', () => {
+    const c = parseClientMetadata(clientFor('client_secret_jwt'), AWS);
+    assert.equal(c.client_secret_hash, undefined);
+    rejects({ ...clientFor('client_secret_jwt'), client_secret: 'x'.repeat(31) }, /at least 32 bytes/);
+    rejects({ ...clientFor('client_secret_jwt'), token_endpoint_auth_signing_alg: 'RS256' }, /token_endpoint_auth_signing_alg must be one of HS256/);
+  });
+
+  test('RFC 7523 private_key_jwt: keys required (jwks or jwks_uri, not both), no secret, asymmetric assertion algs', () => {
+    const { jwks: _j, ...noKeys } = clientFor('private_key_jwt');
+    rejects(noKeys, /requires jwks or jwks_uri/);
+    rejects({ ...clientFor('private_key_jwt'), jwks_uri: 'https://rp.example.com/jwks' }, /not both/);
+    assert.equal(parseClientMetadata({ ...noKeys, jwks_uri: 'https://rp.example.com/jwks' }, AWS).jwks_uri, 'https://rp.example.com/jwks');
+    rejects({ ...noKeys, jwks_uri: 'http://rp.example.com/jwks' }, /jwks_uri must be https/);
+    rejects({ ...clientFor('private_key_jwt'), client_secret: SECRET }, /client_secret must not be set/);
+    rejects({ ...clientFor('private_key_jwt'), token_endpoint_auth_signing_alg: 'HS256' }, /token_endpoint_auth_signing_alg/);
+    assert.equal(parseClientMetadata({ ...clientFor('private_key_jwt'), token_endpoint_auth_signing_alg: 'ES256' }, AWS).token_endpoint_auth_signing_alg, 'ES256');
+  });
+
+  test('RFC 8705 §2.1.2 tls_client_auth: exactly one subject DN or SAN; self_signed_tls_client_auth needs jwks', () => {
+    assert.equal(parseClientMetadata(clientFor('tls_client_auth'), AWS).tls_client_auth_subject_dn, 'CN=pos.example.com,O=Example');
+    const { tls_client_auth_subject_dn: _dn, ...none } = clientFor('tls_client_auth') as Record<string, unknown>;
+    rejects(none, /exactly one of tls_client_auth_subject_dn/);
+    rejects({ ...clientFor('tls_client_auth'), tls_client_auth_san_dns: 'pos.example.com' }, /exactly one/);
+    rejects({ ...EXAMPLE, tls_client_auth_san_dns: 'pos.example.com' }, /only for tls_client_auth/);
+    const { jwks: _k, ...selfNoJwks } = clientFor('self_signed_tls_client_auth');
+    rejects({ ...selfNoJwks, jwks_uri: 'https://rp.example.com/jwks' }, /requires jwks \(jwks_uri is not supported/);
+  });
+
+  test('RFC 8705 §3 certificate-bound tokens cannot go with push delivery', () => {
+    rejects({ ...EXAMPLE, tls_client_certificate_bound_access_tokens: true, backchannel_token_delivery_mode: 'push' }, /cannot be combined with push/);
+    assert.equal(parseClientMetadata({ ...EXAMPLE, tls_client_certificate_bound_access_tokens: true }, AWS).tls_client_certificate_bound_access_tokens, true);
+  });
+
+  test('FAPI-CIBA profile: private_key_jwt or mTLS, signed requests PS256/ES256, no push, PS256/ES256 ID tokens, bound tokens', () => {
+    const fapi = { ...clientFor('private_key_jwt'), security_profile: 'fapi-ciba', backchannel_authentication_request_signing_alg: 'PS256', id_token_signed_response_alg: 'PS256' };
+    const c = parseClientMetadata(fapi, AWS);
+    assert.equal(c.security_profile, 'fapi-ciba');
+    assert.equal(c.tls_client_certificate_bound_access_tokens, true);
+    rejects({ ...fapi, token_endpoint_auth_method: 'client_secret_basic', client_secret: SECRET }, /fapi-ciba profile requires private_key_jwt/);
+    const { backchannel_authentication_request_signing_alg: _a, ...unsigned } = fapi;
+    rejects(unsigned, /backchannel_authentication_request_signing_alg PS256 or ES256/);
+    rejects({ ...fapi, backchannel_authentication_request_signing_alg: 'RS256' }, /PS256 or ES256/);
+    rejects({ ...fapi, backchannel_token_delivery_mode: 'push' }, /push/);
+    rejects({ ...fapi, id_token_signed_response_alg: 'RS256' }, /id_token_signed_response_alg PS256 or ES256/);
+    rejects({ ...fapi, token_endpoint_auth_signing_alg: 'RS256' }, /token_endpoint_auth_signing_alg must be one of PS256, ES256/);
+    rejects({ ...fapi, security_profile: 'fapi2' }, /security_profile/);
   });
 
   test('RFC 7591 grant_types must be a list of supported grants', () => {
