@@ -24,7 +24,7 @@ import type { SqsMessage } from './sqs.ts';
 import type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
 import { startAwsEndpoint } from './aws-endpoint.ts';
 import { lambdaContext, moduleHandlerLoader, startApiServer } from './api.ts';
-import type { RequestLogEntry } from './api.ts';
+import type { HttpsListenerOptions, RequestLogEntry } from './api.ts';
 
 export type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
 export type { PublishedMessage } from './sns.ts';
@@ -54,10 +54,14 @@ export type LocalStackOptions = {
   quiet?: boolean;
   /** Called after every HTTP response (timings for `npm run bench`). */
   onRequest?: (entry: RequestLogEntry) => void;
+  /** Also serve the API over HTTPS with client certificates (mutual TLS, RFC 8705; see infra/local/api.ts). */
+  https?: HttpsListenerOptions;
 };
 
 export type LocalStack = {
   url: string;
+  /** The mutual-TLS listener (https://localhost:<port>), when the `https` option was given. */
+  mtlsUrl?: string;
   issuer: string;
   /** The data directory, or null when in memory. */
   dataDir: string | null;
@@ -207,6 +211,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     port: pinned && (options.port ?? 8080) === 0 ? pinned.apiPort : (options.port ?? 8080),
     ready,
     ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    ...(options.https ? { https: options.https } : {}),
   });
   parts.api = api;
 
@@ -279,6 +284,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   let closing: Promise<void> | undefined;
   return {
     url: api.url,
+    ...(api.httpsPort !== undefined ? { mtlsUrl: `https://localhost:${api.httpsPort}` } : {}),
     issuer,
     dataDir,
     ...(seeded ? { seeded } : {}),
