@@ -12,8 +12,11 @@ export type Access = {
   publishDevice?: boolean;
   /** SNS delivery topic publish (ping/push delivery requests; no secrets in them). */
   publishDelivery?: boolean;
-  /** Sealing key (functions/adapters/sealer.ts): 'seal' encrypts secrets kept for delivery, 'both' also decrypts them. */
-  sealing?: 'seal' | 'both';
+  /**
+   * Sealing key (functions/adapters/sealer.ts): 'seal' encrypts (secrets kept for delivery), 'open' decrypts (them, or a
+   * client_secret_jwt secret), 'both' does both.
+   */
+  sealing?: 'seal' | 'open' | 'both';
   /** Signing key: 'sign' mints tokens, 'verify' reads the public keys (JWKS, userinfo). */
   keys?: 'sign' | 'verify';
 };
@@ -55,7 +58,7 @@ export const ROUTES: readonly HttpRoute[] = [
   { name: 'discovery', method: 'GET', path: PATHS.discovery, access: {} },
   { name: 'jwks', method: 'GET', path: PATHS.jwks, access: { keys: 'verify' } },
   { name: 'bc-authorize', method: 'POST', path: PATHS.backchannel, access: { table: 'readwrite', startExecution: true, sealing: 'both', keys: 'verify' } },
-  { name: 'token', method: 'POST', path: PATHS.token, access: { table: 'readwrite', keys: 'sign', sealing: 'both' } },
+  { name: 'token', method: 'POST', path: PATHS.token, access: { table: 'readwrite', keys: 'sign', sealing: 'open' } },
   { name: 'userinfo', method: 'GET', path: PATHS.userinfo, access: { table: 'read', keys: 'verify' } },
   { name: 'userinfo', method: 'POST', path: PATHS.userinfo, access: { table: 'read', keys: 'verify' } },
   { name: 'device-list', method: 'GET', path: PATHS.deviceRequests, access: { table: 'readwrite' } },

@@ -3,20 +3,23 @@
 //   2. server CPU per complete flow (the child's utime+stime)
 //   3. AWS calls per flow by endpoint, and their critical-path depth (stack in this process)
 //   4. each Lambda bundle's size and cold module-load time (esbuild with the CDK construct's options)
-//   5. Step Functions state transitions per flow (approve, deny, expire) and their cost
+//   5. Step Functions state transitions per flow (poll, ping, push × approve, deny, expire; one retried delivery) and cost
+//   6. approval-to-notification latency of ping and push flows (same server child as 1; receiver in this process)
 // Every phase is bounded in count and time; child processes and temporary directories are removed on exit.
 //
-//   npm run bench [-- --quick] [--levels 1,32] [--flows 40,320] [--time-cap 60] [--cold-runs 5] [--no-expiry]
+//   npm run bench [-- --quick] [--levels 1,32] [--flows 40,320] [--notify-levels 1,8] [--notify-flows 40,200]
+//                 [--time-cap 60] [--cold-runs 5] [--no-expiry]
 import { parseArgs } from 'node:util';
 import { cpus, availableParallelism, platform, release, totalmem, tmpdir, loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { benchSeed, type Kind } from './bench/flow.ts';
-import { cleanupAll, clkTck, freePort, installCleanupHandlers, startServerChild, stopChild, trackDir, trackEmptyDir } from './bench/child.ts';
+import { BENCH_SERVER_ENV, benchSeed, type Kind } from './bench/flow.ts';
+import { cleanupAll, clkTck, freePort, installCleanupHandlers, startServerChild, stopChild, trackCleanup, trackDir, trackEmptyDir } from './bench/child.ts';
 import { idleCpuRate, runLevel, warmServer, type LevelResult } from './bench/load.ts';
 import { runInProcess, type AwsCallsResult, type TransitionsResult } from './bench/inprocess.ts';
+import { BenchReceiver, runNotifyLevel, type NotifyLevelResult } from './bench/notify.ts';
 import { buildBundles, coldSummary, constructBundling, measureColdImports, type BundleResult } from './bench/bundles.ts';
 import { bytes, fmt, round, section, summarize, table } from './bench/report.ts';
 
@@ -24,12 +27,16 @@ const HELP = `usage: npm run bench [-- options]
   --levels <list>     concurrency levels (default 1,32)
   --flows <list>      measured flows per level (default 40,320)
   --warmup <list>     warm-up flows per level (default 4,32)
+  --notify-levels <list>
+                      concurrency levels of the ping and push flows for the approval-to-notification latency (default 1,8)
+  --notify-flows <list>
+                      measured ping flows and push flows per notify level (default 40,200; warm-up 2 × c each)
   --time-cap <s>      cap per level for the measured flows, seconds (default 60)
   --inproc-flows <n>  flows recorded for the AWS call count (default 5)
   --cold-runs <n>     fresh processes per bundle for the cold import (default 5)
   --in-memory         load sections against an in-memory local stack (scripts/bench/memory-server.ts) instead of
                       \`node infra/local/start.ts\` with an on-disk data dir
-  --no-expiry         skip the 10 s expiry flow (section 5 then shows approve and deny only)
+  --no-expiry         skip the 10 s expiry flows (section 5 then shows approve, deny and the retried delivery only)
   --quick             a fast smoke run (fewer flows and runs)
   -h, --help`;
 
@@ -38,6 +45,8 @@ const { values: args } = parseArgs({
     levels: { type: 'string', default: '1,32' },
     flows: { type: 'string', default: '40,320' },
     warmup: { type: 'string', default: '4,32' },
+    'notify-levels': { type: 'string', default: '1,8' },
+    'notify-flows': { type: 'string', default: '40,200' },
     'time-cap': { type: 'string', default: '60' },
     'inproc-flows': { type: 'string', default: '5' },
     'cold-runs': { type: 'string', default: '5' },
@@ -53,7 +62,7 @@ if (args.help) {
 }
 
 const PROJECT_DIR = fileURLToPath(new URL('../', import.meta.url));
-const POLL_INTERVAL = 1;
+const POLL_INTERVAL = Number(BENCH_SERVER_ENV.CIBA_POLL_INTERVAL);
 /** The whole bench stops by itself after this long, whatever happens. */
 const WATCHDOG_MS = 8 * 60_000;
 
@@ -73,6 +82,11 @@ const flowCounts = args.quick ? levels.map((c) => Math.max(4, c * 2)) : intList(
 const warmups = args.quick ? levels.map((c) => Math.max(1, Math.min(c, 4))) : intList(args.warmup, 'warmup');
 if (flowCounts.length !== levels.length || warmups.length !== levels.length) throw new Error('--levels, --flows and --warmup need the same number of entries');
 if (levels.some((c) => c < 1 || c > 256) || flowCounts.some((n) => n > 5000)) throw new Error('levels must be 1..256 and flows at most 5000');
+const notifyLevels = intList(args['notify-levels'], 'notify-levels');
+const notifyFlows = args.quick ? notifyLevels.map((c) => Math.max(4, c * 2)) : intList(args['notify-flows'], 'notify-flows');
+const notifyWarmups = notifyLevels.map((c) => (args.quick ? 1 : 2 * c));
+if (notifyFlows.length !== notifyLevels.length) throw new Error('--notify-levels and --notify-flows need the same number of entries');
+if (notifyLevels.some((c) => c < 1 || c > 256) || notifyFlows.some((n) => n > 5000)) throw new Error('notify levels must be 1..256 and flows at most 5000');
 const timeCapS = positive(args['time-cap'], 'time-cap', 300);
 const inprocFlows = args.quick ? 2 : positive(args['inproc-flows'], 'inproc-flows', 50);
 const coldRuns = args.quick ? 1 : positive(args['cold-runs'], 'cold-runs', 20);
@@ -92,6 +106,7 @@ type Results = {
   idleCpuMsPerS?: number;
   awsCalls?: AwsCallsResult;
   transitions?: TransitionsResult;
+  notify?: NotifyLevelResult[];
   bundles?: { results: BundleResult[]; options: Awaited<ReturnType<typeof constructBundling>> };
 };
 
@@ -117,14 +132,18 @@ async function main(): Promise<void> {
   };
   say(`CIBA server benchmark — ${new Date().toISOString()}`);
   say(`machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, load avg ${machine.loadAverage1m}`);
-  say(`settings: CIBA_POLL_INTERVAL=${POLL_INTERVAL}, LOG_LEVEL=warn, levels ${levels.join(',')}, flows ${flowCounts.join(',')} (+ warm-up ${warmups.join(',')}), cap ${timeCapS} s per level, server ${inMemory ? 'in-memory' : 'start.ts (on-disk)'}${args.quick ? ', QUICK run' : ''}`);
+  say(`settings: ${Object.entries(BENCH_SERVER_ENV).map(([k, v]) => `${k}=${v}`).join(', ')}, levels ${levels.join(',')}, flows ${flowCounts.join(',')} (+ warm-up ${warmups.join(',')}), ping/push levels ${notifyLevels.join(',')}, flows ${notifyFlows.join(',')} per mode (+ warm-up ${notifyWarmups.join(',')}), cap ${timeCapS} s per level, server ${inMemory ? 'in-memory' : 'start.ts (on-disk)'}${args.quick ? ', QUICK run' : ''}`);
   const results: Results = { machine };
 
   const tmp = trackDir(await mkdtemp(join(tmpdir(), 'ciba-bench-')));
 
-  // ---- 1 + 2: load on the local stack in a child process ----------------------------------------------------
+  // The ping/push clients' notification endpoint (sections 5 and 6), up before any seed names its URL.
+  const receiver = await BenchReceiver.start();
+  trackCleanup(() => receiver.close());
+
+  // ---- 1 + 2 (+ 6): load on the local stack in a child process ------------------------------------------------
   const maxC = Math.max(...levels);
-  const { seed, users } = benchSeed(Math.max(maxC, 3) + 8);
+  const { seed, users } = benchSeed(Math.max(maxC, ...notifyLevels, 3) + 8, (path) => receiver.url(path));
   const seedFile = join(tmp, 'seed.json');
   await writeFile(seedFile, JSON.stringify(seed));
   progress(`starting the server child (${inMemory ? 'memory-server.ts' : 'infra/local/start.ts'}, seed of ${users.length} users with a device key each)`);
@@ -134,7 +153,7 @@ async function main(): Promise<void> {
     port,
     dataDir: join(tmp, 'data'),
     seedFile,
-    env: { CIBA_POLL_INTERVAL: String(POLL_INTERVAL), LOG_LEVEL: 'warn' },
+    env: BENCH_SERVER_ENV,
     inMemory,
   });
   const load: LevelResult[] = [];
@@ -151,6 +170,17 @@ async function main(): Promise<void> {
       load.push(r);
       progress(`c=${c}: ${r.completed} flows in ${r.wallS.toFixed(1)} s, ${r.failed} failed`);
     }
+    // ---- 6: ping and push, approval → notification ----------------------------------------------------------
+    const notify: NotifyLevelResult[] = [];
+    for (const mode of ['ping', 'push'] as const) {
+      for (const [i, c] of notifyLevels.entries()) {
+        progress(`${mode} c=${c}: ${notifyWarmups[i]} warm-up + ${notifyFlows[i]} measured approve flows, approval → notification`);
+        const r = await runNotifyLevel({ issuer: server.url, serverPid: server.pid, mode, users, receiver, concurrency: c, flows: notifyFlows[i]!, warmup: notifyWarmups[i]!, timeCapMs: timeCapS * 1000 });
+        notify.push(r);
+        progress(`${mode} c=${c}: ${r.completed} flows in ${r.wallS.toFixed(1)} s, ${r.failed} failed`);
+      }
+    }
+    results.notify = notify;
   } finally {
     await stopChild(server.child);
   }
@@ -158,9 +188,9 @@ async function main(): Promise<void> {
   printLoad(load, results.idleCpuMsPerS);
 
   // ---- 3 + 5: in-process stack ------------------------------------------------------------------------------
-  progress(`in-process stack: ${inprocFlows} recorded approve flows, a deny flow${expiry ? ' and an expiry flow (requested_expiry=10, ~10 s)' : ''}`);
-  const inprocSeed = benchSeed(3);
-  const inproc = await runInProcess({ seed: inprocSeed.seed, users: inprocSeed.users, flows: inprocFlows, expiry, log: say });
+  progress(`in-process stack: ${inprocFlows} recorded approve flows, a deny flow${expiry ? ', an expiry flow (requested_expiry=10, ~10 s)' : ''}; ping and push approve, deny${expiry ? ', expire' : ''}; one ping delivery retried (503, then 204)`);
+  const inprocSeed = benchSeed(3, (path) => receiver.url(path));
+  const inproc = await runInProcess({ seed: inprocSeed.seed, users: inprocSeed.users, flows: inprocFlows, expiry, notify: { receiver }, log: say });
   results.awsCalls = inproc.awsCalls;
   results.transitions = inproc.transitions;
   printAwsCalls(inproc.awsCalls);
@@ -179,6 +209,7 @@ async function main(): Promise<void> {
   await rm(bundleDir, { recursive: true, force: true });
 
   printTransitions(inproc.transitions, expiry);
+  if (results.notify) printNotify(results.notify);
 
   say(`\nbench time: ${((performance.now() - began) / 1000).toFixed(1)} s`);
   say('\n== JSON (all figures) ==');
@@ -295,11 +326,40 @@ function printBundles(bundles: BundleResult[], options: Awaited<ReturnType<typeo
 }
 
 function printTransitions(t: TransitionsResult, withExpiry: boolean): void {
-  say(section('5. Step Functions state transitions per poll flow',
-    `StateEntered events in the local Step Functions history of one execution per outcome (same ASL as deployed);
-       cost at $25 per million state transitions (Standard workflows) = transitions × $25 per million flows.${withExpiry ? '' : '\n       Expiry flow skipped (--no-expiry/--quick): per the ASL it enters NotifyDeviceAndWait, RecordExpiry, Expired.'}`));
-  say(table(['flow', 'states entered', '>transitions', '>$ per million flows'],
-    t.map((r) => [r.flow, r.states.join(' → '), r.transitions, fmt(r.costPerMillionFlows, 2)])));
+  say(section('5. Step Functions state transitions per flow',
+    `StateEntered and StateRetried events in the local Step Functions history of one execution per row (same ASL as
+       deployed). Billing (aws.amazon.com/step-functions/pricing, Standard workflows): "Step Functions counts a state transition
+       each time a step of your workflow is executed", retries included: each retry is charged as one more transition. So
+       billed = states entered + retries; cost at $0.025 per 1,000 transitions (us-east-1) = billed × $25 per million flows.
+       A ping/push delivery retried after a 503 stays in Deliver (a Retry of that Task state), so it adds 1 per retry.${withExpiry ? '' : `
+       Expiry flows skipped (--no-expiry/--quick): per the ASL poll enters DeliveryMode, NotifyDeviceAndWait, RecordExpiry,
+       Expired (4); ping/push DeliveryMode, NotifyDeviceThenDeliver, Deliver, Delivered (4).`}`));
+  say(table(['mode', 'flow', 'states entered', '>retries', '>billed transitions', '>$ per million flows'],
+    t.map((r) => [r.mode, r.flow, r.states.join(' → '), r.retries, r.transitions, fmt(r.costPerMillionFlows, 2)])));
+}
+
+function printNotify(n: NotifyLevelResult[]): void {
+  say(section('6. Approval-to-notification latency, ping and push',
+    `same server child as section 1 (${inMemory ? 'in-memory' : 'start.ts, on-disk'}), after its load levels; a loopback notification receiver in
+       this process answers 204. One flow = POST /bc-authorize as bench-ping or bench-push with a fresh client_notification_token
+       → the device lists until its request shows and approves → the notification arrives (bearer token and body checked)
+       → a ping client redeems at POST /token. approve → notification = from the approve POST being sent (device assertion
+       already signed) to the notification body received, both on this process's clock: device-decide → SendTaskSuccess →
+       Deliver → enqueue-delivery → SNS → deliver → POST. approve → tokens = until the client holds tokens (push: the same
+       moment; ping: + the redemption round trip). Closed loop at c workers (worker i = user i), after 2 × c warm-up flows.
+       Includes the load generator's own queueing (it shares the CPUs with the server child). "server cores" = the child's
+       CPU s / wall s over the measured flows: near 1.0 the one-process server is saturated and latency is mostly queueing.`));
+  say(table(['mode', '>c', '>flows', '>failed', '>wall s', '>flows/s', '>server cores', '>approve→notif p50', '>p99', '>max', '>approve→tokens p50', '>p99', '>decide POST p50'],
+    n.map((r) => {
+      const a = summarize(r.approveToNotification);
+      const tk = summarize(r.approveToTokens);
+      return [
+        r.mode, r.concurrency, r.completed, r.failed, fmt(r.wallS), fmt(r.completed / r.wallS, 1), fmt((r.serverCpuS ?? Number.NaN) / r.wallS, 2),
+        fmt(a.p50), fmt(a.p99), fmt(a.max), fmt(tk.p50), fmt(tk.p99), fmt(summarize(r.deviceDecide).p50),
+      ];
+    })));
+  say('  (ms; p99 is nearest-rank: with n flows it is the ⌈0.99 n⌉-th smallest)');
+  for (const r of n) for (const e of r.errors) say(`  error in ${r.mode} at c=${r.concurrency}: ${e}`);
 }
 
 function toJson(r: Results): unknown {
@@ -309,7 +369,7 @@ function toJson(r: Results): unknown {
   };
   return {
     machine: r.machine,
-    settings: { server: inMemory ? 'in-memory' : 'start.ts on-disk', pollIntervalS: POLL_INTERVAL, logLevel: 'warn', levels, flows: flowCounts, warmup: warmups, timeCapS, quick: args.quick },
+    settings: { server: inMemory ? 'in-memory' : 'start.ts on-disk', pollIntervalS: POLL_INTERVAL, logLevel: 'warn', serverEnv: BENCH_SERVER_ENV, levels, flows: flowCounts, warmup: warmups, notifyLevels, notifyFlows, notifyWarmup: notifyWarmups, timeCapS, quick: args.quick },
     throughput: r.load?.map((l) => ({
       concurrency: l.concurrency,
       flowsTarget: l.target,
@@ -359,7 +419,21 @@ function toJson(r: Results): unknown {
       processToReadyMs: { median: round(coldSummary(b.readyMs).median) },
     })),
     bundling: r.bundles && { ...r.bundles.options },
-    stateTransitions: r.transitions?.map((t) => ({ flow: t.flow, states: t.states, transitions: t.transitions, usdPerMillionFlows: t.costPerMillionFlows })),
+    stateTransitions: r.transitions?.map((t) => ({ mode: t.mode, flow: t.flow, states: t.states, retries: t.retries, transitions: t.transitions, usdPerMillionFlows: t.costPerMillionFlows })),
+    approvalToNotificationMs: r.notify?.map((n) => ({
+      mode: n.mode,
+      concurrency: n.concurrency,
+      flowsTarget: n.target,
+      flowsCompleted: n.completed,
+      flowsFailed: n.failed,
+      capped: n.capped,
+      wallS: round(n.wallS),
+      serverCoresBusy: n.serverCpuS === undefined ? undefined : round(n.serverCpuS / n.wallS),
+      approveToNotification: lat(n.approveToNotification),
+      approveToTokens: lat(n.approveToTokens),
+      deviceDecide: lat(n.deviceDecide),
+      ...(n.mode === 'ping' ? { pingRedeem: lat(n.redeem) } : {}),
+    })),
   };
 }
 

@@ -14,7 +14,7 @@ import { awsClient } from './aws.ts';
 
 const VERSION = 'v1';
 /** KMS encryption context: IAM policies on AWS are conditioned on it (infra/ciba-construct.ts). */
-export const SEAL_CONTEXT = { purpose: 'ciba-delivery' } as const;
+export const SEAL_CONTEXT = { purpose: 'ciba-sealing' } as const;
 const DATA_KEY_REUSE_MS = 5 * 60_000;
 const MAX_CACHED_KEYS = 64;
 

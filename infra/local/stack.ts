@@ -134,8 +134,8 @@ type Parts = {
 };
 
 /**
- * Stops in dependency order: no new HTTP requests (in-flight ones finish), then the workflow (running executions
- * halt, in-flight task functions finish), SNS deliveries, and only then the AWS endpoint and DynamoDB they use.
+ * Stops in dependency order: no new HTTP requests (in-flight ones finish), SNS deliveries, then the workflow (running
+ * executions halt, in-flight task functions finish), SNS again, and only then the AWS endpoint and DynamoDB they use.
  */
 async function shutdown(parts: Parts): Promise<void> {
   const step = async (name: string, fn: (() => Promise<unknown>) | undefined) => {
@@ -147,6 +147,9 @@ async function shutdown(parts: Parts): Promise<void> {
   };
   parts.markReady?.(); // release requests held during a failed start
   await step('API', parts.api && (() => parts.api!.close()));
+  // Deliveries in flight report back to Step Functions: let them finish first, then stop the workflow (whose tasks
+  // may publish once more), then drain what that published.
+  await step('SNS', parts.sns && (() => parts.sns!.drain()));
   await step('Step Functions', parts.stepFunctions && (() => parts.stepFunctions!.close()));
   await step('SNS', parts.sns && (() => parts.sns!.drain()));
   await step('AWS endpoint', parts.aws && (() => parts.aws!.close()));
@@ -235,6 +238,8 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_SFN: aws.url,
     AWS_ENDPOINT_URL_SNS: aws.url,
+    // RFC 8705 §5: the mutual-TLS listener is where mtls_endpoint_aliases point.
+    ...(api.httpsPort !== undefined ? { CIBA_MTLS_BASE_URL: `https://localhost:${api.httpsPort}` } : {}),
     ...options.env,
   };
   if (pinned) {

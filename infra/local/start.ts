@@ -1,6 +1,7 @@
 // `npm start`: the local stack as a server (CONTRACT.md "Local stack").
 //   --port <n>        or PORT (default 8080); the issuer is http://localhost:<port> unless ISSUER is set
-//   --seed <file>     or CIBA_SEED: a seed JSON file (CONTRACT.md format); default: the built-in demo seed
+//   --seed <file>     or CIBA_SEED: a seed JSON file (CONTRACT.md format); default: the built-in demo seed, whose ping
+//                     and push clients notify http://127.0.0.1:<CIBA_DEMO_RECEIVER_PORT or port + 1> (`npm run demo`)
 //   --data-dir <dir>  or CIBA_DATA_DIR: where local state is kept (default: .local-data/ in the project, git-ignored)
 //   --dynamodb <e>    or CIBA_LOCAL_DYNAMODB: dynalite (default) or dynamodb-local (AWS's DynamoDB Local, needs java)
 //   --quiet           no device-notification lines
@@ -21,6 +22,8 @@ const HELP = `usage: npm start [-- --port <n>] [--seed <file>] [--data-dir <dir>
 
   --port <n>        port to listen on (env PORT, default 8080); 0 picks a free port
   --seed <file>     seed file with clients, users and devices (env CIBA_SEED); default: the built-in demo seed
+                    (poll, ping and push demo clients; the ping/push ones notify http://127.0.0.1:<port + 1>,
+                    or the port in env CIBA_DEMO_RECEIVER_PORT, where \`npm run demo -- --mode ping|push\` listens)
   --data-dir <dir>  where local state is kept (env CIBA_DATA_DIR, default .local-data/ in the project)
   --dynamodb <engine>
                     DynamoDB engine (env CIBA_LOCAL_DYNAMODB): dynalite (default; in-process) or
@@ -48,7 +51,7 @@ async function main(): Promise<void> {
     return;
   }
   const portText = values.port ?? process.env.PORT ?? '8080';
-  const port = Number(portText);
+  let port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port: ${portText}`);
   const projectDir = fileURLToPath(new URL('../../', import.meta.url));
   const dataDir = resolve(values['data-dir'] ?? process.env.CIBA_DATA_DIR ?? resolve(projectDir, '.local-data'));
@@ -59,7 +62,18 @@ async function main(): Promise<void> {
   }
 
   const demo = await import('./demo-seed.ts');
-  let seed: unknown = demo.DEMO_SEED;
+  // The demo seed's ping/push clients are notified at the demo receiver (server port + 1 unless
+  // CIBA_DEMO_RECEIVER_PORT is set), so the port must be known before seeding: with --port 0 pick it now.
+  let receiverPort: number | undefined;
+  if (!seedFile) {
+    if (port === 0 && !process.env.CIBA_DEMO_RECEIVER_PORT) port = await freePort();
+    try {
+      receiverPort = demo.demoReceiverPort(port);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  let seed: unknown = receiverPort === undefined ? undefined : demo.demoSeed(receiverPort);
   if (seedFile) {
     try {
       seed = JSON.parse(await readFile(seedFile, 'utf8'));
@@ -99,15 +113,18 @@ async function main(): Promise<void> {
     const s = stack.seeded;
     lines.push(`  seed       ${seedFile}${s ? ` (${s.clients} clients, ${s.users} users, ${s.devices} devices)` : ''}`);
   } else {
-    const user = demo.DEMO_SEED.users[0];
+    const rp = receiverPort!;
     lines.push(
-      `  client     ${demo.DEMO_CLIENT.client_id} / ${demo.DEMO_CLIENT.client_secret} (client_secret_basic, poll mode)`,
-      `  user       ${user?.sub ?? 'alice'} (login_hint ${user?.email ?? 'alice@example.com'}), device ${demo.DEMO_DEVICE_ID}`,
+      `  clients    ${demo.DEMO_CLIENT.client_id} / ${demo.DEMO_CLIENT.client_secret} (poll; all client_secret_basic)`,
+      `             ${demo.DEMO_PING_CLIENT.client_id} / ${demo.DEMO_PING_CLIENT.client_secret} (ping → ${demo.demoReceiverUrl(rp, 'ping')})`,
+      `             ${demo.DEMO_PUSH_CLIENT.client_id} / ${demo.DEMO_PUSH_CLIENT.client_secret} (push → ${demo.demoReceiverUrl(rp, 'push')})`,
+      `  user       alice (login_hint alice@example.com), device ${demo.DEMO_DEVICE_ID}`,
     );
   }
   lines.push(
     '',
-    'Next: run `npm run demo` in another terminal to watch a full CIBA flow,',
+    'Next: run `npm run demo` in another terminal to watch a full CIBA poll flow, or',
+    `      \`npm run demo -- --mode ping\` / \`--mode push\`${receiverPort ? ` (the demo is the receiver on port ${receiverPort})` : ''},`,
     '      or follow the curl walk-through in README.md. Ctrl+C stops the server.',
     '',
   );
@@ -131,6 +148,19 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** A free loopback port (closed again before it is returned). */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
 }
 
 class UsageError extends Error {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
-import { ROUTES, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
+import { ROUTES, TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
 import { trackChild } from './child.ts';
 import { median } from './report.ts';
 
@@ -59,9 +59,9 @@ export async function constructBundling(projectDir: string): Promise<BundlingOpt
   };
 }
 
-/** Every Lambda function: route names (deduplicated, e.g. userinfo serves GET and POST) and workflow functions. */
+/** Every Lambda function: route names (deduplicated, e.g. userinfo serves GET and POST), workflow functions and topic subscribers. */
 export function functionNames(): string[] {
-  return [...new Set([...ROUTES.map((r) => r.name), ...WORKFLOW_FUNCTIONS.map((f) => f.name)])];
+  return [...new Set([...ROUTES.map((r) => r.name), ...WORKFLOW_FUNCTIONS.map((f) => f.name), ...TOPIC_SUBSCRIBERS.map((f) => f.name)])];
 }
 
 export type BundleResult = {

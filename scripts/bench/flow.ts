@@ -14,8 +14,31 @@ export const BENCH_CLIENT_SECRET = 'bench-rp-secret-0123456789abcdefghij';
 
 export type BenchUser = { sub: string; deviceId: string; privateJwk: JWK };
 
-/** A seed (CONTRACT.md format) with one poll client and `count` users, each with a device key of its own. */
-export function benchSeed(count: number): { seed: unknown; users: BenchUser[] } {
+/**
+ * The server configuration every bench stack runs with: a 1 s poll interval, warn-level logs, and the abuse limits
+ * on backchannel requests (functions/core/rate-limit.ts, per client and per user) lifted, since the bench sends far
+ * more requests per client and user than any real RP would.
+ */
+export const BENCH_SERVER_ENV: Record<string, string> = {
+  CIBA_POLL_INTERVAL: '1',
+  LOG_LEVEL: 'warn',
+  CIBA_RATE_LIMIT_CLIENT: '9999999/1',
+  CIBA_RATE_LIMIT_USER: '9999999/1',
+};
+
+/** The ping and push clients (scripts/bench/notify.ts), each notified at its own path of a loopback receiver. */
+export const NOTIFY_CLIENTS = {
+  ping: 'bench-ping',
+  push: 'bench-push',
+  /** A ping client whose endpoint the bench scripts to answer 503 first (one retried delivery). */
+  retry: 'bench-ping-retry',
+} as const;
+
+/**
+ * A seed (CONTRACT.md format) with one poll client and `count` users, each with a device key of its own; with
+ * `notificationUrl`, also the ping and push clients of NOTIFY_CLIENTS, notified at notificationUrl(`/<client_id>`).
+ */
+export function benchSeed(count: number, notificationUrl?: (path: string) => string): { seed: unknown; users: BenchUser[] } {
   const users: BenchUser[] = [];
   for (let i = 0; i < count; i++) {
     const privateJwk = generateDeviceKey();
@@ -35,6 +58,19 @@ export function benchSeed(count: number): { seed: unknown; users: BenchUser[] } 
         backchannel_token_delivery_mode: 'poll',
         id_token_signed_response_alg: 'RS256',
       },
+      ...(notificationUrl
+        ? Object.values(NOTIFY_CLIENTS).map((clientId) => ({
+            client_id: clientId,
+            client_secret: BENCH_CLIENT_SECRET,
+            client_name: `Bench ${clientId}`,
+            token_endpoint_auth_method: 'client_secret_basic',
+            grant_types: [CIBA_GRANT, 'refresh_token'],
+            scope: 'openid profile email',
+            backchannel_token_delivery_mode: clientId === NOTIFY_CLIENTS.push ? 'push' : 'ping',
+            backchannel_client_notification_endpoint: notificationUrl(`/${clientId}`),
+            id_token_signed_response_alg: 'RS256',
+          }))
+        : []),
     ],
     users: users.map((u) => ({
       sub: u.sub,
@@ -78,12 +114,13 @@ export type FlowOptions = {
 };
 
 const AUTH = encodeBasic(BENCH_CLIENT_ID, BENCH_CLIENT_SECRET);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function postForm(url: string, params: Record<string, string>): Promise<{ status: number; json: Record<string, unknown> }> {
+/** A form POST as a client (client_secret_basic; default the poll client); the answer's JSON, or an error field. */
+export async function postForm(url: string, params: Record<string, string>, authorization = AUTH): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { authorization: AUTH, 'content-type': 'application/x-www-form-urlencoded' },
+    headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams(params).toString(),
   });
   const text = await res.text();

@@ -14,7 +14,8 @@ import type { Socket } from 'node:net';
 import { startLocalStack, type AwsCall, type LocalStack, type RequestLogEntry } from '../../infra/local/stack.ts';
 import { setAwsCallObserver } from '../../functions/adapters/aws.ts';
 import { sha256b64u } from '../../functions/core/crypto.ts';
-import { deviceFor, runFlow, type BenchUser, type FlowOutcome } from './flow.ts';
+import { BENCH_SERVER_ENV, NOTIFY_CLIENTS, deviceFor, runFlow, type BenchUser, type FlowOutcome } from './flow.ts';
+import { runNotifiedFlow, type BenchReceiver, type NotifiedOutcome } from './notify.ts';
 import { freePort, trackCleanup } from './child.ts';
 import { median } from './report.ts';
 
@@ -44,14 +45,27 @@ export type AwsCallsResult = {
   timeWindowAgreement: { agree: number; total: number };
 };
 
+/**
+ * One execution per row. Billing (aws.amazon.com/step-functions/pricing, Standard workflows): a state transition is
+ * counted each time a step is executed, retries included, i.e. each retry is charged as an additional transition.
+ */
 export type TransitionsResult = {
-  flow: 'approve' | 'deny' | 'expire';
+  mode: 'poll' | 'ping' | 'push';
+  /** 'approve, 1 retry' = an approval whose first delivery attempt got 503 and the retry 204. */
+  flow: 'approve' | 'deny' | 'expire' | 'approve, 1 retry';
+  /** States entered, in order (StateEntered events). */
   states: string[];
+  /** Retry attempts (StateRetried events); each is billed as one more transition. */
+  retries: number;
+  /** Billed transitions: states entered + retries. */
   transitions: number;
   /** USD per million flows at $25 per million state transitions. */
   costPerMillionFlows: number;
   status: string;
 }[];
+
+/** What runInProcess needs for the ping/push rows of TransitionsResult; the seed must hold NOTIFY_CLIENTS at its URLs. */
+export type NotifyRig = { receiver: BenchReceiver };
 
 /** Longest chain of calls in which each starts after the previous one ended (sequential round trips). */
 export function criticalPathDepth(calls: readonly AwsCall[]): number {
@@ -98,11 +112,18 @@ const assertOk = (o: FlowOutcome, what: string) => {
   return o;
 };
 
+const assertNotified = (o: NotifiedOutcome, what: string) => {
+  if (!o.ok) throw new Error(`${what} flow failed: ${o.error}`);
+  return o;
+};
+
 export async function runInProcess(opts: {
   seed: unknown;
   users: BenchUser[];
   flows: number;
   expiry: boolean;
+  /** With it, also ping and push flows (approve, deny, expire, one retried delivery) for the transitions. */
+  notify?: NotifyRig;
   log: (line: string) => void;
 }): Promise<{ awsCalls: AwsCallsResult; transitions: TransitionsResult }> {
   const als = new AsyncLocalStorage<Ctx>();
@@ -116,7 +137,7 @@ export async function runInProcess(opts: {
     dataDir: null,
     quiet: true,
     seed: opts.seed,
-    env: { CIBA_POLL_INTERVAL: '1', LOG_LEVEL: 'warn' },
+    env: BENCH_SERVER_ENV,
     onRequest: (entry) => {
       const ctx = als.getStore();
       if (ctx?.kind === 'api') ctx.entry = entry;
@@ -180,28 +201,71 @@ export async function runInProcess(opts: {
     setAwsCallObserver(undefined);
     unsubscribe('http.server.request.start', onRequestStart);
 
+    // Ping/push expiry flows start only now: their deliveries (~10 s on) must not fall into the recording above.
+    const notify = opts.notify;
+    const deviceB = deviceFor(issuer, userB);
+    const notified = (mode: 'ping' | 'push', flow: 'approve' | 'deny' | 'none', label: string, clientId?: string) =>
+      runNotifiedFlow({
+        issuer, mode, user: flow === 'none' ? userC : userB, device: flow === 'none' ? deviceFor(issuer, userC) : deviceB, receiver: notify!.receiver,
+        bindingMessage: label, decision: flow, ...(clientId ? { clientId } : {}), ...(flow === 'none' ? { requestedExpiry: 10, timeoutMs: 30_000 } : {}),
+      }).then((o) => ({ ...assertNotified(o, label), mode }));
+    const notifiedExpiries = notify && opts.expiry
+      ? [notified('ping', 'none', 'INPROC-PING-EXPIRE'), notified('push', 'none', 'INPROC-PUSH-EXPIRE')]
+      : [];
+    for (const p of notifiedExpiries) p.catch(() => undefined);
+
     // Deny flow (not recorded).
-    const denied = assertOk(await runFlow({ issuer, user: userB, device: deviceFor(issuer, userB), bindingMessage: 'INPROC-DENY', decision: 'deny', timeoutMs: 20_000 }), 'deny');
+    const denied = assertOk(await runFlow({ issuer, user: userB, device: deviceB, bindingMessage: 'INPROC-DENY', decision: 'deny', timeoutMs: 20_000 }), 'deny');
     const denyId = sha256b64u(denied.authReqId!);
 
     const awsCalls = analyse(contexts, orphans, all, opts.flows);
 
     // Transitions from the local Step Functions history.
-    const transitionsOf = async (flowKind: 'approve' | 'deny' | 'expire', id: string, timeoutMs: number) => {
+    type Row = TransitionsResult[number];
+    const transitionsOf = async (mode: Row['mode'], flowKind: Row['flow'], id: string, timeoutMs: number): Promise<Row> => {
       const rec = await stack.stepFunctions.waitForStatus(id, 'SUCCEEDED', timeoutMs);
-      const states = stack.stepFunctions.history(rec.executionArn).filter((e) => e.type === 'StateEntered').map((e) => e.stateName ?? '?');
-      return { flow: flowKind, states, transitions: states.length, costPerMillionFlows: states.length * 25, status: rec.status };
+      const history = stack.stepFunctions.history(rec.executionArn);
+      const states = history.filter((e) => e.type === 'StateEntered').map((e) => e.stateName ?? '?');
+      const retries = history.filter((e) => e.type === 'StateRetried').length;
+      const transitions = states.length + retries;
+      return { mode, flow: flowKind, states, retries, transitions, costPerMillionFlows: transitions * 25, status: rec.status };
     };
     const transitions: TransitionsResult = [];
-    const approveRuns = await Promise.all(approveIds.map((id) => transitionsOf('approve', id, 10_000)));
+    const approveRuns = await Promise.all(approveIds.map((id) => transitionsOf('poll', 'approve', id, 10_000)));
     const distinct = new Set(approveRuns.map((r) => r.states.join('>')));
     if (distinct.size > 1) opts.log(`  note: approve flows took different paths: ${[...distinct].join(' | ')}`);
     transitions.push(approveRuns[0]!);
-    transitions.push(await transitionsOf('deny', denyId, 10_000));
-    if (expireId) {
-      opts.log('  waiting for the expiry flow (requested_expiry=10)…');
-      transitions.push(await transitionsOf('expire', expireId, 25_000));
+    transitions.push(await transitionsOf('poll', 'deny', denyId, 10_000));
+
+    const notifiedRows: Promise<Row>[] = [];
+    if (notify) {
+      for (const mode of ['ping', 'push'] as const) {
+        for (const flow of ['approve', 'deny'] as const) {
+          const o = await notified(mode, flow, `INPROC-${mode.toUpperCase()}-${flow.toUpperCase()}`);
+          notifiedRows.push(transitionsOf(mode, flow, sha256b64u(o.authReqId!), 10_000));
+        }
+      }
+      // One retried delivery: the endpoint answers 503, then 204 (the retry waits 0-2 s: IntervalSeconds 2, full jitter).
+      opts.log('  one ping delivery answered 503 on purpose (its "will retry" warning is expected)');
+      const path = `/${NOTIFY_CLIENTS.retry}`;
+      const before = notify.receiver.count(path);
+      notify.receiver.respond(path, (n) => (n === before ? 503 : 204));
+      const retried = await notified('ping', 'approve', 'INPROC-PING-RETRY', NOTIFY_CLIENTS.retry);
+      const row = await transitionsOf('ping', 'approve, 1 retry', sha256b64u(retried.authReqId!), 15_000);
+      if (row.retries !== 1 || notify.receiver.count(path) - before !== 2) {
+        throw new Error(`the retried delivery took ${notify.receiver.count(path) - before} POSTs and ${row.retries} retries (expected 2 and 1)`);
+      }
+      notifiedRows.push(Promise.resolve(row));
     }
+    const pollExpire = expireId ? transitionsOf('poll', 'expire', expireId, 25_000) : undefined;
+    if (expireId || notifiedExpiries.length) opts.log('  waiting for the expiry flows (requested_expiry=10)…');
+    if (pollExpire) transitions.push(await pollExpire);
+    const rows = await Promise.all(notifiedRows);
+    const expiries = await Promise.all(notifiedExpiries.map((p) => p.then((o) => transitionsOf(o.mode, 'expire', sha256b64u(o.authReqId!), 25_000))));
+    for (const mode of ['ping', 'push'] as const) {
+      transitions.push(...rows.filter((r) => r.mode === mode && r.flow !== 'approve, 1 retry'), ...expiries.filter((r) => r.mode === mode));
+    }
+    transitions.push(...rows.filter((r) => r.flow === 'approve, 1 retry'));
     return { awsCalls, transitions };
   } finally {
     recording = false;

@@ -3,6 +3,7 @@
 // CIBA_* variables come from the environment. Stops on SIGTERM/SIGINT.
 import { readFile } from 'node:fs/promises';
 import { startLocalStack } from '../../infra/local/stack.ts';
+import { BENCH_SERVER_ENV } from './flow.ts';
 
 const [portText, seedFile] = process.argv.slice(2);
 if (!portText || !seedFile) {
@@ -10,7 +11,7 @@ if (!portText || !seedFile) {
   process.exit(2);
 }
 const env: Record<string, string> = {};
-for (const name of ['CIBA_POLL_INTERVAL', 'LOG_LEVEL']) if (process.env[name]) env[name] = process.env[name];
+for (const name of Object.keys(BENCH_SERVER_ENV)) if (process.env[name]) env[name] = process.env[name];
 const stack = await startLocalStack({
   port: Number(portText),
   ...(process.env.ISSUER ? { issuer: process.env.ISSUER } : {}),

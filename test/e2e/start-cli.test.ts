@@ -1,5 +1,6 @@
 // CONTRACT.md "Local stack": `npm start` (infra/local/start.ts) with PORT, CIBA_SEED and CIBA_DATA_DIR; ready when
-// discovery answers 200; two servers side by side; the same seed loaded twice (a restart) is fine.
+// discovery answers 200; two servers side by side; the same seed loaded twice (a restart) is fine; without a seed the
+// demo seed (poll, ping and push clients; ping/push notify the demo receiver port) and the next steps.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -8,6 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { basic, postForm, SECRET } from '../support/e2e.ts';
+import { NotificationReceiver } from '../support/receiver.ts';
+import { DeviceClient } from '../../infra/local/device-client.ts';
+import {
+  DEMO_CLIENT, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK, DEMO_PING_CLIENT, DEMO_PUSH_CLIENT, demoReceiverPort, demoSeed,
+} from '../../infra/local/demo-seed.ts';
 
 const START = new URL('../../infra/local/start.ts', import.meta.url).pathname;
 const dirs: string[] = [];
@@ -98,9 +104,58 @@ test('without CIBA_SEED the demo seed is loaded and next steps are printed', asy
   const port = await freePort();
   const data = mkdtempSync(join(tmpdir(), 'ciba-demo-'));
   dirs.push(data);
-  const s = await start({ PORT: String(port), CIBA_DATA_DIR: data, CIBA_SEED: '' });
-  assert.match(s.output(), /npm run demo/);
-  const res = await postForm(`${s.url}/bc-authorize`, { scope: 'openid', login_hint: 'alice@example.com' }, { authorization: basic('demo-rp', 'demo-rp-secret-0123456789abcdef') });
-  assert.equal(res.status, 200);
-  await stop(s.child);
+  // The demo ping/push clients notify the demo receiver; here a test receiver on CIBA_DEMO_RECEIVER_PORT plays it.
+  const receiver = await NotificationReceiver.start();
+  try {
+    const s = await start({ PORT: String(port), CIBA_DATA_DIR: data, CIBA_SEED: '', CIBA_DEMO_RECEIVER_PORT: String(receiver.port) });
+    const out = s.output();
+    assert.match(out, /npm run demo/);
+    assert.match(out, /--mode ping/);
+    assert.match(out, /--mode push/);
+    for (const c of [DEMO_CLIENT, DEMO_PING_CLIENT, DEMO_PUSH_CLIENT]) assert.ok(out.includes(`${c.client_id} / ${c.client_secret}`), `${c.client_id} printed`);
+    assert.ok(out.includes(receiver.url('/ping')) && out.includes(receiver.url('/push')), 'the receiver URLs are printed');
+
+    const discovery = (await (await fetch(`${s.url}/.well-known/openid-configuration`)).json()) as { backchannel_token_delivery_modes_supported?: string[] };
+    assert.deepEqual([...(discovery.backchannel_token_delivery_modes_supported ?? [])].sort(), ['ping', 'poll', 'push']);
+
+    const bc = (client: { client_id: string; client_secret: string }, extra: Record<string, string> = {}) =>
+      postForm(`${s.url}/bc-authorize`, { scope: 'openid', login_hint: 'alice@example.com', ...extra }, { authorization: basic(client.client_id, client.client_secret) });
+    const poll = await bc(DEMO_CLIENT);
+    assert.equal(poll.status, 200);
+    assert.equal(typeof poll.json.interval, 'number', 'demo-rp polls');
+
+    // demo-ping and demo-push are registered in their modes: both need a client_notification_token (§7.1).
+    for (const client of [DEMO_PING_CLIENT, DEMO_PUSH_CLIENT]) {
+      const missing = await bc(client);
+      assert.equal(missing.status, 400, `${client.client_id} without client_notification_token`);
+      assert.match(String(missing.json.error_description), /client_notification_token/);
+    }
+    const push = await bc(DEMO_PUSH_CLIENT, { client_notification_token: 'push-token-0123456789' });
+    assert.equal(push.status, 200);
+    assert.equal(push.json.interval, undefined, '§7.3: a push client gets no interval');
+
+    // demo-ping notifies the receiver port: approve on the demo phone, the ping arrives with the bearer token.
+    const bindingMessage = `START-${Math.random().toString(36).slice(2, 8)}`;
+    const ping = await bc(DEMO_PING_CLIENT, { client_notification_token: 'ping-token-0123456789', binding_message: bindingMessage });
+    assert.equal(ping.status, 200);
+    const phone = new DeviceClient(s.url, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK);
+    const request = await phone.waitFor((r) => r.binding_message === bindingMessage);
+    assert.equal(request.client_name, 'Demo Kiosk (ping)');
+    assert.equal((await phone.decide(request.id, 'approve')).status, 204);
+    const [got] = await receiver.waitFor('/ping', 1, 20_000);
+    assert.equal(got!.headers.authorization, 'Bearer ping-token-0123456789');
+    assert.deepEqual(got!.json, { auth_req_id: ping.json.auth_req_id });
+    await stop(s.child);
+  } finally {
+    await receiver.down();
+  }
+});
+
+test('the demo receiver port: CIBA_DEMO_RECEIVER_PORT, else the server port + 1', () => {
+  assert.equal(demoReceiverPort(8080, {}), 8081);
+  assert.equal(demoReceiverPort(18080, { CIBA_DEMO_RECEIVER_PORT: '9999' }), 9999);
+  assert.throws(() => demoReceiverPort(8080, { CIBA_DEMO_RECEIVER_PORT: 'x' }), /CIBA_DEMO_RECEIVER_PORT/);
+  const seed = demoSeed(8081);
+  const endpoints = Object.fromEntries(seed.clients.map((c) => [c.client_id, (c as { backchannel_client_notification_endpoint?: string }).backchannel_client_notification_endpoint]));
+  assert.deepEqual(endpoints, { 'demo-rp': undefined, 'demo-ping': 'http://127.0.0.1:8081/ping', 'demo-push': 'http://127.0.0.1:8081/push' });
 });

@@ -3,6 +3,7 @@
 import * as oidc from 'openid-client';
 import type { JWK } from 'jose';
 import { startLocalStack, type LocalStack } from '../../infra/local/stack.ts';
+import type { HttpsListenerOptions } from '../../infra/local/api.ts';
 import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../infra/local/device-client.ts';
 import { CIBA_GRANT } from '../../functions/core/model.ts';
 import { encodeBasic } from '../../functions/core/client-auth.ts';
@@ -54,7 +55,12 @@ export function testSeed(aliceJwk: JWK, bobJwk: JWK) {
 }
 
 /** Starts the local stack with the test seed plus `extraClients` and `extraUsers` (seed-file objects). */
-export async function startWorld(env: Record<string, string> = {}, extraClients: Record<string, unknown>[] = [], extraUsers: Record<string, unknown>[] = []): Promise<World> {
+export async function startWorld(
+  env: Record<string, string> = {},
+  extraClients: Record<string, unknown>[] = [],
+  extraUsers: Record<string, unknown>[] = [],
+  options: { https?: HttpsListenerOptions } = {},
+): Promise<World> {
   const aliceKey = deviceKey();
   const bobKey = deviceKey();
   const seed = testSeed(aliceKey, bobKey);
@@ -63,6 +69,7 @@ export async function startWorld(env: Record<string, string> = {}, extraClients:
     dataDir: null,
     quiet: true,
     seed: { clients: [...seed.clients, ...extraClients], users: [...seed.users, ...extraUsers] },
+    ...(options.https ? { https: options.https } : {}),
     // Generous abuse limits: the suites make many requests for alice; test/e2e/rate-limits.test.ts sets its own.
     env: { LOG_LEVEL: 'warn', CIBA_RATE_LIMIT_USER: '10000/60', CIBA_RATE_LIMIT_CLIENT: '100000/60', ...env },
   });
