@@ -7,9 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, PayloadFormatVersion } from 'aws-cdk-lib/aws-apigatewayv2';
+import { ApiMapping, DomainName, EndpointType, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, PayloadFormatVersion, SecurityPolicy } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Alias, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
@@ -17,6 +18,7 @@ import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { LambdaSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
@@ -40,11 +42,43 @@ export type CibaFunctionName = string;
 export interface CibaServerProps {
   /**
    * Issuer identifier (OIDC `iss`, base of every endpoint URL in discovery). Override it when the API is served
-   * behind a custom domain; this is the hook for the planned custom domain with mutual TLS (RFC 8705), which
-   * needs a custom domain on API Gateway anyway.
+   * behind a custom domain of your own (without client certificates; the mutual-TLS alias is `mtls`).
    * @default the HTTP API's execute-api endpoint, e.g. `https://abc123.execute-api.eu-west-1.amazonaws.com`
    */
   readonly issuer?: string;
+  /**
+   * Mutual TLS (RFC 8705): a regional API Gateway custom domain requiring TLS client certificates, mapped to the
+   * same API and `$default` stage. It is published as the RFC 8705 §5 `mtls_endpoint_aliases` (env
+   * CIBA_MTLS_BASE_URL on every function), which also turns on the mTLS client authentication methods
+   * (`tls_client_auth`, `self_signed_tls_client_auth`) and certificate-bound access tokens in discovery.
+   *
+   * - The issuer stays where it is (by default the execute-api endpoint, which stays enabled): clients without
+   *   certificates keep using it; the mTLS domain is only the alias.
+   * - API Gateway terminates TLS, validates the client certificate chain against the truststore and forwards the
+   *   validated certificate to Lambda in `requestContext.authentication.clientCert` (PEM, subject DN, SANs, validity);
+   *   the functions authenticate the client and bind tokens (`cnf.x5t#S256`) from it. A certificate the truststore
+   *   does not accept fails the TLS handshake (403), before any function runs.
+   * - The truststore decides which CAs are accepted: for `tls_client_auth` the issuing CAs' certificates, for
+   *   `self_signed_tls_client_auth` each client's self-signed certificate itself. Updating it means uploading a new
+   *   object (version) and redeploying with the new `truststoreVersion`.
+   * - The principal deploying the stack (or the CloudFormation role) needs `s3:GetObject` / `s3:GetObjectVersion` on
+   *   the truststore object: API Gateway reads it with the caller's credentials at create/update time.
+   * - DNS is the operator's job: a CNAME (or a Route 53 alias) from `domainName` to the domain's regional domain name
+   *   (`mtlsDomain.regionalDomainName`; CibaStack outputs it as `MtlsDomainTarget`).
+   * - A certificate not issued by ACM (imported or from a private CA) additionally needs an ownership verification
+   *   certificate, which this prop does not configure.
+   * @default no mTLS endpoint: the mTLS authentication methods are not advertised
+   */
+  readonly mtls?: {
+    /** e.g. `mtls.auth.example.com`: the RFC 8705 §5 `mtls_endpoint_aliases` host. */
+    readonly domainName: string;
+    /** ACM certificate for `domainName`, in the stack's region. */
+    readonly certificate: ICertificate;
+    /** `s3://bucket/key` of the PEM truststore (CA certificates; for self_signed_tls_client_auth also each client's certificate). */
+    readonly truststoreUri: string;
+    /** S3 object version of the truststore (recommended: a versioned bucket, so an update is an explicit redeploy). @default the latest version */
+    readonly truststoreVersion?: string;
+  };
   /**
    * What happens to the stateful resources (table, signing and sealing keys, log groups, dead-letter queue) when
    * they leave the stack.
@@ -64,6 +98,26 @@ export interface CibaServerProps {
   readonly defaultExpiresIn?: number;
   /** Poll interval returned to poll/ping clients, seconds (CIBA_POLL_INTERVAL). @default the function's own default (5) */
   readonly pollInterval?: number;
+  /**
+   * Backchannel authentication requests one client may make per fixed window (CIBA_RATE_LIMIT_CLIENT); beyond it
+   * `429 slow_down` with `Retry-After`. `count` 1 to 9999999, `window` whole seconds, 1 to 9999999.
+   * @default the function's own default (600 per 60 s)
+   */
+  readonly rateLimitPerClient?: RateLimit;
+  /**
+   * Backchannel authentication requests for one user per fixed window, across clients (CIBA_RATE_LIMIT_USER): it
+   * keeps the user's device from being spammed. Same bounds as `rateLimitPerClient`.
+   * @default the function's own default (10 per 300 s)
+   */
+  readonly rateLimitPerUser?: RateLimit;
+  /** Failed `user_code` attempts per user per fixed window (CIBA_USER_CODE_ATTEMPTS). Same bounds. @default the function's own default (5 per 900 s) */
+  readonly userCodeAttempts?: RateLimit;
+  /**
+   * How long after its `exp` an ID token is still accepted as `id_token_hint` (CIBA_ID_TOKEN_HINT_GRACE; its
+   * signature, issuer and audience are always checked). Whole seconds, 0 to 365 days.
+   * @default the function's own default (24 hours)
+   */
+  readonly idTokenHintGrace?: Duration;
   /**
    * Ping/push delivery: how long after the first attempt failed deliveries (network errors, timeouts, 5xx) are
    * retried before the notification is dead-lettered (CIBA_DELIVERY_WINDOW). Whole seconds, 1 s to 24 hours.
@@ -93,6 +147,12 @@ export interface CibaServerProps {
    * @default a new alarm topic and the dashboard
    */
   readonly monitoring?: CibaMonitoringOptions;
+}
+
+/** `count` events per fixed `window` (whole seconds). */
+export interface RateLimit {
+  readonly count: number;
+  readonly window: Duration;
 }
 
 /**
@@ -135,7 +195,8 @@ export function functionSpecs(): FunctionSpec[] {
 function mergeAccess(a: Access, b: Access): Access {
   const table = a.table === 'readwrite' || b.table === 'readwrite' ? 'readwrite' : (a.table ?? b.table);
   const keys = a.keys === 'sign' || b.keys === 'sign' ? 'sign' : (a.keys ?? b.keys);
-  const sealing = a.sealing === 'both' || b.sealing === 'both' ? 'both' : (a.sealing ?? b.sealing);
+  const sealUses = new Set([a.sealing, b.sealing].flatMap((x) => (x === 'both' ? ['seal', 'open'] : x ? [x] : [])));
+  const sealing = sealUses.size === 2 ? 'both' : ([...sealUses][0] as 'seal' | 'open' | undefined);
   return {
     ...(table ? { table } : {}),
     ...(keys ? { keys } : {}),
@@ -148,7 +209,7 @@ function mergeAccess(a: Access, b: Access): Access {
 }
 
 /** Encryption context every use of the sealing key must carry (functions/adapters/sealer.ts); IAM enforces it. */
-const SEALING_CONTEXT = { purpose: 'ciba-delivery' } as const;
+const SEALING_CONTEXT = { purpose: 'ciba-sealing' } as const;
 
 /**
  * How long the workflow waits for a delivery callback: the TimeoutSeconds of the waitForTaskToken tasks in
@@ -176,6 +237,22 @@ function wholeSeconds(name: string, value: Duration, min: number, max: number): 
     throw new Error(`CibaServer: ${name} must be whole seconds from ${min} to ${max}, got ${value.toHumanString()}`);
   }
   return seconds;
+}
+
+/** A RateLimit as functions/core/rate-limit.ts parses it (`<count>/<seconds>`, each 1 to 9999999). */
+function limitString(name: string, value: RateLimit): string {
+  const max = 9_999_999;
+  if (!Number.isInteger(value.count) || value.count < 1 || value.count > max) {
+    throw new Error(`CibaServer: ${name}.count must be an integer from 1 to ${max}, got ${value.count}`);
+  }
+  return `${value.count}/${wholeSeconds(`${name}.window`, value.window, 1, max)}`;
+}
+
+/** `s3://bucket/key` split into its parts, or a synth-time error. */
+function parseS3Uri(uri: string): { bucket: string; key: string } {
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/.exec(uri);
+  if (!m || m[2]!.endsWith('/')) throw new Error(`CibaServer: mtls.truststoreUri must be s3://<bucket>/<key> of the truststore object, got ${JSON.stringify(uri)}`);
+  return { bucket: m[1]!, key: m[2]! };
 }
 
 /**
@@ -234,10 +311,15 @@ export class CibaServer extends Construct {
   /** KMS asymmetric keys: `rsa` (RS256/PS256) and `ec` (ES256). */
   readonly signingKeys: { readonly rsa: Key; readonly ec: Key };
   /**
-   * KMS symmetric key sealing the secrets kept until delivery (auth_req_id, client_notification_token, push tokens
-   * between attempts): envelope encryption with GenerateDataKey / Decrypt, encryption context `purpose=ciba-delivery`.
+   * KMS symmetric key sealing the secrets kept at rest (auth_req_id, client_notification_token and push tokens until
+   * delivery, client_secret_jwt secrets): envelope encryption with GenerateDataKey / Decrypt, encryption context
+   * `purpose=ciba-sealing`.
    */
   readonly sealingKey: Key;
+  /** The mutual-TLS custom domain (RFC 8705), when `mtls` is set; point DNS at its `regionalDomainName`. */
+  readonly mtlsDomain?: DomainName;
+  /** `https://<mtls.domainName>`: the `mtls_endpoint_aliases` base URL (CIBA_MTLS_BASE_URL), when `mtls` is set. */
+  readonly mtlsBaseUrl?: string;
   /** Every Lambda function by its route-table name (`token`, `bc-authorize`, `notify-device`, `deliver`, …). */
   readonly functions: Readonly<Record<CibaFunctionName, NodejsFunction>>;
   /** Alarms, their topic (`monitoring.alarmTopic`) and the dashboard. */
@@ -266,6 +348,29 @@ export class CibaServer extends Construct {
         throw new Error(`CibaServer: deliveryTimeout (${deliveryTimeout} s) must be shorter than the ${spec.name} function's timeout (${fnTimeout} s)`);
       }
     }
+
+    // Server settings the functions read (functions/config.ts); only what is set, so the functions' defaults apply otherwise.
+    const tunables: Record<string, string> = {};
+    if (props.defaultExpiresIn !== undefined) tunables.CIBA_DEFAULT_EXPIRES_IN = String(props.defaultExpiresIn);
+    if (props.maxExpiresIn !== undefined) tunables.CIBA_MAX_EXPIRES_IN = String(props.maxExpiresIn);
+    if (props.pollInterval !== undefined) tunables.CIBA_POLL_INTERVAL = String(props.pollInterval);
+    if (props.rateLimitPerClient) tunables.CIBA_RATE_LIMIT_CLIENT = limitString('rateLimitPerClient', props.rateLimitPerClient);
+    if (props.rateLimitPerUser) tunables.CIBA_RATE_LIMIT_USER = limitString('rateLimitPerUser', props.rateLimitPerUser);
+    if (props.userCodeAttempts) tunables.CIBA_USER_CODE_ATTEMPTS = limitString('userCodeAttempts', props.userCodeAttempts);
+    if (props.idTokenHintGrace) tunables.CIBA_ID_TOKEN_HINT_GRACE = String(wholeSeconds('idTokenHintGrace', props.idTokenHintGrace, 0, 31_536_000));
+
+    // Mutual TLS: validated here, built with the API below.
+    const mtls = props.mtls && { ...props.mtls, truststore: parseS3Uri(props.mtls.truststoreUri) };
+    if (mtls && !Token.isUnresolved(mtls.domainName)) {
+      if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(mtls.domainName)) {
+        throw new Error(`CibaServer: mtls.domainName must be a host name, e.g. mtls.auth.example.com, got ${JSON.stringify(mtls.domainName)}`);
+      }
+      if (props.issuer && !Token.isUnresolved(props.issuer) && URL.canParse(props.issuer) && new URL(props.issuer).hostname === mtls.domainName.toLowerCase()) {
+        throw new Error('CibaServer: the issuer must not be the mTLS domain (clients without certificates could not reach it); mtls.domainName is only the alias');
+      }
+    }
+    if (mtls) tunables.CIBA_MTLS_BASE_URL = `https://${mtls.domainName}`;
+    this.mtlsBaseUrl = tunables.CIBA_MTLS_BASE_URL;
 
     // ---- Data -------------------------------------------------------------------------------------------
     this.table = new Table(this, 'Table', {
@@ -317,9 +422,9 @@ export class CibaServer extends Construct {
       }),
     };
     const keyArns = [this.signingKeys.rsa.keyArn, this.signingKeys.ec.keyArn];
-    // ---- Sealing key (symmetric; data keys seal the secrets kept for ping/push delivery) ----------------------
+    // ---- Sealing key (symmetric; data keys seal the secrets kept at rest: delivery secrets, client secrets) ---------
     this.sealingKey = new Key(this, 'SealingKey', {
-      description: 'CIBA sealing key: envelope encryption of the secrets kept until ping/push delivery',
+      description: 'CIBA sealing key: envelope encryption of the secrets kept at rest (ping/push delivery, client_secret_jwt secrets)',
       enableKeyRotation: true,
       alias: `${aliasPrefix}/delivery-sealing`,
       removalPolicy,
@@ -347,10 +452,6 @@ export class CibaServer extends Construct {
     // Every function gets what functions/config.ts requires of all of them (ISSUER, TABLE_NAME, key ids: with
     // KEYS_SOURCE=kms it requires KMS_SEAL_KEY_ID too, so every function knows the sealing key's id, while only
     // the roles of functions with `access.sealing` may use it); ARNs of things only some functions touch go only to those.
-    const tunables: Record<string, string> = {};
-    if (props.defaultExpiresIn !== undefined) tunables.CIBA_DEFAULT_EXPIRES_IN = String(props.defaultExpiresIn);
-    if (props.maxExpiresIn !== undefined) tunables.CIBA_MAX_EXPIRES_IN = String(props.maxExpiresIn);
-    if (props.pollInterval !== undefined) tunables.CIBA_POLL_INTERVAL = String(props.pollInterval);
     const commonEnv: Record<string, string> = {
       ISSUER: this.issuerUrl,
       TABLE_NAME: this.table.tableName,
@@ -480,6 +581,24 @@ export class CibaServer extends Construct {
       detailedMetricsEnabled: props.monitoring?.dashboard ?? true,
     });
 
+    // ---- Mutual TLS custom domain (RFC 8705) -------------------------------------------------------------
+    // Regional (mTLS requires it), TLS 1.2, truststore from S3; mapped to the same stage, so the same routes,
+    // throttling and access logs. The execute-api endpoint stays enabled: it is the issuer for certificate-less clients.
+    if (mtls) {
+      this.mtlsDomain = new DomainName(this, 'MtlsDomain', {
+        domainName: mtls.domainName,
+        certificate: mtls.certificate,
+        endpointType: EndpointType.REGIONAL,
+        securityPolicy: SecurityPolicy.TLS_1_2,
+        mtls: {
+          bucket: Bucket.fromBucketName(this, 'MtlsTruststoreBucket', mtls.truststore.bucket),
+          key: mtls.truststore.key,
+          ...(mtls.truststoreVersion ? { version: mtls.truststoreVersion } : {}),
+        },
+      });
+      new ApiMapping(this, 'MtlsApiMapping', { api: this.api, domainName: this.mtlsDomain, stage: this.stage });
+    }
+
     // ---- Monitoring --------------------------------------------------------------------------------------
     this.monitoring = new CibaMonitoring(this, 'Monitoring', { ...props.monitoring, server: this, alarmNamePrefix: baseName });
   }
@@ -510,8 +629,8 @@ export class CibaServer extends Construct {
       statements.push(new PolicyStatement({ actions: ['sns:Publish'], resources: [this.deliveryTopic.topicArn] }));
     }
     if (access.sealing) {
-      // 'seal' may only create data keys (it can never unseal); the encryption context pins every use to delivery.
-      const actions = access.sealing === 'both' ? ['kms:GenerateDataKey', 'kms:Decrypt'] : ['kms:GenerateDataKey'];
+      // 'seal' may only create data keys (it can never unseal), 'open' only decrypt; the encryption context pins every use to sealing.
+      const actions = { seal: ['kms:GenerateDataKey'], open: ['kms:Decrypt'], both: ['kms:GenerateDataKey', 'kms:Decrypt'] }[access.sealing];
       statements.push(
         new PolicyStatement({
           actions,

@@ -2,6 +2,7 @@
 // Env-agnostic on purpose (no account/region, no lookups), so `cdk synth` runs offline without credentials.
 import { CfnOutput, Stack } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import type { Construct } from 'constructs';
 import { CibaServer } from './ciba-construct.ts';
 import type { CibaServerProps } from './ciba-construct.ts';
@@ -11,12 +12,48 @@ export interface CibaStackProps extends StackProps {
   readonly server?: CibaServerProps;
 }
 
+/** Context keys that turn on the mutual-TLS custom domain from the CLI (`cdk deploy -c mtlsDomainName=… …`). */
+const MTLS_CONTEXT = ['mtlsDomainName', 'mtlsCertificateArn', 'mtlsTruststoreUri'] as const;
+
+/**
+ * CibaServerProps.mtls from context: `-c mtlsDomainName=mtls.auth.example.com -c mtlsCertificateArn=arn:aws:acm:…
+ * -c mtlsTruststoreUri=s3://bucket/truststore.pem [-c mtlsTruststoreVersion=…]`; all three or none.
+ */
+function mtlsFromContext(scope: Construct): CibaServerProps['mtls'] {
+  const read = (key: string): string | undefined => {
+    const value: unknown = scope.node.tryGetContext(key);
+    if (value === undefined || value === null || value === '') return undefined;
+    if (typeof value !== 'string') throw new Error(`CibaStack: context ${key} must be a string`);
+    return value.trim();
+  };
+  const [domainName, certificateArn, truststoreUri] = MTLS_CONTEXT.map(read);
+  const truststoreVersion = read('mtlsTruststoreVersion');
+  if (!domainName && !certificateArn && !truststoreUri && !truststoreVersion) return undefined;
+  if (!domainName || !certificateArn || !truststoreUri) {
+    const missing = MTLS_CONTEXT.filter((key) => !read(key));
+    throw new Error(
+      `CibaStack: mutual TLS needs all of -c ${MTLS_CONTEXT.join('=… -c ')}=… (optionally -c mtlsTruststoreVersion=…); missing: ${missing.join(', ')}`,
+    );
+  }
+  if (!/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/.test(certificateArn)) {
+    throw new Error(`CibaStack: context mtlsCertificateArn is not an ACM certificate ARN: ${certificateArn}`);
+  }
+  return {
+    domainName,
+    certificate: Certificate.fromCertificateArn(scope, 'MtlsCertificate', certificateArn),
+    truststoreUri,
+    ...(truststoreVersion ? { truststoreVersion } : {}),
+  };
+}
+
 export class CibaStack extends Stack {
   readonly server: CibaServer;
 
   constructor(scope: Construct, id: string, props: CibaStackProps = {}) {
     super(scope, id, { description: 'OpenID Connect CIBA authorization server (API Gateway, Lambda, Step Functions, DynamoDB, SNS, SQS, KMS)', ...props });
-    this.server = new CibaServer(this, 'CibaServer', props.server);
+    const mtls = mtlsFromContext(this);
+    if (mtls && props.server?.mtls) throw new Error('CibaStack: mutual TLS is configured both in props (server.mtls) and in context (mtls*): use one');
+    this.server = new CibaServer(this, 'CibaServer', { ...props.server, ...(mtls ? { mtls } : {}) });
 
     new CfnOutput(this, 'IssuerUrl', { value: this.server.issuerUrl, description: 'OpenID Provider issuer identifier' });
     new CfnOutput(this, 'DiscoveryUrl', { value: this.server.discoveryUrl, description: 'OpenID Provider metadata (discovery)' });
@@ -28,6 +65,13 @@ export class CibaStack extends Stack {
     new CfnOutput(this, 'AlarmTopicArn', { value: this.server.monitoring.alarmTopic.topicArn, description: 'Every CIBA alarm notifies this topic (ALARM and OK): subscribe ops to it' });
     if (this.server.monitoring.dashboardUrl) {
       new CfnOutput(this, 'DashboardUrl', { value: this.server.monitoring.dashboardUrl, description: 'CloudWatch dashboard: the CIBA flow at a glance' });
+    }
+    if (this.server.mtlsDomain && this.server.mtlsBaseUrl) {
+      new CfnOutput(this, 'MtlsBaseUrl', { value: this.server.mtlsBaseUrl, description: 'RFC 8705 mtls_endpoint_aliases base URL (TLS client certificates required)' });
+      new CfnOutput(this, 'MtlsDomainTarget', {
+        value: this.server.mtlsDomain.regionalDomainName,
+        description: 'Point DNS for the mTLS domain here: a CNAME (or Route 53 alias) to this regional domain name',
+      });
     }
   }
 }

@@ -12,6 +12,8 @@ import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
+import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
+import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { ROUTES, TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
 import type { Access } from '../../functions/routes.ts';
@@ -60,11 +62,12 @@ function stubMissingHandlers(dir: string): Record<string, Partial<NodejsFunction
 type Synth = { app: App; stack: CibaStack; template: Template; json: Json; outdir: string };
 const tmpDirs: string[] = [];
 
-function synth(server: CibaServerProps = {}, stackName = 'CibaStack'): Synth {
+/** `context`: what `cdk synth -c key=value` would pass (e.g. the mtls* keys CibaStack reads). */
+function synth(server: CibaServerProps = {}, stackName = 'CibaStack', context: Record<string, string> = {}): Synth {
   const stubDir = mkdtempSync(path.join(tmpdir(), 'ciba-stubs-'));
   const outdir = mkdtempSync(path.join(tmpdir(), 'ciba-cdkout-'));
   tmpDirs.push(stubDir, outdir);
-  const app = new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [] } });
+  const app = new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context } });
   const functionProps = { ...stubMissingHandlers(stubDir), ...server.functionProps };
   const stack = new CibaStack(app, stackName, { server: { ...server, functionProps } });
   const template = Template.fromStack(stack);
@@ -110,8 +113,8 @@ function expectedActions(access: Access): string[] {
   if (access.publishDevice || access.publishDelivery) actions.push('sns:Publish');
   if (access.keys === 'sign') actions.push('kms:Sign', 'kms:GetPublicKey');
   if (access.keys === 'verify') actions.push('kms:GetPublicKey');
-  if (access.sealing) actions.push('kms:GenerateDataKey');
-  if (access.sealing === 'both') actions.push('kms:Decrypt');
+  if (access.sealing === 'seal' || access.sealing === 'both') actions.push('kms:GenerateDataKey');
+  if (access.sealing === 'open' || access.sealing === 'both') actions.push('kms:Decrypt');
   return [...new Set(actions)];
 }
 const LOG_WRITE = ['logs:CreateLogStream', 'logs:PutLogEvents'];
@@ -495,22 +498,39 @@ describe('CibaStack: least privilege', () => {
     }
   });
 
-  it('sealing key: bc-authorize only seals (GenerateDataKey), deliver seals and unseals, nobody else touches it; always with the delivery context', () => {
+  it('sealing key: bc-authorize and deliver seal and unseal, token only unseals (client_secret_jwt), nobody else touches it; always with the sealing context', () => {
     const sealingKeyArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'] };
-    const expected: Record<string, string[]> = { 'bc-authorize': ['kms:GenerateDataKey'], deliver: ['kms:Decrypt', 'kms:GenerateDataKey'] };
+    const expected: Record<string, string[]> = { 'bc-authorize': ['kms:Decrypt', 'kms:GenerateDataKey'], token: ['kms:Decrypt'], deliver: ['kms:Decrypt', 'kms:GenerateDataKey'] };
     for (const name of FUNCTION_NAMES) {
       const statements = functionInfo(s, name).statements;
       const onKey = statements.filter((st) => st.Resource.some((r) => isDeepStrictEqual(r, sealingKeyArn)));
       assert.deepEqual([...actionsOf(onKey)].sort(), expected[name] ?? [], name);
       for (const st of onKey) {
         assert.deepEqual(st.Resource, [sealingKeyArn], name);
-        assert.deepEqual(st.Condition, { StringEquals: { 'kms:EncryptionContext:purpose': 'ciba-delivery' } }, name);
+        assert.deepEqual(st.Condition, { StringEquals: { 'kms:EncryptionContext:purpose': 'ciba-sealing' } }, name);
       }
       // Sealing actions on nothing else (e.g. the signing keys).
       for (const action of ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo']) {
         for (const r of resourcesFor(statements, action)) assert.deepEqual(r, sealingKeyArn, `${name}: ${action}`);
       }
     }
+  });
+
+  it('bc-authorize reads the public signing keys (id_token_hint) on the two signing keys only, but cannot sign', () => {
+    const keyArns = [s.stack.server.signingKeys.rsa, s.stack.server.signingKeys.ec].map((k) => ({ 'Fn::GetAtt': [logicalId(s.stack, k), 'Arn'] }));
+    const bc = functionInfo(s, 'bc-authorize').statements;
+    assert.deepEqual(sortJson(resourcesFor(bc, 'kms:GetPublicKey')), sortJson(keyArns));
+    const kmsActions = [...actionsOf(bc)].filter((a) => a.startsWith('kms:')).sort();
+    assert.deepEqual(kmsActions, ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:GetPublicKey']);
+    assert.ok(!actionsOf(bc).has('kms:Sign'));
+    // Nothing on the signing keys but GetPublicKey.
+    for (const st of bc.filter((x) => x.Resource.some((r) => keyArns.some((k) => isDeepStrictEqual(r, k))))) assert.deepEqual(st.Action, ['kms:GetPublicKey']);
+  });
+
+  it('token unseals (client_secret_jwt secrets) but cannot seal', () => {
+    const token = actionsOf(functionInfo(s, 'token').statements);
+    assert.ok(token.has('kms:Decrypt'));
+    assert.ok(!token.has('kms:GenerateDataKey'));
   });
 
   it('deliver answers tasks, signs push tokens and uses the table, but cannot start executions or publish', () => {
@@ -676,6 +696,153 @@ describe('CibaServer props', () => {
     const long = synth({}, `S${'x'.repeat(100)}`);
     const name: string = resourcesOf(long.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.StateMachineName;
     assert.ok(name.length <= 80 && /^[A-Za-z0-9_-]+$/.test(name), name);
+  });
+});
+
+describe('CibaServer: server settings (rate limits, id_token_hint grace)', () => {
+  const SETTINGS = ['CIBA_RATE_LIMIT_CLIENT', 'CIBA_RATE_LIMIT_USER', 'CIBA_USER_CODE_ATTEMPTS', 'CIBA_ID_TOKEN_HINT_GRACE'];
+
+  it('are not set by default, so the functions apply their own defaults', () => {
+    for (const name of FUNCTION_NAMES) {
+      const env = functionInfo(s, name).props.Environment.Variables;
+      for (const key of SETTINGS) assert.ok(!(key in env), `${name}: ${key}`);
+    }
+  });
+
+  it('become the env strings functions/config.ts parses, on every function', () => {
+    const custom = synth(
+      {
+        rateLimitPerClient: { count: 100, window: Duration.minutes(1) },
+        rateLimitPerUser: { count: 3, window: Duration.hours(1) },
+        userCodeAttempts: { count: 5, window: Duration.minutes(15) },
+        idTokenHintGrace: Duration.hours(2),
+      },
+      'Settings',
+    );
+    for (const name of FUNCTION_NAMES) {
+      const env = functionInfo(custom, name).props.Environment.Variables;
+      assert.equal(env.CIBA_RATE_LIMIT_CLIENT, '100/60', name);
+      assert.equal(env.CIBA_RATE_LIMIT_USER, '3/3600', name);
+      assert.equal(env.CIBA_USER_CODE_ATTEMPTS, '5/900', name);
+      assert.equal(env.CIBA_ID_TOKEN_HINT_GRACE, '7200', name);
+    }
+    // No grace at all is a valid setting (not "unset").
+    const none = synth({ idTokenHintGrace: Duration.seconds(0) }, 'NoGrace');
+    assert.equal(functionInfo(none, 'bc-authorize').props.Environment.Variables.CIBA_ID_TOKEN_HINT_GRACE, '0');
+  });
+
+  it('are rejected outside their bounds', () => {
+    const cases: [CibaServerProps, RegExp][] = [
+      [{ rateLimitPerClient: { count: 0, window: Duration.minutes(1) } }, /rateLimitPerClient\.count must be an integer from 1 to 9999999, got 0/],
+      [{ rateLimitPerClient: { count: 1.5, window: Duration.minutes(1) } }, /rateLimitPerClient\.count must be an integer/],
+      [{ rateLimitPerUser: { count: 10_000_000, window: Duration.minutes(1) } }, /rateLimitPerUser\.count must be an integer from 1 to 9999999/],
+      [{ rateLimitPerUser: { count: 10, window: Duration.millis(1500) } }, /rateLimitPerUser\.window must be whole seconds from 1 to 9999999/],
+      [{ userCodeAttempts: { count: 5, window: Duration.seconds(0) } }, /userCodeAttempts\.window must be whole seconds from 1/],
+      [{ userCodeAttempts: { count: 5, window: Duration.days(200) } }, /userCodeAttempts\.window must be whole seconds from 1 to 9999999/],
+      [{ idTokenHintGrace: Duration.days(366) }, /idTokenHintGrace must be whole seconds from 0 to 31536000/],
+      [{ idTokenHintGrace: Duration.millis(500) }, /idTokenHintGrace must be whole seconds/],
+    ];
+    for (const [props, error] of cases) assert.throws(() => synth(props, 'BadSettings'), error);
+  });
+});
+
+describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
+  const CERT_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
+  const certificate = (): ICertificate => Certificate.fromCertificateArn(new Stack(), 'Cert', CERT_ARN);
+  const MTLS_CONTEXT = { mtlsDomainName: 'mtls.example.com', mtlsCertificateArn: CERT_ARN, mtlsTruststoreUri: 's3://truststore-bucket/ca.pem' };
+  let m: Synth;
+  before(() => {
+    m = synth({ mtls: { domainName: 'mtls.auth.example.com', certificate: certificate(), truststoreUri: 's3://ciba-truststore/mtls/truststore.pem', truststoreVersion: 'v3Xyz.abc' } }, 'Mtls');
+  });
+
+  it('is absent by default: no custom domain, no mapping, no CIBA_MTLS_BASE_URL, no mTLS outputs', () => {
+    assert.equal(resourcesOf(s.json, 'AWS::ApiGatewayV2::DomainName').length, 0);
+    assert.equal(resourcesOf(s.json, 'AWS::ApiGatewayV2::ApiMapping').length, 0);
+    assert.equal(s.stack.server.mtlsDomain, undefined);
+    assert.equal(s.stack.server.mtlsBaseUrl, undefined);
+    for (const name of FUNCTION_NAMES) assert.ok(!('CIBA_MTLS_BASE_URL' in functionInfo(s, name).props.Environment.Variables), name);
+    assert.equal(s.json.Outputs.MtlsBaseUrl, undefined);
+    assert.equal(s.json.Outputs.MtlsDomainTarget, undefined);
+  });
+
+  it('a regional custom domain with TLS 1.2, the certificate and the S3 truststore (bucket, key, version)', () => {
+    const domains = resourcesOf(m.json, 'AWS::ApiGatewayV2::DomainName');
+    assert.equal(domains.length, 1);
+    const [domainId, domain] = domains[0]!;
+    assert.equal(domainId, logicalId(m.stack, m.stack.server.mtlsDomain!));
+    assert.equal(domain.Properties.DomainName, 'mtls.auth.example.com');
+    assert.deepEqual(domain.Properties.DomainNameConfigurations, [{ CertificateArn: CERT_ARN, EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' }]);
+    assert.deepEqual(domain.Properties.MutualTlsAuthentication, { TruststoreUri: 's3://ciba-truststore/mtls/truststore.pem', TruststoreVersion: 'v3Xyz.abc' });
+  });
+
+  it("is mapped (root path) to the HTTP API's $default stage, after the stage exists; the execute-api endpoint stays enabled", () => {
+    const mappings = resourcesOf(m.json, 'AWS::ApiGatewayV2::ApiMapping');
+    assert.equal(mappings.length, 1);
+    const [, mapping] = mappings[0]!;
+    const domainId = logicalId(m.stack, m.stack.server.mtlsDomain!);
+    assert.deepEqual(mapping.Properties.ApiId, { Ref: logicalId(m.stack, m.stack.server.api) });
+    assert.deepEqual(mapping.Properties.DomainName, { Ref: domainId });
+    assert.equal(mapping.Properties.Stage, '$default');
+    assert.equal(mapping.Properties.ApiMappingKey, undefined);
+    const [[stageId]] = resourcesOf(m.json, 'AWS::ApiGatewayV2::Stage') as [[string, Json]];
+    assert.ok(asArray(mapping.DependsOn).includes(stageId), 'a mapping to a stage that does not exist yet fails to deploy');
+    const [[, api]] = resourcesOf(m.json, 'AWS::ApiGatewayV2::Api') as [[string, Json]];
+    assert.notEqual(api.Properties.DisableExecuteApiEndpoint, true);
+    // The issuer is still the execute-api endpoint; the mTLS domain is only the alias.
+    assert.deepEqual(functionInfo(m, 'discovery').props.Environment.Variables.ISSUER, { 'Fn::GetAtt': [logicalId(m.stack, m.stack.server.api), 'ApiEndpoint'] });
+  });
+
+  it('sets CIBA_MTLS_BASE_URL=https://<domain> on every function and exposes it', () => {
+    assert.equal(m.stack.server.mtlsBaseUrl, 'https://mtls.auth.example.com');
+    for (const name of FUNCTION_NAMES) assert.equal(functionInfo(m, name).props.Environment.Variables.CIBA_MTLS_BASE_URL, 'https://mtls.auth.example.com', name);
+  });
+
+  it('needs no IAM grants: no function or role gets S3 or API Gateway permissions', () => {
+    for (const doc of allPolicyDocuments(m.json)) {
+      for (const st of doc.statements) assert.ok(!st.Action.some((a) => /^(s3|apigateway|acm):/.test(a)), `${doc.where}: ${JSON.stringify(st)}`);
+    }
+  });
+
+  it('from context (-c mtlsDomainName, mtlsCertificateArn, mtlsTruststoreUri): the domain, the env and the MtlsBaseUrl / MtlsDomainTarget outputs', () => {
+    const c = synth({}, 'MtlsContext', MTLS_CONTEXT);
+    const [[domainId, domain]] = resourcesOf(c.json, 'AWS::ApiGatewayV2::DomainName') as [[string, Json]];
+    assert.equal(domain.Properties.DomainName, 'mtls.example.com');
+    assert.deepEqual(domain.Properties.DomainNameConfigurations, [{ CertificateArn: CERT_ARN, EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' }]);
+    // Without a version: the latest object.
+    assert.deepEqual(domain.Properties.MutualTlsAuthentication, { TruststoreUri: 's3://truststore-bucket/ca.pem' });
+    assert.equal(resourcesOf(c.json, 'AWS::ApiGatewayV2::ApiMapping').length, 1);
+    for (const name of FUNCTION_NAMES) assert.equal(functionInfo(c, name).props.Environment.Variables.CIBA_MTLS_BASE_URL, 'https://mtls.example.com', name);
+    assert.equal(c.json.Outputs.MtlsBaseUrl.Value, 'https://mtls.example.com');
+    assert.deepEqual(c.json.Outputs.MtlsDomainTarget.Value, { 'Fn::GetAtt': [domainId, 'RegionalDomainName'] });
+    assert.equal(Object.keys(c.json.Outputs).length, 11);
+
+    const versioned = synth({}, 'MtlsContextVersion', { ...MTLS_CONTEXT, mtlsTruststoreVersion: 'abc123' });
+    const [[, vDomain]] = resourcesOf(versioned.json, 'AWS::ApiGatewayV2::DomainName') as [[string, Json]];
+    assert.equal(vDomain.Properties.MutualTlsAuthentication.TruststoreVersion, 'abc123');
+  });
+
+  it('context: all three keys or none; not together with the mtls prop; a real ACM ARN', () => {
+    assert.throws(() => synth({}, 'Partial', { mtlsDomainName: 'mtls.example.com' }), /missing: mtlsCertificateArn, mtlsTruststoreUri/);
+    assert.throws(() => synth({}, 'Partial', { mtlsDomainName: 'mtls.example.com', mtlsCertificateArn: CERT_ARN }), /mutual TLS needs all of .*missing: mtlsTruststoreUri$/);
+    assert.throws(() => synth({}, 'Partial', { mtlsTruststoreVersion: 'v1' }), /missing: mtlsDomainName, mtlsCertificateArn, mtlsTruststoreUri/);
+    assert.throws(() => synth({}, 'BadArn', { ...MTLS_CONTEXT, mtlsCertificateArn: 'not-an-arn' }), /mtlsCertificateArn is not an ACM certificate ARN/);
+    assert.throws(
+      () => synth({ mtls: { domainName: 'a.example.com', certificate: certificate(), truststoreUri: 's3://b/k.pem' } }, 'Both', MTLS_CONTEXT),
+      /both in props \(server\.mtls\) and in context/,
+    );
+  });
+
+  it('rejects a truststore that is not s3://bucket/key, a domain that is not a host name, and the mTLS domain as issuer', () => {
+    const mtls = (over: Partial<NonNullable<CibaServerProps['mtls']>>): CibaServerProps => ({
+      mtls: { domainName: 'mtls.example.com', certificate: certificate(), truststoreUri: 's3://truststore-bucket/ca.pem', ...over },
+    });
+    for (const truststoreUri of ['https://truststore-bucket.s3.amazonaws.com/ca.pem', 's3://truststore-bucket', 's3://truststore-bucket/', 's3://Bad_Bucket/ca.pem', 's3://truststore-bucket/dir/']) {
+      assert.throws(() => synth(mtls({ truststoreUri }), 'BadTruststore'), /mtls\.truststoreUri must be s3:\/\/<bucket>\/<key>/, truststoreUri);
+    }
+    for (const domainName of ['https://mtls.example.com', 'mtls.example.com/', 'localhost', '']) {
+      assert.throws(() => synth(mtls({ domainName }), 'BadDomain'), /mtls\.domainName must be a host name/, domainName);
+    }
+    assert.throws(() => synth({ ...mtls({}), issuer: 'https://MTLS.example.com' }, 'MtlsIssuer'), /issuer must not be the mTLS domain/);
   });
 });
 
