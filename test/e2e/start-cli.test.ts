@@ -1,10 +1,12 @@
 // CONTRACT.md "Local stack": `npm start` (infra/local/start.ts) with PORT, CIBA_SEED and CIBA_DATA_DIR; ready when
 // discovery answers 200; two servers side by side; the same seed loaded twice (a restart) is fine; without a seed the
-// demo seed (poll, ping and push clients; ping/push notify the demo receiver port) and the next steps.
+// demo seed (poll, ping and push clients; ping/push notify the demo receiver port) and the next steps; --mtls-port
+// with the local CA in the data dir and `npm run mtls-cert` (scripts/mtls-cert.ts).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
@@ -14,8 +16,10 @@ import { DeviceClient } from '../../infra/local/device-client.ts';
 import {
   DEMO_CLIENT, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK, DEMO_PING_CLIENT, DEMO_PUSH_CLIENT, demoReceiverPort, demoSeed,
 } from '../../infra/local/demo-seed.ts';
+import { createCa, createClientCert, readIssued, type IssuedCertificate } from '../../infra/local/certs.ts';
 
 const START = new URL('../../infra/local/start.ts', import.meta.url).pathname;
+const MTLS_CERT = new URL('../../scripts/mtls-cert.ts', import.meta.url).pathname;
 const dirs: string[] = [];
 const children = new Set<ChildProcess>();
 after(() => {
@@ -44,8 +48,8 @@ function seedFile(clientId: string): string {
   return file;
 }
 
-async function start(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [START], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function start(env: Record<string, string>, args: string[] = []): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, [START, ...args], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -158,4 +162,80 @@ test('the demo receiver port: CIBA_DEMO_RECEIVER_PORT, else the server port + 1'
   const seed = demoSeed(8081);
   const endpoints = Object.fromEntries(seed.clients.map((c) => [c.client_id, (c as { backchannel_client_notification_endpoint?: string }).backchannel_client_notification_endpoint]));
   assert.deepEqual(endpoints, { 'demo-rp': undefined, 'demo-ping': 'http://127.0.0.1:8081/ping', 'demo-push': 'http://127.0.0.1:8081/push' });
+});
+
+/** One HTTPS request on a fresh connection, presenting `cert` as the TLS client certificate. */
+function httpsGet(url: string, ca: string, cert: IssuedCertificate): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, { agent: false, ca, key: cert.keyPem, cert: cert.certPem }, (res) => {
+      let body = '';
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+test('--mtls-port: a local CA in the data dir, mtls_endpoint_aliases, client certificates from `npm run mtls-cert`', async () => {
+  const port = await freePort();
+  const data = mkdtempSync(join(tmpdir(), 'ciba-mtls-'));
+  dirs.push(data);
+  const seed = join(data, 'seed.json');
+  writeFileSync(seed, JSON.stringify({
+    clients: [{ client_id: 'e2e-rp', token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=e2e-rp', scope: 'openid' }],
+    users: [{ sub: 'carol', email: 'carol@example.com' }],
+  }));
+  const s = await start({ PORT: String(port), CIBA_DATA_DIR: data, CIBA_SEED: seed }, ['--mtls-port', '0']);
+  let mtlsUrl: string | undefined;
+  for (const deadline = Date.now() + 5_000; !mtlsUrl && Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    mtlsUrl = /^ {2}mtls {7}(https:\/\/localhost:\d+) /m.exec(s.output())?.[1];
+  }
+  assert.ok(mtlsUrl, `the mTLS URL is printed: ${s.output()}`);
+  const mtlsPort = new URL(mtlsUrl).port;
+  assert.notEqual(mtlsPort, String(port));
+  const caFile = join(data, 'mtls', 'ca.pem');
+  assert.ok(s.output().includes(caFile), 'the CA file is printed');
+  assert.match(s.output(), /npm run mtls-cert -- --data-dir \S+ --cn my-rp/);
+  for (const key of ['ca-key.pem', 'server-key.pem']) assert.equal(statSync(join(data, 'mtls', key)).mode & 0o077, 0, `${key} is private`);
+
+  // Discovery over plain HTTP points its RFC 8705 §5 aliases at the mTLS listener.
+  const discovery = (await (await fetch(`${s.url}/.well-known/openid-configuration`)).json()) as { mtls_endpoint_aliases?: Record<string, string> };
+  assert.equal(discovery.mtls_endpoint_aliases?.token_endpoint, `${mtlsUrl}/token`);
+  assert.equal(discovery.mtls_endpoint_aliases?.backchannel_authentication_endpoint, `${mtlsUrl}/bc-authorize`);
+
+  // A client certificate from the data dir's CA, by the script; it prints the client to register and a curl command.
+  const script = spawnSync(process.execPath, [MTLS_CERT, '--data-dir', data, '--cn', 'e2e-rp', '--mtls-port', mtlsPort], { encoding: 'utf8' });
+  assert.equal(script.status, 0, script.stderr);
+  const certFile = join(data, 'mtls', 'clients', 'e2e-rp.pem');
+  const keyFile = join(data, 'mtls', 'clients', 'e2e-rp-key.pem');
+  assert.ok(script.stdout.includes('"token_endpoint_auth_method": "tls_client_auth"'), script.stdout);
+  assert.ok(script.stdout.includes('"tls_client_auth_subject_dn": "CN=e2e-rp"'), script.stdout);
+  assert.ok(script.stdout.includes(`curl --cert ${certFile} --key ${keyFile} --cacert ${caFile}`), script.stdout);
+  assert.ok(script.stdout.includes(`${mtlsUrl}/bc-authorize -d client_id=e2e-rp -d scope=openid -d login_hint=alice`), script.stdout);
+  assert.equal(statSync(keyFile).mode & 0o077, 0, 'the client key is private');
+  const client = readIssued(certFile, keyFile);
+  assert.ok(client, 'the certificate and key were written');
+
+  const ca = readFileSync(caFile, 'utf8');
+  const ok = await httpsGet(`${mtlsUrl}/.well-known/openid-configuration`, ca, client);
+  assert.equal(ok.status, 200);
+  assert.equal((JSON.parse(ok.body) as { issuer: string }).issuer, s.url);
+  // The same subject from another CA is refused before any handler, like API Gateway with a truststore.
+  const stranger = createClientCert(createCa({ subject: [['CN', 'Other CA']] }), { subject: [['CN', 'e2e-rp']] });
+  const refused = await httpsGet(`${mtlsUrl}/.well-known/openid-configuration`, ca, stranger);
+  assert.equal(refused.status, 403);
+  assert.deepEqual(JSON.parse(refused.body), { message: 'Forbidden' });
+
+  // And the registered client authenticates by its certificate alone (tls_client_auth, RFC 8705 §2.1).
+  const bc = await new Promise<number>((resolve, reject) => {
+    const req = httpsRequest(`${mtlsUrl}/bc-authorize`, { method: 'POST', agent: false, ca, key: client.keyPem, cert: client.certPem, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end(new URLSearchParams({ client_id: 'e2e-rp', scope: 'openid', login_hint: 'carol' }).toString());
+  });
+  assert.equal(bc, 200);
+  await stop(s.child);
 });
