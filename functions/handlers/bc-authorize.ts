@@ -1,24 +1,21 @@
 // POST /bc-authorize: the Backchannel Authentication Endpoint (CIBA Core §7). Validates, records the request,
 // starts its workflow (which notifies the user's device) and acknowledges at once (§7.3).
-import { httpHandler, json, bodyText } from '../lib/http.ts';
 import { parseForm } from '../core/params.ts';
-import { requestObjectAlgorithms, validateBackchannelRequest } from '../core/backchannel-request.ts';
-import { checkOnlyRequestObject, verifyRequestObject } from '../core/request-object.ts';
-import type { Client } from '../core/model.ts';
-import type { Params } from '../core/params.ts';
-import { presentClient, verifyClient } from '../lib/client-authn.ts';
-import { resolveHint } from '../lib/resolve-hint.ts';
-import { clientKeys } from '../adapters/client-keys.ts';
+import { validateBackchannelRequest } from '../core/backchannel-request.ts';
 import { OAuthError } from '../core/errors.ts';
-import { randomId, sha256b64u, verifyUserCode } from '../core/crypto.ts';
+import { randomId, sha256b64u } from '../core/crypto.ts';
 import type { AuthRequest } from '../core/model.ts';
 import { sealContext, type DeliverySecrets } from '../core/notification.ts';
 import { seal } from '../adapters/sealer.ts';
-import { countInWindow, createAuthRequest, findSubByLogin, getClient, getUser, readWindow, useOnce } from '../adapters/store.ts';
-import { enforce, tooManyRequests, windowOf, type Limit } from '../core/rate-limit.ts';
+import { createAuthRequest, findSubByLogin, getClient } from '../adapters/store.ts';
 import { startAuthWorkflow } from '../adapters/workflow.ts';
-import { config } from '../config.ts';
+import { checkUserCode, countClientRequest, enforceRequestLimits } from '../lib/abuse-limits.ts';
+import { presentClient, verifyClient } from '../lib/client-authn.ts';
+import { httpHandler, json, bodyText } from '../lib/http.ts';
 import { errorFields, log } from '../lib/log.ts';
+import { resolveHint } from '../lib/resolve-hint.ts';
+import { unpackRequestObject } from '../lib/signed-request.ts';
+import { config } from '../config.ts';
 
 export const handler = httpHandler('bc-authorize', async (event) => {
   const cfg = config();
@@ -45,16 +42,13 @@ export const handler = httpHandler('bc-authorize', async (event) => {
     ? seal(JSON.stringify({ auth_req_id: authReqId, client_notification_token: request.notificationToken } satisfies DeliverySecrets), sealContext.secrets(id))
     : Promise.resolve(undefined);
   sealing.catch(() => undefined);
-  // Abuse limits (§14): per client, counted in parallel with the rest; per user once the user is known.
+  // Abuse limits (§14): per client, counted while the hint resolves; per user once the user is known.
   const nowS = Math.floor(Date.now() / 1000);
-  const clientCount = count(cfg.limits.client, `client#${client.client_id}`, nowS);
-  clientCount.catch(() => undefined);
+  const clientCount = countClientRequest(client.client_id, nowS);
   // §7.2 steps 4-5: the hint must identify a known user.
   const sub = await resolveHint(request.hint, client, loginLookup);
-  const [clients, users] = await Promise.all([clientCount, count(cfg.limits.user, `user#${sub}`, nowS)]);
-  enforce(cfg.limits.client, clients, 'backchannel requests from this client', nowS);
-  enforce(cfg.limits.user, users, 'backchannel requests for this user', nowS);
-  if (request.userCode !== undefined) await checkUserCode(sub, request.userCode, cfg.limits.userCode, nowS);
+  await enforceRequestLimits(clientCount, sub, nowS);
+  if (request.userCode !== undefined) await checkUserCode(sub, request.userCode, nowS);
 
   const deliverySecrets = await sealing.catch((e: unknown) => {
     log.error('sealing failed', { requestId: id, ...errorFields(e) });
@@ -99,38 +93,3 @@ export const handler = httpHandler('bc-authorize', async (event) => {
   });
 });
 
-function count(limit: Limit, key: string, nowS: number): Promise<number> {
-  const { start, end } = windowOf(limit, nowS);
-  return countInWindow(key, start, end);
-}
-
-/** §7.1 user_code, with a limit on failed attempts per user (guessing a user code must not be feasible). */
-async function checkUserCode(sub: string, userCode: string, limit: Limit, nowS: number): Promise<void> {
-  const key = `usercode-failures#${sub}`;
-  const { start, retryAfter } = windowOf(limit, nowS);
-  const [failures, user] = await Promise.all([readWindow(key, start, nowS), getUser(sub)]);
-  if (failures >= limit.count) throw tooManyRequests('failed user_code attempts for this user', retryAfter);
-  if (!user?.user_code_hash || !(await verifyUserCode(userCode, user.user_code_hash))) {
-    await count(limit, key, nowS);
-    throw new OAuthError('invalid_user_code', 'user_code is invalid');
-  }
-}
-
-/** §7.1.1 signed authentication request: only `request` (and client authentication) in the form; the JWT verified; its jti used once. */
-async function unpackRequestObject(params: Params, client: Client): Promise<Params> {
-  checkOnlyRequestObject(params);
-  const keys = clientKeys(client);
-  if (!keys) throw new OAuthError('invalid_request', 'the client has no registered keys to verify a request object with');
-  const now = Math.floor(Date.now() / 1000);
-  const verified = await verifyRequestObject(params.get('request')!, keys, {
-    issuer: config().issuer,
-    clientId: client.client_id,
-    algorithms: requestObjectAlgorithms(client),
-    now,
-    clockTolerance: 30,
-    maxLifetime: 3600,
-    maxAge: 3600,
-  });
-  if (!(await useOnce(`request#${client.client_id}`, verified.jti, verified.exp + 30, now))) throw new OAuthError('invalid_request', 'the request object has been used before (jti)');
-  return verified.params;
-}
