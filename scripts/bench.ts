@@ -5,10 +5,12 @@
 //   4. each Lambda bundle's size and cold module-load time (esbuild with the CDK construct's options)
 //   5. Step Functions state transitions per flow (poll, ping, push × approve, deny, expire; one retried delivery) and cost
 //   6. approval-to-notification latency of ping and push flows (same server child as 1; receiver in this process)
+//   7. cost of each client authentication method at POST /bc-authorize (own server child with the mTLS listener)
 // Every phase is bounded in count and time; child processes and temporary directories are removed on exit.
 //
 //   npm run bench [-- --quick] [--levels 1,32] [--flows 40,320] [--notify-levels 1,8] [--notify-flows 40,200]
-//                 [--time-cap 60] [--cold-runs 5] [--no-expiry]
+//                 [--time-cap 60] [--cold-runs 5] [--no-expiry] [--auth-requests 300] [--auth-concurrency 16]
+//                 [--no-auth-methods]
 import { parseArgs } from 'node:util';
 import { cpus, availableParallelism, platform, release, totalmem, tmpdir, loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -21,6 +23,7 @@ import { idleCpuRate, runLevel, warmServer, type LevelResult } from './bench/loa
 import { runInProcess, type AwsCallsResult, type TransitionsResult } from './bench/inprocess.ts';
 import { BenchReceiver, runNotifyLevel, type NotifyLevelResult } from './bench/notify.ts';
 import { buildBundles, coldSummary, constructBundling, measureColdImports, type BundleResult } from './bench/bundles.ts';
+import { runAuthMethods, type AuthMethodsResult } from './bench/auth-methods.ts';
 import { bytes, fmt, round, section, summarize, table } from './bench/report.ts';
 
 const HELP = `usage: npm run bench [-- options]
@@ -37,6 +40,11 @@ const HELP = `usage: npm run bench [-- options]
   --in-memory         load sections against an in-memory local stack (scripts/bench/memory-server.ts) instead of
                       \`node infra/local/start.ts\` with an on-disk data dir
   --no-expiry         skip the 10 s expiry flows (section 5 then shows approve, deny and the retried delivery only)
+  --auth-requests <n> measured POST /bc-authorize per client authentication method in section 7, over 3 rounds
+                      (default 300; --quick: 100 in one round)
+  --auth-concurrency <n>
+                      concurrency of section 7 (default 16)
+  --no-auth-methods   skip section 7 (client authentication methods)
   --quick             a fast smoke run (fewer flows and runs)
   -h, --help`;
 
@@ -51,6 +59,9 @@ const { values: args } = parseArgs({
     'inproc-flows': { type: 'string', default: '5' },
     'cold-runs': { type: 'string', default: '5' },
     'no-expiry': { type: 'boolean', default: false },
+    'auth-requests': { type: 'string', default: '300' },
+    'auth-concurrency': { type: 'string', default: '16' },
+    'no-auth-methods': { type: 'boolean', default: false },
     'in-memory': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -91,6 +102,11 @@ const timeCapS = positive(args['time-cap'], 'time-cap', 300);
 const inprocFlows = args.quick ? 2 : positive(args['inproc-flows'], 'inproc-flows', 50);
 const coldRuns = args.quick ? 1 : positive(args['cold-runs'], 'cold-runs', 20);
 const expiry = !args['no-expiry'] && !args.quick;
+const authMethods = !args['no-auth-methods'];
+const authConcurrency = positive(args['auth-concurrency'], 'auth-concurrency', 256);
+const authRequests = args.quick ? 100 : positive(args['auth-requests'], 'auth-requests', 20_000);
+const authRounds = args.quick ? 1 : 3;
+if (!Number.isInteger(authConcurrency) || !Number.isInteger(authRequests)) throw new Error('--auth-requests and --auth-concurrency must be integers');
 const inMemory = args['in-memory'];
 const SERVER_DESCRIPTION = inMemory
   ? '`node scripts/bench/memory-server.ts` (startLocalStack, in-memory DynamoDB and executions)'
@@ -108,6 +124,7 @@ type Results = {
   transitions?: TransitionsResult;
   notify?: NotifyLevelResult[];
   bundles?: { results: BundleResult[]; options: Awaited<ReturnType<typeof constructBundling>> };
+  authMethods?: AuthMethodsResult;
 };
 
 async function main(): Promise<void> {
@@ -132,7 +149,7 @@ async function main(): Promise<void> {
   };
   say(`CIBA server benchmark — ${new Date().toISOString()}`);
   say(`machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, load avg ${machine.loadAverage1m}`);
-  say(`settings: ${Object.entries(BENCH_SERVER_ENV).map(([k, v]) => `${k}=${v}`).join(', ')}, levels ${levels.join(',')}, flows ${flowCounts.join(',')} (+ warm-up ${warmups.join(',')}), ping/push levels ${notifyLevels.join(',')}, flows ${notifyFlows.join(',')} per mode (+ warm-up ${notifyWarmups.join(',')}), cap ${timeCapS} s per level, server ${inMemory ? 'in-memory' : 'start.ts (on-disk)'}${args.quick ? ', QUICK run' : ''}`);
+  say(`settings: ${Object.entries(BENCH_SERVER_ENV).map(([k, v]) => `${k}=${v}`).join(', ')}, levels ${levels.join(',')}, flows ${flowCounts.join(',')} (+ warm-up ${warmups.join(',')}), ping/push levels ${notifyLevels.join(',')}, flows ${notifyFlows.join(',')} per mode (+ warm-up ${notifyWarmups.join(',')}), cap ${timeCapS} s per level, server ${inMemory ? 'in-memory' : 'start.ts (on-disk)'}, ${authMethods ? `auth methods ${authRequests} requests each at c=${authConcurrency} in ${authRounds} round${authRounds === 1 ? '' : 's'}` : 'no auth methods'}${args.quick ? ', QUICK run' : ''}`);
   const results: Results = { machine };
 
   const tmp = trackDir(await mkdtemp(join(tmpdir(), 'ciba-bench-')));
@@ -187,6 +204,11 @@ async function main(): Promise<void> {
   results.load = load;
   printLoad(load, results.idleCpuMsPerS);
 
+  // ---- 7: client authentication methods, own server child (the first one is stopped: no CPU shared with it) ----
+  if (authMethods) {
+    results.authMethods = await runAuthMethods({ projectDir: PROJECT_DIR, tmp, concurrency: authConcurrency, requestsPerMethod: authRequests, rounds: authRounds, progress });
+  }
+
   // ---- 3 + 5: in-process stack ------------------------------------------------------------------------------
   progress(`in-process stack: ${inprocFlows} recorded approve flows, a deny flow${expiry ? ', an expiry flow (requested_expiry=10, ~10 s)' : ''}; ping and push approve, deny${expiry ? ', expire' : ''}; one ping delivery retried (503, then 204)`);
   const inprocSeed = benchSeed(3, (path) => receiver.url(path));
@@ -210,6 +232,7 @@ async function main(): Promise<void> {
 
   printTransitions(inproc.transitions, expiry);
   if (results.notify) printNotify(results.notify);
+  if (results.authMethods) printAuthMethods(results.authMethods);
 
   say(`\nbench time: ${((performance.now() - began) / 1000).toFixed(1)} s`);
   say('\n== JSON (all figures) ==');
@@ -362,6 +385,34 @@ function printNotify(n: NotifyLevelResult[]): void {
   for (const r of n) for (const e of r.errors) say(`  error in ${r.mode} at c=${r.concurrency}: ${e}`);
 }
 
+function printAuthMethods(a: AuthMethodsResult): void {
+  const basic = a.rows.find((r) => r.id === 'client_secret_basic');
+  say(section('7. Cost of each client authentication method at POST /bc-authorize',
+    `own server child: \`node scripts/bench/auth-methods.ts\` = startLocalStack in memory (dynalite in memory, executions
+       in memory: on disk, executions.json is rewritten whole as executions pile up, a cost that grows through the section
+       and is not the method's) plus its HTTPS listener asking for client certificates (truststore = a test CA + the
+       self-signed certificate; TLS terminated by the child, as API Gateway would for an mTLS domain). One client per
+       method; ${a.concurrency} users. Each request is a real backchannel request (login_hint of a seeded user, binding_message;
+       rate limits lifted): a request row, a workflow started, the device notified. Closed loop at c=${a.concurrency}, one keep-alive
+       connection per worker (node:http/https agents, TLS handshakes done before measuring by one GET per connection).
+       ${a.requestsPerMethod} measured requests per method in ${a.rounds} round${a.rounds === 1 ? '' : 's'} (slices of ${Math.ceil(a.requestsPerMethod / a.rounds)}, method order rotated each round), after
+       ${a.warmupPerMethod} unmeasured requests per method. Credentials (assertions with a fresh jti each, exp 5 min; request objects)
+       are built before each slice, outside the measured window: "client build" is that client-side cost, not server
+       cost. rps = measured requests / wall time of the slices; latency = client-side round trip (with the server
+       saturated it is mostly queueing: ≈ c / rps). server CPU = utime+stime of the child over the measured windows /
+       requests: the whole local stack (dynalite, Step Functions, SNS, TLS), so differences between rows are the
+       method's own cost (the workflow tail of one slice spills into the next, equal whatever the method). Idle server
+       after the warm-up: ${fmt(a.idleCpuMsPerS, 1)} ms CPU per s.`));
+  say(table(['method', 'transport', '>n', '>failed', '>rps', '>p50 ms', '>p99 ms', '>server CPU ms/req', '>Δ vs basic', '>load-gen CPU ms/req', '>client build ms'],
+    a.rows.map((r) => {
+      const s = summarize(r.latencies);
+      return [r.label, r.transport === 'mtls' ? 'HTTPS+cert' : r.transport === 'https' ? 'HTTPS' : 'HTTP', r.requests, r.failed, fmt(r.requestsPerS, 0), fmt(s.p50), fmt(s.p99),
+        fmt(r.serverCpuMsPerRequest, 2), basic && r !== basic ? `${r.serverCpuMsPerRequest >= basic.serverCpuMsPerRequest ? '+' : ''}${fmt(r.serverCpuMsPerRequest - basic.serverCpuMsPerRequest, 2)}` : '',
+        fmt(r.loadgenCpuMsPerRequest, 2), fmt(r.buildMsPerRequest, 2)];
+    })));
+  for (const r of a.rows) for (const e of r.errors) say(`  error (${r.label}): ${e}`);
+}
+
 function toJson(r: Results): unknown {
   const lat = (values: number[]) => {
     const s = summarize(values);
@@ -369,7 +420,7 @@ function toJson(r: Results): unknown {
   };
   return {
     machine: r.machine,
-    settings: { server: inMemory ? 'in-memory' : 'start.ts on-disk', pollIntervalS: POLL_INTERVAL, logLevel: 'warn', serverEnv: BENCH_SERVER_ENV, levels, flows: flowCounts, warmup: warmups, notifyLevels, notifyFlows, notifyWarmup: notifyWarmups, timeCapS, quick: args.quick },
+    settings: { server: inMemory ? 'in-memory' : 'start.ts on-disk', pollIntervalS: POLL_INTERVAL, logLevel: 'warn', serverEnv: BENCH_SERVER_ENV, levels, flows: flowCounts, warmup: warmups, notifyLevels, notifyFlows, notifyWarmup: notifyWarmups, timeCapS, authMethods: authMethods ? { requestsPerMethod: authRequests, concurrency: authConcurrency, rounds: authRounds } : false, quick: args.quick },
     throughput: r.load?.map((l) => ({
       concurrency: l.concurrency,
       flowsTarget: l.target,
@@ -434,6 +485,29 @@ function toJson(r: Results): unknown {
       deviceDecide: lat(n.deviceDecide),
       ...(n.mode === 'ping' ? { pingRedeem: lat(n.redeem) } : {}),
     })),
+    clientAuthMethods: r.authMethods && {
+      server: 'in-memory local stack in a child process, HTTPS listener with client certificates',
+      concurrency: r.authMethods.concurrency,
+      requestsPerMethod: r.authMethods.requestsPerMethod,
+      rounds: r.authMethods.rounds,
+      warmupPerMethod: r.authMethods.warmupPerMethod,
+      setupS: round(r.authMethods.setupS),
+      serverIdleCpuMsPerS: round(r.authMethods.idleCpuMsPerS),
+      methods: r.authMethods.rows.map((m) => ({
+        method: m.id,
+        label: m.label,
+        transport: m.transport,
+        requests: m.requests,
+        failed: m.failed,
+        wallS: round(m.wallS),
+        requestsPerS: round(m.requestsPerS, 1),
+        latencyMs: lat(m.latencies),
+        serverCpuMsPerRequest: round(m.serverCpuMsPerRequest, 3),
+        loadgenCpuMsPerRequest: round(m.loadgenCpuMsPerRequest, 3),
+        clientBuildMsPerRequest: round(m.buildMsPerRequest, 3),
+        ...(m.errors.length ? { errors: m.errors } : {}),
+      })),
+    },
   };
 }
 
