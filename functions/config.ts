@@ -24,6 +24,8 @@ export type Config = {
    * certificates (an API Gateway custom domain with mutual TLS; locally the optional HTTPS listener). Unset: no mTLS.
    */
   mtlsBaseUrl?: string;
+  /** A client's jwks_uri key set: seconds before a JWS naming an unknown kid may trigger another fetch. */
+  jwksRefetchCooldown: number;
   /** Seconds an expired ID token is still accepted as id_token_hint (CIBA §7.1; its signature is always checked). */
   idTokenHintGrace: number;
   /** Local stack: loopback http notification endpoints allowed, local key file. */
@@ -99,6 +101,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     deliveryTimeout: int(env, 'CIBA_DELIVERY_TIMEOUT', 10, 1, 25),
     ...(env.CIBA_MTLS_BASE_URL ? { mtlsBaseUrl: env.CIBA_MTLS_BASE_URL.replace(/\/+$/, '') } : {}),
     idTokenHintGrace: int(env, 'CIBA_ID_TOKEN_HINT_GRACE', 86_400, 0, 31_536_000),
+    jwksRefetchCooldown: int(env, 'CIBA_JWKS_REFETCH_COOLDOWN', 30, 1, 3600),
     limits: {
       client: parseLimit('CIBA_RATE_LIMIT_CLIENT', env.CIBA_RATE_LIMIT_CLIENT || '600/60'),
       user: parseLimit('CIBA_RATE_LIMIT_USER', env.CIBA_RATE_LIMIT_USER || '10/300'),

@@ -39,13 +39,17 @@ const es = await keyPair('ES256', 'pk-es-1');
 const ps = await keyPair('PS256', 'pk-ps-1');
 const rotA = await keyPair('ES256', 'rot-a');
 const rotB = await keyPair('ES256', 'rot-b');
+const rotC = await keyPair('ES256', 'rot-c');
 const secretSigner: Signer = { key: new TextEncoder().encode(JWT_SECRET), alg: 'HS256' };
 
 // ---- the client's jwks_uri: a loopback server whose key set the test rotates -------------------------------------
 let served: JWK[] = [rotA.jwk];
 let jwksFetches = 0;
+/** When the jwks_uri server last answered (the server's refetch cooldown runs from there). */
+let lastJwksFetchAt = 0;
 const jwksServer: Server = createServer((req, res) => {
   jwksFetches++;
+  lastJwksFetchAt = Date.now();
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: served }));
 });
 await new Promise<void>((resolve) => jwksServer.listen(0, '127.0.0.1', resolve));
@@ -64,19 +68,17 @@ const clients = [
 
 let w: World;
 let mtls: string;
-/** When the server first fetched pk-uri's jwks_uri (jose refetches on an unknown kid at most every 30 s). */
-let firstJwksFetchAt = 0;
+/** The server refetches a jwks_uri on an unknown kid at most once per this many seconds (CIBA_JWKS_REFETCH_COOLDOWN). */
+const COOLDOWN_S = 3;
 
 before(async () => {
-  w = await startWorld({ CIBA_POLL_INTERVAL: '1' }, clients, [], {
+  w = await startWorld({ CIBA_POLL_INTERVAL: '1', CIBA_JWKS_REFETCH_COOLDOWN: String(COOLDOWN_S) }, clients, [], {
     https: { key: serverCert.keyPem, cert: serverCert.certPem, ca: ca.certPem + selfSigned.certPem },
   });
   mtls = w.stack.mtlsUrl!;
-  // Start the jwks_uri cache clock as early as possible: the rotation test at the end waits for its cooldown.
   const probe = await send(w.issuer, '/token', { ...tokenProbe, ...jwtParams(await assertion('pk-uri', rotA.signer)) });
   assert.equal(probe.json.error, 'invalid_grant', probe.text);
   assert.equal(jwksFetches, 1);
-  firstJwksFetchAt = Date.now();
 });
 after(async () => {
   await w?.close();
@@ -345,33 +347,38 @@ describe('mutual TLS (RFC 8705 §2) at both endpoints', () => {
 });
 
 describe('jwks_uri key rotation (private_key_jwt)', () => {
-  test('a new kid is fetched from jwks_uri once the cooldown allows; the retired key then fails', async () => {
-    assert.ok(firstJwksFetchAt > 0);
-    served = [rotB.jwk]; // rotate: the client now publishes only B
-    const fetchesBefore = jwksFetches;
-    assert.equal(fetchesBefore, 1, 'one fetch so far: the key set was cached for the earlier pk-uri requests');
-    const elapsed = Date.now() - firstJwksFetchAt;
-    if (elapsed < 28_000) {
-      // jose's remote key set refetches on an unknown kid at most once per 30 s (functions/adapters/client-keys.ts).
-      expectError(await send(w.issuer, '/token', { ...tokenProbe, ...jwtParams(await assertion('pk-uri', rotB.signer)) }), 401, 'invalid_client', 'new kid within the cooldown');
-      assert.equal(jwksFetches, fetchesBefore, 'no refetch within the cooldown');
-      // The cached old key still works until then.
-      ENDPOINTS[1].authenticated(await send(w.issuer, '/token', { ...tokenProbe, ...jwtParams(await assertion('pk-uri', rotA.signer)) }));
-    }
-    const wait = firstJwksFetchAt + 30_500 - Date.now();
+  const viaKey = async (signer: typeof rotA.signer) => jwtParams(await assertion('pk-uri', signer));
+  const afterCooldown = async () => {
+    const wait = lastJwksFetchAt + COOLDOWN_S * 1000 + 200 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    // Unknown kid after the cooldown: refetched, accepted — at both endpoints.
-    ENDPOINTS[1].authenticated(await send(w.issuer, '/token', { ...tokenProbe, ...jwtParams(await assertion('pk-uri', rotB.signer)) }));
-    assert.equal(jwksFetches, fetchesBefore + 1, 'exactly one refetch');
+  };
+
+  test('an unknown kid refetches jwks_uri (at most once per cooldown); retired keys then fail', async () => {
+    // A → B: once the cooldown since the last fetch has passed, B's kid triggers exactly one refetch and is accepted.
+    served = [rotB.jwk];
+    await afterCooldown();
+    const before = jwksFetches;
+    ENDPOINTS[1].authenticated(await send(w.issuer, '/token', { ...tokenProbe, ...(await viaKey(rotB.signer)) }));
+    assert.equal(jwksFetches, before + 1, 'exactly one refetch');
     const bm = `ROT-${randomUUID().slice(0, 8)}`;
-    const bc = await send(w.issuer, '/bc-authorize', { ...bcBody, binding_message: bm, ...jwtParams(await assertion('pk-uri', rotB.signer)) });
+    const bc = await send(w.issuer, '/bc-authorize', { ...bcBody, binding_message: bm, ...(await viaKey(rotB.signer)) });
     assert.equal(bc.status, 200, bc.text);
     await approve(bm);
-    const tokens = await send(w.issuer, '/token', { grant_type: CIBA_GRANT, auth_req_id: String(bc.json.auth_req_id), ...jwtParams(await assertion('pk-uri', rotB.signer)) });
+    const tokens = await send(w.issuer, '/token', { grant_type: CIBA_GRANT, auth_req_id: String(bc.json.auth_req_id), ...(await viaKey(rotB.signer)) });
     assert.equal(tokens.status, 200, tokens.text);
     assert.equal(decodeJwt(String(tokens.json.access_token)).client_id, 'pk-uri');
-    // The retired key A is gone from the refreshed set (and the new cooldown prevents another fetch).
-    expectError(await send(w.issuer, '/token', { ...tokenProbe, ...jwtParams(await assertion('pk-uri', rotA.signer)) }), 401, 'invalid_client', 'retired key');
-    assert.equal(jwksFetches, fetchesBefore + 1);
+    // The retired key A is gone from the refreshed set.
+    expectError(await send(w.issuer, '/token', { ...tokenProbe, ...(await viaKey(rotA.signer)) }), 401, 'invalid_client', 'retired key A');
+
+    // B → C right after a fetch: within the cooldown an unknown kid is refused without hammering jwks_uri.
+    served = [rotC.jwk];
+    const refused = await send(w.issuer, '/token', { ...tokenProbe, ...(await viaKey(rotC.signer)) });
+    if (Date.now() - lastJwksFetchAt < COOLDOWN_S * 1000 - 500) {
+      expectError(refused, 401, 'invalid_client', 'new kid within the cooldown');
+      assert.equal(jwksFetches, before + 1, 'no refetch within the cooldown');
+    }
+    await afterCooldown();
+    ENDPOINTS[1].authenticated(await send(w.issuer, '/token', { ...tokenProbe, ...(await viaKey(rotC.signer)) }));
+    expectError(await send(w.issuer, '/token', { ...tokenProbe, ...(await viaKey(rotB.signer)) }), 401, 'invalid_client', 'retired key B');
   });
 });
