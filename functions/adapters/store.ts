@@ -164,7 +164,7 @@ export async function redeemAuthRequest(id: string, clientId: string, now: numbe
       TableName: table(),
       Key: key.request(id),
       UpdateExpression: 'SET #status = :redeemed, redeemed_at = :now',
-      ConditionExpression: '#status = :approved AND client_id = :client AND expires_at > :now',
+      ConditionExpression: '#status = :approved AND client_id = :client AND (expires_at > :now OR redeemable_until > :now)',
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: { ':redeemed': 'redeemed', ':approved': 'approved', ':client': clientId, ':now': now },
       ReturnValues: 'ALL_NEW',
@@ -273,6 +273,20 @@ export async function storePushTokens(id: string, sealed: string, now: number): 
     if (isConditionFailure(e)) return false;
     throw e;
   }
+}
+
+/** Ping (CIBA §10.2) sent late: keep the approved request redeemable until `until` (epoch ms). */
+export async function extendRedemption(id: string, until: number): Promise<void> {
+  await db().send(new UpdateCommand({
+    TableName: table(),
+    Key: key.request(id),
+    UpdateExpression: 'SET redeemable_until = :until',
+    ConditionExpression: '#status = :approved',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':until': until, ':approved': 'approved' },
+  })).catch((e: unknown) => {
+    if (!isConditionFailure(e)) throw e;
+  });
 }
 
 /** The delivery is over (delivered or given up): the secrets kept for it leave the row. */

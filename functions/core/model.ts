@@ -114,6 +114,11 @@ export type AuthRequest = {
   delivery_started_at?: number;
   delivery_status?: 'delivered' | 'failed';
   delivered_at?: number;
+  /**
+   * Ping only: an approved request stays redeemable until then (epoch ms) even past expires_at, when the ping went out
+   * late (a retried delivery), so the client is never told about tokens it can no longer get.
+   */
+  redeemable_until?: number;
 };
 
 /** Public view of a pending request for the authentication device (CONTRACT.md device API). */

@@ -16,6 +16,9 @@ import { emitMetrics } from '../lib/metrics.ts';
 import { errorFields, log } from '../lib/log.ts';
 import { config } from '../config.ts';
 
+/** After a late ping the client has this long to redeem (on top of the POST's own timeout). */
+const PING_REDEEM_GRACE_MS = 120_000;
+
 class Rejected extends Error {
   override readonly name = 'Rejected';
 }
@@ -87,6 +90,9 @@ async function attemptDelivery(req: AuthRequest, client: Client | undefined, mod
   if (!req.delivery_secrets) throw new Rejected('the request has no delivery secrets (already delivered?)');
   const secrets = JSON.parse(await unseal(req.delivery_secrets, sealContext.secrets(req.id))) as DeliverySecrets;
   const tokens = mode === 'push' && outcome === 'approved' ? await pushTokens(req, client, secrets.auth_req_id) : undefined;
+  // A ping about an approval must leave the client time to redeem, even when retries pushed it past expires_at.
+  const redeemBy = Date.now() + config().deliveryTimeout * 1000 + PING_REDEEM_GRACE_MS;
+  if (mode === 'ping' && req.status === 'approved' && req.expires_at < redeemBy) await store.extendRedemption(req.id, redeemBy);
   // A user who disappeared before the tokens were minted: the push client is told the transaction failed.
   const body = tokens === null ? notificationBody(mode, 'failed', secrets.auth_req_id) : notificationBody(mode, outcome, secrets.auth_req_id, tokens);
   return postNotification(endpoint, secrets.client_notification_token, body, config().deliveryTimeout * 1000);

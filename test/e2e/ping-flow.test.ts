@@ -3,7 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { basic, CIBA_GRANT, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
+import { basic, CIBA_GRANT, postForm, SECRET, sleep, startWorld, type World } from '../support/e2e.ts';
 import { NotificationReceiver } from '../support/receiver.ts';
 import { getAuthRequest } from '../../functions/adapters/store.ts';
 
@@ -113,5 +113,27 @@ describe('§10.2 ping', () => {
     await assert.rejects(oidc.genericGrantRequest(config, CIBA_GRANT, { auth_req_id: started.auth_req_id }), (e: { error?: string }) => e.error === 'expired_token');
     assert.deepEqual(await states(request.id), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered']);
     assert.equal((await getAuthRequest(request.id))?.status, 'expired');
+  });
+
+  test('late ping: approved in time but pinged after expiry (the endpoint was failing): the client can still redeem', async () => {
+    let failing = true;
+    receiver.respond('/ping-rp', () => (failing ? 503 : 204));
+    try {
+      const { config, started, bindingMessage, before: n } = await start('/ping-rp', { requested_expiry: '2' });
+      const request = await w.alice.waitFor((r) => r.binding_message === bindingMessage);
+      assert.equal((await w.alice.decide(request.id, 'approve')).status, 204);
+      // Let the auth_req_id expire while the deliveries fail (state, then the clock the server itself uses).
+      await receiver.waitFor('/ping-rp', n + 1);
+      const row = await getAuthRequest(request.id);
+      while (Date.now() <= row!.expires_at) await sleep(100);
+      failing = false;
+      const pings = await receiver.waitFor('/ping-rp', receiver.received('/ping-rp').length + 1, 60_000);
+      assert.deepEqual(pings.at(-1)!.json, { auth_req_id: started.auth_req_id });
+      const tokens = await oidc.genericGrantRequest(config, CIBA_GRANT, { auth_req_id: started.auth_req_id });
+      assert.equal(tokens.claims()?.sub, 'alice', 'redeemable after a late ping');
+      await assert.rejects(oidc.genericGrantRequest(config, CIBA_GRANT, { auth_req_id: started.auth_req_id }), (e: { error?: string }) => e.error === 'invalid_grant', 'still single use');
+    } finally {
+      receiver.respond('/ping-rp', () => 204);
+    }
   });
 });

@@ -104,3 +104,11 @@ test('§11 slow_down: "the interval MUST be increased by at least 5 seconds"', (
 test('§11 slow_down: the early-poll tolerance is well under one second', () => {
   assert.ok(POLL_TOLERANCE_MS >= 0 && POLL_TOLERANCE_MS < 1000, `tolerance ${POLL_TOLERANCE_MS}`);
 });
+
+test('§7.3 a late-pinged approved ping request stays redeemable until redeemable_until, and only when approved', () => {
+  const late = { mode: 'ping' as const, expires_at: NOW - 1_000, redeemable_until: NOW + 60_000 };
+  assert.deepEqual(decidePoll(req({ ...late, status: 'approved' }), 'pos-terminal', NOW), { kind: 'redeem' });
+  assertError(decidePoll(req({ ...late, status: 'approved' }), 'pos-terminal', NOW + 60_000), 'expired_token');
+  assertError(decidePoll(req({ ...late, status: 'pending' }), 'pos-terminal', NOW), 'expired_token');
+  assertError(decidePoll(req({ ...late, status: 'denied' }), 'pos-terminal', NOW), 'expired_token');
+});
