@@ -308,6 +308,8 @@ export class CibaServer extends Construct {
   readonly stateMachine: StateMachine;
   /** Same value as `stateMachine.stateMachineArn`, built from the name so it never creates a dependency. */
   readonly stateMachineArn: string;
+  /** Unique per CibaServer (the state machine's name): the `Server` dimension of its CibaServer/* metrics. */
+  readonly serverName: string;
   /** KMS asymmetric keys: `rsa` (RS256/PS256) and `ec` (ES256). */
   readonly signingKeys: { readonly rsa: Key; readonly ec: Key };
   /**
@@ -441,6 +443,7 @@ export class CibaServer extends Construct {
 
     // ---- State machine name and ARN (see stateMachineNameFor) --------------------------------------------
     const stateMachineName = baseName;
+    this.serverName = baseName;
     this.stateMachineArn = Stack.of(this).formatArn({
       service: 'states',
       resource: 'stateMachine',
@@ -459,6 +462,8 @@ export class CibaServer extends Construct {
       KMS_RSA_KEY_ID: this.signingKeys.rsa.keyArn,
       KMS_EC_KEY_ID: this.signingKeys.ec.keyArn,
       KMS_SEAL_KEY_ID: this.sealingKey.keyArn,
+      // The Server dimension of the functions' own metrics (functions/lib/metrics.ts): one series per CibaServer.
+      CIBA_SERVER_NAME: this.serverName,
       CIBA_DELIVERY_WINDOW: String(deliveryWindow),
       CIBA_DELIVERY_TIMEOUT: String(deliveryTimeout),
       ...tunables,

@@ -60,6 +60,8 @@ export interface MonitoredCibaServer {
   readonly deliveryDeadLetterQueue: IQueue;
   readonly stateMachine: StateMachine;
   readonly functions: Readonly<Record<string, LambdaFunction>>;
+  /** The `Server` dimension of the functions' CibaServer/* metrics. */
+  readonly serverName: string;
 }
 
 export interface CibaMonitoringProps extends CibaMonitoringOptions {
@@ -79,10 +81,7 @@ const LATENCY_P99_THRESHOLD_MS = 1000;
 /** 5xx responses in 5 minutes that raise the API alarm (a lone one still shows on the dashboard). */
 const API_5XX_THRESHOLD = 5;
 
-/**
- * Embedded Metric Format metrics the deliver function writes to its log (no dimensions: one series per account
- * and region, shared by every CibaServer there).
- */
+/** Embedded Metric Format metrics the deliver function writes to its log, dimension Server = the CibaServer's name. */
 const DELIVERY_NAMESPACE = 'CibaServer';
 
 const ALARM_PERIOD = Duration.minutes(5);
@@ -131,7 +130,7 @@ export class CibaMonitoring extends Construct {
     this.apiAlarms(server.stage);
     this.tableAlarms(server.table);
     this.deviceTopicAlarms(server.deviceTopic);
-    this.deliveryAlarms(server.deliveryDeadLetterQueue);
+    this.deliveryAlarms(server, server.deliveryDeadLetterQueue);
 
     if (props.dashboard ?? true) {
       const stack = Stack.of(this);
@@ -316,7 +315,7 @@ export class CibaMonitoring extends Construct {
     });
   }
 
-  private deliveryAlarms(deadLetterQueue: IQueue): void {
+  private deliveryAlarms(server: MonitoredCibaServer, deadLetterQueue: IQueue): void {
     this.alarm('DeliveryDeadLetterQueue-Messages', {
       metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM, period: ALARM_PERIOD }),
       threshold: 1,
@@ -328,7 +327,7 @@ export class CibaMonitoring extends Construct {
         'the execution history, the deliver function logs and the client\'s registered client_notification_endpoint.',
     });
     this.alarm('Delivery-DeliveriesFailed', {
-      metric: deliveryMetric('DeliveriesFailed', Stats.SUM, ALARM_PERIOD),
+      metric: deliveryMetric(server, 'DeliveriesFailed', Stats.SUM, ALARM_PERIOD),
       threshold: 1,
       description:
         `CIBA: the deliver function counted at least one failed ping/push delivery in 5 minutes (${DELIVERY_NAMESPACE}/DeliveriesFailed): ` +
@@ -430,13 +429,13 @@ export class CibaMonitoring extends Construct {
       [
         graph('Deliveries / min', [
           deliveryTopic.metricNumberOfMessagesPublished({ ...perMinute, label: 'requested (enqueue-delivery)' }),
-          deliveryMetric('DeliveriesSucceeded', Stats.SUM, GRAPH_PERIOD, 'succeeded'),
-          deliveryMetric('DeliveryRetries', Stats.SUM, GRAPH_PERIOD, 'retried'),
-          deliveryMetric('DeliveriesFailed', Stats.SUM, GRAPH_PERIOD, 'failed (dead-lettered)').with({ color: RED }),
+          deliveryMetric(server, 'DeliveriesSucceeded', Stats.SUM, GRAPH_PERIOD, 'succeeded'),
+          deliveryMetric(server, 'DeliveryRetries', Stats.SUM, GRAPH_PERIOD, 'retried'),
+          deliveryMetric(server, 'DeliveriesFailed', Stats.SUM, GRAPH_PERIOD, 'failed (dead-lettered)').with({ color: RED }),
         ]),
         graph('Approval to client notification (ms)', [
-          deliveryMetric('ApprovalToNotification', Stats.p(50), GRAPH_PERIOD, 'p50'),
-          deliveryMetric('ApprovalToNotification', Stats.p(99), GRAPH_PERIOD, 'p99'),
+          deliveryMetric(server, 'ApprovalToNotification', Stats.p(50), GRAPH_PERIOD, 'p50'),
+          deliveryMetric(server, 'ApprovalToNotification', Stats.p(99), GRAPH_PERIOD, 'p99'),
         ]),
         graph(
           'Dead-letter queue: undeliverable notifications',
@@ -492,8 +491,8 @@ export class CibaMonitoring extends Construct {
 }
 
 /** One of the deliver function's EMF metrics (no dimensions). */
-function deliveryMetric(metricName: string, statistic: string, period: Duration, label?: string): Metric {
-  return new Metric({ namespace: DELIVERY_NAMESPACE, metricName, statistic, period, ...(label ? { label } : {}) });
+function deliveryMetric(server: MonitoredCibaServer, metricName: string, statistic: string, period: Duration, label?: string): Metric {
+  return new Metric({ namespace: DELIVERY_NAMESPACE, metricName, statistic, period, dimensionsMap: { Server: server.serverName }, ...(label ? { label } : {}) });
 }
 
 /**

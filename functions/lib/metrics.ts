@@ -1,5 +1,6 @@
 // CloudWatch metrics through the Embedded Metric Format: one JSON log line, no API call (CloudWatch extracts the
-// metrics from the function's log). Namespace CibaServer, no dimensions; infra/monitoring.ts alarms on them.
+// metrics from the function's log). Namespace CibaServer, dimension Server = CIBA_SERVER_NAME (CDK sets it per
+// CibaServer, so two servers in one account keep their own series); infra/monitoring.ts alarms on them.
 export const METRICS_NAMESPACE = 'CibaServer';
 
 type Unit = 'Count' | 'Milliseconds';
@@ -10,9 +11,10 @@ export function emitMetrics(metrics: Record<string, { value: number; unit: Unit 
   const record: Record<string, unknown> = {
     _aws: {
       Timestamp: Date.now(),
-      CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [[]], Metrics: names.map((Name) => ({ Name, Unit: metrics[Name]!.unit })) }],
+      CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [['Server']], Metrics: names.map((Name) => ({ Name, Unit: metrics[Name]!.unit })) }],
     },
     ...properties,
+    Server: process.env.CIBA_SERVER_NAME || 'ciba',
   };
   for (const name of names) record[name] = metrics[name]!.value;
   process.stdout.write(JSON.stringify(record) + '\n');

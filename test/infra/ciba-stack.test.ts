@@ -961,7 +961,7 @@ describe('monitoring', () => {
     }
   });
 
-  it('delivery: dead-letter queue holds ≥ 1 message (max over 5 minutes); DeliveriesFailed (EMF, no dimensions) ≥ 1 in 5 minutes', () => {
+  it('delivery: dead-letter queue holds ≥ 1 message (max over 5 minutes); DeliveriesFailed (EMF, this server\'s Server dimension) ≥ 1 in 5 minutes', () => {
     const queueName = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue), 'QueueName'] };
     const dlq = alarmOn(s.json, 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: queueName });
     assert.equal(dlq.Statistic, 'Maximum');
@@ -971,10 +971,11 @@ describe('monitoring', () => {
     assert.equal(dlq.ComparisonOperator, 'GreaterThanOrEqualToThreshold');
     assert.equal(dlq.TreatMissingData, 'notBreaching');
     assert.equal(dlq.AlarmName, 'CibaStack-CibaServer-DeliveryDeadLetterQueue-Messages');
-    const failed = alarmOn(s.json, 'CibaServer', 'DeliveriesFailed', {});
+    const failed = alarmOn(s.json, 'CibaServer', 'DeliveriesFailed', { Server: s.stack.server.serverName });
     assertSumOver5Minutes(failed, 1);
     assert.equal(failed.TreatMissingData, 'notBreaching');
-    assert.equal(failed.Dimensions, undefined);
+    // The functions write that dimension value (functions/lib/metrics.ts reads CIBA_SERVER_NAME).
+    for (const name of FUNCTION_NAMES) assert.equal(functionInfo(s, name).props.Environment.Variables.CIBA_SERVER_NAME, s.stack.server.serverName, name);
     assert.equal(failed.AlarmName, 'CibaStack-CibaServer-Delivery-DeliveriesFailed');
   });
 
@@ -1078,8 +1079,9 @@ describe('monitoring', () => {
     const topic = { TopicName: logicalId(s.stack, s.stack.server.deviceTopic) };
     for (const metricName of ['NumberOfNotificationsDelivered', 'NumberOfNotificationsFailed']) assert.ok(has('AWS/SNS', metricName, topic), metricName);
     // Ping/push delivery: the deliver function's EMF metrics and the dead-letter queue depth.
-    for (const metricName of ['DeliveriesSucceeded', 'DeliveryRetries', 'DeliveriesFailed']) assert.ok(has('CibaServer', metricName, {}, 'Sum'), metricName);
-    for (const stat of ['p50', 'p99']) assert.ok(has('CibaServer', 'ApprovalToNotification', {}, stat), `ApprovalToNotification ${stat}`);
+    const server = { Server: s.stack.server.serverName };
+    for (const metricName of ['DeliveriesSucceeded', 'DeliveryRetries', 'DeliveriesFailed']) assert.ok(has('CibaServer', metricName, server, 'Sum'), metricName);
+    for (const stat of ['p50', 'p99']) assert.ok(has('CibaServer', 'ApprovalToNotification', server, stat), `ApprovalToNotification ${stat}`);
     assert.ok(has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) }, 'Maximum'));
 
     // Every alarm's state is on it, and a table of the latest function errors.
