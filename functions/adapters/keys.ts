@@ -4,7 +4,7 @@ import { createPrivateKey, createPublicKey, sign as cryptoSign, constants, type 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GetPublicKeyCommand, KMSClient, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, type JWK, type JWTVerifyGetKey } from 'jose';
 import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
 import { sha256 } from '../core/crypto.ts';
@@ -114,6 +114,13 @@ function keys(): KeySource {
 /** The public JWK Set (RFC 7517) published at the jwks endpoint. One RSA key serves RS256 and PS256. */
 export async function jwks(): Promise<{ keys: JWK[] }> {
   return { keys: (await keys().publicKeys()).map((k) => k.jwk) };
+}
+
+let verificationKeys: JWTVerifyGetKey | undefined;
+/** The server's own public keys as a jose key resolver (access tokens at userinfo, id_token_hint), loaded once. */
+export async function ownKeys(): Promise<JWTVerifyGetKey> {
+  verificationKeys ??= createLocalJWKSet(await jwks());
+  return verificationKeys;
 }
 
 /** Sign `payload` as a compact JWS with `alg` and the optional `typ` header. */

@@ -82,6 +82,13 @@ function keys(): KeySource {
   return (source ??= s.source === 'file' ? fileSource(s.file) : kmsSource(s.keyId));
 }
 
+/** What each sealed value is bound to: its row and field. One list, so no two kinds of value can share a context. */
+export const sealContext = {
+  deliverySecrets: (requestId: string) => `${requestId}#delivery_secrets`,
+  pushTokens: (requestId: string) => `${requestId}#push_tokens`,
+  clientSecret: (clientId: string) => `client#${clientId}#client_secret`,
+};
+
 const aad = (context: string) => Buffer.from(`ciba-seal:${context}`, 'utf8');
 
 /** Encrypts `plaintext` for `context`: `v1.<key ref>.<iv>.<ciphertext+tag>` (base64url parts). */

@@ -1,6 +1,6 @@
 // DynamoDB store: the single table of DESIGN.md. Every write is a single-item (conditional) write; every read
 // checks expiry itself because TTL deletion is lazy (DESIGN principle 6).
-import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, QueryCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
@@ -36,6 +36,20 @@ export function normalizeLogin(value: string): string {
 
 const isConditionFailure = (e: unknown): boolean =>
   e instanceof ConditionalCheckFailedException || (e as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
+
+/**
+ * A conditional single-item update: the attributes it returned ({} when it was asked for none), or undefined when its
+ * condition did not hold. Every other error is thrown.
+ */
+async function updateIf(input: Omit<UpdateCommandInput, 'TableName'>): Promise<Record<string, unknown> | undefined> {
+  try {
+    const out = await db().send(new UpdateCommand({ TableName: table(), ...input }));
+    return out.Attributes ?? {};
+  } catch (e) {
+    if (isConditionFailure(e)) return undefined;
+    throw e;
+  }
+}
 
 function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
   if (!item) return undefined;
@@ -128,70 +142,47 @@ export async function getAuthRequest(id: string): Promise<AuthRequest | undefine
  * Returns 'ok' | 'slow_down' | 'changed' (the request left `pending` meanwhile: read it again).
  */
 export async function recordPoll(req: AuthRequest, now: number, tolerance: number, penalty: number): Promise<'ok' | 'slow_down' | 'changed'> {
-  try {
-    await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.request(req.id),
-      UpdateExpression: 'SET next_poll_at = :next',
-      ConditionExpression: '#status = :pending AND next_poll_at <= :earliest',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':pending': 'pending', ':earliest': now + tolerance, ':next': now + req.interval * 1000 },
-    }));
-    return 'ok';
-  } catch (e) {
-    if (!isConditionFailure(e)) throw e;
-  }
-  try {
-    await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.request(req.id),
-      UpdateExpression: 'SET #interval = #interval + :penalty, next_poll_at = :next',
-      ConditionExpression: '#status = :pending',
-      ExpressionAttributeNames: { '#status': 'status', '#interval': 'interval' },
-      ExpressionAttributeValues: { ':pending': 'pending', ':penalty': penalty, ':next': now + (req.interval + penalty) * 1000 },
-    }));
-    return 'slow_down';
-  } catch (e) {
-    if (isConditionFailure(e)) return 'changed';
-    throw e;
-  }
+  const onTime = await updateIf({
+    Key: key.request(req.id),
+    UpdateExpression: 'SET next_poll_at = :next',
+    ConditionExpression: '#status = :pending AND next_poll_at <= :earliest',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':pending': 'pending', ':earliest': now + tolerance, ':next': now + req.interval * 1000 },
+  });
+  if (onTime) return 'ok';
+  const slowed = await updateIf({
+    Key: key.request(req.id),
+    UpdateExpression: 'SET #interval = #interval + :penalty, next_poll_at = :next',
+    ConditionExpression: '#status = :pending',
+    ExpressionAttributeNames: { '#status': 'status', '#interval': 'interval' },
+    ExpressionAttributeValues: { ':pending': 'pending', ':penalty': penalty, ':next': now + (req.interval + penalty) * 1000 },
+  });
+  return slowed ? 'slow_down' : 'changed';
 }
 
 /** One-time redemption (CIBA §10.1.1): approved → redeemed, exactly one caller wins. */
 export async function redeemAuthRequest(id: string, clientId: string, now: number): Promise<AuthRequest | undefined> {
-  try {
-    const out = await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.request(id),
-      UpdateExpression: 'SET #status = :redeemed, redeemed_at = :now',
-      ConditionExpression: '#status = :approved AND client_id = :client AND (expires_at > :now OR redeemable_until > :now)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':redeemed': 'redeemed', ':approved': 'approved', ':client': clientId, ':now': now },
-      ReturnValues: 'ALL_NEW',
-    }));
-    return strip<AuthRequest>(out.Attributes);
-  } catch (e) {
-    if (isConditionFailure(e)) return undefined;
-    throw e;
-  }
+  const row = await updateIf({
+    Key: key.request(id),
+    UpdateExpression: 'SET #status = :redeemed, redeemed_at = :now',
+    ConditionExpression: '#status = :approved AND client_id = :client AND (expires_at > :now OR redeemable_until > :now)',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':redeemed': 'redeemed', ':approved': 'approved', ':client': clientId, ':now': now },
+    ReturnValues: 'ALL_NEW',
+  });
+  return row && strip<AuthRequest>(row);
 }
 
 /** Store the workflow's callback token; returns the row as it is now (the device may have decided already). */
 export async function storeTaskToken(id: string, taskToken: string): Promise<AuthRequest | undefined> {
-  try {
-    const out = await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.request(id),
-      UpdateExpression: 'SET task_token = :token',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':token': taskToken },
-      ReturnValues: 'ALL_NEW',
-    }));
-    return strip<AuthRequest>(out.Attributes);
-  } catch (e) {
-    if (isConditionFailure(e)) return undefined;
-    throw e;
-  }
+  const row = await updateIf({
+    Key: key.request(id),
+    UpdateExpression: 'SET task_token = :token',
+    ConditionExpression: 'attribute_exists(pk)',
+    ExpressionAttributeValues: { ':token': taskToken },
+    ReturnValues: 'ALL_NEW',
+  });
+  return row && strip<AuthRequest>(row);
 }
 
 /**
@@ -199,38 +190,27 @@ export async function storeTaskToken(id: string, taskToken: string): Promise<Aut
  * request becomes expired or failed. A decision written at the same moment wins (the condition fails, nothing changes).
  */
 export async function endPendingRequest(id: string, status: 'expired' | 'failed'): Promise<void> {
-  try {
-    await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.request(id),
-      UpdateExpression: 'SET #status = :status REMOVE gsi1pk, gsi1sk, task_token',
-      ConditionExpression: '#status = :pending',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':status': status, ':pending': 'pending' },
-    }));
-  } catch (e) {
-    if (!isConditionFailure(e)) throw e;
-  }
+  await updateIf({
+    Key: key.request(id),
+    UpdateExpression: 'SET #status = :status REMOVE gsi1pk, gsi1sk, task_token',
+    ConditionExpression: '#status = :pending',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':status': status, ':pending': 'pending' },
+  });
 }
 
 // ---- ping and push delivery (CIBA §10.2, §10.3) ----
 
 /** One more delivery attempt: keep its callback token, count it, remember when the first began. Returns the row. */
 export async function prepareDelivery(id: string, taskToken: string, now: number): Promise<AuthRequest | undefined> {
-  try {
-    const out = await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.request(id),
-      UpdateExpression: 'SET delivery_task_token = :token, delivery_started_at = if_not_exists(delivery_started_at, :now) ADD delivery_attempts :one',
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: { ':token': taskToken, ':now': now, ':one': 1 },
-      ReturnValues: 'ALL_NEW',
-    }));
-    return strip<AuthRequest>(out.Attributes);
-  } catch (e) {
-    if (isConditionFailure(e)) return undefined;
-    throw e;
-  }
+  const row = await updateIf({
+    Key: key.request(id),
+    UpdateExpression: 'SET delivery_task_token = :token, delivery_started_at = if_not_exists(delivery_started_at, :now) ADD delivery_attempts :one',
+    ConditionExpression: 'attribute_exists(pk)',
+    ExpressionAttributeValues: { ':token': taskToken, ':now': now, ':one': 1 },
+    ReturnValues: 'ALL_NEW',
+  });
+  return row && strip<AuthRequest>(row);
 }
 
 /**
@@ -238,20 +218,14 @@ export async function prepareDelivery(id: string, taskToken: string, now: number
  * delivery message finds nothing to do. Returns the row as it was (with the token), or undefined.
  */
 export async function claimDelivery(id: string, attempt: number): Promise<AuthRequest | undefined> {
-  try {
-    const out = await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.request(id),
-      UpdateExpression: 'REMOVE delivery_task_token',
-      ConditionExpression: 'delivery_attempts = :attempt AND attribute_exists(delivery_task_token)',
-      ExpressionAttributeValues: { ':attempt': attempt },
-      ReturnValues: 'ALL_OLD',
-    }));
-    return strip<AuthRequest>(out.Attributes);
-  } catch (e) {
-    if (isConditionFailure(e)) return undefined;
-    throw e;
-  }
+  const row = await updateIf({
+    Key: key.request(id),
+    UpdateExpression: 'REMOVE delivery_task_token',
+    ConditionExpression: 'delivery_attempts = :attempt AND attribute_exists(delivery_task_token)',
+    ExpressionAttributeValues: { ':attempt': attempt },
+    ReturnValues: 'ALL_OLD',
+  });
+  return row && strip<AuthRequest>(row);
 }
 
 /**
@@ -259,33 +233,23 @@ export async function claimDelivery(id: string, attempt: number): Promise<AuthRe
  * minted once. False when another attempt got there first (use its stored set).
  */
 export async function storePushTokens(id: string, sealed: string, now: number): Promise<boolean> {
-  try {
-    await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.request(id),
-      UpdateExpression: 'SET push_tokens = :tokens, #status = :redeemed, redeemed_at = :now',
-      ConditionExpression: '#status = :approved AND attribute_not_exists(push_tokens)',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':tokens': sealed, ':redeemed': 'redeemed', ':approved': 'approved', ':now': now },
-    }));
-    return true;
-  } catch (e) {
-    if (isConditionFailure(e)) return false;
-    throw e;
-  }
+  return (await updateIf({
+    Key: key.request(id),
+    UpdateExpression: 'SET push_tokens = :tokens, #status = :redeemed, redeemed_at = :now',
+    ConditionExpression: '#status = :approved AND attribute_not_exists(push_tokens)',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':tokens': sealed, ':redeemed': 'redeemed', ':approved': 'approved', ':now': now },
+  })) !== undefined;
 }
 
 /** Ping (CIBA §10.2) sent late: keep the approved request redeemable until `until` (epoch ms). */
 export async function extendRedemption(id: string, until: number): Promise<void> {
-  await db().send(new UpdateCommand({
-    TableName: table(),
+  await updateIf({
     Key: key.request(id),
     UpdateExpression: 'SET redeemable_until = :until',
     ConditionExpression: '#status = :approved',
     ExpressionAttributeNames: { '#status': 'status' },
     ExpressionAttributeValues: { ':until': until, ':approved': 'approved' },
-  })).catch((e: unknown) => {
-    if (!isConditionFailure(e)) throw e;
   });
 }
 
@@ -308,20 +272,17 @@ export type DecisionResult =
  * The task token is taken out of the row in the same write: it is used once, by the caller.
  */
 export async function decideAuthRequest(id: string, sub: string, decision: 'approved' | 'denied', now: number, amr: string[]): Promise<DecisionResult> {
-  try {
-    const out = await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.request(id),
-      UpdateExpression: 'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr REMOVE gsi1pk, gsi1sk, task_token',
-      ConditionExpression: '#status = :pending AND expires_at > :now AND #sub = :sub',
-      ExpressionAttributeNames: { '#status': 'status', '#sub': 'sub' },
-      ExpressionAttributeValues: { ':decision': decision, ':now': now, ':authTime': Math.floor(now / 1000), ':amr': amr, ':pending': 'pending', ':sub': sub },
-      ReturnValues: 'UPDATED_OLD',
-    }));
-    const taskToken = out.Attributes?.task_token as string | undefined;
+  const old = await updateIf({
+    Key: key.request(id),
+    UpdateExpression: 'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr REMOVE gsi1pk, gsi1sk, task_token',
+    ConditionExpression: '#status = :pending AND expires_at > :now AND #sub = :sub',
+    ExpressionAttributeNames: { '#status': 'status', '#sub': 'sub' },
+    ExpressionAttributeValues: { ':decision': decision, ':now': now, ':authTime': Math.floor(now / 1000), ':amr': amr, ':pending': 'pending', ':sub': sub },
+    ReturnValues: 'UPDATED_OLD',
+  });
+  if (old) {
+    const taskToken = old.task_token as string | undefined;
     return taskToken ? { ok: true, taskToken } : { ok: true };
-  } catch (e) {
-    if (!isConditionFailure(e)) throw e;
   }
   const current = await getAuthRequest(id);
   if (!current || current.sub !== sub) return { ok: false, reason: 'not_found' };
@@ -412,19 +373,14 @@ export type RefreshUse =
 
 /** Mark a refresh token used (single use). A second use is reported as reuse so the caller revokes the family. */
 export async function useRefreshToken(hash: string, now: number): Promise<RefreshUse> {
-  try {
-    const out = await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.refresh(hash),
-      UpdateExpression: 'SET used_at = :now',
-      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at > :now',
-      ExpressionAttributeValues: { ':now': now },
-      ReturnValues: 'ALL_NEW',
-    }));
-    return { ok: true, record: strip<RefreshTokenRecord>(out.Attributes)! };
-  } catch (e) {
-    if (!isConditionFailure(e)) throw e;
-  }
+  const used = await updateIf({
+    Key: key.refresh(hash),
+    UpdateExpression: 'SET used_at = :now',
+    ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(used_at) AND expires_at > :now',
+    ExpressionAttributeValues: { ':now': now },
+    ReturnValues: 'ALL_NEW',
+  });
+  if (used) return { ok: true, record: strip<RefreshTokenRecord>(used)! };
   const out = await db().send(new GetCommand({ TableName: table(), Key: key.refresh(hash) }));
   if (!out.Item) return { ok: false, reason: 'unknown' };
   if ((out.Item.expires_at as number) <= now) return { ok: false, reason: 'expired' };

@@ -1,8 +1,7 @@
 // Seed loader (CONTRACT.md seed file): clients, users and their devices. Idempotent: loading the same seed twice
 // leaves the same state. Used by the local stack at start and by `npm run seed` against a deployed table.
 import { ClientMetadataError, parseClientMetadata } from '../core/client-metadata.ts';
-import { seal } from '../adapters/sealer.ts';
-import { clientSecretContext } from '../lib/client-authn.ts';
+import { seal, sealContext } from '../adapters/sealer.ts';
 import { hashUserCode, verifyUserCode } from '../core/crypto.ts';
 import { DEVICE_ID_SYNTAX, type Device, type User } from '../core/model.ts';
 import { LoginConflictError, getUser, putClient, putDevice, putUser } from '../adapters/store.ts';
@@ -75,7 +74,7 @@ export async function loadSeed(seed: unknown): Promise<{ clients: number; users:
   await Promise.all(clients.map(async (client, i) => {
     if (client.token_endpoint_auth_method !== 'client_secret_jwt') return;
     const secret = (rawClients[i] as { client_secret: string }).client_secret;
-    client.client_secret_sealed = await seal(secret, clientSecretContext(client.client_id));
+    client.client_secret_sealed = await seal(secret, sealContext.clientSecret(client.client_id));
   }));
   const users = await Promise.all(rawUsers.map(parseUser));
   const ids = new Set<string>();

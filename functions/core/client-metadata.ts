@@ -25,35 +25,27 @@ function oneOf<T extends string>(raw: Raw, key: string, allowed: readonly T[], f
   return v as T;
 }
 
-/** CIBA §4: the notification endpoint is an https URL (loopback http only on the local stack, CONTRACT.md), no fragment. */
-export function validateNotificationEndpoint(value: string, localMode: boolean): string {
+/**
+ * A URL the server will call (CIBA §4 notification endpoint, RFC 7591 jwks_uri): absolute, https (loopback http only
+ * on the local stack, CONTRACT.md), no fragment.
+ */
+function validateCallUrl(field: string, value: string, localMode: boolean): string {
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ClientMetadataError('backchannel_client_notification_endpoint must be an absolute URL');
+    throw new ClientMetadataError(`${field} must be an absolute URL`);
   }
-  if (url.hash || value.includes('#')) throw new ClientMetadataError('backchannel_client_notification_endpoint must not have a fragment');
+  if (url.hash || value.includes('#')) throw new ClientMetadataError(`${field} must not have a fragment`);
   const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1';
   if (url.protocol !== 'https:' && !(localMode && url.protocol === 'http:' && loopback)) {
-    throw new ClientMetadataError('backchannel_client_notification_endpoint must be https' + (localMode ? ' (or http on localhost/127.0.0.1 locally)' : ''));
+    throw new ClientMetadataError(`${field} must be https` + (localMode ? ' (or http on localhost/127.0.0.1 locally)' : ''));
   }
   return value;
 }
 
-/** RFC 7591 jwks_uri: https (loopback http only on the local stack), no fragment. */
-export function validateJwksUri(value: string, localMode: boolean): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ClientMetadataError('jwks_uri must be an absolute URL');
-  }
-  const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1';
-  if (url.hash || value.includes('#')) throw new ClientMetadataError('jwks_uri must not have a fragment');
-  if (url.protocol !== 'https:' && !(localMode && url.protocol === 'http:' && loopback)) throw new ClientMetadataError('jwks_uri must be https');
-  return value;
-}
+export const validateNotificationEndpoint = (value: string, localMode: boolean): string => validateCallUrl('backchannel_client_notification_endpoint', value, localMode);
+export const validateJwksUri = (value: string, localMode: boolean): string => validateCallUrl('jwks_uri', value, localMode);
 
 const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
 const KEY_METHODS: readonly ClientAuthMethod[] = ['private_key_jwt', 'self_signed_tls_client_auth'];

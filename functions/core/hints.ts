@@ -1,7 +1,8 @@
 // The user hints of a backchannel authentication request (CIBA Core §7.1): exactly one of login_hint, login_hint_token
 // and id_token_hint; the two tokens are verified here. A token that is no JWT at all is invalid_request; one that
 // cannot be trusted to name the user is unknown_user_id; an expired login_hint_token is expired_login_hint_token (§13).
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { compactJwsAlg, isSymmetricAlg, verificationFailure } from './jws.ts';
 import { OAuthError } from './errors.ts';
 import type { Params } from './params.ts';
 
@@ -41,7 +42,6 @@ const HINTS = ['login_hint', 'login_hint_token', 'id_token_hint'] as const;
 
 const invalid = (why: string) => new OAuthError('invalid_request', why);
 const unknownUser = (why: string) => new OAuthError('unknown_user_id', why);
-const symmetric = (alg: string) => alg === 'none' || alg.startsWith('HS');
 
 /** §7.1: exactly one of login_hint_token, id_token_hint and login_hint, of a bounded size. */
 export function checkOneHint(params: Params): { type: HintType; value: string } {
@@ -61,7 +61,7 @@ export function checkOneHint(params: Params): { type: HintType; value: string } 
  */
 export async function verifyIdTokenHint(jwt: string, getServerKey: JWTVerifyGetKey, policy: IdTokenHintPolicy): Promise<{ sub: string }> {
   const alg = headerAlg(jwt, 'id_token_hint');
-  const algorithms = policy.algorithms.filter((a) => !symmetric(a));
+  const algorithms = policy.algorithms.filter((a) => !isSymmetricAlg(a));
   if (!algorithms.includes(alg)) throw unknownUser('id_token_hint is not signed with an algorithm this server uses for ID tokens');
 
   let payload: JWTPayload;
@@ -70,7 +70,7 @@ export async function verifyIdTokenHint(jwt: string, getServerKey: JWTVerifyGetK
   } catch (e) {
     if (e instanceof OAuthError) throw e;
     // jose checks exp last, after the signature: an expired token's claims are verified and the grace decides below.
-    if (!(e instanceof errors.JWTExpired)) throw unknownUser(verificationFailure(e, 'id_token_hint'));
+    if (!(e instanceof errors.JWTExpired)) throw unknownUser(hintFailure(e, 'id_token_hint'));
     payload = e.payload;
   }
 
@@ -90,8 +90,8 @@ export async function verifyIdTokenHint(jwt: string, getServerKey: JWTVerifyGetK
  */
 export async function verifyLoginHintToken(jwt: string, getClientKey: JWTVerifyGetKey, policy: LoginHintTokenPolicy): Promise<HintSubject> {
   const alg = headerAlg(jwt, 'login_hint_token');
-  if (symmetric(alg)) throw unknownUser('login_hint_token must be signed with an asymmetric algorithm');
-  const algorithms = policy.algorithms.filter((a) => !symmetric(a));
+  if (isSymmetricAlg(alg)) throw unknownUser('login_hint_token must be signed with an asymmetric algorithm');
+  const algorithms = policy.algorithms.filter((a) => !isSymmetricAlg(a));
   if (!algorithms.includes(alg)) throw unknownUser(`login_hint_token alg is not allowed for this client (allowed: ${algorithms.join(', ')})`);
 
   let payload: JWTPayload;
@@ -100,7 +100,7 @@ export async function verifyLoginHintToken(jwt: string, getClientKey: JWTVerifyG
   } catch (e) {
     if (e instanceof OAuthError) throw e;
     if (e instanceof errors.JWTExpired) throw new OAuthError('expired_login_hint_token', 'login_hint_token has expired');
-    throw unknownUser(verificationFailure(e, 'login_hint_token'));
+    throw unknownUser(hintFailure(e, 'login_hint_token'));
   }
 
   const { iss, aud, exp } = payload;
@@ -142,24 +142,16 @@ function hintSubject(payload: JWTPayload, issuer: string): HintSubject {
 
 /** The alg of a compact JWS; anything that is not a JWT at all is invalid_request. */
 function headerAlg(jwt: string, what: HintType): string {
-  let alg: unknown;
-  try {
-    if (jwt.split('.').length !== 3) throw new Error('not a compact JWS');
-    alg = decodeProtectedHeader(jwt).alg;
-    decodeJwt(jwt);
-  } catch {
-    throw invalid(`${what} is not a JWT`);
-  }
-  if (typeof alg !== 'string') throw invalid(`${what} is not a JWT`);
+  const alg = compactJwsAlg(jwt);
+  if (alg === undefined) throw invalid(`${what} is not a JWT`);
   if (alg === 'none') throw unknownUser(`${what} must be signed (alg none is not allowed)`);
   return alg;
 }
 
-/** jose ran with no claim options: only the signature, the key lookup and the time claims can fail. */
-function verificationFailure(e: unknown, what: HintType): string {
-  if (e instanceof errors.JWTExpired) return `${what} has expired`;
-  if (e instanceof errors.JWTClaimValidationFailed) return e.reason === 'invalid' ? `${what} ${e.claim} must be a number` : `${what} ${e.claim} is in the future`;
-  if (e instanceof errors.JWSSignatureVerificationFailed) return `${what} signature is invalid`;
-  if (e instanceof errors.JWTInvalid || e instanceof errors.JWSInvalid) return `${what} is not a valid signed JWT`;
-  return what === 'id_token_hint' ? 'id_token_hint is not signed by a key of this server' : 'login_hint_token is not signed by a key registered for this client';
+/** Why jose refused a hint, in the hint's words (see jws.ts verificationFailure). */
+function hintFailure(e: unknown, what: HintType): string {
+  return verificationFailure(e, what, {
+    malformed: `${what} is not a valid signed JWT`,
+    unknownKey: what === 'id_token_hint' ? 'id_token_hint is not signed by a key of this server' : 'login_hint_token is not signed by a key registered for this client',
+  });
 }

@@ -1,7 +1,8 @@
 // Client authentication with a JWT (RFC 7523 §2.2, §3; OIDC Core §9 client_secret_jwt and private_key_jwt;
 // FAPI 1 Advanced §5.2.2-14): signature by jose, iss = sub = client_id, aud names this server, short-lived, with a jti.
 // Any failure is 401 invalid_client. The caller makes the jti single use until exp.
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { compactJwsAlg, verificationFailure } from './jws.ts';
 import { OAuthError } from './errors.ts';
 import { CLIENT_ID_SYNTAX } from './model.ts';
 import type { Params } from './params.ts';
@@ -56,18 +57,14 @@ export function assertionClientId(jwt: string): string | undefined {
   return undefined;
 }
 
+const MALFORMED = 'client_assertion is not a well-formed signed JWT';
+
 /** RFC 7523 §3 (and §3.1 for the error): verify a client assertion; returns jti and exp for the replay cache. */
 export async function verifyClientAssertion(jwt: string, key: AssertionKey, policy: AssertionPolicy): Promise<{ jti: string; exp: number }> {
-  let alg: unknown;
-  try {
-    if (jwt.split('.').length !== 3) throw new Error('not a compact JWS');
-    alg = decodeProtectedHeader(jwt).alg;
-    decodeJwt(jwt);
-  } catch {
-    throw fail('client_assertion is not a well-formed signed JWT');
-  }
+  const alg = compactJwsAlg(jwt);
+  if (alg === undefined) throw fail(MALFORMED);
   if (alg === 'none') throw fail('client_assertion must be signed (alg none is not allowed)');
-  if (typeof alg !== 'string' || !policy.algorithms.includes(alg)) {
+  if (!policy.algorithms.includes(alg)) {
     throw fail(`client_assertion alg is not allowed for this client (allowed: ${policy.algorithms.join(', ')})`);
   }
 
@@ -80,7 +77,7 @@ export async function verifyClientAssertion(jwt: string, key: AssertionKey, poli
     }));
   } catch (e) {
     if (e instanceof OAuthError) throw e;
-    throw fail(verificationFailure(e));
+    throw fail(verificationFailure(e, 'client_assertion', { malformed: MALFORMED, unknownKey: 'client_assertion is not signed by a key registered for this client' }));
   }
 
   const { iss, sub, aud, exp, iat, jti } = payload;
@@ -103,13 +100,3 @@ export async function verifyClientAssertion(jwt: string, key: AssertionKey, poli
   return { jti, exp };
 }
 
-/** jose ran with no claim options: only the signature, the key lookup and the time claims (exp, nbf, iat types) can fail. */
-function verificationFailure(e: unknown): string {
-  if (e instanceof errors.JWTExpired) return 'client_assertion has expired';
-  if (e instanceof errors.JWTClaimValidationFailed) {
-    return e.reason === 'invalid' ? `client_assertion ${e.claim} must be a number` : `client_assertion ${e.claim} is in the future`;
-  }
-  if (e instanceof errors.JWSSignatureVerificationFailed) return 'client_assertion signature is invalid';
-  if (e instanceof errors.JWTInvalid || e instanceof errors.JWSInvalid) return 'client_assertion is not a well-formed signed JWT';
-  return 'client_assertion is not signed by a key registered for this client';
-}

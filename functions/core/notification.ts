@@ -21,12 +21,6 @@ export type PushTokens = {
 /** What bc-authorize seals into the row for a ping/push request: what the notification needs and nothing else. */
 export type DeliverySecrets = { auth_req_id: string; client_notification_token: string };
 
-/** Sealed values are bound to their row and field (functions/adapters/sealer.ts context). */
-export const sealContext = {
-  secrets: (requestId: string) => `${requestId}#delivery_secrets`,
-  pushTokens: (requestId: string) => `${requestId}#push_tokens`,
-};
-
 /** The stored request status → the outcome told to the client (undefined: nothing to tell yet). */
 export function outcomeOf(status: AuthRequestStatus): Outcome | undefined {
   switch (status) {

@@ -1,7 +1,8 @@
 // Signed authentication requests (CIBA Core §7.1.1; FAPI-CIBA §5.2.2): the request parameters as claims of a JWT the
 // client signs with an asymmetric key it registered, bound to this server (aud) and short-lived (nbf, exp). Any
 // failure is 400 invalid_request. The caller makes the jti single use until exp.
-import { decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { compactJwsAlg, isSymmetricAlg, verificationFailure } from './jws.ts';
 import { OAuthError } from './errors.ts';
 import type { Params } from './params.ts';
 
@@ -30,7 +31,7 @@ const ENVELOPE_CLAIMS = new Set(['iss', 'aud', 'exp', 'iat', 'nbf', 'jti']);
 const OUTSIDE_ALLOWED = new Set(['request', 'client_id', 'client_secret', 'client_assertion', 'client_assertion_type']);
 
 const invalid = (why: string) => new OAuthError('invalid_request', why);
-const symmetric = (alg: string) => alg === 'none' || alg.startsWith('HS');
+const MALFORMED = 'request must be a signed JWT (JWS compact serialization)';
 
 /** §7.1.1: with `request`, every authentication request parameter must be inside it; only client authentication may sit outside. */
 export function checkOnlyRequestObject(params: Params): void {
@@ -46,18 +47,11 @@ export async function verifyRequestObject(
   getKey: JWTVerifyGetKey,
   policy: RequestObjectPolicy,
 ): Promise<{ params: Map<string, string>; jti: string; exp: number }> {
-  let alg: unknown;
-  try {
-    if (jwt.split('.').length !== 3) throw new Error('not a compact JWS');
-    alg = decodeProtectedHeader(jwt).alg;
-    decodeJwt(jwt);
-  } catch {
-    throw invalid('request must be a signed JWT (JWS compact serialization)');
-  }
+  const alg = compactJwsAlg(jwt);
+  if (alg === undefined) throw invalid(MALFORMED);
   if (alg === 'none') throw invalid('request object must be signed (alg none is not allowed)');
-  if (typeof alg !== 'string') throw invalid('request object alg is missing');
-  if (symmetric(alg)) throw invalid('request object must be signed with an asymmetric algorithm');
-  const algorithms = policy.algorithms.filter((a) => !symmetric(a));
+  if (isSymmetricAlg(alg)) throw invalid('request object must be signed with an asymmetric algorithm');
+  const algorithms = policy.algorithms.filter((a) => !isSymmetricAlg(a));
   if (!algorithms.includes(alg)) throw invalid(`request object alg is not allowed for this client (allowed: ${algorithms.join(', ')})`);
 
   let payload: JWTPayload;
@@ -65,7 +59,7 @@ export async function verifyRequestObject(
     ({ payload } = await jwtVerify(jwt, getKey, { algorithms, currentDate: new Date(policy.now * 1000), clockTolerance: policy.clockTolerance }));
   } catch (e) {
     if (e instanceof OAuthError) throw e;
-    throw invalid(verificationFailure(e));
+    throw invalid(verificationFailure(e, 'request object', { malformed: MALFORMED, unknownKey: 'request object is not signed by a key registered for this client' }));
   }
 
   const { iss, aud, exp, iat, nbf, jti } = payload;
@@ -108,13 +102,3 @@ function requestParams(payload: JWTPayload, clientId: string): Map<string, strin
   return params;
 }
 
-/** jose ran with no claim options: only the signature, the key lookup and the time claims (exp, nbf, iat types) can fail. */
-function verificationFailure(e: unknown): string {
-  if (e instanceof errors.JWTExpired) return 'request object has expired (exp)';
-  if (e instanceof errors.JWTClaimValidationFailed) {
-    return e.reason === 'invalid' ? `request object ${e.claim} must be a number` : `request object ${e.claim} is in the future`;
-  }
-  if (e instanceof errors.JWSSignatureVerificationFailed) return 'request object signature is invalid';
-  if (e instanceof errors.JWTInvalid || e instanceof errors.JWSInvalid) return 'request must be a signed JWT (JWS compact serialization)';
-  return 'request object is not signed by a key registered for this client';
-}

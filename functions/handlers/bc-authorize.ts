@@ -5,8 +5,8 @@ import { validateBackchannelRequest } from '../core/backchannel-request.ts';
 import { OAuthError } from '../core/errors.ts';
 import { randomId, sha256b64u } from '../core/crypto.ts';
 import type { AuthRequest } from '../core/model.ts';
-import { sealContext, type DeliverySecrets } from '../core/notification.ts';
-import { seal } from '../adapters/sealer.ts';
+import type { DeliverySecrets } from '../core/notification.ts';
+import { seal, sealContext } from '../adapters/sealer.ts';
 import { createAuthRequest, findSubByLogin, getClient } from '../adapters/store.ts';
 import { startAuthWorkflow } from '../adapters/workflow.ts';
 import { checkUserCode, countClientRequest, enforceRequestLimits } from '../lib/abuse-limits.ts';
@@ -39,7 +39,7 @@ export const handler = httpHandler('bc-authorize', async (event) => {
   // Ping/push (§10.2, §10.3): the notification needs the auth_req_id and the client's bearer token later; they are
   // kept sealed in the row until the delivery ends (functions/adapters/sealer.ts).
   const sealing = request.notificationToken
-    ? seal(JSON.stringify({ auth_req_id: authReqId, client_notification_token: request.notificationToken } satisfies DeliverySecrets), sealContext.secrets(id))
+    ? seal(JSON.stringify({ auth_req_id: authReqId, client_notification_token: request.notificationToken } satisfies DeliverySecrets), sealContext.deliverySecrets(id))
     : Promise.resolve(undefined);
   sealing.catch(() => undefined);
   // Abuse limits (§14): per client, counted while the hint resolves; per user once the user is known.

@@ -4,10 +4,10 @@
 import middy from '@middy/core';
 import type { SNSEvent } from 'aws-lambda';
 import * as store from '../adapters/store.ts';
-import { seal, unseal } from '../adapters/sealer.ts';
+import { seal, sealContext, unseal } from '../adapters/sealer.ts';
 import { postNotification, type DeliveryMessage } from '../adapters/delivery.ts';
 import { sendDeliveryResult } from '../adapters/workflow.ts';
-import { notificationBody, outcomeOf, sealContext, type AttemptResult, type DeliverySecrets, type PushTokens } from '../core/notification.ts';
+import { notificationBody, outcomeOf, type AttemptResult, type DeliverySecrets, type PushTokens } from '../core/notification.ts';
 import { grantFromRequest } from '../core/tokens.ts';
 import { randomId } from '../core/crypto.ts';
 import type { AuthRequest, Client } from '../core/model.ts';
@@ -88,7 +88,7 @@ async function attemptDelivery(req: AuthRequest, client: Client | undefined, mod
   const outcome = outcomeOf(req.status);
   if (!outcome) throw new Rejected(`the request has no outcome to deliver (status ${req.status})`);
   if (!req.delivery_secrets) throw new Rejected('the request has no delivery secrets (already delivered?)');
-  const secrets = JSON.parse(await unseal(req.delivery_secrets, sealContext.secrets(req.id))) as DeliverySecrets;
+  const secrets = JSON.parse(await unseal(req.delivery_secrets, sealContext.deliverySecrets(req.id))) as DeliverySecrets;
   const tokens = mode === 'push' && outcome === 'approved' ? await pushTokens(req, client, secrets.auth_req_id) : undefined;
   // A ping about an approval must leave the client time to redeem, even when retries pushed it past expires_at.
   const redeemBy = Date.now() + config().deliveryTimeout * 1000 + PING_REDEEM_GRACE_MS;

@@ -1,10 +1,10 @@
 // GET|POST /userinfo (OIDC Core §5.3) for RFC 9068 JWT access tokens issued by this server (RFC 6750 bearer usage).
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { jwtVerify } from 'jose';
 import { httpHandler, json, bodyText } from '../lib/http.ts';
 import { OAuthError } from '../core/errors.ts';
 import { userinfoClaims } from '../core/tokens.ts';
 import { ACCESS_TOKEN_ALG } from '../core/capabilities.ts';
-import { jwks } from '../adapters/keys.ts';
+import { ownKeys } from '../adapters/keys.ts';
 import { getUser } from '../adapters/store.ts';
 import { confirmsCertificate } from '../core/mtls.ts';
 import { presentedCertificate } from '../lib/client-authn.ts';
@@ -25,15 +25,12 @@ function bearerToken(authorization: string | undefined, contentType: string | un
   return token;
 }
 
-let keySet: ReturnType<typeof createLocalJWKSet> | undefined;
-
 export const handler = httpHandler('userinfo', async (event) => {
   const cfg = config();
   const token = bearerToken(event.headers.authorization, event.headers['content-type'], bodyText(event));
-  keySet ??= createLocalJWKSet(await jwks());
   let payload;
   try {
-    ({ payload } = await jwtVerify(token, keySet, { issuer: cfg.issuer, audience: cfg.issuer, typ: 'at+jwt', algorithms: [ACCESS_TOKEN_ALG], requiredClaims: ['sub', 'exp', 'scope', 'client_id'] }));
+    ({ payload } = await jwtVerify(token, await ownKeys(), { issuer: cfg.issuer, audience: cfg.issuer, typ: 'at+jwt', algorithms: [ACCESS_TOKEN_ALG], requiredClaims: ['sub', 'exp', 'scope', 'client_id'] }));
   } catch {
     throw challenge('invalid_token', 'the access token is invalid or expired');
   }

@@ -10,7 +10,7 @@ import type { Client } from '../core/model.ts';
 import type { Params } from '../core/params.ts';
 import { PATHS } from '../routes.ts';
 import { clientKeys } from '../adapters/client-keys.ts';
-import { unseal } from '../adapters/sealer.ts';
+import { sealContext, unseal } from '../adapters/sealer.ts';
 import { useOnce } from '../adapters/store.ts';
 import { config } from '../config.ts';
 import type { HttpEvent } from './http.ts';
@@ -20,9 +20,6 @@ const ASSERTION_MAX_LIFETIME = 600;
 const CLOCK_TOLERANCE = 30;
 
 export type Presented = { credentials: PresentedCredentials; certificate?: X509Certificate };
-
-/** The sealer context of a client_secret_jwt secret (functions/admin/seed.ts seals it). */
-export const clientSecretContext = (clientId: string) => `client#${clientId}#client_secret`;
 
 /** The TLS client certificate API Gateway (mTLS custom domain) or the local HTTPS listener passed along, if any. */
 export function presentedCertificate(event: HttpEvent): X509Certificate | undefined {
@@ -55,7 +52,7 @@ export async function verifyClient(registered: Client | undefined, presented: Pr
     let key;
     if (secretJwt) {
       if (!client.client_secret_sealed) throw failure(credentials, 'client authentication failed');
-      key = new TextEncoder().encode(await unseal(client.client_secret_sealed, clientSecretContext(client.client_id)));
+      key = new TextEncoder().encode(await unseal(client.client_secret_sealed, sealContext.clientSecret(client.client_id)));
     } else {
       key = clientKeys(client);
       if (!key) throw failure(credentials, 'the client has no registered keys');

@@ -1,18 +1,16 @@
 // §7.2 steps 4-5: the hint names a known user (CIBA Core §7.1). login_hint matches a user's sub, email or phone number;
 // id_token_hint is an ID token this server issued to the client (functions/core/hints.ts); login_hint_token is a JWT
 // the client signed naming the user. Anything that does not lead to a known user is unknown_user_id (§13).
-import { createLocalJWKSet, type JWTVerifyGetKey } from 'jose';
 import { OAuthError } from '../core/errors.ts';
 import { verifyIdTokenHint, verifyLoginHintToken } from '../core/hints.ts';
 import type { Hint } from '../core/backchannel-request.ts';
 import { ID_TOKEN_ALGS, REQUEST_OBJECT_ALGS } from '../core/capabilities.ts';
 import type { Client } from '../core/model.ts';
 import { clientKeys } from '../adapters/client-keys.ts';
-import { jwks } from '../adapters/keys.ts';
+import { ownKeys } from '../adapters/keys.ts';
 import { findSubByLogin, getUser } from '../adapters/store.ts';
 import { config } from '../config.ts';
 
-let serverKeys: JWTVerifyGetKey | undefined;
 const unknownUser = () => new OAuthError('unknown_user_id', 'the hint does not identify a known user');
 
 /** The sub the hint names. `loginLookup` is an already started findSubByLogin for a login_hint (saves a round trip). */
@@ -25,8 +23,7 @@ export async function resolveHint(hint: Hint, client: Client, loginLookup?: Prom
     return sub;
   }
   if (hint.type === 'id_token_hint') {
-    serverKeys ??= createLocalJWKSet(await jwks());
-    const { sub } = await verifyIdTokenHint(hint.value, serverKeys, {
+    const { sub } = await verifyIdTokenHint(hint.value, await ownKeys(), {
       issuer: cfg.issuer, clientId: client.client_id, now, expiredGrace: cfg.idTokenHintGrace, algorithms: ID_TOKEN_ALGS,
     });
     if (!(await getUser(sub))) throw unknownUser();

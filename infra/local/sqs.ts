@@ -141,7 +141,6 @@ const QUEUE_ATTRIBUTES = [
   'DelaySeconds',
   'ReceiveMessageWaitTimeSeconds',
 ] as const;
-const SYSTEM_ATTRIBUTES = ['SenderId', 'SentTimestamp', 'ApproximateReceiveCount', 'ApproximateFirstReceiveTimestamp'] as const;
 
 export class LocalSqs {
   readonly region: string;

@@ -6,12 +6,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRemoteJWKSet, decodeJwt, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { basic, CIBA_GRANT, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
+import { basic, CIBA_GRANT, SECRET, startWorld, type World } from '../support/e2e.ts';
 import { createCa, createClientCert, createSelfSignedCert, createServerCert, type IssuedCertificate } from '../support/certs.ts';
+import { expectError, request, type Reply } from '../support/https-client.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 const JWT_SECRET = 'client-secret-jwt-0123456789abcdefghijklmnop'; // ≥ 32 bytes (HS256, RFC 7518 §3.2)
@@ -86,50 +86,9 @@ after(async () => {
 });
 
 // ---- HTTP ----------------------------------------------------------------------------------------------------------
-type Reply = { status: number; json: Record<string, unknown>; text: string; headers: IncomingHttpHeaders };
-
-function parse(text: string): Record<string, unknown> {
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-}
-
-/** A form POST: over the plain listener with fetch, over the mTLS listener with node:https (fresh connection, optional client certificate). */
-async function send(baseUrl: string, path: string, params: Record<string, string>, headers: Record<string, string> = {}, cert?: IssuedCertificate): Promise<Reply> {
-  if (!baseUrl.startsWith('https:')) {
-    const res = await postForm(baseUrl + path, params, headers);
-    return { status: res.status, json: res.json, text: res.text, headers: Object.fromEntries(res.headers) };
-  }
-  const body = new URLSearchParams(params).toString();
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      new URL(path, baseUrl),
-      {
-        method: 'POST',
-        agent: false,
-        ca: ca.certPem,
-        ...(cert ? { key: cert.keyPem, cert: cert.certPem } : {}),
-        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          resolve({ status: res.statusCode ?? 0, json: parse(text), text, headers: res.headers });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-function expectError(res: Reply, status: number, error: string, what = '') {
-  assert.equal(res.status, status, `${what}: ${res.text}`);
-  assert.equal(res.json.error, error, `${what}: ${res.text}`);
+/** A form POST over the plain listener or, for https base URLs, the mTLS listener (optional client certificate). */
+function send(baseUrl: string, path: string, form: Record<string, string>, headers: Record<string, string> = {}, cert?: IssuedCertificate): Promise<Reply> {
+  return request('POST', baseUrl + path, { form, headers, ...(cert ? { cert } : {}), ca: ca.certPem });
 }
 
 // ---- credentials ---------------------------------------------------------------------------------------------------

@@ -5,11 +5,10 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
-import { type IncomingHttpHeaders } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import { createRemoteJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
-import { CIBA_GRANT, basic, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
+import { CIBA_GRANT, basic, SECRET, startWorld, type World } from '../support/e2e.ts';
 import { createCa, createClientCert, createServerCert, type IssuedCertificate } from '../support/certs.ts';
+import { expectError, request, type Reply, type RequestOptions } from '../support/https-client.ts';
 
 const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -51,52 +50,8 @@ before(async () => {
 after(() => w?.close());
 
 // ---- HTTP ------------------------------------------------------------------------------------------------------
-type Reply = { status: number; json: Record<string, unknown>; text: string; headers: IncomingHttpHeaders };
-
-function parse(text: string): Record<string, unknown> {
-  try {
-    return JSON.parse(text) as Record<string, unknown>;
-  } catch {
-    return {};
-  }
-}
-
-/** One request: plain listener with fetch; mTLS listener with node:https on a fresh connection, with an optional client certificate. */
-async function call(method: 'GET' | 'POST', url: string, options: { form?: Record<string, string>; headers?: Record<string, string>; cert?: IssuedCertificate } = {}): Promise<Reply> {
-  const body = options.form ? new URLSearchParams(options.form).toString() : undefined;
-  const headers: Record<string, string> = { ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...options.headers };
-  if (!url.startsWith('https:')) {
-    if (method === 'POST') {
-      const res = await postForm(url, options.form ?? {}, options.headers ?? {});
-      return { status: res.status, json: res.json, text: res.text, headers: Object.fromEntries(res.headers) };
-    }
-    const res = await fetch(url, { headers });
-    const text = await res.text();
-    return { status: res.status, json: parse(text), text, headers: Object.fromEntries(res.headers) };
-  }
-  const { cert } = options;
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      new URL(url),
-      { method, agent: false, ca: ca.certPem, ...(cert ? { key: cert.keyPem, cert: cert.certPem } : {}), headers },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString();
-          resolve({ status: res.statusCode ?? 0, json: parse(text), text, headers: res.headers });
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-function expectError(res: Reply, status: number, error: string, what = '') {
-  assert.equal(res.status, status, `${what}: ${res.text}`);
-  assert.equal(res.json.error, error, `${what}: ${res.text}`);
-}
+/** One request (see test/support/https-client.ts), trusting the test CA. */
+const call = (method: 'GET' | 'POST', url: string, options: Omit<RequestOptions, 'ca'> = {}): Promise<Reply> => request(method, url, { ...options, ca: ca.certPem });
 
 // ---- the FAPI client side --------------------------------------------------------------------------------------
 /** CIBA §7.1.1 signed authentication request with the FAPI-CIBA claims: iss, aud = issuer, exp, iat, nbf, jti. */
