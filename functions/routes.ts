@@ -24,7 +24,8 @@ export type Access = {
 export type HttpRoute = {
   /** Function name (also the module name under functions/handlers/). */
   name: string;
-  method: 'GET' | 'POST';
+  /** HEAD routes answer as GET without a body (functions/lib/http.ts); an HTTP API's GET route does not match HEAD. */
+  method: 'GET' | 'HEAD' | 'POST';
   /** API path; `{id}` style path parameters as in API Gateway. */
   path: string;
   access: Access;
@@ -56,7 +57,9 @@ export const PATHS = {
 
 export const ROUTES: readonly HttpRoute[] = [
   { name: 'discovery', method: 'GET', path: PATHS.discovery, access: {} },
+  { name: 'discovery', method: 'HEAD', path: PATHS.discovery, access: {} },
   { name: 'jwks', method: 'GET', path: PATHS.jwks, access: { keys: 'verify' } },
+  { name: 'jwks', method: 'HEAD', path: PATHS.jwks, access: { keys: 'verify' } },
   { name: 'bc-authorize', method: 'POST', path: PATHS.backchannel, access: { table: 'readwrite', startExecution: true, sealing: 'both', keys: 'verify' } },
   { name: 'token', method: 'POST', path: PATHS.token, access: { table: 'readwrite', keys: 'sign', sealing: 'open' } },
   { name: 'userinfo', method: 'GET', path: PATHS.userinfo, access: { table: 'read', keys: 'verify' } },

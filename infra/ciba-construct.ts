@@ -1,5 +1,5 @@
 // CibaServer: the whole CIBA authorization server as one reusable L3 construct. Everything it builds comes from
-// the project's single sources of truth (DESIGN principle 2): the route table (functions/routes.ts) gives the
+// the project's single sources of truth (docs/architecture.md): the route table (functions/routes.ts) gives the
 // HTTP routes, the Lambda functions and each function's permissions; infra/table.ts gives the table;
 // statemachines/ciba.asl.json gives the workflow. Nothing here restates what those files already say.
 import { createHash } from 'node:crypto';
@@ -25,9 +25,12 @@ import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { DefinitionBody, LogLevel, StateMachine, StateMachineType } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ROUTES, TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../functions/routes.ts';
-import type { Access, TopicSubscriber } from '../functions/routes.ts';
+import type { Access, HttpRoute, TopicSubscriber } from '../functions/routes.ts';
 import { TABLE } from './table.ts';
 import { ASL_PATH, pascal, workflowSubstitutions } from '../statemachines/ciba.ts';
+import { secondsOf, settingsEnvironment, type CibaSettings, type RateLimit } from './settings-props.ts';
+
+export type { CibaSettings, RateLimit };
 
 export { ASL_PATH, pascal };
 import { CibaMonitoring } from './monitoring.ts';
@@ -92,44 +95,12 @@ export interface CibaServerProps {
   readonly memorySize?: number;
   /** Lambda architecture (arm64 is ~20 % cheaper per GB-s). @default Architecture.ARM_64 */
   readonly architecture?: Architecture;
-  /** Largest `requested_expiry` honoured, seconds (CIBA_MAX_EXPIRES_IN). @default the function's own default (1800) */
-  readonly maxExpiresIn?: number;
-  /** `expires_in` when the client sends no `requested_expiry`, seconds (CIBA_DEFAULT_EXPIRES_IN). @default the function's own default (300) */
-  readonly defaultExpiresIn?: number;
-  /** Poll interval returned to poll/ping clients, seconds (CIBA_POLL_INTERVAL). @default the function's own default (5) */
-  readonly pollInterval?: number;
   /**
-   * Backchannel authentication requests one client may make per fixed window (CIBA_RATE_LIMIT_CLIENT); beyond it
-   * `429 slow_down` with `Retry-After`. `count` 1 to 9999999, `window` whole seconds, 1 to 9999999.
-   * @default the function's own default (600 per 60 s)
+   * Server settings by name, e.g. `{ pollInterval: Duration.seconds(3), rateLimitPerUser: { count: 30, window:
+   * Duration.minutes(5) } }`: every operator setting of docs/configuration.md (functions/settings.ts is the one
+   * definition). Validated at synth with the functions' own rules. @default the functions' defaults
    */
-  readonly rateLimitPerClient?: RateLimit;
-  /**
-   * Backchannel authentication requests for one user per fixed window, across clients (CIBA_RATE_LIMIT_USER): it
-   * keeps the user's device from being spammed. Same bounds as `rateLimitPerClient`.
-   * @default the function's own default (10 per 300 s)
-   */
-  readonly rateLimitPerUser?: RateLimit;
-  /** Failed `user_code` attempts per user per fixed window (CIBA_USER_CODE_ATTEMPTS). Same bounds. @default the function's own default (5 per 900 s) */
-  readonly userCodeAttempts?: RateLimit;
-  /**
-   * How long after its `exp` an ID token is still accepted as `id_token_hint` (CIBA_ID_TOKEN_HINT_GRACE; its
-   * signature, issuer and audience are always checked). Whole seconds, 0 to 365 days.
-   * @default the function's own default (24 hours)
-   */
-  readonly idTokenHintGrace?: Duration;
-  /**
-   * Ping/push delivery: how long after the first attempt failed deliveries (network errors, timeouts, 5xx) are
-   * retried before the notification is dead-lettered (CIBA_DELIVERY_WINDOW). Whole seconds, 1 s to 24 hours.
-   * @default Duration.hours(1)
-   */
-  readonly deliveryWindow?: Duration;
-  /**
-   * Ping/push delivery: timeout of one POST to the client's notification endpoint (CIBA_DELIVERY_TIMEOUT). Whole
-   * seconds, 1 to 25 s, and shorter than the delivering function's timeout.
-   * @default Duration.seconds(10)
-   */
-  readonly deliveryTimeout?: Duration;
+  readonly settings?: CibaSettings;
   /**
    * Stage-wide API throttling. It protects the account-wide Lambda concurrency and the Step Functions
    * StartExecution bucket (300/s refill in the large regions, 150/s elsewhere) from one noisy client.
@@ -149,11 +120,6 @@ export interface CibaServerProps {
   readonly monitoring?: CibaMonitoringOptions;
 }
 
-/** `count` events per fixed `window` (whole seconds). */
-export interface RateLimit {
-  readonly count: number;
-  readonly window: Duration;
-}
 
 /**
  * One Lambda function with every route it serves and the union of their `access`; `topic` and `timeoutSeconds`
@@ -162,7 +128,7 @@ export interface RateLimit {
 type FunctionSpec = {
   name: string;
   access: Access;
-  routes: { method: 'GET' | 'POST'; path: string }[];
+  routes: Pick<HttpRoute, 'method' | 'path'>[];
   topic?: TopicSubscriber['topic'];
   timeoutSeconds?: number;
 };
@@ -170,7 +136,10 @@ type FunctionSpec = {
 /** Lambda timeout of every function that does not say otherwise (TOPIC_SUBSCRIBERS give their own), seconds. */
 const DEFAULT_TIMEOUT_SECONDS = 10;
 
-/** The route table collapsed to one spec per function (userinfo serves GET and POST), then workflow steps and subscribers. */
+/**
+ * The route table collapsed to one spec per function (userinfo serves GET and POST; discovery and jwks GET and HEAD),
+ * then workflow steps and subscribers.
+ */
 export function functionSpecs(): FunctionSpec[] {
   const specs = new Map<string, FunctionSpec>();
   for (const route of ROUTES) {
@@ -228,24 +197,6 @@ function deliveryCallbackTimeout(): Duration {
     throw new Error(`${ASL_PATH}: a task waiting on a delivery callback needs a fixed TimeoutSeconds`);
   }
   return Duration.seconds(Math.min(...(seconds as number[])));
-}
-
-/** Whole seconds of a Duration within [min, max], or a synth-time error naming the prop. */
-function wholeSeconds(name: string, value: Duration, min: number, max: number): number {
-  const seconds = value.toSeconds({ integral: false });
-  if (!Number.isInteger(seconds) || seconds < min || seconds > max) {
-    throw new Error(`CibaServer: ${name} must be whole seconds from ${min} to ${max}, got ${value.toHumanString()}`);
-  }
-  return seconds;
-}
-
-/** A RateLimit as functions/core/rate-limit.ts parses it (`<count>/<seconds>`, each 1 to 9999999). */
-function limitString(name: string, value: RateLimit): string {
-  const max = 9_999_999;
-  if (!Number.isInteger(value.count) || value.count < 1 || value.count > max) {
-    throw new Error(`CibaServer: ${name}.count must be an integer from 1 to ${max}, got ${value.count}`);
-  }
-  return `${value.count}/${wholeSeconds(`${name}.window`, value.window, 1, max)}`;
 }
 
 /** `s3://bucket/key` split into its parts, or a synth-time error. */
@@ -340,26 +291,20 @@ export class CibaServer extends Construct {
     const timeoutOf = (spec: FunctionSpec): Duration =>
       props.functionProps?.[spec.name]?.timeout ?? Duration.seconds(spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS);
 
-    // Ping/push delivery settings (functions/config.ts has the same bounds). One POST must fit in the subscriber's
-    // timeout with room for its own AWS calls, or a slow endpoint turns into a Lambda timeout instead of a retry.
-    const deliveryWindow = wholeSeconds('deliveryWindow', props.deliveryWindow ?? Duration.hours(1), 1, 86_400);
-    const deliveryTimeout = wholeSeconds('deliveryTimeout', props.deliveryTimeout ?? Duration.seconds(10), 1, 25);
+    // Server settings the functions read (functions/settings.ts): only what is set, so their defaults apply otherwise.
+    const tunables = settingsEnvironment(props.settings);
+    // One delivery POST must fit in the subscriber's timeout with room for its own AWS calls, or a slow endpoint
+    // turns into a Lambda timeout instead of a retry.
+    const deliveryTimeout = secondsOf(props.settings ?? {}, 'deliveryTimeout');
     for (const spec of specs.filter((sp) => sp.topic === 'delivery')) {
       const fnTimeout = timeoutOf(spec).toSeconds({ integral: false });
       if (deliveryTimeout >= fnTimeout) {
-        throw new Error(`CibaServer: deliveryTimeout (${deliveryTimeout} s) must be shorter than the ${spec.name} function's timeout (${fnTimeout} s)`);
+        throw new Error(
+          `CibaServer: settings.deliveryTimeout (${deliveryTimeout} s) must be shorter than the ${spec.name} ` +
+            `function's timeout (${fnTimeout} s)`,
+        );
       }
     }
-
-    // Server settings the functions read (functions/config.ts); only what is set, so the functions' defaults apply otherwise.
-    const tunables: Record<string, string> = {};
-    if (props.defaultExpiresIn !== undefined) tunables.CIBA_DEFAULT_EXPIRES_IN = String(props.defaultExpiresIn);
-    if (props.maxExpiresIn !== undefined) tunables.CIBA_MAX_EXPIRES_IN = String(props.maxExpiresIn);
-    if (props.pollInterval !== undefined) tunables.CIBA_POLL_INTERVAL = String(props.pollInterval);
-    if (props.rateLimitPerClient) tunables.CIBA_RATE_LIMIT_CLIENT = limitString('rateLimitPerClient', props.rateLimitPerClient);
-    if (props.rateLimitPerUser) tunables.CIBA_RATE_LIMIT_USER = limitString('rateLimitPerUser', props.rateLimitPerUser);
-    if (props.userCodeAttempts) tunables.CIBA_USER_CODE_ATTEMPTS = limitString('userCodeAttempts', props.userCodeAttempts);
-    if (props.idTokenHintGrace) tunables.CIBA_ID_TOKEN_HINT_GRACE = String(wholeSeconds('idTokenHintGrace', props.idTokenHintGrace, 0, 31_536_000));
 
     // Mutual TLS: validated here, built with the API below.
     const mtls = props.mtls && { ...props.mtls, truststore: parseS3Uri(props.mtls.truststoreUri) };
@@ -464,8 +409,6 @@ export class CibaServer extends Construct {
       KMS_SEAL_KEY_ID: this.sealingKey.keyArn,
       // The Server dimension of the functions' own metrics (functions/lib/metrics.ts): one series per CibaServer.
       CIBA_SERVER_NAME: this.serverName,
-      CIBA_DELIVERY_WINDOW: String(deliveryWindow),
-      CIBA_DELIVERY_TIMEOUT: String(deliveryTimeout),
       ...tunables,
       NODE_OPTIONS: '--enable-source-maps',
     };

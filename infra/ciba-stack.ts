@@ -59,6 +59,10 @@ export class CibaStack extends Stack {
     new CfnOutput(this, 'DiscoveryUrl', { value: this.server.discoveryUrl, description: 'OpenID Provider metadata (discovery)' });
     new CfnOutput(this, 'StateMachineArn', { value: this.server.stateMachine.stateMachineArn, description: 'One execution per authentication request' });
     new CfnOutput(this, 'TableName', { value: this.server.table.tableName, description: 'Clients, users, requests, tokens (single table)' });
+    new CfnOutput(this, 'SealingKeyId', {
+      value: this.server.sealingKey.keyArn,
+      description: 'KMS key sealing secrets at rest (npm run seed -- --seal-key-id: client_secret_jwt secrets)',
+    });
     new CfnOutput(this, 'DeviceTopicArn', { value: this.server.deviceTopic.topicArn, description: 'Authentication device notifications' });
     new CfnOutput(this, 'DeliveryTopicArn', { value: this.server.deliveryTopic.topicArn, description: 'Ping/push delivery requests (the deliver function is subscribed)' });
     new CfnOutput(this, 'DeliveryDeadLetterQueueUrl', { value: this.server.deliveryDeadLetterQueue.queueUrl, description: 'Ping/push notifications the client never accepted: inspect, then delete' });

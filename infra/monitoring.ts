@@ -35,6 +35,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import type { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { PATHS, ROUTES, TOPIC_SUBSCRIBERS } from '../functions/routes.ts';
+import { METRICS, type MetricName } from '../functions/names.ts';
 
 export interface CibaMonitoringOptions {
   /**
@@ -82,7 +83,7 @@ const LATENCY_P99_THRESHOLD_MS = 1000;
 const API_5XX_THRESHOLD = 5;
 
 /** Embedded Metric Format metrics the deliver function writes to its log, dimension Server = the CibaServer's name. */
-const DELIVERY_NAMESPACE = 'CibaServer';
+const DELIVERY_NAMESPACE = METRICS.namespace;
 
 const ALARM_PERIOD = Duration.minutes(5);
 const GRAPH_PERIOD = Duration.minutes(1);
@@ -327,7 +328,7 @@ export class CibaMonitoring extends Construct {
         'the execution history, the deliver function logs and the client\'s registered client_notification_endpoint.',
     });
     this.alarm('Delivery-DeliveriesFailed', {
-      metric: deliveryMetric(server, 'DeliveriesFailed', Stats.SUM, ALARM_PERIOD),
+      metric: deliveryMetric(server, METRICS.deliveriesFailed, Stats.SUM, ALARM_PERIOD),
       threshold: 1,
       description:
         `CIBA: the deliver function counted at least one failed ping/push delivery in 5 minutes (${DELIVERY_NAMESPACE}/DeliveriesFailed): ` +
@@ -429,13 +430,13 @@ export class CibaMonitoring extends Construct {
       [
         graph('Deliveries / min', [
           deliveryTopic.metricNumberOfMessagesPublished({ ...perMinute, label: 'requested (enqueue-delivery)' }),
-          deliveryMetric(server, 'DeliveriesSucceeded', Stats.SUM, GRAPH_PERIOD, 'succeeded'),
-          deliveryMetric(server, 'DeliveryRetries', Stats.SUM, GRAPH_PERIOD, 'retried'),
-          deliveryMetric(server, 'DeliveriesFailed', Stats.SUM, GRAPH_PERIOD, 'failed (dead-lettered)').with({ color: RED }),
+          deliveryMetric(server, METRICS.deliveriesSucceeded, Stats.SUM, GRAPH_PERIOD, 'succeeded'),
+          deliveryMetric(server, METRICS.deliveryRetries, Stats.SUM, GRAPH_PERIOD, 'retried'),
+          deliveryMetric(server, METRICS.deliveriesFailed, Stats.SUM, GRAPH_PERIOD, 'failed (dead-lettered)').with({ color: RED }),
         ]),
         graph('Approval to client notification (ms)', [
-          deliveryMetric(server, 'ApprovalToNotification', Stats.p(50), GRAPH_PERIOD, 'p50'),
-          deliveryMetric(server, 'ApprovalToNotification', Stats.p(99), GRAPH_PERIOD, 'p99'),
+          deliveryMetric(server, METRICS.approvalToNotification, Stats.p(50), GRAPH_PERIOD, 'p50'),
+          deliveryMetric(server, METRICS.approvalToNotification, Stats.p(99), GRAPH_PERIOD, 'p99'),
         ]),
         graph(
           'Dead-letter queue: undeliverable notifications',
@@ -491,7 +492,7 @@ export class CibaMonitoring extends Construct {
 }
 
 /** One of the deliver function's EMF metrics (no dimensions). */
-function deliveryMetric(server: MonitoredCibaServer, metricName: string, statistic: string, period: Duration, label?: string): Metric {
+function deliveryMetric(server: MonitoredCibaServer, metricName: MetricName, statistic: string, period: Duration, label?: string): Metric {
   return new Metric({ namespace: DELIVERY_NAMESPACE, metricName, statistic, period, dimensionsMap: { Server: server.serverName }, ...(label ? { label } : {}) });
 }
 

@@ -2,7 +2,7 @@
 export const TABLE = {
   partitionKey: 'pk',
   sortKey: 'sk',
-  /** Epoch seconds; DynamoDB TTL deletes lazily, so every read also checks expiry (DESIGN principle 6). */
+  /** Epoch seconds; DynamoDB TTL deletes lazily, so every read also checks expiry (docs/architecture.md). */
   ttlAttribute: 'ttl',
   /** Sparse index of pending authentication requests per user (device API, ops). */
   userIndex: { name: 'gsi1', partitionKey: 'gsi1pk', sortKey: 'gsi1sk' },

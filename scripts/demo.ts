@@ -8,10 +8,15 @@
 //   npm run demo -- --phone=other  RP only: approve from a second terminal with `npm run demo -- phone`
 //   npm run demo -- phone          the authentication device: list pending requests and approve/deny them
 //   npm run demo -- approve <id> | deny <id>
-// ISSUER (default http://localhost:8080) picks the server; when none answers there, the demo starts one in-process.
+// ISSUER, else http://localhost:<PORT, default 8080>, picks the server (the one `npm start` runs). When none answers
+// there, the RP flows start one in-process; `phone`, `approve` and `deny` need the running server and say so.
+// The phone asks on a terminal; without one it decides only when told: --yes/--approve or --deny.
+// Colours follow util.styleText: only on a terminal, never with NO_COLOR, always with FORCE_COLOR. Secrets
+// (auth_req_id, access and refresh tokens) are never printed whole: auth_req_id appears as its public request id
+// (base64url SHA-256, the id the phone and the server's logs use), tokens as a short prefix.
 // The ping/push receiver listens on http://127.0.0.1:<CIBA_DEMO_RECEIVER_PORT, else the issuer's port + 1>, where
 // `npm start`'s demo seed registers the demo-ping and demo-push notification endpoints.
-import { parseArgs } from 'node:util';
+import { parseArgs, styleText } from 'node:util';
 import { createInterface } from 'node:readline/promises';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -21,31 +26,104 @@ import ora from 'ora';
 import { DeviceClient, type DeviceRequest } from '../infra/local/device-client.ts';
 import { listen, readBody, type Listening } from '../infra/local/http-server.ts';
 import type { LocalStack } from '../infra/local/stack.ts';
+import { sha256b64u } from '../functions/core/crypto.ts';
 import {
   DEMO_CLIENT, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK, DEMO_PING_CLIENT, DEMO_PUSH_CLIENT, DEMO_RECEIVER_PATHS, demoReceiverPort,
 } from '../infra/local/demo-seed.ts';
 
-const { values, positionals } = parseArgs({
-  allowPositionals: true,
-  options: {
-    issuer: { type: 'string', default: process.env.ISSUER ?? `http://localhost:${process.env.PORT ?? 8080}` },
-    mode: { type: 'string', default: 'poll' },
-    'login-hint': { type: 'string', default: 'alice@example.com' },
-    phone: { type: 'string', default: 'here' },
-    yes: { type: 'boolean', short: 'y', default: false },
-    help: { type: 'boolean', short: 'h', default: false },
-  },
-});
+const OPTIONS = {
+  issuer: { type: 'string' },
+  mode: { type: 'string', default: 'poll' },
+  'login-hint': { type: 'string', default: 'alice@example.com' },
+  phone: { type: 'string', default: 'here' },
+  yes: { type: 'boolean', short: 'y', default: false },
+  approve: { type: 'boolean', default: false },
+  deny: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+function readArgs() {
+  try {
+    return parseArgs({ allowPositionals: true, options: OPTIONS });
+  } catch (e) {
+    console.error(`npm run demo: ${(e as Error).message} (see npm run demo -- --help)`);
+    process.exit(2);
+  }
+}
+const { values, positionals } = readArgs();
 
 type Mode = 'poll' | 'ping' | 'push';
 const CIBA_GRANT = 'urn:openid:params:grant-type:ciba';
-const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
-const dim = (s: string) => `\x1b[2m${s}\x1b[0m`;
-const issuer = values.issuer.replace(/\/+$/, '');
+const DEFAULT_PORT = 8080;
+
+/** A usage error: exit status 2. */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+// Styles through util.styleText with the stream written to: plain text off a terminal, with NO_COLOR or TERM=dumb.
+type Style = Parameters<typeof styleText>[0];
+const styled = (stream: NodeJS.WriteStream) => (format: Style, text: string) => styleText(format, text, { stream });
+const out = styled(process.stdout);
+const err = styled(process.stderr);
+const bold = (s: string) => out('bold', s);
+const dim = (s: string) => out('dim', s);
+
+// The server: --issuer, else ISSUER, else http://localhost:<PORT, default 8080> (where `npm start` listens).
+const localIssuer = (port: number | string) => `http://localhost:${port}`;
+const issuer = (
+  values.issuer ?? process.env.ISSUER ?? localIssuer(process.env.PORT || DEFAULT_PORT)
+).replace(/\/+$/, '');
+const issuerFrom = values.issuer ? '--issuer' : process.env.ISSUER ? 'ISSUER' : process.env.PORT ? 'PORT' : 'default';
 const phone = new DeviceClient(issuer, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK);
 
-/** An ora spinner; a terminal that reports 0 columns (some pseudo-terminals) gets plain lines instead of animation. */
-const spin = (text: string) => ora({ text, discardStdin: false, ...(process.stderr.isTTY && !process.stderr.columns ? { isEnabled: false } : {}) });
+/** A path or word as a POSIX shell reads it literally. */
+const shellQuote = (text: string) => (/^[\w@%+=:,./-]+$/.test(text) ? text : `'${text.replace(/'/g, `'\\''`)}'`);
+
+/** `npm run demo [-- args]` as typed in another terminal, with what it needs to reach this demo's server. */
+function demoCommand(args = ''): string {
+  const port = issuerPort();
+  let env = `ISSUER=${shellQuote(issuer)} `;
+  if (issuer === localIssuer(DEFAULT_PORT)) env = '';
+  else if (issuer === localIssuer(port)) env = `PORT=${port} `;
+  return `${env}npm run demo${args ? ` -- ${args}` : ''}`;
+}
+
+/**
+ * An ora spinner on stderr, coloured only where styleText would colour stderr; a terminal that reports 0 columns (some
+ * pseudo-terminals) gets plain lines instead of animation. Finish it with done().
+ */
+const spin = (text: string) =>
+  ora({
+    text,
+    discardStdin: false,
+    color: err('cyan', 'x') === 'x' ? false : 'cyan',
+    ...(process.stderr.isTTY && !process.stderr.columns ? { isEnabled: false } : {}),
+  });
+
+/** Ends a spinner with ✔ or ✖ (styled for stderr, unlike ora's own symbols). */
+function done(spinner: ReturnType<typeof ora>, ok: boolean, text: string): void {
+  spinner.stopAndPersist({ symbol: ok ? err('green', '✔') : err('red', '✖'), text });
+}
+
+/** The public request id of an auth_req_id (base64url SHA-256): what the phone, the logs and the workflow use. */
+const requestIdOf = (authReqId: string) => sha256b64u(authReqId);
+
+/** A secret token for the screen: a short prefix and its length, never the whole value. */
+const secretPreview = (v: string) =>
+  `${v.slice(0, Math.min(6, v.length >> 2))}… ${dim(`(${v.length} chars, secret)`)}`;
+
+/** auth_req_id for the screen: its public request id only. */
+const authReqIdShown = (v: string) => `${dim('(secret, not shown)')} request id ${requestIdOf(v)}`;
+
+const AUTH_REQ_ID_CLAIM = 'urn:openid:params:jwt:claim:auth_req_id';
+
+/** Decoded claims for the screen: the auth_req_id claim of a push ID token (§10.3.1) as its request id. */
+function shownClaims(claims: Record<string, unknown>): Record<string, unknown> {
+  const v = claims[AUTH_REQ_ID_CLAIM];
+  if (typeof v !== 'string') return claims;
+  return { ...claims, [AUTH_REQ_ID_CLAIM]: `(secret, not shown) request id ${requestIdOf(v)}` };
+}
 
 async function serverUp(): Promise<boolean> {
   try {
@@ -61,44 +139,113 @@ function issuerPort(): number {
   return Number(url.port || (url.protocol === 'https:' ? 443 : 80));
 }
 
-async function ask(question: string, fallback: boolean): Promise<boolean> {
-  if (values.yes || !process.stdin.isTTY) return fallback;
+/**
+ * How the phone decides: as told (--yes/--approve or --deny), else by asking on the terminal. Without a terminal there
+ * is nobody to ask, and approving unasked would be wrong: a usage error.
+ */
+function decisionPolicy(): 'approve' | 'deny' | 'ask' {
+  const approve = values.yes || values.approve;
+  if (approve && values.deny) throw new UsageError('--deny cannot be combined with --yes/--approve');
+  if (approve) return 'approve';
+  if (values.deny) return 'deny';
+  if (process.stdin.isTTY) return 'ask';
+  throw new UsageError(
+    'the phone needs a decision, but stdin is not a terminal to ask on: ' +
+      'pass --yes (or --approve) to approve, or --deny to deny',
+  );
+}
+
+/** The phone's decision on one request: as told, or asked (Enter approves). */
+async function decide(question: string): Promise<boolean> {
+  const policy = decisionPolicy();
+  if (policy !== 'ask') {
+    const told = policy === 'deny' ? 'no (--deny)' : `yes (${values.approve ? '--approve' : '--yes'})`;
+    console.log(`${question}${told}`);
+    return policy === 'approve';
+  }
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   const answer = (await rl.question(question)).trim().toLowerCase();
   rl.close();
-  return answer === '' ? fallback : answer.startsWith('y') || answer === 'a';
+  return answer === '' || answer.startsWith('y') || answer === 'a';
 }
 
 function showOnPhone(r: DeviceRequest): void {
   console.log(`\n📱 ${bold('Phone of alice')}: ${bold(r.client_name ?? r.client_id)} asks you to sign in`);
-  if (r.binding_message) console.log(`   binding message: ${bold(r.binding_message)}  ${dim('(check it matches the one on the RP screen)')}`);
+  if (r.binding_message) {
+    const check = dim('(check it matches the one on the RP screen)');
+    console.log(`   binding message: ${bold(r.binding_message)}  ${check}`);
+  }
   console.log(`   scope: ${r.scope}   expires in ${r.expires_at - Math.floor(Date.now() / 1000)} s   ${dim(`id ${r.id}`)}`);
 }
 
 async function phoneMode(): Promise<void> {
   const pending = await phone.list();
-  if (!pending.length) console.log('No pending requests for alice. Start one with `npm run demo -- --phone=other`.');
+  if (!pending.length) {
+    console.log(`No pending requests for alice. Start one with \`${demoCommand('--phone=other')}\`.`);
+    return;
+  }
+  decisionPolicy(); // nothing is decided unless every request can be
   for (const r of pending) {
     showOnPhone(r);
-    const approve = await ask('   Approve? [Y/n] ', true);
+    const approve = await decide('   Approve? [Y/n] ');
     const res = await phone.decide(r.id, approve ? 'approve' : 'deny');
     console.log(`   → ${approve ? 'approved' : 'denied'} (HTTP ${res.status})`);
+    if (res.status !== 204) process.exitCode = 1;
   }
+}
+
+/** `approve <id>` / `deny <id>`: one decision by request id. */
+async function decideOne(id: string, decision: 'approve' | 'deny'): Promise<void> {
+  const res = await phone.decide(id, decision);
+  if (res.status === 204) {
+    console.log(`${decision === 'approve' ? 'approved' : 'denied'} request ${id} (HTTP ${res.status})`);
+    return;
+  }
+  console.error(`could not ${decision} request ${id}: HTTP ${res.status} ${res.body}`);
+  process.exitCode = 1;
 }
 
 /** The phone's part of an RP flow: decide here, or tell the user to decide from another terminal. Resolves when decided. */
 async function phoneDecides(bindingMessage: string): Promise<number | undefined> {
   if (values.phone !== 'here') {
-    console.log(`\nNow approve on the "phone": in another terminal run ${bold('npm run demo -- phone')}\n`);
+    console.log(`\nNow approve on the "phone": in another terminal run ${bold(demoCommand('phone'))}\n`);
     return undefined;
   }
   const request = await phone.waitFor((r) => r.binding_message === bindingMessage);
   showOnPhone(request);
-  const approve = await ask('   Approve on the phone? [Y/n] ', true);
+  const approve = await decide('   Approve on the phone? [Y/n] ');
   const decided = Date.now();
   const res = await phone.decide(request.id, approve ? 'approve' : 'deny');
   console.log(`   📱 → ${approve ? 'approved' : 'denied'} (HTTP ${res.status})\n`);
   return decided;
+}
+
+/**
+ * Starts the backchannel request (CIBA §7.1). A refusal (§13, e.g. 429 slow_down) ends the demo with the error code,
+ * its description and Retry-After, as the server sent them.
+ */
+async function startRequest(
+  config: oidc.Configuration,
+  params: Record<string, string>,
+): Promise<oidc.BackchannelAuthenticationResponse> {
+  try {
+    return await oidc.initiateBackchannelAuthentication(config, params);
+  } catch (e) {
+    if (!(e instanceof oidc.ResponseBodyError)) throw e;
+    const retryAfter = e.response.headers.get('retry-after');
+    const lines = [
+      `the server refused the backchannel request (HTTP ${e.status})`,
+      `   error:             ${e.error}`,
+      ...(e.error_description ? [`   error_description: ${e.error_description}`] : []),
+      ...(retryAfter ? [`   Retry-After:       ${retryAfter}${/^\d+$/.test(retryAfter) ? ' s' : ''}`] : []),
+    ];
+    throw new RefusedError(lines.join('\n'));
+  }
+}
+
+/** The server refused a request: exit status 1, the message says why. */
+class RefusedError extends Error {
+  override readonly name = 'RefusedError';
 }
 
 async function rpConfig(client: { client_id: string; client_secret: string }): Promise<oidc.Configuration> {
@@ -112,12 +259,13 @@ async function pollFlow(): Promise<void> {
   const bindingMessage = `DEMO-${randomInt(1000, 10000)}`;
   console.log(`${bold('RP')} (${DEMO_CLIENT.client_id}) → POST ${config.serverMetadata().backchannel_authentication_endpoint}`);
   console.log(`   login_hint=${values['login-hint']}  scope="openid profile email"  binding_message=${bold(bindingMessage)}`);
-  const started = await oidc.initiateBackchannelAuthentication(config, {
+  const started = await startRequest(config, {
     scope: 'openid profile email',
     login_hint: values['login-hint'],
     binding_message: bindingMessage,
   });
-  console.log(`   ← auth_req_id received ${dim('(secret, not shown)')}, expires_in ${started.expires_in} s, interval ${started.interval ?? 5} s`);
+  console.log(`   ← auth_req_id ${authReqIdShown(started.auth_req_id)}`);
+  console.log(`     expires_in ${started.expires_in} s, interval ${started.interval ?? 5} s`);
 
   const began = Date.now();
   const spinner = spin('RP polls the token endpoint: authorization_pending…');
@@ -126,22 +274,29 @@ async function pollFlow(): Promise<void> {
 
   await phoneDecides(bindingMessage);
   spinner.start();
-  const tick = setInterval(() => (spinner.text = `RP polls the token endpoint: authorization_pending… ${Math.round((Date.now() - began) / 1000)} s`), 500);
+  const seconds = () => Math.round((Date.now() - began) / 1000);
+  const polls = () => (spinner.text = `RP polls the token endpoint: authorization_pending… ${seconds()} s`);
+  const tick = setInterval(polls, 500);
   try {
     const tokens = await polling;
     clearInterval(tick);
-    spinner.succeed(`tokens received after ${((Date.now() - began) / 1000).toFixed(1)} s`);
-    console.log(`\n${bold('ID token')} claims:`, decodeJwt(tokens.id_token!));
-    console.log(`\n${bold('Access token')} (RFC 9068 JWT) claims:`, decodeJwt(tokens.access_token));
+    done(spinner, true, `tokens received after ${((Date.now() - began) / 1000).toFixed(1)} s`);
+    console.log(`\n${bold('ID token')} claims:`, shownClaims(decodeJwt(tokens.id_token!)));
+    console.log(`\n${bold('Access token')} (RFC 9068 JWT) claims:`, shownClaims(decodeJwt(tokens.access_token)));
     console.log(`\nrefresh_token: ${tokens.refresh_token ? 'issued ' + dim('(secret, not shown)') : 'none'}`);
     const userinfo = await oidc.fetchUserInfo(config, tokens.access_token, tokens.claims()!.sub);
     console.log(`\n${bold('Userinfo')}:`, userinfo);
   } catch (e) {
     clearInterval(tick);
-    const err = e as { error?: string; message: string };
-    spinner.fail(`the flow ended with ${err.error ?? err.message}`);
-    process.exitCode = err.error === 'access_denied' ? 0 : 1;
+    done(spinner, false, `the flow ended with ${describeError(e)}`);
+    process.exitCode = (e as { error?: string }).error === 'access_denied' ? 0 : 1;
   }
+}
+
+/** An OAuth error as `code: description`, anything else by its message. */
+function describeError(e: unknown): string {
+  if (e instanceof oidc.ResponseBodyError) return `${e.error}${e.error_description ? `: ${e.error_description}` : ''}`;
+  return e instanceof Error ? e.message : String(e);
 }
 
 // ---- ping and push: the client's notification endpoint ----------------------------------------------------------
@@ -203,8 +358,16 @@ async function startReceiver(port: number) {
   };
 }
 
-/** A secret shortened for the screen: start…end (length). */
+/** A long value shortened for the screen: start…end (length). For values that are not secret. */
 const shorten = (v: string) => (v.length > 24 ? `${v.slice(0, 10)}…${v.slice(-6)} ${dim(`(${v.length} chars)`)}` : v);
+
+/** A notification body value for the screen: secrets never whole (§10.3: the push body carries the tokens). */
+function shownValue(key: string, v: unknown): unknown {
+  if (typeof v !== 'string') return v;
+  if (key === 'auth_req_id') return authReqIdShown(v);
+  if (key === 'access_token' || key === 'refresh_token') return secretPreview(v);
+  return key === 'error' || key === 'error_description' || key === 'token_type' ? v : shorten(v);
+}
 
 function showNotification(n: Notification, sentToken: string, authReqId: string): void {
   console.log(`\n${bold('Notification received')} ${dim('(the server → the RP\'s notification endpoint)')}`);
@@ -214,13 +377,15 @@ function showNotification(n: Notification, sentToken: string, authReqId: string)
     if (name.toLowerCase() === 'authorization') {
       const token = value.replace(/^Bearer\s+/i, '');
       const ok = token === sentToken;
-      console.log(`   ${name}: Bearer ${'•'.repeat(8)}${token.slice(-4)}  ${ok ? '✔ the client_notification_token the RP sent' : '✘ NOT the client_notification_token the RP sent'}`);
+      const verdict = `${ok ? '✔' : '✘ NOT'} the client_notification_token the RP sent`;
+      console.log(`   ${name}: Bearer ${'•'.repeat(8)}${token.slice(-4)}  ${verdict}`);
       if (!ok) process.exitCode = 1;
     } else console.log(`   ${name}: ${value}`);
   }
-  const shown = Object.fromEntries(Object.entries(n.json).map(([k, v]) => [k, typeof v === 'string' && k !== 'error' && k !== 'error_description' && k !== 'token_type' ? shorten(v) : v]));
-  console.log(`   body${Object.keys(n.json).length ? ' (JSON, long values shortened):' : `: ${n.body || '(empty)'}`}`);
-  for (const [k, v] of Object.entries(shown)) console.log(`     ${k}: ${v}`);
+  const shown = Object.entries(n.json).map(([k, v]) => [k, shownValue(k, v)] as const);
+  const raw = n.body ? shorten(n.body) : '(empty)';
+  console.log(`   body${shown.length ? ' (JSON; secrets not shown, long values shortened):' : `: ${raw}`}`);
+  for (const [k, v] of shown) console.log(`     ${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
   const match = n.json.auth_req_id === authReqId;
   console.log(`   auth_req_id ${match ? '✔ is the one bc-authorize returned' : '✘ does not match'}`);
 }
@@ -247,14 +412,17 @@ async function notifiedFlow(mode: 'ping' | 'push', receiverPort: number): Promis
     const bindingMessage = `DEMO-${randomInt(1000, 10000)}`;
     console.log(`${bold('RP')} → POST ${meta.backchannel_authentication_endpoint}`);
     console.log(`   login_hint=${values['login-hint']}  scope="openid profile email"  binding_message=${bold(bindingMessage)}`);
-    console.log(`   client_notification_token=${'•'.repeat(8)}${notificationToken.slice(-4)} ${dim('(fresh random bearer token, only the last 4 characters shown)')}`);
-    const started = await oidc.initiateBackchannelAuthentication(config, {
+    const lastFour = dim('(fresh random bearer token, only the last 4 characters shown)');
+    console.log(`   client_notification_token=${'•'.repeat(8)}${notificationToken.slice(-4)} ${lastFour}`);
+    const started = await startRequest(config, {
       scope: 'openid profile email',
       login_hint: values['login-hint'],
       binding_message: bindingMessage,
       client_notification_token: notificationToken,
     });
-    console.log(`   ← auth_req_id received ${dim('(secret, not shown)')}, expires_in ${started.expires_in} s${started.interval ? `, interval ${started.interval} s (a ping client may also poll)` : ''}`);
+    console.log(`   ← auth_req_id ${authReqIdShown(started.auth_req_id)}`);
+    const interval = started.interval ? `, interval ${started.interval} s (a ping client may also poll)` : '';
+    console.log(`     expires_in ${started.expires_in} s${interval}`);
 
     const began = Date.now();
     const spinner = spin(`RP waits for the ${mode} notification…`);
@@ -264,19 +432,25 @@ async function notifiedFlow(mode: 'ping' | 'push', receiverPort: number): Promis
     waiting.catch(() => undefined);
     const decidedAt = await phoneDecides(bindingMessage);
     spinner.start();
-    const tick = setInterval(() => (spinner.text = `RP waits for the ${mode} notification at ${receiver.url(path)}… ${Math.round((Date.now() - began) / 1000)} s`), 500);
+    const seconds = () => Math.round((Date.now() - began) / 1000);
+    const at = receiver.url(path);
+    const waits = () => (spinner.text = `RP waits for the ${mode} notification at ${at}… ${seconds()} s`);
+    const tick = setInterval(waits, 500);
     let notification: Notification;
     try {
       notification = await waiting;
     } catch (e) {
-      spinner.fail(`${(e as Error).message}. Does the server's ${client.client_id} client notify ${receiver.url(path)}? (\`npm start\` registers port ${dim('CIBA_DEMO_RECEIVER_PORT or its own port + 1')}.)`);
+      const port = err('dim', 'CIBA_DEMO_RECEIVER_PORT or its own port + 1');
+      const question = `Does the server's ${client.client_id} client notify ${receiver.url(path)}?`;
+      done(spinner, false, `${(e as Error).message}. ${question} (\`npm start\` registers port ${port}.)`);
       process.exitCode = 1;
       return;
     } finally {
       clearInterval(tick);
     }
     const after = decidedAt !== undefined ? `, ${notification.at - decidedAt} ms after the approval POST` : '';
-    spinner.succeed(`${mode} notification received after ${((notification.at - began) / 1000).toFixed(1)} s${after}`);
+    const took = ((notification.at - began) / 1000).toFixed(1);
+    done(spinner, true, `${mode} notification received after ${took} s${after}`);
     if (others.length) console.log(dim(`   (also acknowledged meanwhile: ${others.join('; ')})`));
     showNotification(notification, notificationToken, started.auth_req_id);
 
@@ -292,13 +466,14 @@ async function redeemAfterPing(config: oidc.Configuration, authReqId: string): P
   const spinner = spin(`RP → POST ${config.serverMetadata().token_endpoint} (grant_type=${CIBA_GRANT})`).start();
   try {
     const tokens = await oidc.genericGrantRequest(config, CIBA_GRANT, { auth_req_id: authReqId });
-    spinner.succeed('tokens received from the token endpoint');
-    console.log(`\n${bold('ID token')} claims ${dim('(validated by openid-client)')}:`, decodeJwt(tokens.id_token!));
-    console.log(`\naccess_token: ${shorten(tokens.access_token)}   refresh_token: ${tokens.refresh_token ? 'issued ' + dim('(secret, not shown)') : 'none'}`);
+    done(spinner, true, 'tokens received from the token endpoint');
+    const claims = shownClaims(decodeJwt(tokens.id_token!));
+    console.log(`\n${bold('ID token')} claims ${dim('(validated by openid-client)')}:`, claims);
+    const refresh = tokens.refresh_token ? 'issued ' + dim('(secret, not shown)') : 'none';
+    console.log(`\naccess_token: ${secretPreview(tokens.access_token)}   refresh_token: ${refresh}`);
   } catch (e) {
-    const err = e as { error?: string; message: string };
-    spinner.fail(`the token endpoint answered ${err.error ?? err.message}`);
-    process.exitCode = err.error === 'access_denied' ? 0 : 1;
+    done(spinner, false, `the token endpoint answered ${describeError(e)}`);
+    process.exitCode = (e as { error?: string }).error === 'access_denied' ? 0 : 1;
   }
 }
 
@@ -314,8 +489,9 @@ async function verifyPush(config: oidc.Configuration, clientId: string, body: Re
   try {
     const jwks = createRemoteJWKSet(new URL(meta.jwks_uri!));
     const { payload, protectedHeader } = await jwtVerify(String(body.id_token), jwks, { issuer: meta.issuer, audience: clientId });
-    spinner.succeed(`ID token signature (${protectedHeader.alg}, kid ${protectedHeader.kid ?? '–'}), iss, aud and exp verified`);
-    console.log(`\n${bold('ID token')} claims:`, payload);
+    const { alg, kid } = protectedHeader;
+    done(spinner, true, `ID token signature (${alg}, kid ${kid ?? '–'}), iss, aud and exp verified`);
+    console.log(`\n${bold('ID token')} claims:`, shownClaims(payload));
     const checks: [string, boolean][] = [
       ['urn:openid:params:jwt:claim:auth_req_id = the auth_req_id from bc-authorize', payload['urn:openid:params:jwt:claim:auth_req_id'] === authReqId],
       ['… and = the auth_req_id in the push body', payload['urn:openid:params:jwt:claim:auth_req_id'] === body.auth_req_id],
@@ -328,9 +504,24 @@ async function verifyPush(config: oidc.Configuration, clientId: string, body: Re
     for (const [what, ok] of checks) console.log(`   ${ok ? '✔' : '✘'} ${what}`);
     if (checks.some(([, ok]) => !ok)) process.exitCode = 1;
   } catch (e) {
-    spinner.fail(`the pushed ID token did not verify: ${(e as Error).message}`);
+    done(spinner, false, `the pushed ID token did not verify: ${(e as Error).message}`);
     process.exitCode = 1;
   }
+}
+
+/** Why nothing answers at the issuer, and how to start or find the server. */
+function noServer(): string {
+  const port = issuerPort();
+  const from = {
+    '--issuer': 'from --issuer',
+    ISSUER: 'from ISSUER',
+    PORT: `from PORT=${process.env.PORT}`,
+    default: `the default; set PORT or ISSUER for another server`,
+  }[issuerFrom];
+  const local = issuer === `http://localhost:${port}`;
+  const start = local ? `\`${port === DEFAULT_PORT ? '' : `PORT=${port} `}npm start\`` : 'the server';
+  return `no CIBA server answers at ${issuer} (${from}). Start ${start} in another terminal first, or point ` +
+    'PORT (or ISSUER) at the server that runs.';
 }
 
 async function main(): Promise<void> {
@@ -339,10 +530,34 @@ async function main(): Promise<void> {
     return;
   }
   const mode = values.mode as Mode;
-  if (!['poll', 'ping', 'push'].includes(mode)) throw new Error(`unknown --mode ${values.mode}: use poll, ping or push\n${readHelp()}`);
+  if (!['poll', 'ping', 'push'].includes(mode)) {
+    throw new UsageError(`unknown --mode ${values.mode}: use poll, ping or push`);
+  }
+  if (values.phone !== 'here' && values.phone !== 'other') {
+    throw new UsageError(`unknown --phone ${values.phone}: use here or other`);
+  }
+  try {
+    new URL(issuer);
+  } catch {
+    throw new UsageError(`the server URL ${JSON.stringify(issuer)} (${issuerFrom}) is not a URL`);
+  }
+  const [command, id, ...extra] = positionals;
+  if (command !== undefined && !['phone', 'approve', 'deny'].includes(command)) {
+    throw new UsageError(`unknown command ${command}`);
+  }
+  if ((command === 'approve' || command === 'deny') && !id) throw new UsageError(`${command} needs the request id`);
+  if (extra.length || (command === 'phone' && id)) {
+    throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
+  }
+  // This terminal plays the phone in an RP flow: refuse now, before any request, if it cannot decide.
+  if (command === undefined && values.phone === 'here') decisionPolicy();
+
+  const up = await serverUp();
+  // The phone and its decisions are about the requests of the running server: never a fresh in-process one.
+  if (!up && command !== undefined) throw new RefusedError(noServer());
   const receiverPort = demoReceiverPort(issuerPort());
   let stack: LocalStack | undefined;
-  if (!(await serverUp())) {
+  if (!up) {
     console.log(dim(`No server at ${issuer}; starting the local stack in this process (in memory).`));
     const { startLocalStack } = await import('../infra/local/stack.ts');
     const { demoSeed } = await import('../infra/local/demo-seed.ts');
@@ -353,11 +568,9 @@ async function main(): Promise<void> {
     });
   }
   try {
-    const [command, id] = positionals;
     if (command === 'phone') await phoneMode();
-    else if ((command === 'approve' || command === 'deny') && id) console.log(`HTTP ${(await phone.decide(id, command)).status}`);
-    else if (command === undefined) await (mode === 'poll' ? pollFlow() : notifiedFlow(mode, receiverPort));
-    else throw new Error(`unknown command ${command}\n${readHelp()}`);
+    else if (command === 'approve' || command === 'deny') await decideOne(id!, command);
+    else await (mode === 'poll' ? pollFlow() : notifiedFlow(mode, receiverPort));
   } finally {
     // Let a delivery that is still reporting to the workflow (the client has its notification already) finish first.
     await stack?.sns.drain();
@@ -366,22 +579,28 @@ async function main(): Promise<void> {
 }
 
 function readHelp(): string {
-  return `usage: npm run demo [-- [--mode=poll|ping|push] [--phone=here|other] [--yes] [--login-hint=alice@example.com] [--issuer=URL]]
-       npm run demo -- phone
+  return `usage: npm run demo [-- [--mode=poll|ping|push] [--phone=here|other] [--yes|--deny]
+                            [--login-hint=alice@example.com] [--issuer=URL]]
+       npm run demo -- phone [--yes|--deny]
        npm run demo -- approve <id> | deny <id>
 
   --mode poll   (default) demo-rp polls the token endpoint
   --mode ping   demo-ping is notified {auth_req_id} at its endpoint, then redeems at the token endpoint
   --mode push   demo-push receives the tokens at its endpoint and verifies the ID token (auth_req_id, at_hash, rt_hash)
   --phone       here (default): this terminal plays alice's phone; other: approve with \`npm run demo -- phone\`
-  --yes, -y     approve without asking
-  --issuer      the server (env ISSUER, default http://localhost:8080); started in-process if none answers
+  --yes, -y     approve without asking (also --approve)
+  --deny        deny without asking
+                Without these the phone asks on the terminal; without a terminal (stdin piped) it refuses.
+  --issuer      the server (env ISSUER, else http://localhost:<env PORT, default 8080>, as \`npm start\` uses).
+                The RP flows start one in-process if none answers; phone, approve and deny need a running one.
 
 The ping/push notification receiver listens on http://127.0.0.1:<port>/ping and /push, port = env
-CIBA_DEMO_RECEIVER_PORT or the issuer's port + 1, as \`npm start\` registers them.`;
+CIBA_DEMO_RECEIVER_PORT or the issuer's port + 1, as \`npm start\` registers them.
+Colours only on a terminal; NO_COLOR turns them off, FORCE_COLOR on.`;
 }
 
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exitCode = 1;
+main().catch((e: unknown) => {
+  const message = e instanceof Error ? e.message : String(e);
+  console.error(`npm run demo: ${message}${e instanceof UsageError ? ' (see npm run demo -- --help)' : ''}`);
+  process.exitCode = e instanceof UsageError ? 2 : 1;
 });

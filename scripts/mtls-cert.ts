@@ -136,7 +136,7 @@ function main(): void {
     `  private key  ${keyFile}`,
     `  server CA    ${files.ca} (for --cacert: the listener's certificate is issued by it)`,
     '',
-    'Register the client: add this to "clients" in a seed file (CONTRACT.md format) and restart with',
+    'Register the client: add this to "clients" in a seed file (docs/seed-file.md) and restart with',
     `\`npm start -- --seed <file> --data-dir ${q(dataDir)} --mtls-port ${port ?? '<n>'}\`. The users stay in the data dir, so a seed of`,
     'just {"clients": [ … ]} is enough on a data dir where the demo seed (alice) was loaded before.',
     '',

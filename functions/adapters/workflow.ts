@@ -4,6 +4,7 @@ import { SendTaskFailureCommand, SendTaskSuccessCommand, SFNClient, StartExecuti
 import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
 import type { DeliveryMode } from '../core/model.ts';
+import { WORKFLOW_ERRORS } from '../names.ts';
 
 const sfnClient = awsClient('StepFunctions', () => new SFNClient({}));
 
@@ -28,7 +29,7 @@ export async function sendDecision(taskToken: string, decision: 'approved' | 'de
     if (decision === 'approved') {
       await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ decision }) }));
     } else {
-      await sfnClient().send(new SendTaskFailureCommand({ taskToken, error: 'access_denied', cause: 'The end-user denied the request.' }));
+      await sfnClient().send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_ERRORS.denied, cause: 'The end-user denied the request.' }));
     }
     return true;
   } catch (e) {

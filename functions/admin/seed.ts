@@ -1,4 +1,4 @@
-// Seed loader (CONTRACT.md seed file): clients, users and their devices. Idempotent: loading the same seed twice
+// Seed loader (docs/seed-file.md): clients, users and their devices. Idempotent: loading the same seed twice
 // leaves the same state. Used by the local stack at start and by `npm run seed` against a deployed table.
 import { ClientMetadataError, parseClientMetadata } from '../core/client-metadata.ts';
 import { seal, sealContext } from '../adapters/sealer.ts';
@@ -64,7 +64,8 @@ export async function loadSeed(seed: unknown): Promise<{ clients: number; users:
   if (!Array.isArray(rawClients) || !Array.isArray(rawUsers)) throw new SeedError('"clients" and "users" must be arrays');
   const clients = rawClients.map((c) => {
     try {
-      return parseClientMetadata(c, { localMode: config().localMode });
+      const { localMode, mtlsBaseUrl } = config();
+      return parseClientMetadata(c, { localMode, mtlsEndpoint: mtlsBaseUrl !== undefined });
     } catch (e) {
       if (e instanceof ClientMetadataError) throw new SeedError(e.message);
       throw e;

@@ -1,7 +1,7 @@
 // Backchannel authentication request validation (CIBA Core §7.1, §7.2): small steps in the order §7.2 gives,
 // each throwing the §13 error. Client authentication (step 1) happens before, in client-auth.ts.
 import { OAuthError } from './errors.ts';
-import { validateBindingMessage } from './binding-message.ts';
+import { validateBindingMessage, type BindingMessagePolicy } from './binding-message.ts';
 import { CIBA_GRANT, type Client } from './model.ts';
 import { NOTIFICATION_TOKEN_MAX, NOTIFICATION_TOKEN_SYNTAX } from './notification.ts';
 import { checkOneHint, type HintType } from './hints.ts';
@@ -23,6 +23,8 @@ export type BackchannelRequest = {
 };
 
 export type ExpiryPolicy = { defaultExpiresIn: number; minExpiresIn: number; maxExpiresIn: number };
+/** The server settings the request rules apply (functions/settings.ts). */
+export type RequestPolicy = ExpiryPolicy & BindingMessagePolicy;
 
 /** §4 / §13 unauthorized_client: only clients registered for the CIBA grant may use this endpoint. */
 export function checkGrantType(client: Client): void {
@@ -121,12 +123,12 @@ export function checkAcrValues(params: Params): string | undefined {
  * §7.2 steps 3 and 6 for an authenticated client (hint resolution, step 4-5, needs the user store). `params` are the
  * form parameters, or the claims of a verified request object (`signed`).
  */
-export function validateBackchannelRequest(params: Params, client: Client, policy: ExpiryPolicy, signed = false): BackchannelRequest {
+export function validateBackchannelRequest(params: Params, client: Client, policy: RequestPolicy, signed = false): BackchannelRequest {
   checkGrantType(client);
   rejectUnsupported(params, client, signed);
   const scope = checkScope(params, client);
   const hint = checkHint(params);
-  const bindingMessage = validateBindingMessage(params.get('binding_message'));
+  const bindingMessage = validateBindingMessage(params.get('binding_message'), policy);
   checkFapiContext(params, client, bindingMessage);
   const userCode = checkUserCode(params, client);
   const acrValues = checkAcrValues(params);

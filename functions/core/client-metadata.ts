@@ -3,6 +3,7 @@
 import { ASSERTION_ALGS, CLIENT_AUTH_METHODS, DELIVERY_MODES, FAPI_ALGS, GRANT_TYPES, ID_TOKEN_ALGS, REQUEST_OBJECT_ALGS, SCOPES } from './capabilities.ts';
 import { CIBA_GRANT, CLIENT_ID_SYNTAX, type Client, type ClientAuthMethod, type DeliveryMode, type SigningAlg } from './model.ts';
 import { hashClientSecret } from './crypto.ts';
+import { parseLimit } from '../settings.ts';
 
 export class ClientMetadataError extends Error {
   override readonly name = 'ClientMetadataError';
@@ -27,7 +28,7 @@ function oneOf<T extends string>(raw: Raw, key: string, allowed: readonly T[], f
 
 /**
  * A URL the server will call (CIBA §4 notification endpoint, RFC 7591 jwks_uri): absolute, https (loopback http only
- * on the local stack, CONTRACT.md), no fragment.
+ * on the local stack, docs/clients.md), no fragment.
  */
 function validateCallUrl(field: string, value: string, localMode: boolean): string {
   let url: URL;
@@ -51,8 +52,50 @@ const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'cli
 const KEY_METHODS: readonly ClientAuthMethod[] = ['private_key_jwt', 'self_signed_tls_client_auth'];
 const TLS_SUBJECT_FIELDS = ['tls_client_auth_subject_dn', 'tls_client_auth_san_dns', 'tls_client_auth_san_uri', 'tls_client_auth_san_ip', 'tls_client_auth_san_email'] as const;
 
+/** What parseClientMetadata needs to know about the server it registers for. */
+export type MetadataOptions = {
+  /** The local stack: loopback http notification endpoints and jwks_uri are allowed. */
+  localMode: boolean;
+  /**
+   * The server has an mTLS endpoint (RFC 8705 §5 mtls_endpoint_aliases: config mtlsBaseUrl, CIBA_MTLS_BASE_URL).
+   * Without one, a client that needs a TLS client certificate is refused (see mtlsRequirement).
+   */
+  mtlsEndpoint: boolean;
+};
+
+/** The fields of a client that make it need mutual TLS. */
+type MtlsFields = Pick<
+  Client,
+  'client_id' | 'token_endpoint_auth_method' | 'security_profile' | 'tls_client_certificate_bound_access_tokens'
+>;
+
+/**
+ * Why `client` cannot be served by a server without an mTLS endpoint, naming the client, the field and the reason;
+ * undefined when it can, or when the server has one. A TLS client certificate only reaches this server over its mTLS
+ * endpoint, and these clients need one at every request: tls_client_auth / self_signed_tls_client_auth authenticate
+ * with it (RFC 8705 §2), certificate-bound access tokens are bound to it at the token endpoint (RFC 8705 §3), and
+ * the fapi-ciba profile requires those tokens (FAPI-CIBA §5.2.2). Refused when the client is loaded or registered
+ * (parseClientMetadata) and when a client stored earlier authenticates (functions/lib/client-authn.ts), instead of
+ * only at the token endpoint after the user has approved.
+ */
+export function mtlsRequirement(client: MtlsFields, mtlsEndpoint: boolean): string | undefined {
+  if (mtlsEndpoint) return undefined;
+  const method = client.token_endpoint_auth_method;
+  const field =
+    method === 'tls_client_auth' || method === 'self_signed_tls_client_auth'
+      ? `token_endpoint_auth_method ${method} (authenticates with a TLS client certificate, RFC 8705)`
+      : client.security_profile === 'fapi-ciba'
+        ? 'security_profile fapi-ciba (requires certificate-bound access tokens, RFC 8705)'
+        : client.tls_client_certificate_bound_access_tokens === true
+          ? 'tls_client_certificate_bound_access_tokens (binds access tokens to a TLS client certificate, RFC 8705)'
+          : undefined;
+  if (field === undefined) return undefined;
+  const where = "CIBA_MTLS_BASE_URL / the construct's mtls prop";
+  return `client ${client.client_id}: ${field} needs an mTLS endpoint (${where}); this server has none`;
+}
+
 /** Validate raw client metadata; returns the Client to store (secret hashed). */
-export function parseClientMetadata(raw: unknown, options: { localMode: boolean }): Client {
+export function parseClientMetadata(raw: unknown, options: MetadataOptions): Client {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ClientMetadataError('client metadata must be an object');
   const r = raw as Raw;
   const clientId = optionalString(r, 'client_id');
@@ -131,7 +174,17 @@ export function parseClientMetadata(raw: unknown, options: { localMode: boolean 
     if (mode === 'push') throw why('poll or ping (push is not allowed)');
     if (!FAPI_ALGS.includes(idTokenAlg)) throw why('id_token_signed_response_alg PS256 or ES256');
   }
+  const needsMtls = mtlsRequirement(
+    { client_id: clientId, token_endpoint_auth_method: method, ...(profile ? { security_profile: profile } : {}),
+      tls_client_certificate_bound_access_tokens: boundTokens || fapi },
+    options.mtlsEndpoint,
+  );
+  if (needsMtls) throw new ClientMetadataError(needsMtls);
   const clientName = optionalString(r, 'client_name');
+  const rateLimit = optionalString(r, 'backchannel_rate_limit');
+  if (rateLimit !== undefined && !parseLimit(rateLimit)) {
+    throw new ClientMetadataError(`client ${clientId}: backchannel_rate_limit must be <count>/<seconds>, e.g. 12000/60`);
+  }
   return {
     client_id: clientId,
     ...(clientName ? { client_name: clientName } : {}),
@@ -150,5 +203,6 @@ export function parseClientMetadata(raw: unknown, options: { localMode: boolean 
     backchannel_user_code_parameter: userCode,
     ...(signingAlg ? { backchannel_authentication_request_signing_alg: signingAlg } : {}),
     id_token_signed_response_alg: idTokenAlg,
+    ...(rateLimit !== undefined ? { backchannel_rate_limit: rateLimit.trim() } : {}),
   };
 }

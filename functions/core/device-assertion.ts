@@ -1,7 +1,9 @@
-// Device assertions (CONTRACT.md device API): a compact JWS signed by the authentication device's own key, bound to
-// the issuer, the HTTP method and URL, short-lived (≤ 120 s) and single use. Anything wrong is 401 invalid_token.
+// Device assertions (docs/device-api.md): a compact JWS signed by the authentication device's own key, bound to
+// the issuer (its sole audience), the HTTP method and URL, short-lived (≤ 120 s) and single use. Anything wrong is
+// 401 invalid_token.
 import { decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
 import { OAuthError } from './errors.ts';
+import { audienceProblem } from './jws.ts';
 import { DEVICE_ID_SYNTAX, type Device } from './model.ts';
 
 export const DEVICE_ASSERTION_MAX_LIFETIME_S = 120;
@@ -40,7 +42,6 @@ export async function verifyDeviceAssertion(authorization: string | undefined, c
     ({ payload } = await jwtVerify(token, key, {
       algorithms: ['ES256'],
       issuer: device.device_id,
-      audience: ctx.issuer,
       requiredClaims: ['iat', 'exp', 'jti', 'htm', 'htu'],
       clockTolerance: CLOCK_SKEW_S,
       currentDate: new Date(ctx.nowS * 1000),
@@ -48,7 +49,12 @@ export async function verifyDeviceAssertion(authorization: string | undefined, c
   } catch {
     throw unauthorized('invalid device assertion');
   }
-  const { iat, exp, jti, htm, htu } = payload as { iat: number; exp: number; jti: unknown; htm: unknown; htu: unknown };
+  type Claims = { aud: unknown; iat: number; exp: number; jti: unknown; htm: unknown; htu: unknown };
+  const { aud, iat, exp, jti, htm, htu } = payload as Claims;
+  // The issuer as the sole audience (jws.ts audienceVerdict): not jose's `audience` option, which accepts an array
+  // that merely contains it.
+  const audience = audienceProblem(aud, [ctx.issuer], 'device assertion', 'be the issuer');
+  if (audience) throw unauthorized(audience);
   if (exp - iat > DEVICE_ASSERTION_MAX_LIFETIME_S) throw unauthorized(`device assertion lifetime exceeds ${DEVICE_ASSERTION_MAX_LIFETIME_S} s`);
   if (iat > ctx.nowS + CLOCK_SKEW_S) throw unauthorized('device assertion issued in the future');
   if (htm !== ctx.method) throw unauthorized('device assertion is bound to another method');

@@ -2,7 +2,7 @@
 // and id_token_hint; the two tokens are verified here. A token that is no JWT at all is invalid_request; one that
 // cannot be trusted to name the user is unknown_user_id; an expired login_hint_token is expired_login_hint_token (§13).
 import { errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { compactJwsAlg, isSymmetricAlg, verificationFailure } from './jws.ts';
+import { audienceProblem, compactJwsAlg, isSymmetricAlg, verificationFailure } from './jws.ts';
 import { OAuthError } from './errors.ts';
 import type { Params } from './params.ts';
 
@@ -105,9 +105,11 @@ export async function verifyLoginHintToken(jwt: string, getClientKey: JWTVerifyG
 
   const { iss, aud, exp } = payload;
   if (iss !== undefined && iss !== policy.clientId) throw unknownUser('login_hint_token iss must be the client_id');
-  if (aud !== undefined && !(aud === policy.issuer || (Array.isArray(aud) && aud.includes(policy.issuer)))) {
-    throw unknownUser('login_hint_token aud must name this server');
-  }
+  // aud is optional here; when present, the issuer is its sole value (jws.ts audienceVerdict).
+  const audience = aud === undefined
+    ? undefined
+    : audienceProblem(aud, [policy.issuer], 'login_hint_token', 'name this server');
+  if (audience) throw unknownUser(audience);
   if (exp === undefined) throw unknownUser('login_hint_token exp is required');
   return hintSubject(payload, policy.issuer);
 }

@@ -1,8 +1,9 @@
 // Client authentication with a JWT (RFC 7523 §2.2, §3; OIDC Core §9 client_secret_jwt and private_key_jwt;
-// FAPI 1 Advanced §5.2.2-14): signature by jose, iss = sub = client_id, aud names this server, short-lived, with a jti.
+// FAPI 1 Advanced §5.2.2-14): signature by jose, iss = sub = client_id, aud names this server and nothing else
+// (draft-ietf-oauth-rfc7523bis, FAPI 2.0; see jws.ts audienceVerdict), short-lived, with a jti.
 // Any failure is 401 invalid_client. The caller makes the jti single use until exp.
 import { decodeJwt, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { compactJwsAlg, verificationFailure } from './jws.ts';
+import { audienceProblem, compactJwsAlg, verificationFailure } from './jws.ts';
 import { OAuthError } from './errors.ts';
 import { CLIENT_ID_SYNTAX } from './model.ts';
 import type { Params } from './params.ts';
@@ -12,7 +13,10 @@ export const ASSERTION_JTI_MAX = 256;
 
 export type AssertionPolicy = {
   clientId: string;
-  /** Accepted audiences: the issuer, the token endpoint URL and the backchannel endpoint URL. */
+  /**
+   * Accepted audiences: the issuer, the token endpoint URL and the backchannel endpoint URL (and their mTLS aliases).
+   * `aud` must be exactly one of them: a string, or an array of one element; never an array of several.
+   */
   audiences: readonly string[];
   /** Allowed JWS algs: HS256 for client_secret_jwt; PS256/ES256/RS256 for private_key_jwt (caller decides; FAPI: PS256/ES256). */
   algorithms: readonly string[];
@@ -85,9 +89,9 @@ export async function verifyClientAssertion(jwt: string, key: AssertionKey, poli
   if (iss !== policy.clientId) throw fail('client_assertion iss must be the client_id');
   if (sub === undefined) throw fail('client_assertion sub is required');
   if (sub !== policy.clientId) throw fail('client_assertion sub must be the client_id');
-  if (aud === undefined) throw fail('client_assertion aud is required');
-  const audiences: unknown[] = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-  if (!audiences.some((a) => typeof a === 'string' && policy.audiences.includes(a))) throw fail('client_assertion aud must name this authorization server');
+  // One audience, ours (jws.ts audienceVerdict): an array naming another party too is refused, not searched.
+  const audience = audienceProblem(aud, policy.audiences, 'client_assertion', 'name this authorization server');
+  if (audience) throw fail(audience);
   if (exp === undefined) throw fail('client_assertion exp is required');
   if (exp - policy.now > policy.maxLifetime + policy.clockTolerance) {
     throw fail(`client_assertion exp is more than ${policy.maxLifetime} s in the future`);

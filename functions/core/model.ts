@@ -50,6 +50,8 @@ export type Client = {
   backchannel_client_notification_endpoint?: string;
   backchannel_authentication_request_signing_alg?: SigningAlg;
   backchannel_user_code_parameter: boolean;
+  /** This client's backchannel request quota, "<count>/<seconds>" (else the server default CIBA_RATE_LIMIT_CLIENT). */
+  backchannel_rate_limit?: string;
   id_token_signed_response_alg: SigningAlg;
 };
 
@@ -121,7 +123,7 @@ export type AuthRequest = {
   redeemable_until?: number;
 };
 
-/** Public view of a pending request for the authentication device (CONTRACT.md device API). */
+/** Public view of a pending request for the authentication device (device API, docs/device-api.md). */
 export type DeviceRequestView = {
   id: string;
   client_id: string;

@@ -1,6 +1,7 @@
 // Ping and push notifications to the client (CIBA Core §10.2, §10.3, §12): what is POSTed and what the answer
 // means. AWS-free; the delivery function (functions/handlers/deliver.ts) does the I/O.
 import type { AuthRequestStatus, DeliveryMode } from './model.ts';
+import { WORKFLOW_ERRORS } from '../names.ts';
 
 /** How a request ended, as far as its client is told. */
 export type Outcome = 'approved' | 'denied' | 'expired' | 'failed';
@@ -79,4 +80,25 @@ export function classifyResponse(status: number): AttemptResult {
 /** A POST that got no HTTP answer (refused, reset, DNS, TLS, timeout) is retried. */
 export function classifyNetworkError(code: string): AttemptResult {
   return { kind: 'retry', detail: `no answer from the notification endpoint (${code})` };
+}
+
+/** What the workflow is told about one attempt: success (no error), or the error its Retry/Catch route on. */
+export type AttemptReport = { error?: DeliveryError; result: AttemptResult };
+export type DeliveryError =
+  | typeof WORKFLOW_ERRORS.deliveryRetryable
+  | typeof WORKFLOW_ERRORS.deliveryRejected
+  | typeof WORKFLOW_ERRORS.deliveryExhausted;
+
+/**
+ * §10.2/§10.3 delivery policy: a retryable failure is retried until `windowS` seconds have passed since the first
+ * attempt (`elapsedMs`); then it is final (Exhausted). A rejection is final at once.
+ */
+export function reportAttempt(result: AttemptResult, elapsedMs: number, windowS: number): AttemptReport {
+  if (result.kind === 'delivered') return { result };
+  if (result.kind === 'rejected') return { error: WORKFLOW_ERRORS.deliveryRejected, result };
+  if (elapsedMs < windowS * 1000) return { error: WORKFLOW_ERRORS.deliveryRetryable, result };
+  return {
+    error: WORKFLOW_ERRORS.deliveryExhausted,
+    result: { kind: 'rejected', detail: `${result.detail}; not delivered within ${windowS} s` },
+  };
 }

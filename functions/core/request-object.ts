@@ -2,14 +2,14 @@
 // client signs with an asymmetric key it registered, bound to this server (aud) and short-lived (nbf, exp). Any
 // failure is 400 invalid_request. The caller makes the jti single use until exp.
 import { jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
-import { compactJwsAlg, isSymmetricAlg, verificationFailure } from './jws.ts';
+import { audienceProblem, compactJwsAlg, isSymmetricAlg, verificationFailure } from './jws.ts';
 import { OAuthError } from './errors.ts';
 import type { Params } from './params.ts';
 
 export const REQUEST_OBJECT_JTI_MAX = 256;
 
 export type RequestObjectPolicy = {
-  /** The only accepted aud value (a string, or an array containing it). */
+  /** The only accepted aud value: a string, or an array of exactly this one element (jws.ts audienceVerdict). */
   issuer: string;
   /** The required iss. */
   clientId: string;
@@ -63,8 +63,9 @@ export async function verifyRequestObject(
   }
 
   const { iss, aud, exp, iat, nbf, jti } = payload;
-  if (aud === undefined) throw invalid('request object aud is required');
-  if (!(aud === policy.issuer || (Array.isArray(aud) && aud.includes(policy.issuer)))) throw invalid('request object aud must be the issuer');
+  // §7.1.1: aud is the issuer, as the sole audience (jws.ts audienceVerdict).
+  const audience = audienceProblem(aud, [policy.issuer], 'request object', 'be the issuer');
+  if (audience) throw invalid(audience);
   if (iss === undefined) throw invalid('request object iss is required');
   if (iss !== policy.clientId) throw invalid('request object iss must be the client_id');
   if (exp === undefined) throw invalid('request object exp is required');

@@ -1,15 +1,15 @@
 // POST /bc-authorize: the Backchannel Authentication Endpoint (CIBA Core §7). Validates, records the request,
 // starts its workflow (which notifies the user's device) and acknowledges at once (§7.3).
 import { parseForm } from '../core/params.ts';
-import { validateBackchannelRequest } from '../core/backchannel-request.ts';
+import { validateBackchannelRequest, type BackchannelRequest } from '../core/backchannel-request.ts';
 import { OAuthError } from '../core/errors.ts';
 import { randomId, sha256b64u } from '../core/crypto.ts';
-import type { AuthRequest } from '../core/model.ts';
+import type { AuthRequest, Client } from '../core/model.ts';
 import type { DeliverySecrets } from '../core/notification.ts';
 import { seal, sealContext } from '../adapters/sealer.ts';
 import { createAuthRequest, findSubByLogin, getClient } from '../adapters/store.ts';
 import { startAuthWorkflow } from '../adapters/workflow.ts';
-import { checkUserCode, countClientRequest, enforceRequestLimits } from '../lib/abuse-limits.ts';
+import { checkUserCode, Reservations, reserveClientQuota, reserveUserLimits } from '../lib/abuse-limits.ts';
 import { presentClient, verifyClient } from '../lib/client-authn.ts';
 import { httpHandler, json, bodyText } from '../lib/http.ts';
 import { errorFields, log } from '../lib/log.ts';
@@ -42,20 +42,47 @@ export const handler = httpHandler('bc-authorize', async (event) => {
     ? seal(JSON.stringify({ auth_req_id: authReqId, client_notification_token: request.notificationToken } satisfies DeliverySecrets), sealContext.deliverySecrets(id))
     : Promise.resolve(undefined);
   sealing.catch(() => undefined);
-  // Abuse limits (§14): per client, counted while the hint resolves; per user once the user is known.
-  const nowS = Math.floor(Date.now() / 1000);
-  const clientCount = countClientRequest(client.client_id, nowS);
+  // Abuse limits (§14): reserved first, given back if the request is refused or cannot be started.
+  const reservations = new Reservations();
+  try {
+    const record = await admit(request, client, id, loginLookup, sealing, reservations);
+    await start(record, request.expiresIn);
+    log.info('backchannel request accepted', { requestId: record.id, clientId: record.client_id, expiresIn: request.expiresIn });
+    return json(200, {
+      auth_req_id: authReqId,
+      expires_in: request.expiresIn,
+      // §7.3: interval only for poll and ping clients.
+      ...(record.mode === 'push' ? {} : { interval: record.interval }),
+    });
+  } catch (e) {
+    await reservations.release();
+    throw e;
+  }
+});
+
+const unavailable = () =>
+  new OAuthError('temporarily_unavailable', 'the request could not be started; try again', { headers: { 'Retry-After': '1' } });
+
+/** §7.2 steps 4-5 and the abuse limits: the user is known and may be asked; the row to record. */
+async function admit(
+  request: BackchannelRequest, client: Client, id: string, loginLookup: Promise<string | undefined> | undefined,
+  sealing: Promise<string | undefined>, reservations: Reservations,
+): Promise<AuthRequest> {
+  const cfg = config();
+  const now = Date.now();
+  const clientQuota = reserveClientQuota(client, Math.floor(now / 1000), reservations);
   // §7.2 steps 4-5: the hint must identify a known user.
   const sub = await resolveHint(request.hint, client, loginLookup);
-  await enforceRequestLimits(clientCount, sub, nowS);
-  if (request.userCode !== undefined) await checkUserCode(sub, request.userCode, nowS);
-
+  await clientQuota;
+  const expiresAt = now + request.expiresIn * 1000;
+  // §7.1 user_code before the user's own limits: a wrong code neither prompts the user nor uses their budget.
+  if (request.userCode !== undefined) await checkUserCode(sub, request.userCode, Math.floor(now / 1000));
+  await reserveUserLimits(sub, id, expiresAt, reservations);
   const deliverySecrets = await sealing.catch((e: unknown) => {
     log.error('sealing failed', { requestId: id, ...errorFields(e) });
-    throw new OAuthError('temporarily_unavailable', 'the request could not be started; try again', { headers: { 'Retry-After': '1' } });
+    throw unavailable();
   });
-  const now = Date.now();
-  const record: AuthRequest = {
+  return {
     id,
     client_id: client.client_id,
     ...(client.client_name ? { client_name: client.client_name } : {}),
@@ -66,30 +93,27 @@ export const handler = httpHandler('bc-authorize', async (event) => {
     mode: client.backchannel_token_delivery_mode,
     status: 'pending',
     created_at: now,
-    expires_at: now + request.expiresIn * 1000,
+    expires_at: expiresAt,
     interval: cfg.pollInterval,
     next_poll_at: now,
     ...(deliverySecrets ? { delivery_secrets: deliverySecrets } : {}),
   };
-  // Row and execution are written in parallel (one round trip): notify-device waits briefly for the row if the
-  // workflow gets there first. If either write fails the client gets no auth_req_id; an execution left without a
-  // row ends FAILED (RecordFailure), which alarms.
+}
+
+/**
+ * Row and execution are written in parallel (one round trip): notify-device waits briefly for the row if the
+ * workflow gets there first. If either write fails the client gets no auth_req_id; an execution left without a
+ * row ends FAILED (RecordFailure), which alarms.
+ */
+async function start(record: AuthRequest, expiresIn: number): Promise<void> {
   const [stored, started] = await Promise.allSettled([
     createAuthRequest(record),
-    startAuthWorkflow({ requestId: record.id, clientId: record.client_id, mode: record.mode, expiresIn: request.expiresIn }),
+    startAuthWorkflow({ requestId: record.id, clientId: record.client_id, mode: record.mode, expiresIn }),
   ]);
   for (const [what, outcome] of [['request row', stored], ['workflow start', started]] as const) {
     if (outcome.status === 'rejected') {
       log.error(`${what} failed`, { requestId: record.id, ...errorFields(outcome.reason) });
-      throw new OAuthError('temporarily_unavailable', 'the request could not be started; try again', { headers: { 'Retry-After': '1' } });
+      throw unavailable();
     }
   }
-  log.info('backchannel request accepted', { requestId: record.id, clientId: record.client_id, expiresIn: request.expiresIn });
-  return json(200, {
-    auth_req_id: authReqId,
-    expires_in: request.expiresIn,
-    // §7.3: interval only for poll and ping clients.
-    ...(record.mode === 'push' ? {} : { interval: record.interval }),
-  });
-});
-
+}

@@ -1,13 +1,16 @@
 // Delivery topic subscriber: POSTs the ping or push notification to the client (CIBA §10.2, §10.3, §12) and reports
-// the attempt to the waiting workflow: success, Delivery.Retryable (the workflow retries with backoff and jitter), or
-// a final Delivery.Rejected / Delivery.Exhausted (dead-lettered). Push tokens are minted once and re-sent unchanged.
+// the attempt to the waiting workflow (core/notification.ts reportAttempt: success, retryable, or final and
+// dead-lettered). Push tokens are minted once and re-sent unchanged.
 import middy from '@middy/core';
 import type { SNSEvent } from 'aws-lambda';
 import * as store from '../adapters/store.ts';
 import { seal, sealContext, unseal } from '../adapters/sealer.ts';
 import { postNotification, type DeliveryMessage } from '../adapters/delivery.ts';
 import { sendDeliveryResult } from '../adapters/workflow.ts';
-import { notificationBody, outcomeOf, type AttemptResult, type DeliverySecrets, type PushTokens } from '../core/notification.ts';
+import {
+  notificationBody, outcomeOf, reportAttempt, type AttemptReport, type AttemptResult, type DeliverySecrets, type PushTokens,
+} from '../core/notification.ts';
+import { METRICS, WORKFLOW_ERRORS } from '../names.ts';
 import { grantFromRequest } from '../core/tokens.ts';
 import { randomId } from '../core/crypto.ts';
 import type { AuthRequest, Client } from '../core/model.ts';
@@ -49,36 +52,39 @@ async function deliver(message: DeliveryMessage): Promise<void> {
       result = { kind: 'retry', detail: `delivery error (${e instanceof Error ? e.name : typeof e})` };
     }
   }
-  const now = Date.now();
-  const elapsed = now - (req.delivery_started_at ?? now);
-  if (result.kind === 'retry' && elapsed >= cfg.deliveryWindow * 1000) {
-    result = { kind: 'rejected', detail: `${result.detail}; not delivered within ${cfg.deliveryWindow} s` };
-    await report(req, taskToken, 'Delivery.Exhausted', result, attempt);
-  } else {
-    await report(req, taskToken, result.kind === 'delivered' ? undefined : result.kind === 'retry' ? 'Delivery.Retryable' : 'Delivery.Rejected', result, attempt);
-  }
+  const elapsed = Date.now() - (req.delivery_started_at ?? Date.now());
+  await report(req, taskToken, reportAttempt(result, elapsed, cfg.deliveryWindow), attempt);
 }
 
 /**
  * End the delivery in the row when final (secrets dropped), then tell the workflow, and emit the metrics. The row goes
  * first: if telling the workflow fails, its retry finds the delivery already ended and only reports it.
  */
-async function report(req: AuthRequest, taskToken: string, error: string | undefined, result: AttemptResult, attempt: number): Promise<void> {
+async function report(req: AuthRequest, taskToken: string, { error, result }: AttemptReport, attempt: number): Promise<void> {
   const now = Date.now();
   const fields = { requestId: req.id, clientId: req.client_id, mode: req.mode, attempt, result: result.detail };
-  const final = error !== 'Delivery.Retryable';
+  const final = error !== WORKFLOW_ERRORS.deliveryRetryable;
   if (final && !req.delivery_status) await store.finishDelivery(req.id, error ? 'failed' : 'delivered', now);
-  await sendDeliveryResult(taskToken, error ? { error, cause: result.detail } : { output: { delivered: true, attempts: attempt, result: result.detail } });
+  await sendDeliveryResult(
+    taskToken,
+    error ? { error, cause: result.detail } : { output: { delivered: true, attempts: attempt, result: result.detail } },
+  );
   if (!error) {
     const latency = req.decided_at !== undefined && outcomeOf(req.status) === 'approved' ? now - req.decided_at : undefined;
     log.info('notification delivered', { ...fields, ...(latency !== undefined ? { approvalToNotificationMs: latency } : {}) });
-    emitMetrics({ DeliveriesSucceeded: { value: 1, unit: 'Count' }, ...(latency !== undefined ? { ApprovalToNotification: { value: latency, unit: 'Milliseconds' } } : {}) }, { mode: req.mode });
-  } else if (error === 'Delivery.Retryable') {
+    emitMetrics(
+      {
+        [METRICS.deliveriesSucceeded]: { value: 1, unit: 'Count' },
+        ...(latency !== undefined ? { [METRICS.approvalToNotification]: { value: latency, unit: 'Milliseconds' } } : {}),
+      },
+      { mode: req.mode },
+    );
+  } else if (!final) {
     log.warn('notification not delivered; will retry', fields);
-    emitMetrics({ DeliveryRetries: { value: 1, unit: 'Count' } }, { mode: req.mode });
+    emitMetrics({ [METRICS.deliveryRetries]: { value: 1, unit: 'Count' } }, { mode: req.mode });
   } else {
     log.error('notification not delivered; giving up', { ...fields, error });
-    emitMetrics({ DeliveriesFailed: { value: 1, unit: 'Count' } }, { mode: req.mode });
+    emitMetrics({ [METRICS.deliveriesFailed]: { value: 1, unit: 'Count' } }, { mode: req.mode });
   }
 }
 

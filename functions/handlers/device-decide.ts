@@ -1,7 +1,7 @@
-// POST /device/requests/{id}: the user approves or denies on the authentication device (CONTRACT.md device API).
+// POST /device/requests/{id}: the user approves or denies on the authentication device (docs/device-api.md).
 // The decision is a conditional write first (DynamoDB is the source of truth), then it resumes the workflow.
 import { httpHandler, json, noContent, bodyText } from '../lib/http.ts';
-import { decideAuthRequest } from '../adapters/store.ts';
+import { decideAuthRequest, releasePendingSlot } from '../adapters/store.ts';
 import { sendDecision } from '../adapters/workflow.ts';
 import { log } from '../lib/log.ts';
 import { authenticateDevice } from '../lib/device-auth.ts';
@@ -32,7 +32,11 @@ export const handler = httpHandler('device-decide', async (event) => {
     return json(409, { error: result.reason });
   }
   // No task token yet means the workflow has not reached its wait; notify-device sees the decision and resumes itself.
-  const resumed = result.taskToken ? await sendDecision(result.taskToken, decision) : false;
+  // The user has answered: the request no longer counts against the user's pending cap.
+  const [resumed] = await Promise.all([
+    result.taskToken ? sendDecision(result.taskToken, decision) : false,
+    releasePendingSlot(device.sub, id),
+  ]);
   log.info('device decision', { requestId: id, decision, deviceId: device.device_id, workflowResumed: resumed });
   return noContent();
 });

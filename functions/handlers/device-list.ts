@@ -1,4 +1,4 @@
-// GET /device/requests: the pending, unexpired requests of the calling device's user (CONTRACT.md device API).
+// GET /device/requests: the pending, unexpired requests of the calling device's user (docs/device-api.md).
 import { httpHandler, json } from '../lib/http.ts';
 import { listPendingRequests } from '../adapters/store.ts';
 import type { AuthRequest, DeviceRequestView } from '../core/model.ts';

@@ -1,4 +1,4 @@
-// GET /.well-known/openid-configuration (OIDC Discovery §4, CIBA Core §4).
+// GET and HEAD /.well-known/openid-configuration (OIDC Discovery §4, CIBA Core §4; HEAD: functions/lib/http.ts).
 import { httpHandler, json } from '../lib/http.ts';
 import { providerMetadata } from '../core/discovery.ts';
 import { config } from '../config.ts';

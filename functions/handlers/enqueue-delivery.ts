@@ -5,24 +5,25 @@ import middy from '@middy/core';
 import { endPendingRequest, prepareDelivery } from '../adapters/store.ts';
 import { publishDelivery } from '../adapters/delivery.ts';
 import { errorFields, log } from '../lib/log.ts';
+import { WORKFLOW_ERRORS } from '../names.ts';
 
 /** `decision` is the wait's result: the device callback output, or the caught error `{Error, Cause}`. */
 export type EnqueueDeliveryEvent = { requestId: string; taskToken: string; decision?: { Error?: string } | null };
 
 class EnqueueFailed extends Error {
-  override readonly name = 'EnqueueFailed';
+  override readonly name = WORKFLOW_ERRORS.enqueueFailed;
 }
 /** Not retried by the workflow: there is nothing to deliver. */
 class NothingToDeliver extends Error {
-  override readonly name = 'Delivery.NothingToDeliver';
+  override readonly name = WORKFLOW_ERRORS.nothingToDeliver;
 }
 
 export const handler = middy<EnqueueDeliveryEvent, { attempt: number }>().handler(async ({ requestId, taskToken, decision }) => {
   const waitError = decision?.Error;
   // The wait ended without a decision: States.Timeout is expiry (CIBA §10.2/§12 expired_token); anything else
   // except the device's access_denied means the device could not be notified.
-  if (waitError === 'States.Timeout') await endPendingRequest(requestId, 'expired');
-  else if (waitError && waitError !== 'access_denied') await endPendingRequest(requestId, 'failed');
+  if (waitError === WORKFLOW_ERRORS.timeout) await endPendingRequest(requestId, 'expired');
+  else if (waitError && waitError !== WORKFLOW_ERRORS.denied) await endPendingRequest(requestId, 'failed');
 
   const req = await prepareDelivery(requestId, taskToken, Date.now());
   if (!req) throw new NothingToDeliver(`authentication request ${requestId} not found`);

@@ -1,4 +1,4 @@
-// GET /jwks: the public signing keys (RFC 7517), for ID tokens and RFC 9068 access tokens.
+// GET and HEAD /jwks: the public signing keys (RFC 7517), for ID tokens and RFC 9068 access tokens.
 import { httpHandler, json } from '../lib/http.ts';
 import { jwks } from '../adapters/keys.ts';
 

@@ -5,11 +5,12 @@ import { storeTaskToken } from '../adapters/store.ts';
 import { notifyDevice } from '../adapters/device-notifier.ts';
 import { sendDecision } from '../adapters/workflow.ts';
 import { errorFields, log } from '../lib/log.ts';
+import { WORKFLOW_ERRORS } from '../names.ts';
 
 export type NotifyDeviceEvent = { requestId: string; expiresIn: number; taskToken: string };
 
 class NotifyFailed extends Error {
-  override readonly name = 'NotifyFailed';
+  override readonly name = WORKFLOW_ERRORS.notifyFailed;
 }
 
 /** bc-authorize writes the row and starts this workflow in parallel: give the row a moment to land. */

@@ -1,43 +1,86 @@
-// Abuse limits at the backchannel endpoint with their counters (functions/core/rate-limit.ts holds the rules):
-// backchannel requests per client and per user (no unsolicited push spam, CIBA §14), failed user codes per user.
+// Abuse limits at the backchannel endpoint with their counters (functions/core/rate-limit.ts holds the rules).
+// Each limit reserves first (an atomic count or a conditional write) and decides after, so concurrent requests can
+// never slip past a limit; whatever a refused or failed request reserved is given back (Reservations.release).
 import { OAuthError } from '../core/errors.ts';
 import { verifyUserCode } from '../core/crypto.ts';
-import { enforce, tooManyRequests, windowOf, type Limit } from '../core/rate-limit.ts';
-import { countInWindow, getUser, readWindow } from '../adapters/store.ts';
+import type { Client } from '../core/model.ts';
+import { clientQuota, pendingRetryAfter, tooManyRequests, windowOf, withinLimit, type Limit } from '../core/rate-limit.ts';
+import { claimPendingSlot, countInWindow, getUser, releasePendingSlot, uncount } from '../adapters/store.ts';
+import { log } from './log.ts';
 import { config } from '../config.ts';
 
-function count(limit: Limit, key: string, nowS: number): Promise<number> {
-  const { start, end } = windowOf(limit, nowS);
-  return countInWindow(key, start, end);
+/** What one backchannel request reserved; given back if the request is refused or cannot be started. */
+export class Reservations {
+  private readonly taken: Promise<(() => Promise<void>) | undefined>[] = [];
+
+  /** Tracks a reservation in flight: `take` resolves to its undo, or undefined when nothing was reserved. */
+  add(take: Promise<(() => Promise<void>) | undefined>): void {
+    take.catch(() => undefined);
+    this.taken.push(take);
+  }
+
+  /** Gives back everything reserved (waiting for reservations still in flight). Never throws. */
+  async release(): Promise<void> {
+    const undos = await Promise.allSettled(this.taken);
+    await Promise.allSettled(undos.map((u) => (u.status === 'fulfilled' && u.value ? u.value() : undefined)));
+  }
 }
 
 /**
- * Counts this request for its (authenticated) client and its user, and refuses it beyond either limit (429).
- * `clientCount` is the client's count, started earlier by countClientRequest so it overlaps the hint resolution.
+ * Counts one event against `limit` under `key`; beyond the limit the count is given back at once and 429 thrown.
+ * Resolves to the undo of the count.
  */
-export async function enforceRequestLimits(clientCount: Promise<number>, sub: string, nowS: number): Promise<void> {
-  const { limits } = config();
-  const [clients, users] = await Promise.all([clientCount, count(limits.user, `user#${sub}`, nowS)]);
-  enforce(limits.client, clients, 'backchannel requests from this client', nowS);
-  enforce(limits.user, users, 'backchannel requests for this user', nowS);
+async function reserveInWindow(limit: Limit, key: string, nowS: number, what: string): Promise<() => Promise<void>> {
+  const { start, end, retryAfter } = windowOf(limit, nowS);
+  const undo = () => uncount(key, start);
+  if (!withinLimit(limit, await countInWindow(key, start, end))) {
+    await undo();
+    log.warn('backchannel request refused: limit reached', { limit: what, retryAfter });
+    throw tooManyRequests(what, retryAfter);
+  }
+  return undo;
 }
 
-/** Starts counting a request for an authenticated client (see enforceRequestLimits). */
-export function countClientRequest(clientId: string, nowS: number): Promise<number> {
-  const counted = count(config().limits.client, `client#${clientId}`, nowS);
-  counted.catch(() => undefined);
-  return counted;
+/** The client's quota: started as soon as the client is authenticated, so it overlaps the hint resolution. */
+export function reserveClientQuota(client: Client, nowS: number, reservations: Reservations): Promise<unknown> {
+  const limit = clientQuota(client.backchannel_rate_limit, config().limits.client);
+  const taken = reserveInWindow(limit, `client#${client.client_id}`, nowS, 'backchannel requests from this client');
+  reservations.add(taken);
+  return taken;
 }
 
-/** §7.1 user_code, with a limit on failed attempts per user: guessing a user code must not be feasible. */
+/**
+ * The user's limits, once the user is known: the rate across clients and a slot among the user's pending requests
+ * (the request `requestId`, open until `expiresAt` epoch ms). Both are reserved at once.
+ */
+export async function reserveUserLimits(
+  sub: string, requestId: string, expiresAt: number, reservations: Reservations,
+): Promise<void> {
+  const { limits, maxPendingPerUser } = config();
+  const now = Date.now();
+  const rate = reserveInWindow(limits.user, `user#${sub}`, Math.floor(now / 1000), 'backchannel requests for this user');
+  const slot = claimPendingSlot(sub, requestId, expiresAt, now, maxPendingPerUser).then((claimed) => {
+    if (claimed === true) return () => releasePendingSlot(sub, requestId);
+    const retryAfter = pendingRetryAfter(claimed, now);
+    log.warn('backchannel request refused: too many pending requests for the user', { retryAfter });
+    throw tooManyRequests('pending requests for this user', retryAfter);
+  });
+  reservations.add(rate);
+  reservations.add(slot);
+  await Promise.all([rate, slot]);
+}
+
+/**
+ * §7.1 user_code, with a limit on failed attempts per user: guessing a user code must not be feasible. The attempt
+ * is counted before the (slow) check, so concurrent guesses cannot exceed the limit; a right code is given back.
+ */
 export async function checkUserCode(sub: string, userCode: string, nowS: number): Promise<void> {
-  const limit = config().limits.userCode;
-  const key = `usercode-failures#${sub}`;
-  const { start, retryAfter } = windowOf(limit, nowS);
-  const [failures, user] = await Promise.all([readWindow(key, start, nowS), getUser(sub)]);
-  if (failures >= limit.count) throw tooManyRequests('failed user_code attempts for this user', retryAfter);
+  const [undo, user] = await Promise.all([
+    reserveInWindow(config().limits.userCode, `usercode-failures#${sub}`, nowS, 'failed user_code attempts for this user'),
+    getUser(sub),
+  ]);
   if (!user?.user_code_hash || !(await verifyUserCode(userCode, user.user_code_hash))) {
-    await count(limit, key, nowS);
     throw new OAuthError('invalid_user_code', 'user_code is invalid');
   }
+  await undo();
 }

@@ -4,6 +4,7 @@
 import type { X509Certificate } from 'node:crypto';
 import { authenticateClient, failure, presentedCredentials, type PresentedCredentials } from '../core/client-auth.ts';
 import { verifyClientAssertion } from '../core/jwt-assertion.ts';
+import { mtlsRequirement } from '../core/client-metadata.ts';
 import { certificateCurrent, matchesSelfSigned, matchesTlsClientAuth, parseClientCertificate } from '../core/mtls.ts';
 import { ASSERTION_ALGS, FAPI_ALGS } from '../core/capabilities.ts';
 import type { Client } from '../core/model.ts';
@@ -44,6 +45,10 @@ export function assertionAudiences(): string[] {
 /** Authenticates `presented` as the registered client `registered`; every failure is invalid_client (401). */
 export async function verifyClient(registered: Client | undefined, presented: Presented): Promise<Client> {
   const { credentials } = presented;
+  // A client stored (by an earlier seed) that needs a TLS client certificate, on a server without an mTLS endpoint:
+  // refused before anything else, at either endpoint, rather than at the token endpoint after the user approved.
+  const needsMtls = registered && mtlsRequirement(registered, config().mtlsBaseUrl !== undefined);
+  if (needsMtls) throw failure(credentials, needsMtls);
   const client = authenticateClient(registered, credentials);
   const now = Math.floor(Date.now() / 1000);
   if (credentials.kind === 'assertion') {

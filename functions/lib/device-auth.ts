@@ -1,5 +1,5 @@
 // Shared by the device API handlers (functions/handlers/device-*.ts): authenticate the calling authentication
-// device (CONTRACT.md device API).
+// device (device assertions, docs/device-api.md).
 import { verifyDeviceAssertion } from '../core/device-assertion.ts';
 import type { Device } from '../core/model.ts';
 import { getDevice, useOnce } from '../adapters/store.ts';

@@ -40,13 +40,33 @@ function errorResponse(e: unknown, route: string): HttpResponse {
   return json(500, { error: 'server_error', error_description: 'internal error' });
 }
 
-/** Wrap a handler: normalised headers, OAuth errors as JSON, anything else as a logged 500 server_error. */
+/**
+ * RFC 9110 §9.3.2: a HEAD request gets the status and header fields a GET would get, and no content. Done here, once
+ * for every route (a HEAD route in functions/routes.ts runs the same handler as its GET), because API Gateway does
+ * not document removing a Lambda proxy integration's body from a HEAD response, so the function must not return
+ * one. Content-Length tells the size the GET content would have (RFC 9110 §8.6); it is a header API Gateway
+ * reserves (HTTP API parameter mapping, "Reserved headers"), so on AWS the client may see API Gateway's own value.
+ */
+export function withoutBodyForHead(event: HttpEvent, response: HttpResponse): HttpResponse {
+  if (event.requestContext.http.method !== 'HEAD') return response;
+  const { body, isBase64Encoded, ...rest } = response;
+  const length = body === undefined ? 0 : isBase64Encoded ? Buffer.byteLength(body, 'base64') : Buffer.byteLength(body);
+  return { ...rest, headers: { ...rest.headers, 'Content-Length': String(length) } };
+}
+
+/**
+ * Wrap a handler: normalised headers, OAuth errors as JSON, anything else as a logged 500 server_error; no body for
+ * HEAD.
+ */
 export function httpHandler(route: string, fn: (event: HttpEvent) => Promise<HttpResponse>) {
   return middy<HttpEvent, HttpResponse>()
     .use(httpHeaderNormalizer())
     .use({
+      after: async (request) => {
+        request.response = withoutBodyForHead(request.event, request.response);
+      },
       onError: async (request) => {
-        request.response = errorResponse(request.error, route);
+        request.response = withoutBodyForHead(request.event, errorResponse(request.error, route));
       },
     })
     .handler(fn);

@@ -1,6 +1,9 @@
 // Minting a token set (OIDC Core §3.1.3.3, RFC 9068, CIBA §10.1.1 / §10.3.1): used by the token endpoint (poll, ping,
 // refresh) and by push delivery. The claims come from functions/core/tokens.ts; signing from the keys adapter.
+import type { X509Certificate } from 'node:crypto';
 import { randomId, sha256b64u } from '../core/crypto.ts';
+import { tokenError } from '../core/errors.ts';
+import { certificateThumbprint } from '../core/mtls.ts';
 import { accessTokenClaims, idTokenClaims, type Grant } from '../core/tokens.ts';
 import { ACCESS_TOKEN_ALG } from '../core/capabilities.ts';
 import { REFRESH_GRANT, type Client } from '../core/model.ts';
@@ -59,4 +62,20 @@ export async function mintTokens(client: Client, grant: Grant, family: string, o
     ...(idToken ? { id_token: idToken } : {}),
     ...(refreshToken ? { refresh_token: refreshToken } : {}),
   };
+}
+
+/**
+ * RFC 8705 §3: a client registered for certificate-bound access tokens (FAPI-CIBA requires them) must call over mutual
+ * TLS; its access tokens carry the certificate's thumbprint.
+ */
+export function certificateBinding(client: Client, certificate: X509Certificate | undefined): MintOptions {
+  if (!client.tls_client_certificate_bound_access_tokens) return {};
+  if (!certificate) {
+    throw tokenError(
+      'invalid_request',
+      'this client gets certificate-bound access tokens: call the token endpoint with its TLS client certificate ' +
+        '(mtls_endpoint_aliases)',
+    );
+  }
+  return { certificateThumbprint: certificateThumbprint(certificate) };
 }

@@ -1,8 +1,17 @@
 // Structured JSON logs (one line per event). Callers pass only non-secret fields: request ids (the SHA-256 form),
 // client ids, subs, error codes. Never an auth_req_id, token, secret, user code, task token or notification token.
+import { readSetting } from '../settings.ts';
+
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
-const threshold = (): number => ORDER[(process.env.LOG_LEVEL as Level) ?? 'info'] ?? ORDER.info;
+/** LOG_LEVEL (functions/settings.ts), read on every line so tests and the local stack may change it; never throws. */
+function threshold(): number {
+  try {
+    return ORDER[readSetting('logLevel')];
+  } catch {
+    return ORDER.info;
+  }
+}
 
 function write(level: Level, message: string, fields: Record<string, unknown> = {}): void {
   if (ORDER[level] < threshold()) return;

@@ -20,6 +20,8 @@
 // The HTTPS listener sets x-forwarded-proto https; the plain HTTP listener keeps http.
 // Like an HTTP API: unknown path or a known path with another method → 404 {"message":"Not Found"}; a handler that
 // throws or returns something invalid → 500 {"message":"Internal Server Error"}; body over 10 MB → 413.
+// HEAD matches HEAD routes only (as on AWS); a HEAD response never has a body, and when the handler returns none, its
+// Content-Length is passed on (API Gateway reserves that header: whether it does the same is not documented).
 import { listen, readBody } from './http-server.ts';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -119,7 +121,11 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     const requestId = randomUUID();
     let routeKey: string | undefined;
     const done = (status: number, headers: Record<string, string | string[]>, body: string | Buffer) => {
-      res.writeHead(status, { ...headers, 'apigw-requestid': requestId, 'content-length': Buffer.byteLength(body) });
+      // HEAD: node sends no body; an empty one from a handler (functions/lib/http.ts) keeps the handler's
+      // Content-Length, the size of the GET content (RFC 9110 §8.6).
+      const given = req.method === 'HEAD' && Buffer.byteLength(body) === 0 ? headers['content-length'] : undefined;
+      const length = typeof given === 'string' ? given : Buffer.byteLength(body);
+      res.writeHead(status, { ...headers, 'apigw-requestid': requestId, 'content-length': length });
       res.end(body);
       options.onRequest?.({ requestId, method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', ...(routeKey ? { routeKey } : {}), status, start, end: performance.now() });
     };

@@ -2,9 +2,11 @@
 // AWS_ENDPOINT_URL_SFN, AWS_ENDPOINT_URL_SNS and AWS_ENDPOINT_URL_SQS (ops/tests: `aws sqs … --endpoint-url <url>`).
 // It routes by protocol:
 // - Step Functions JSON protocol (awsJson1_0): header `X-Amz-Target: AWSStepFunctions.<Operation>`;
-// - SQS JSON protocol (awsJson1_0): header `X-Amz-Target: AmazonSQS.<Operation>` (queue URLs in replies use the
-//   request's Host; on start, a LocalSqs without an endpoint gets this server's URL for its queue URLs);
+// - SQS JSON protocol (awsJson1_0): header `X-Amz-Target: AmazonSQS.<Operation>` (on start, a LocalSqs without an
+//   endpoint gets this server's URL for its queue URLs);
 // - SNS query protocol (awsQuery): form-encoded body with `Action=…`.
+// It also holds what the three services share: the error type (AwsError), the reply shape, and the awsJson1_0
+// request parsing and error replies (SNS, an awsQuery service, shares the error type and reply shape).
 // Differences from AWS: no SigV4 signature or credential checks, plain HTTP, no request size limits beyond 1 MB.
 import { listen, readBody } from './http-server.ts';
 import { createServer } from 'node:http';
@@ -13,6 +15,75 @@ import { randomUUID } from 'node:crypto';
 import type { LocalStepFunctions } from './stepfunctions.ts';
 import type { LocalSns } from './sns.ts';
 import type { LocalSqs } from './sqs.ts';
+
+/** An error a local AWS service answers with: `code` names it in the protocol, `status` is the HTTP status. */
+export class AwsError extends Error {
+  readonly code: string;
+  readonly status: number;
+  constructor(code: string, message: string, status = 400) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** One reply of a local AWS service. */
+export type AwsReply = { status: number; contentType: string; body: string; headers: Record<string, string> };
+
+/** `err` as an AwsError; anything else is logged (it is a bug here) and becomes a 500 InternalFailure. */
+export function asAwsError(err: unknown, log: (line: string) => void, service: string): AwsError {
+  if (err instanceof AwsError) return err;
+  log(`[${service}] internal error: ${err instanceof Error ? err.stack : String(err)}`);
+  return new AwsError('InternalFailure', 'Internal failure', 500);
+}
+
+// ---- awsJson1_0 (Step Functions, SQS) ----
+
+/** The operation of an awsJson1_0 `X-Amz-Target: <Service>.<Operation>` header. */
+export function jsonOperation(target: string): string {
+  return target.slice(target.indexOf('.') + 1);
+}
+
+/** The input object of an awsJson1_0 request body (an empty body is {}). */
+export function jsonInput(body: string): Record<string, unknown> {
+  let input: unknown;
+  try {
+    input = body.trim() === '' ? {} : JSON.parse(body);
+  } catch {
+    throw new AwsError('SerializationException', 'Request body is not valid JSON');
+  }
+  if (!input || typeof input !== 'object' || Array.isArray(input)) {
+    throw new AwsError('SerializationException', 'Request body is not a JSON object');
+  }
+  return input as Record<string, unknown>;
+}
+
+export function jsonReply(payload: unknown, status = 200, headers: Record<string, string> = {}): AwsReply {
+  return {
+    status,
+    contentType: 'application/x-amz-json-1.0',
+    body: JSON.stringify(payload),
+    headers: { 'x-amzn-requestid': randomUUID(), ...headers },
+  };
+}
+
+/**
+ * The awsJson1_0 error reply `{"__type", "message"}` for `err`; `shape` gives the `__type` the service uses for it
+ * (the SDK reads the error name after the last `#`) and any extra headers.
+ */
+export function jsonErrorReply(
+  err: unknown,
+  log: (line: string) => void,
+  service: string,
+  shape: (e: AwsError) => { type: string; headers?: Record<string, string> },
+): AwsReply {
+  const e = asAwsError(err, log, service);
+  const { type, headers } = e.status >= 500 ? { type: e.code } : shape(e);
+  return jsonReply({ __type: type, message: e.message }, e.status, headers);
+}
+
+// ---- the server ----
 
 export type AwsEndpointOptions = {
   stepFunctions?: LocalStepFunctions;
@@ -39,7 +110,7 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   const server = createServer((req, res) => {
     handle(req, res, options).catch((err: unknown) => {
       log(`[aws-endpoint] ${err instanceof Error ? err.stack : String(err)}`);
-      if (!res.headersSent) send(res, 500, 'application/json', JSON.stringify({ message: 'Internal error' }));
+      if (!res.headersSent) send(res, jsonReply({ message: 'Internal error' }, 500));
       else res.destroy();
     });
   });
@@ -50,35 +121,34 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: AwsEndpointOptions): Promise<void> {
   const raw = await readBody(req, MAX_BODY);
-  if (raw === undefined) return send(res, 413, 'application/json', JSON.stringify({ message: 'Request too large' }));
+  if (raw === undefined) return send(res, jsonReply({ message: 'Request too large' }, 413));
   const body = raw.toString('utf8');
   const target = req.headers['x-amz-target'];
   if (typeof target === 'string' && target.startsWith('AWSStepFunctions.')) {
     if (!options.stepFunctions) return unknownService(res);
-    const reply = await options.stepFunctions.handleHttp(target, body);
-    return send(res, reply.status, reply.contentType, reply.body);
+    return send(res, await options.stepFunctions.handleHttp(target, body));
   }
   if (typeof target === 'string' && target.startsWith('AmazonSQS.')) {
     if (!options.sqs) return unknownService(res);
-    const host = req.headers.host;
-    const origin = host && /^[A-Za-z0-9.:[\]-]+$/.test(host) ? `http://${host}` : undefined;
-    const reply = options.sqs.handleHttp(target, body, origin);
-    return send(res, reply.status, reply.contentType, reply.body, reply.headers);
+    return send(res, options.sqs.handleHttp(target, body));
   }
   if (req.method === 'POST' && /(^|&)Action=/.test(body)) {
     if (!options.sns) return unknownService(res);
-    const reply = options.sns.handleHttp(body);
-    return send(res, reply.status, reply.contentType, reply.body);
+    return send(res, options.sns.handleHttp(body));
   }
   return unknownService(res);
 }
 
 function unknownService(res: ServerResponse): void {
-  send(res, 400, 'application/json', JSON.stringify({ __type: 'UnknownOperationException', message: 'No local service for this request' }));
+  send(res, jsonReply({ __type: 'UnknownOperationException', message: 'No local service for this request' }, 400));
 }
 
-function send(res: ServerResponse, status: number, contentType: string, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'x-amzn-requestid': randomUUID(), ...headers, 'content-type': contentType, 'content-length': Buffer.byteLength(body) });
-  res.end(body);
+function send(res: ServerResponse, reply: AwsReply): void {
+  res.writeHead(reply.status, {
+    'x-amzn-requestid': randomUUID(),
+    ...reply.headers,
+    'content-type': reply.contentType,
+    'content-length': Buffer.byteLength(reply.body),
+  });
+  res.end(reply.body);
 }
-

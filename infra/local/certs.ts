@@ -40,6 +40,11 @@ export type CertOptions = {
   serial?: bigint;
   /** Validity in days from now (default 1: test certificates). */
   days?: number;
+  /**
+   * An explicit validity period instead of `days`, e.g. one wholly in the past for an expired certificate. OpenSSL
+   * 3.0's `req -x509` cannot back-date, so such certificates are signed with `openssl ca -startdate/-enddate`.
+   */
+  validity?: { notBefore: Date; notAfter: Date };
 };
 
 const OPENSSL = process.env.OPENSSL ?? 'openssl';
@@ -48,6 +53,18 @@ const CONFIG = `
 [req]
 distinguished_name = dn
 prompt = no
+[ca]
+default_ca = ca_default
+[ca_default]
+database = ./index.txt
+new_certs_dir = .
+serial = ./serial
+default_md = sha256
+policy = policy_any
+unique_subject = no
+email_in_dn = no
+copy_extensions = none
+[policy_any]
 [dn]
 [ca_ext]
 basicConstraints = critical,CA:TRUE
@@ -126,14 +143,20 @@ function issue(extensions: 'ca_ext' | 'server_ext' | 'client_ext' | 'self_ext', 
     writeFileSync(join(dir, 'openssl.cnf'), config);
     writeFileSync(join(dir, 'key.pem'), keyPem, { mode: 0o600 });
     const serial = options.serial ?? BigInt(`0x${randomBytes(8).toString('hex')}`) + 1n;
-    const args = ['req', '-x509', '-new', '-config', join(dir, 'openssl.cnf'), '-key', join(dir, 'key.pem'), '-subj', subjectArg(options.subject ?? [])];
-    args.push('-sha256', '-days', String(options.days ?? 1), '-set_serial', serial.toString(), '-extensions', extensions, '-out', join(dir, 'cert.pem'));
     if (ca) {
       writeFileSync(join(dir, 'ca.pem'), ca.certPem);
       writeFileSync(join(dir, 'ca.key'), ca.keyPem, { mode: 0o600 });
-      args.push('-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca.key'));
     }
-    openssl(args);
+    const subject = subjectArg(options.subject ?? []);
+    if (options.validity) {
+      if (options.days !== undefined) throw new Error('give a certificate either days or validity, not both');
+      signWithValidity(dir, extensions, subject, serial, options.validity, ca !== undefined);
+    } else {
+      const args = ['req', '-x509', '-new', '-config', 'openssl.cnf', '-key', 'key.pem', '-subj', subject, '-sha256'];
+      args.push('-days', String(options.days ?? 1), '-set_serial', serial.toString(), '-extensions', extensions);
+      args.push('-out', 'cert.pem', ...(ca ? ['-CA', 'ca.pem', '-CAkey', 'ca.key'] : []));
+      openssl(args, dir);
+    }
     const certPem = readFileSync(join(dir, 'cert.pem'), 'utf8');
     return { keyPem, certPem, cert: new X509Certificate(certPem) };
   } finally {
@@ -141,9 +164,40 @@ function issue(extensions: 'ca_ext' | 'server_ext' | 'client_ext' | 'self_ext', 
   }
 }
 
-function openssl(args: string[]): void {
+/**
+ * Signs cert.pem in `dir` with an explicit validity period: a request (`req -new`), then `openssl ca` with
+ * -startdate/-enddate, which OpenSSL 3.0 accepts in the past too. -preserveDN keeps the whole subject (the empty
+ * policy would drop it), -selfsign signs with the certificate's own key. `openssl ca` keeps a throwaway database
+ * (index.txt, serial: hex) in `dir`, so it runs there.
+ */
+function signWithValidity(
+  dir: string,
+  extensions: string,
+  subject: string,
+  serial: bigint,
+  validity: { notBefore: Date; notAfter: Date },
+  byCa: boolean,
+): void {
+  if (!(validity.notBefore.getTime() < validity.notAfter.getTime())) {
+    throw new Error('validity: notBefore must precede notAfter');
+  }
+  openssl(['req', '-new', '-config', 'openssl.cnf', '-key', 'key.pem', '-subj', subject, '-out', 'request.pem'], dir);
+  const hex = serial.toString(16);
+  writeFileSync(join(dir, 'serial'), `${hex.length % 2 ? '0' : ''}${hex}\n`);
+  writeFileSync(join(dir, 'index.txt'), '');
+  const time = (d: Date) => `${d.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:T]/g, '')}`;
+  const args = ['ca', '-batch', '-config', 'openssl.cnf', '-notext', '-preserveDN', '-in', 'request.pem'];
+  args.push('-out', 'cert.pem');
+  args.push('-startdate', time(validity.notBefore), '-enddate', time(validity.notAfter), '-extensions', extensions);
+  args.push(...(byCa ? ['-cert', 'ca.pem', '-keyfile', 'ca.key'] : ['-selfsign', '-keyfile', 'key.pem']));
+  openssl(args, dir);
+}
+
+/** Runs the OpenSSL CLI in `cwd`, the temp dir with the files its arguments name. */
+function openssl(args: string[], cwd: string): void {
   try {
-    execFileSync(OPENSSL, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, OPENSSL_CONF: '/dev/null' } });
+    const env = { ...process.env, OPENSSL_CONF: '/dev/null' };
+    execFileSync(OPENSSL, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
   } catch (err) {
     const e = err as { code?: string; stderr?: Buffer };
     if (e.code === 'ENOENT') throw new Error(`making certificates needs the OpenSSL 3 CLI (${OPENSSL} not found; Debian: apt-get install openssl)`);

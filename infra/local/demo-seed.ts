@@ -1,4 +1,4 @@
-// The built-in demo seed (CONTRACT.md seed format), loaded by `npm start` when CIBA_SEED is not set: a poll client,
+// The built-in demo seed (seed file format, docs/seed-file.md), loaded by `npm start` when CIBA_SEED is not set: a poll client,
 // a ping client and a push client (CIBA Core §5) and alice with her phone. The ping and push clients are notified at
 // a loopback receiver that `npm run demo -- --mode ping|push` runs, on the port demoReceiverPort() gives both sides.
 // The demo device's private key is published here on purpose: it exists only so `npm run demo` can play the

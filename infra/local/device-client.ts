@@ -1,10 +1,10 @@
-// The authentication device's side of the CONTRACT.md device API, as a small client: signs device assertions with
+// The authentication device's side of the device API (docs/device-api.md), as a small client: signs device assertions with
 // the device's private key and lists / decides requests. Used by `npm run demo`, the tests and the benchmark.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { DeviceRequestView } from '../../functions/core/model.ts';
 
-/** One pending request as the device API lists it (CONTRACT.md). */
+/** One pending request as the device API lists it (docs/device-api.md). */
 export type DeviceRequest = DeviceRequestView;
 
 /** A new device key pair (ES256, P-256) as a private JWK. */

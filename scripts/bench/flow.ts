@@ -35,7 +35,7 @@ export const NOTIFY_CLIENTS = {
 } as const;
 
 /**
- * A seed (CONTRACT.md format) with one poll client and `count` users, each with a device key of its own; with
+ * A seed (docs/seed-file.md format) with one poll client and `count` users, each with a device key of its own; with
  * `notificationUrl`, also the ping and push clients of NOTIFY_CLIENTS, notified at notificationUrl(`/<client_id>`).
  */
 export function benchSeed(count: number, notificationUrl?: (path: string) => string): { seed: unknown; users: BenchUser[] } {

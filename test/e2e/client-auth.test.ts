@@ -202,6 +202,21 @@ describe('failures common to all methods (both endpoints)', () => {
 /** A self-signed certificate's private JWK as a CryptoKey (for the "wrong method" case). */
 const importPrivate = async (jwk: JWK) => (await importJWK(jwk, 'ES256')) as CryptoKey;
 
+/** Assertions whose aud is an array naming this server and more: each must be refused (the sole-audience rule). */
+const multiAudience = async (path: string): Promise<[string, string][]> => {
+  const elsewhere = 'https://elsewhere.example/token';
+  const ours = `${w.issuer}${path}`;
+  return [
+    ['aud: another server next to our endpoint', await assertion('pk-es', es.signer, { aud: [elsewhere, ours] })],
+    ['aud: the issuer next to another server', await assertion('pk-es', es.signer, { aud: [w.issuer, elsewhere] })],
+    ['aud: two of our own values', await assertion('pk-es', es.signer, { aud: [w.issuer, ours] })],
+    [
+      'aud: another server next to ours (client_secret_jwt)',
+      await assertion('jwt-secret', secretSigner, { aud: [elsewhere, w.issuer] }),
+    ],
+  ];
+};
+
 describe('JWT assertions (RFC 7523 §3) at both endpoints', () => {
   for (const ep of ENDPOINTS) {
     const post = async (jwt: string, extra: Record<string, string> = {}) => send(w.issuer, ep.path, { ...ep.body, ...jwtParams(jwt), ...extra });
@@ -214,7 +229,12 @@ describe('JWT assertions (RFC 7523 §3) at both endpoints', () => {
     });
 
     test(`${ep.path}: every accepted aud succeeds (issuer, token endpoint, backchannel endpoint, their mTLS aliases)`, async () => {
-      for (const aud of [w.issuer, `${w.issuer}/token`, `${w.issuer}/bc-authorize`, [`https://elsewhere.example`, `${w.issuer}/token`], `${mtls}/token`, `${mtls}/bc-authorize`]) {
+      // A string, or a one-element array (still a single audience: draft-ietf-oauth-rfc7523bis, FAPI 2.0).
+      const accepted = [
+        w.issuer, `${w.issuer}/token`, `${w.issuer}/bc-authorize`, [`${w.issuer}${ep.path}`], [w.issuer],
+        `${mtls}/token`, `${mtls}/bc-authorize`,
+      ];
+      for (const aud of accepted) {
         ep.authenticated(await post(await assertion('pk-es', es.signer, { aud })));
         ep.authenticated(await post(await assertion('jwt-secret', secretSigner, { aud })));
       }
@@ -233,6 +253,8 @@ describe('JWT assertions (RFC 7523 §3) at both endpoints', () => {
       const cases: [string, string][] = [
         ['wrong signature', flipped],
         ['aud of another server', await assertion('pk-es', es.signer, { aud: 'https://elsewhere.example/token' })],
+        // draft-ietf-oauth-rfc7523bis, FAPI 2.0: this server as the sole audience; an array of several is refused.
+        ...(await multiAudience(ep.path)),
         ['aud missing', await assertion('pk-es', es.signer, { aud: undefined })],
         ['expired', await assertion('pk-es', es.signer, { iat: now - 300, exp: now - 120 })],
         ['exp too far ahead (> 600 s)', await assertion('pk-es', es.signer, { exp: now + 3600 })],
@@ -250,6 +272,9 @@ describe('JWT assertions (RFC 7523 §3) at both endpoints', () => {
       for (const [what, jwt] of cases) {
         const res = await post(jwt, what === 'not a JWT' ? { client_id: 'pk-es' } : {});
         expectError(res, 401, 'invalid_client', what);
+      }
+      for (const [what, jwt] of await multiAudience(ep.path)) {
+        assert.match(String((await post(jwt)).json.error_description), /aud must be a single audience/, what);
       }
     });
 
@@ -302,7 +327,21 @@ describe('mutual TLS (RFC 8705 §2) at both endpoints', () => {
     });
   }
 
-  test.skip('an expired client certificate (test/support/certs.ts cannot issue one: OpenSSL 3.0 `req -days` must be positive)', () => {});
+  test('an expired certificate from the trusted CA is refused by the listener (403, like API Gateway)', async () => {
+    // tls-dn's subject DN, issued by the truststore's CA, but valid only from two days ago until yesterday.
+    const day = 24 * 60 * 60 * 1000;
+    const expired = createClientCert(ca, {
+      subject: [['C', 'US'], ['O', 'Example'], ['CN', 'dn-client.example.com']],
+      validity: { notBefore: new Date(Date.now() - 2 * day), notAfter: new Date(Date.now() - day) },
+    });
+    assert.ok(expired.cert.validToDate.getTime() < Date.now(), 'the certificate has expired');
+    assert.ok(expired.cert.checkIssued(ca.cert) && expired.cert.verify(ca.cert.publicKey), 'issued by the trusted CA');
+    for (const ep of ENDPOINTS) {
+      const res = await send(mtls, ep.path, { ...ep.body, client_id: 'tls-dn' }, {}, expired);
+      assert.equal(res.status, 403, `${ep.path}: ${res.text}`);
+      assert.deepEqual(res.json, { message: 'Forbidden' }, ep.path);
+    }
+  });
 });
 
 describe('jwks_uri key rotation (private_key_jwt)', () => {

@@ -1,4 +1,4 @@
-// How the delivery treats what the client's notification endpoint answers (CIBA §10.2, §10.3; DESIGN principle 7):
+// How the delivery treats what the client's notification endpoint answers (CIBA §10.2, §10.3; docs/architecture.md):
 // 2xx is delivered (any body), 3xx is never followed and final, other 4xx are final, 5xx and a missing endpoint are
 // retried with backoff until they succeed. Final failures end the execution FAILED and land in the dead-letter queue.
 import { after, before, describe, test } from 'node:test';

@@ -75,10 +75,13 @@ describe('backchannel authentication endpoint (§13)', () => {
   });
 
   test('invalid_binding_message (400)', async () => {
-    await expectError(await bc({ ...ok, binding_message: 'x'.repeat(65) }), 400, 'invalid_binding_message');
+    await expectError(await bc({ ...ok, binding_message: 'x'.repeat(129) }), 400, 'invalid_binding_message');
     await expectError(await bc({ ...ok, binding_message: 'line\nbreak' }), 400, 'invalid_binding_message');
     await expectError(await bc({ ...ok, binding_message: 'abc\u202Edef' }), 400, 'invalid_binding_message');
     assert.equal((await bc({ ...ok, binding_message: 'Zahlung 42,00 € – Bäckerei' })).status, 200);
+    // The demo seed's call-centre message (66 characters) is an ordinary sentence.
+    const sentence = 'Please identify yourself for better help in our customer service.';
+    assert.equal((await bc({ ...ok, binding_message: sentence })).status, 200);
   });
 
   test('invalid_client (401)', async () => {

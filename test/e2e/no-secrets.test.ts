@@ -1,6 +1,6 @@
 // No secret (auth_req_id, access/ID/refresh tokens, client secret, user code, task token, client notification token)
-// appears in any execution's input, output or history, in any SNS message, dead letter, or log line (DESIGN
-// principle 5), for poll, ping and push flows including a retried push and a dead-lettered one.
+// appears in any execution's input, output or history, in any SNS message, dead letter, or log line
+// (docs/security.md), for poll, ping and push flows including a retried push and a dead-lettered one.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';

@@ -67,6 +67,15 @@ describe('approve', () => {
     assert.equal(userinfo.name, 'Alice Example');
     assert.equal(userinfo.phone_number, undefined, 'phone scope was not granted');
 
+    // A refused refresh request (a wider scope; another client) neither uses the token up nor revokes its family.
+    await assert.rejects(
+      oidc.refreshTokenGrant(config, tokens.refresh_token!, { scope: 'openid phone' }),
+      (e: { error?: string }) => e.error === 'invalid_scope',
+    );
+    await assert.rejects(
+      oidc.refreshTokenGrant(await w.rp('other', OTHER_SECRET), tokens.refresh_token!),
+      (e: { error?: string }) => e.error === 'invalid_grant',
+    );
     // Refresh: rotated; the old one is single use and its reuse revokes the family.
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
     assert.ok(refreshed.access_token);

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import { basic, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
+import { createCa, createServerCert } from '../support/certs.ts';
 
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer';
 
@@ -20,6 +21,10 @@ const strangerKey = await generateKeyPair('PS256');
 
 const base = { grant_types: ['urn:openid:params:grant-type:ciba'], scope: 'openid profile email', backchannel_token_delivery_mode: 'poll' };
 const publicJwks = async (key: CryptoKey, kid: string, alg: string) => ({ keys: [{ ...(await exportJWK(key)), kid, alg, use: 'sig' }] });
+
+// The fapi-ciba client gets certificate-bound access tokens, so the server needs an mTLS endpoint to register it.
+const ca = createCa();
+const serverCert = createServerCert(ca);
 
 let w: World;
 before(async () => {
@@ -39,7 +44,7 @@ before(async () => {
     },
     // Keys, but no registered alg: may sign (with any asymmetric alg), need not.
     { ...base, client_id: 'plain-keys', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic', jwks: await publicJwks(plainKey.publicKey, 'plain-1', 'PS256') },
-  ]);
+  ], [], { https: { key: serverCert.keyPem, cert: serverCert.certPem, ca: ca.certPem } });
 });
 after(() => w.close());
 

@@ -1,11 +1,12 @@
-// CONTRACT.md "Local stack": `npm start` (infra/local/start.ts) with PORT, CIBA_SEED and CIBA_DATA_DIR; ready when
-// discovery answers 200; two servers side by side; the same seed loaded twice (a restart) is fine; without a seed the
+// The local stack (docs/configuration.md): `npm start` (infra/local/start.ts) with PORT, CIBA_SEED and CIBA_DATA_DIR; ready when
+// discovery answers 200; two servers side by side; the same seed loaded twice (a restart) is fine; one server per
+// data dir (a second one says so and exits, a stale lock is taken over); without a seed the
 // demo seed (poll, ping and push clients; ping/push notify the demo receiver port) and the next steps; --mtls-port
 // with the local CA in the data dir and `npm run mtls-cert` (scripts/mtls-cert.ts).
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,6 +103,40 @@ test('two servers with their own port, data dir and seed run side by side; a res
   assert.equal(await (await fetch(`${a.url}/jwks`)).text(), jwksBefore, 'signing keys persist in the data dir');
   await stop(a.child);
   await stop(b.child);
+});
+
+test('one server per data dir: a second one says so in one line and exits 1; a stale lock is taken over', async () => {
+  const [port, otherPort] = [await freePort(), await freePort()];
+  const data = mkdtempSync(join(tmpdir(), 'ciba-lock-'));
+  dirs.push(data);
+  const env = { PORT: String(port), CIBA_DATA_DIR: data, CIBA_SEED: seedFile('client-lock') };
+  const first = await start(env);
+  const lockFile = join(data, 'local-stack.lock');
+  assert.equal(readFileSync(lockFile, 'utf8').trim(), String(first.child.pid));
+
+  const second = spawnSync(process.execPath, [START], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, PORT: String(otherPort) },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(second.status, 1);
+  assert.equal(
+    `${second.stdout}${second.stderr}`,
+    `npm start: the data dir ${data} is in use by another local stack (pid ${first.child.pid}): stop it first, ` +
+      'or use another --data-dir / CIBA_DATA_DIR\n',
+  );
+  const discovery = '/.well-known/openid-configuration';
+  await assert.rejects(fetch(`http://localhost:${otherPort}${discovery}`), 'the second server started nothing');
+  assert.equal((await fetch(`${first.url}${discovery}`)).status, 200, 'the first one still serves');
+  await stop(first.child);
+  assert.equal(existsSync(lockFile), false, 'the lock is removed on a clean stop');
+
+  // A lock left behind by a process that is gone (e.g. killed) is taken over.
+  const gone = spawnSync(process.execPath, ['-e', '']).pid;
+  writeFileSync(lockFile, `${gone}\n`);
+  const again = await start(env);
+  assert.equal(readFileSync(lockFile, 'utf8').trim(), String(again.child.pid));
+  await stop(again.child);
 });
 
 test('without CIBA_SEED the demo seed is loaded and next steps are printed', async () => {

@@ -440,14 +440,12 @@ describe('CibaStack: functions', () => {
       for (const required of ['ISSUER', 'TABLE_NAME', 'KMS_RSA_KEY_ID', 'KMS_EC_KEY_ID']) assert.ok(env[required], `${spec.name}: ${required}`);
       // functions/config.ts requires the sealing key id of every function with KEYS_SOURCE=kms (IAM decides who may use it).
       assert.deepEqual(env.KMS_SEAL_KEY_ID, sealingKeyArn, spec.name);
-      assert.equal(env.CIBA_DELIVERY_WINDOW, '3600', spec.name);
-      assert.equal(env.CIBA_DELIVERY_TIMEOUT, '10', spec.name);
       assert.equal('STATE_MACHINE_ARN' in env, Boolean(spec.access.startExecution || spec.access.sendTaskResult), `${spec.name}: STATE_MACHINE_ARN`);
       assert.equal('DEVICE_TOPIC_ARN' in env, Boolean(spec.access.publishDevice), `${spec.name}: DEVICE_TOPIC_ARN`);
       assert.equal('DELIVERY_TOPIC_ARN' in env, Boolean(spec.access.publishDelivery), `${spec.name}: DELIVERY_TOPIC_ARN`);
       if ('DELIVERY_TOPIC_ARN' in env) assert.deepEqual(env.DELIVERY_TOPIC_ARN, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
       // Tunables appear only when configured.
-      assert.ok(!('CIBA_MAX_EXPIRES_IN' in env));
+      for (const tunable of ['CIBA_MAX_EXPIRES_IN', 'CIBA_DELIVERY_WINDOW', 'CIBA_DELIVERY_TIMEOUT']) assert.ok(!(tunable in env));
       if ('STATE_MACHINE_ARN' in env) assert.deepEqual(env.STATE_MACHINE_ARN, s.stack.resolve(s.stack.server.stateMachineArn));
     }
   });
@@ -609,6 +607,22 @@ describe('CibaStack: HTTP API', () => {
     }
   });
 
+  it('HEAD routes for discovery and JWKS (a GET route does not match HEAD), on the GET route\'s integration', () => {
+    const routes = resourcesOf(s.json, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
+    const target = (key: string) => routes.find((r) => r.RouteKey === key)?.Target;
+    for (const path of ['/.well-known/openid-configuration', '/jwks']) {
+      assert.ok(target(`HEAD ${path}`), `HEAD ${path} route exists`);
+      assert.deepEqual(target(`HEAD ${path}`), target(`GET ${path}`), `HEAD ${path} runs the GET function`);
+    }
+    // API Gateway may invoke the function for HEAD: a permission for the path with any method, or for HEAD itself.
+    const permissions = resourcesOf(s.json, 'AWS::Lambda::Permission')
+      .map(([, p]) => JSON.stringify(p.Properties.SourceArn));
+    for (const path of ['/.well-known/openid-configuration', '/jwks']) {
+      const allows = (arn: string) => arn.includes(`/*/*${path}"`) || arn.includes(`/*/HEAD${path}"`);
+      assert.ok(permissions.some(allows), `permission for HEAD ${path}`);
+    }
+  });
+
   it('default stage: auto-deploy, throttled, JSON access logs without query strings or headers', () => {
     const stages = resourcesOf(s.json, 'AWS::ApiGatewayV2::Stage').map(([, st]) => st.Properties);
     assert.equal(stages.length, 1);
@@ -629,8 +643,10 @@ describe('CibaStack: HTTP API', () => {
     for (const name of ['IssuerUrl', 'DiscoveryUrl', 'StateMachineArn', 'TableName', 'DeviceTopicArn', 'DeliveryTopicArn', 'DeliveryDeadLetterQueueUrl']) s.template.hasOutput(name, {});
     assert.deepEqual(s.json.Outputs.DeliveryTopicArn.Value, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
     assert.deepEqual(s.json.Outputs.DeliveryDeadLetterQueueUrl.Value, { Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) });
+    // The sealing key, for `npm run seed -- --seal-key-id` (client_secret_jwt secrets sealed as the functions do).
+    assert.deepEqual(s.json.Outputs.SealingKeyId.Value, { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'] });
     // Plus AlarmTopicArn and DashboardUrl (monitoring).
-    assert.equal(Object.keys(s.json.Outputs).length, 9);
+    assert.equal(Object.keys(s.json.Outputs).length, 10);
     assert.deepEqual(s.json.Outputs.DiscoveryUrl.Value, {
       'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.api), 'ApiEndpoint'] }, '/.well-known/openid-configuration']],
     });
@@ -644,15 +660,20 @@ describe('CibaServer props', () => {
     const custom = synth(
       {
         issuer: 'https://login.example.com/',
-        maxExpiresIn: 900,
-        defaultExpiresIn: 120,
-        pollInterval: 3,
-        deliveryWindow: Duration.minutes(30),
-        deliveryTimeout: Duration.seconds(5),
+        settings: {
+          maxExpiresIn: Duration.seconds(900),
+          defaultExpiresIn: Duration.minutes(2),
+          pollInterval: Duration.seconds(3),
+          deliveryWindow: Duration.minutes(30),
+          deliveryTimeout: Duration.seconds(5),
+          acrValues: ['urn:example:loa:2', 'urn:example:loa:3'],
+          accessTokenTtl: Duration.minutes(5),
+          bindingMessagePattern: '[A-Z0-9-]+',
+        },
         architecture: Architecture.X86_64,
         removalPolicy: RemovalPolicy.DESTROY,
         logRetention: RetentionDays.ONE_WEEK,
-        functionProps: { token: { memorySize: 1024, environment: { ACCESS_TOKEN_TTL: '300' } } },
+        functionProps: { token: { memorySize: 1024, environment: { LOG_LEVEL: 'debug' } } },
       },
       'Custom',
     );
@@ -661,9 +682,12 @@ describe('CibaServer props', () => {
     assert.equal(env.CIBA_MAX_EXPIRES_IN, '900');
     assert.equal(env.CIBA_DEFAULT_EXPIRES_IN, '120');
     assert.equal(env.CIBA_POLL_INTERVAL, '3');
+    assert.equal(env.CIBA_ACR_VALUES, 'urn:example:loa:2 urn:example:loa:3');
+    assert.equal(env.CIBA_BINDING_MESSAGE_PATTERN, '[A-Z0-9-]+');
     assert.equal(functionInfo(custom, 'deliver').props.Environment.Variables.CIBA_DELIVERY_WINDOW, '1800');
     assert.equal(functionInfo(custom, 'deliver').props.Environment.Variables.CIBA_DELIVERY_TIMEOUT, '5');
     assert.equal(env.ACCESS_TOKEN_TTL, '300');
+    assert.equal(env.LOG_LEVEL, 'debug');
     assert.equal(env.KEYS_SOURCE, 'kms');
     assert.equal(functionInfo(custom, 'token').props.MemorySize, 1024);
     assert.equal(functionInfo(custom, 'jwks').props.MemorySize, 512);
@@ -679,11 +703,14 @@ describe('CibaServer props', () => {
 
   it('rejects delivery settings outside their bounds, and a POST timeout that does not fit in the deliver function', () => {
     const cases: [CibaServerProps, RegExp][] = [
-      [{ deliveryWindow: Duration.hours(25) }, /deliveryWindow must be whole seconds from 1 to 86400/],
-      [{ deliveryWindow: Duration.millis(1500) }, /deliveryWindow must be whole seconds/],
-      [{ deliveryTimeout: Duration.seconds(26) }, /deliveryTimeout must be whole seconds from 1 to 25/],
-      [{ deliveryTimeout: Duration.millis(500) }, /deliveryTimeout must be whole seconds/],
-      [{ deliveryTimeout: Duration.seconds(15), functionProps: { deliver: { timeout: Duration.seconds(15) } } }, /shorter than the deliver function's timeout \(15 s\)/],
+      [{ settings: { deliveryWindow: Duration.hours(25) } }, /settings\.deliveryWindow must be whole seconds from 1 to 86400/],
+      [{ settings: { deliveryWindow: Duration.millis(1500) } }, /settings\.deliveryWindow must be whole seconds/],
+      [{ settings: { deliveryTimeout: Duration.seconds(26) } }, /settings\.deliveryTimeout must be whole seconds from 1 to 25/],
+      [{ settings: { deliveryTimeout: Duration.millis(500) } }, /settings\.deliveryTimeout must be whole seconds/],
+      [
+        { settings: { deliveryTimeout: Duration.seconds(15) }, functionProps: { deliver: { timeout: Duration.seconds(15) } } },
+        /shorter than the deliver function's timeout \(15 s\)/,
+      ],
     ];
     for (const [props, error] of cases) assert.throws(() => synth(props, 'BadDelivery'), error);
   });
@@ -712,10 +739,12 @@ describe('CibaServer: server settings (rate limits, id_token_hint grace)', () =>
   it('become the env strings functions/config.ts parses, on every function', () => {
     const custom = synth(
       {
-        rateLimitPerClient: { count: 100, window: Duration.minutes(1) },
-        rateLimitPerUser: { count: 3, window: Duration.hours(1) },
-        userCodeAttempts: { count: 5, window: Duration.minutes(15) },
-        idTokenHintGrace: Duration.hours(2),
+        settings: {
+          rateLimitPerClient: { count: 100, window: Duration.minutes(1) },
+          rateLimitPerUser: { count: 3, window: Duration.hours(1) },
+          userCodeAttempts: { count: 5, window: Duration.minutes(15) },
+          idTokenHintGrace: Duration.hours(2),
+        },
       },
       'Settings',
     );
@@ -727,20 +756,24 @@ describe('CibaServer: server settings (rate limits, id_token_hint grace)', () =>
       assert.equal(env.CIBA_ID_TOKEN_HINT_GRACE, '7200', name);
     }
     // No grace at all is a valid setting (not "unset").
-    const none = synth({ idTokenHintGrace: Duration.seconds(0) }, 'NoGrace');
+    const none = synth({ settings: { idTokenHintGrace: Duration.seconds(0) } }, 'NoGrace');
     assert.equal(functionInfo(none, 'bc-authorize').props.Environment.Variables.CIBA_ID_TOKEN_HINT_GRACE, '0');
   });
 
   it('are rejected outside their bounds', () => {
     const cases: [CibaServerProps, RegExp][] = [
-      [{ rateLimitPerClient: { count: 0, window: Duration.minutes(1) } }, /rateLimitPerClient\.count must be an integer from 1 to 9999999, got 0/],
-      [{ rateLimitPerClient: { count: 1.5, window: Duration.minutes(1) } }, /rateLimitPerClient\.count must be an integer/],
-      [{ rateLimitPerUser: { count: 10_000_000, window: Duration.minutes(1) } }, /rateLimitPerUser\.count must be an integer from 1 to 9999999/],
-      [{ rateLimitPerUser: { count: 10, window: Duration.millis(1500) } }, /rateLimitPerUser\.window must be whole seconds from 1 to 9999999/],
-      [{ userCodeAttempts: { count: 5, window: Duration.seconds(0) } }, /userCodeAttempts\.window must be whole seconds from 1/],
-      [{ userCodeAttempts: { count: 5, window: Duration.days(200) } }, /userCodeAttempts\.window must be whole seconds from 1 to 9999999/],
-      [{ idTokenHintGrace: Duration.days(366) }, /idTokenHintGrace must be whole seconds from 0 to 31536000/],
-      [{ idTokenHintGrace: Duration.millis(500) }, /idTokenHintGrace must be whole seconds/],
+      [{ settings: { rateLimitPerClient: { count: 0, window: Duration.minutes(1) } } }, /settings\.rateLimitPerClient must be `<count>\/<seconds>`, each 1 to 9999999, got 0 per 1 minute/],
+      [{ settings: { rateLimitPerClient: { count: 1.5, window: Duration.minutes(1) } } }, /settings\.rateLimitPerClient must be/],
+      [{ settings: { rateLimitPerUser: { count: 10_000_000, window: Duration.minutes(1) } } }, /settings\.rateLimitPerUser must be/],
+      [{ settings: { rateLimitPerUser: { count: 10, window: Duration.millis(1500) } } }, /settings\.rateLimitPerUser must be/],
+      [{ settings: { userCodeAttempts: { count: 5, window: Duration.seconds(0) } } }, /settings\.userCodeAttempts must be/],
+      [{ settings: { userCodeAttempts: { count: 5, window: Duration.days(200) } } }, /settings\.userCodeAttempts must be/],
+      [{ settings: { idTokenHintGrace: Duration.days(366) } }, /settings\.idTokenHintGrace must be whole seconds from 0 to 31536000/],
+      [{ settings: { idTokenHintGrace: Duration.millis(500) } }, /settings\.idTokenHintGrace must be whole seconds/],
+      [{ settings: { maxPendingPerUser: 0 } }, /settings\.maxPendingPerUser must be an integer from 1 to 50, got 0/],
+      [{ settings: { logLevel: 'verbose' as 'info' } }, /settings\.logLevel must be `debug` or `info`/],
+      [{ settings: { bindingMessagePattern: '[' } }, /settings\.bindingMessagePattern must be a regular expression/],
+      [{ settings: { tableName: 'x' } as never }, /settings\.tableName is not a server setting/],
     ];
     for (const [props, error] of cases) assert.throws(() => synth(props, 'BadSettings'), error);
   });
@@ -814,7 +847,7 @@ describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
     for (const name of FUNCTION_NAMES) assert.equal(functionInfo(c, name).props.Environment.Variables.CIBA_MTLS_BASE_URL, 'https://mtls.example.com', name);
     assert.equal(c.json.Outputs.MtlsBaseUrl.Value, 'https://mtls.example.com');
     assert.deepEqual(c.json.Outputs.MtlsDomainTarget.Value, { 'Fn::GetAtt': [domainId, 'RegionalDomainName'] });
-    assert.equal(Object.keys(c.json.Outputs).length, 11);
+    assert.equal(Object.keys(c.json.Outputs).length, 12);
 
     const versioned = synth({}, 'MtlsContextVersion', { ...MTLS_CONTEXT, mtlsTruststoreVersion: 'abc123' });
     const [[, vDomain]] = resourcesOf(versioned.json, 'AWS::ApiGatewayV2::DomainName') as [[string, Json]];

@@ -70,8 +70,12 @@ export async function startWorld(
     quiet: true,
     seed: { clients: [...seed.clients, ...extraClients], users: [...seed.users, ...extraUsers] },
     ...(options.https ? { https: options.https } : {}),
-    // Generous abuse limits: the suites make many requests for alice; test/e2e/rate-limits.test.ts sets its own.
-    env: { LOG_LEVEL: 'warn', CIBA_RATE_LIMIT_USER: '10000/60', CIBA_RATE_LIMIT_CLIENT: '100000/60', ...env },
+    // Generous abuse limits: the suites make many requests for alice and leave some pending;
+    // test/e2e/rate-limits*.test.ts set their own (an empty value means the server default).
+    env: {
+      LOG_LEVEL: 'warn', CIBA_RATE_LIMIT_USER: '10000/60', CIBA_RATE_LIMIT_CLIENT: '100000/60',
+      CIBA_MAX_PENDING_PER_USER: '50', ...env,
+    },
   });
   const issuer = stack.issuer;
   return {

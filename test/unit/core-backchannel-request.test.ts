@@ -4,14 +4,14 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
   checkAcrValues, checkGrantType, checkHint, checkRequestedExpiry, checkScope, checkUserCode, rejectUnsupported,
-  validateBackchannelRequest, type ExpiryPolicy,
+  validateBackchannelRequest, type RequestPolicy,
 } from '../../functions/core/backchannel-request.ts';
-import { BINDING_MESSAGE_MAX, validateBindingMessage } from '../../functions/core/binding-message.ts';
+import { validateBindingMessage } from '../../functions/core/binding-message.ts';
 import { CIBA_GRANT, REFRESH_GRANT, type Client } from '../../functions/core/model.ts';
 import { loadConfig } from '../../functions/config.ts';
 import { throwsOAuth } from './helpers/oauth-assert.ts';
 
-const POLICY: ExpiryPolicy = { defaultExpiresIn: 300, minExpiresIn: 10, maxExpiresIn: 1800 };
+const POLICY: RequestPolicy = { defaultExpiresIn: 300, minExpiresIn: 10, maxExpiresIn: 1800, bindingMessageMax: 128 };
 
 function params(entries: Record<string, string> = {}): ReadonlyMap<string, string> {
   return new Map(Object.entries(entries));
@@ -118,14 +118,26 @@ describe('validateBindingMessage', () => {
   test('§7.1 binding_message is optional', () => {
     assert.equal(validateBindingMessage(undefined), undefined);
   });
-  test('§7.1 binding_message "relatively short": 64 characters pass, 65 → invalid_binding_message', () => {
-    assert.equal(BINDING_MESSAGE_MAX, 64);
-    assert.equal(validateBindingMessage('x'.repeat(64)), 'x'.repeat(64));
-    throwsOAuth(() => validateBindingMessage('x'.repeat(65)), 'invalid_binding_message', 400, /at most 64/);
+  test('§7.1 binding_message by default: an ordinary sentence of 128 characters passes, 129 → invalid_binding_message', () => {
+    const sentence = 'Please identify yourself for better help in our customer service.';
+    assert.equal(validateBindingMessage(sentence), sentence);
+    assert.equal(validateBindingMessage('x'.repeat(128)), 'x'.repeat(128));
+    throwsOAuth(() => validateBindingMessage('x'.repeat(129)), 'invalid_binding_message', 400, /at most 128/);
   });
-  test('§7.1 binding_message length counts characters, not UTF-16 units (64 astral characters pass, 65 fail)', () => {
-    assert.equal(validateBindingMessage('𝟘'.repeat(64)), '𝟘'.repeat(64));
-    throwsOAuth(() => validateBindingMessage('𝟘'.repeat(65)), 'invalid_binding_message', 400, /at most 64/);
+  test('§7.1 binding_message length counts characters, not UTF-16 units (128 astral characters pass, 129 fail)', () => {
+    assert.equal(validateBindingMessage('𝟘'.repeat(128)), '𝟘'.repeat(128));
+    throwsOAuth(() => validateBindingMessage('𝟘'.repeat(129)), 'invalid_binding_message', 400, /at most 128/);
+  });
+  test('binding_message: the configured maximum applies (CIBA_BINDING_MESSAGE_MAX)', () => {
+    const policy = { bindingMessageMax: 20 };
+    assert.equal(validateBindingMessage('x'.repeat(20), policy), 'x'.repeat(20));
+    throwsOAuth(() => validateBindingMessage('x'.repeat(21), policy), 'invalid_binding_message', 400, /at most 20/);
+  });
+  test('binding_message: a configured pattern must match the whole message (CIBA_BINDING_MESSAGE_PATTERN)', () => {
+    const policy = { bindingMessageMax: 64, bindingMessagePattern: /^(?:[A-Z0-9-]+)$/u };
+    assert.equal(validateBindingMessage('ORDER-4711', policy), 'ORDER-4711');
+    throwsOAuth(() => validateBindingMessage('order 4711', policy), 'invalid_binding_message', 400, /form/);
+    throwsOAuth(() => validateBindingMessage('ORDER-4711 ', policy), 'invalid_binding_message', 400);
   });
   test('§7.1 binding_message in any script: Unicode letters are accepted', () => {
     for (const msg of ['Überweisung an Jürgen: 12,50 €', 'Код подтверждения 4821', '確認コード 4821', 'تأكيد 4821', 'A', '#1234']) {
@@ -237,7 +249,7 @@ describe('checkRequestedExpiry', () => {
     assert.equal(checkRequestedExpiry('9', POLICY), 10);
     assert.equal(checkRequestedExpiry(5, POLICY), 10);
   });
-  test('CONTRACT requested_expiry from 10 s to 600 s is honoured exactly with the default configuration', () => {
+  test('local stack: requested_expiry from 10 s to 600 s is honoured exactly with the default configuration', () => {
     const cfg = loadConfig({ ISSUER: 'http://localhost:8080', CIBA_LOCAL: 'true', TABLE_NAME: 't', KEYS_FILE: 'k.json' });
     assert.ok(cfg.maxExpiresIn >= 600);
     for (const s of [10, 11, 60, 599, 600]) assert.equal(checkRequestedExpiry(String(s), cfg), s);

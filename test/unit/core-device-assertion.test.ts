@@ -1,4 +1,4 @@
-// functions/core/device-assertion.ts: the device API's Bearer assertion (CONTRACT.md "Device API"): ES256 JWS by the
+// functions/core/device-assertion.ts: the device API's Bearer assertion (docs/device-api.md): ES256 JWS by the
 // device key, iss = device_id, aud = issuer, iat, exp ≤ 120 s after iat, single-use jti, htm, htu = URL without query.
 // Any failure is 401 invalid_token.
 import assert from 'node:assert/strict';
@@ -64,7 +64,7 @@ async function rejected(authorization: string | undefined, message: RegExp, ctx 
   });
 }
 
-test('CONTRACT a valid ES256 device assertion authenticates the device', async () => {
+test('device API: a valid ES256 device assertion authenticates the device', async () => {
   const ctx = context();
   const payload = claims();
   const device = await verifyDeviceAssertion(`Bearer ${await es256(payload)}`, ctx);
@@ -74,7 +74,7 @@ test('CONTRACT a valid ES256 device assertion authenticates the device', async (
   assert.equal(ctx.jtiCalls[0]!.jti, payload.jti);
 });
 
-test('CONTRACT jti is remembered at least as long as the assertion could still be accepted (exp + clock skew)', async () => {
+test('device API: jti is remembered at least as long as the assertion could still be accepted (exp + clock skew)', async () => {
   const ctx = context();
   const payload = claims({ exp: NOW + 60 });
   await verifyDeviceAssertion(`Bearer ${await es256(payload)}`, ctx);
@@ -87,54 +87,68 @@ test('RFC 7235 the Bearer scheme name is case-insensitive', async () => {
   assert.equal(device.device_id, 'alice-phone');
 });
 
-test('CONTRACT an unknown device (iss names no registered device) → 401', async () => {
+test('device API: an unknown device (iss names no registered device) → 401', async () => {
   await rejected(`Bearer ${await es256(claims({ iss: 'mallory-phone' }))}`, /unknown device/);
 });
 
-test('CONTRACT a missing iss → 401', async () => {
+test('device API: a missing iss → 401', async () => {
   await rejected(`Bearer ${await es256(claims({}, ['iss']))}`, /unknown device/);
 });
 
-test('CONTRACT wrong iss: naming another registered device while signed by this one → 401', async () => {
+test('device API: wrong iss: naming another registered device while signed by this one → 401', async () => {
   await rejected(`Bearer ${await es256(claims({ iss: 'bob-phone' }))}`, /invalid device assertion/);
 });
 
-test('CONTRACT iss must equal the device_id exactly, even if the device store matches loosely (case-insensitive lookup) → 401', async () => {
+test('device API: iss must equal the device_id exactly, even if the device store matches loosely (case-insensitive lookup) → 401', async () => {
   const ctx = context({ loadDevice: async (id) => DEVICES.find((d) => d.device_id === id.toLowerCase()) });
   await rejected(`Bearer ${await es256(claims({ iss: 'ALICE-PHONE' }))}`, /invalid device assertion/, ctx);
 });
 
-test('CONTRACT wrong aud (not the issuer) → 401', async () => {
-  await rejected(`Bearer ${await es256(claims({ aud: 'https://other.example.com' }))}`, /invalid device assertion/);
-  await rejected(`Bearer ${await es256(claims({ aud: `${ISSUER}/` }))}`, /invalid device assertion/);
-  await rejected(`Bearer ${await es256(claims({}, ['aud']))}`, /invalid device assertion/);
+test('device API: wrong aud (not the issuer) → 401', async () => {
+  await rejected(`Bearer ${await es256(claims({ aud: 'https://other.example.com' }))}`, /aud must be the issuer/);
+  await rejected(`Bearer ${await es256(claims({ aud: `${ISSUER}/` }))}`, /aud must be the issuer/);
+  await rejected(`Bearer ${await es256(claims({ aud: ['https://other.example.com'] }))}`, /aud must be the issuer/);
+  await rejected(`Bearer ${await es256(claims({}, ['aud']))}`, /aud is required/);
 });
 
-test('CONTRACT an expired assertion → 401', async () => {
+test('aud as a one-element array holding the issuer is the issuer as sole audience: accepted', async () => {
+  const device = await verifyDeviceAssertion(`Bearer ${await es256(claims({ aud: [ISSUER] }))}`, context());
+  assert.equal(device.device_id, 'alice-phone');
+});
+
+test('draft-ietf-oauth-rfc7523bis / FAPI 2.0: aud naming the issuer and more (or it twice) → 401', async () => {
+  const ctx = context();
+  for (const aud of [[ISSUER, 'https://other.example.com'], ['https://other.example.com', ISSUER], [ISSUER, ISSUER]]) {
+    await rejected(`Bearer ${await es256(claims({ aud }))}`, /aud must be a single audience/, ctx);
+  }
+  assert.equal(ctx.jtiCalls.length, 0, 'a refused assertion does not use up its jti');
+});
+
+test('device API: an expired assertion → 401', async () => {
   await rejected(`Bearer ${await es256(claims({ iat: NOW - 100, exp: NOW - 40 }))}`, /invalid device assertion/);
 });
 
-test('CONTRACT small clock skew is tolerated: exp 20 s ago still passes', async () => {
+test('device API: small clock skew is tolerated: exp 20 s ago still passes', async () => {
   const device = await verifyDeviceAssertion(`Bearer ${await es256(claims({ iat: NOW - 80, exp: NOW - 20 }))}`, context());
   assert.equal(device.device_id, 'alice-phone');
 });
 
-test('CONTRACT exp at most 120 s after iat: exactly 120 passes', async () => {
+test('device API: exp at most 120 s after iat: exactly 120 passes', async () => {
   assert.equal(DEVICE_ASSERTION_MAX_LIFETIME_S, 120);
   const device = await verifyDeviceAssertion(`Bearer ${await es256(claims({ iat: NOW, exp: NOW + 120 }))}`, context());
   assert.equal(device.device_id, 'alice-phone');
 });
 
-test('CONTRACT exp more than 120 s after iat (121) → 401', async () => {
+test('device API: exp more than 120 s after iat (121) → 401', async () => {
   await rejected(`Bearer ${await es256(claims({ iat: NOW, exp: NOW + 121 }))}`, /lifetime/);
   await rejected(`Bearer ${await es256(claims({ iat: NOW - 10, exp: NOW + 3600 }))}`, /lifetime/);
 });
 
-test('CONTRACT an assertion issued in the future → 401', async () => {
+test('device API: an assertion issued in the future → 401', async () => {
   await rejected(`Bearer ${await es256(claims({ iat: NOW + 60, exp: NOW + 90 }))}`, /future/);
 });
 
-test('CONTRACT htm must be the request method → 401 otherwise', async () => {
+test('device API: htm must be the request method → 401 otherwise', async () => {
   await rejected(`Bearer ${await es256(claims({ htm: 'POST' }))}`, /method/);
   await rejected(`Bearer ${await es256(claims({ htm: 'get' }))}`, /method/);
   const ctx = context({ method: 'POST', url: `${URL_}/abc` });
@@ -142,76 +156,76 @@ test('CONTRACT htm must be the request method → 401 otherwise', async () => {
   assert.equal(device.device_id, 'alice-phone');
 });
 
-test('CONTRACT htu must be the request URL → 401 otherwise', async () => {
+test('device API: htu must be the request URL → 401 otherwise', async () => {
   await rejected(`Bearer ${await es256(claims({ htu: `${ISSUER}/device/requests/other` }))}`, /URL/);
   await rejected(`Bearer ${await es256(claims({ htu: `https://evil.example.com/device/requests` }))}`, /URL/);
   await rejected(`Bearer ${await es256(claims({ htu: `${URL_}/` }))}`, /URL/);
 });
 
-test('CONTRACT htu is the URL without query: an htu with a query → 401', async () => {
+test('device API: htu is the URL without query: an htu with a query → 401', async () => {
   await rejected(`Bearer ${await es256(claims({ htu: `${URL_}?status=pending` }))}`, /URL/);
   await rejected(`Bearer ${await es256(claims({ htu: `${URL_}#x` }))}`, /URL/);
 });
 
-test('CONTRACT jti is single use: a replayed assertion → 401', async () => {
+test('device API: jti is single use: a replayed assertion → 401', async () => {
   const ctx = context();
   const token = await es256(claims());
   await verifyDeviceAssertion(`Bearer ${token}`, ctx);
   await rejected(`Bearer ${token}`, /already used/, ctx);
 });
 
-test('CONTRACT a fresh jti in a second assertion passes', async () => {
+test('device API: a fresh jti in a second assertion passes', async () => {
   const ctx = context();
   await verifyDeviceAssertion(`Bearer ${await es256(claims())}`, ctx);
   await verifyDeviceAssertion(`Bearer ${await es256(claims())}`, ctx);
   assert.equal(ctx.jtiCalls.length, 2);
 });
 
-test('CONTRACT missing jti, htm, htu, iat or exp → 401', async () => {
+test('device API: missing jti, htm, htu, iat or exp → 401', async () => {
   for (const claim of ['jti', 'htm', 'htu', 'iat', 'exp']) {
     await rejected(`Bearer ${await es256(claims({}, [claim]))}`, /invalid device assertion/);
   }
 });
 
-test('CONTRACT a trivially short or non-string jti → 401', async () => {
+test('device API: a trivially short or non-string jti → 401', async () => {
   await rejected(`Bearer ${await es256(claims({ jti: 'abc' }))}`, /jti/);
   await rejected(`Bearer ${await es256(claims({ jti: 12345678901 }))}`, /jti/);
 });
 
-test('CONTRACT rejected assertions do not reach the replay cache', async () => {
+test('device API: rejected assertions do not reach the replay cache', async () => {
   const ctx = context();
   await rejected(`Bearer ${await es256(claims({ htm: 'POST' }))}`, /method/, ctx);
   assert.equal(ctx.jtiCalls.length, 0);
 });
 
-test('CONTRACT alg none (unsecured JWT) → 401', async () => {
+test('device API: alg none (unsecured JWT) → 401', async () => {
   const token = new UnsecuredJWT(claims()).encode();
   await rejected(`Bearer ${token}`, /invalid device assertion/);
 });
 
-test('CONTRACT HS256 (symmetric) → 401', async () => {
+test('device API: HS256 (symmetric) → 401', async () => {
   const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('a-shared-secret-that-is-long-enough!'));
   await rejected(`Bearer ${token}`, /invalid device assertion/);
 });
 
-test('CONTRACT HS256 keyed with the device public key (algorithm confusion) → 401', async () => {
+test('device API: HS256 keyed with the device public key (algorithm confusion) → 401', async () => {
   const jwk = DEVICES[0]!.jwk;
   const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(JSON.stringify(jwk)));
   await rejected(`Bearer ${token}`, /invalid device assertion/);
 });
 
-test('CONTRACT signed by another key → 401', async () => {
+test('device API: signed by another key → 401', async () => {
   await rejected(`Bearer ${await es256(claims(), stranger.privateKey)}`, /invalid device assertion/);
   await rejected(`Bearer ${await es256(claims(), bob.privateKey)}`, /invalid device assertion/);
 });
 
-test('CONTRACT a tampered payload → 401', async () => {
+test('device API: a tampered payload → 401', async () => {
   const [h, , s] = (await es256(claims())).split('.');
   const forged = Buffer.from(JSON.stringify(claims({ iss: 'alice-phone' }))).toString('base64url');
   await rejected(`Bearer ${h}.${forged}.${s}`, /invalid device assertion/);
 });
 
-test('CONTRACT not a Bearer assertion → 401', async () => {
+test('device API: not a Bearer assertion → 401', async () => {
   const token = await es256(claims());
   await rejected(undefined, /required/);
   await rejected('', /required/);
@@ -221,7 +235,7 @@ test('CONTRACT not a Bearer assertion → 401', async () => {
   await rejected('Bearer', /required/);
 });
 
-test('CONTRACT a Bearer value that is not a JWT → 401', async () => {
+test('device API: a Bearer value that is not a JWT → 401', async () => {
   await rejected('Bearer ', /malformed/);
   await rejected('Bearer not-a-jwt', /malformed/);
   await rejected('Bearer a.b.c', /malformed/);

@@ -231,8 +231,14 @@ test('CIBA §13 login_hint_token with an unsupported or malformed sub_id → 400
 test('CIBA §13 login_hint_token iss other than the client, or aud not naming this server → 400 unknown_user_id', async () => {
   await loginHintTokenRejected(clientSigned(hintClaims({ iss: 'client-2' })), 'unknown_user_id', /iss must be the client_id/);
   await loginHintTokenRejected(clientSigned(hintClaims({ aud: 'https://other.example.com' })), 'unknown_user_id', /aud must name this server/);
-  const ok = await verifyLoginHintToken(await clientSigned(hintClaims({ aud: ['https://other.example.com', ISSUER] })), CLIENT_KEYS, LHT_POLICY);
+  const ok = await verifyLoginHintToken(await clientSigned(hintClaims({ aud: [ISSUER] })), CLIENT_KEYS, LHT_POLICY);
   assert.equal(ok.kind, 'email');
+});
+
+test('draft-ietf-oauth-rfc7523bis: login_hint_token aud naming this server and more → 400', async () => {
+  for (const aud of [['https://other.example.com', ISSUER], [ISSUER, 'https://other.example.com'], [ISSUER, ISSUER]]) {
+    await loginHintTokenRejected(clientSigned(hintClaims({ aud })), 'unknown_user_id', /aud must be a single audience/);
+  }
 });
 
 test('CIBA §13 login_hint_token without exp → 400 unknown_user_id', async () => {

@@ -79,8 +79,8 @@ test('OIDC Core §9 private_key_jwt: RS256 passes when the caller allows it (non
   assert.equal(result.jti, p.jti);
 });
 
-test('RFC 7523 §3 aud: the issuer, the token endpoint and the backchannel endpoint are each accepted, alone or in an array', async () => {
-  for (const aud of [ISSUER, TOKEN_ENDPOINT, BC_ENDPOINT, ['https://other.example.com', BC_ENDPOINT]]) {
+test('RFC 7523 §3 aud: the issuer, token and backchannel endpoints, as a string or a one-element array', async () => {
+  for (const aud of [ISSUER, TOKEN_ENDPOINT, BC_ENDPOINT, [ISSUER], [TOKEN_ENDPOINT], [BC_ENDPOINT]]) {
     const p = claims({ aud });
     assert.equal((await verifyClientAssertion(await ps256(p), CLIENT_KEYS, FAPI)).jti, p.jti, `aud ${JSON.stringify(aud)}`);
   }
@@ -126,6 +126,21 @@ test('RFC 7523 §3 aud naming another server (or a near-miss URL) → 401 invali
   await rejected(ps256(claims({ aud: `${TOKEN_ENDPOINT}/` })), /aud must name/);
   await rejected(ps256(claims({ aud: ['https://other.example.com'] })), /aud must name/);
   await rejected(ps256(claims({ aud: 42 })), /aud must name/);
+  await rejected(ps256(claims({ aud: [] })), /aud must name/);
+  await rejected(ps256(claims({ aud: [42] })), /aud must name/);
+});
+
+test('draft-ietf-oauth-rfc7523bis / FAPI 2.0: aud with a foreign audience next to ours → 401', async () => {
+  await rejected(ps256(claims({ aud: ['https://other.example.com', BC_ENDPOINT] })), /aud must be a single audience/);
+  await rejected(ps256(claims({ aud: [ISSUER, 'https://other.example.com'] })), /aud must be a single audience/);
+  const mixed = claims({ aud: [TOKEN_ENDPOINT, 'https://other.example.com/token'] });
+  await rejected(hs256(mixed), /aud must be a single audience/, SECRET, SECRET_JWT);
+});
+
+test('draft-ietf-oauth-rfc7523bis / FAPI 2.0: aud as an array of several of our own values → 401', async () => {
+  const two = /aud must be a single audience \(this server\), not an array of 2/;
+  await rejected(ps256(claims({ aud: [ISSUER, TOKEN_ENDPOINT] })), two);
+  await rejected(ps256(claims({ aud: [ISSUER, ISSUER] })), /aud must be a single audience/);
 });
 
 // ---- exp / nbf / iat ----

@@ -12,11 +12,12 @@ import { CIBA_GRANT, REFRESH_GRANT } from '../../functions/core/model.ts';
 
 const ISSUER = 'https://op.example.com';
 const SECRET = 'pos-terminal-secret-0123456789';
-const AWS = { localMode: false };
-const LOCAL = { localMode: true };
+// With an mTLS endpoint: the mTLS rules without one are in core-client-metadata-mtls.test.ts.
+const AWS = { localMode: false, mtlsEndpoint: true };
+const LOCAL = { localMode: true, mtlsEndpoint: true };
 
-/** The CONTRACT.md seed client example, with real values in place of the elisions. */
-const CONTRACT_EXAMPLE = {
+/** A seed client with most of the fields docs/seed-file.md lists, as a seed author would write it. */
+const SEED_EXAMPLE = {
   client_id: 'pos-terminal', client_secret: SECRET,
   client_name: 'Store POS',
   token_endpoint_auth_method: 'client_secret_basic',
@@ -29,7 +30,7 @@ const CONTRACT_EXAMPLE = {
   backchannel_user_code_parameter: false,
   id_token_signed_response_alg: 'RS256',
 };
-const { backchannel_authentication_request_signing_alg: _unsupported, ...EXAMPLE } = CONTRACT_EXAMPLE;
+const { backchannel_authentication_request_signing_alg: _unsupported, ...EXAMPLE } = SEED_EXAMPLE;
 
 /** A valid registration for each client authentication method. */
 function clientFor(method: string): Record<string, unknown> {
@@ -138,7 +139,7 @@ describe('discovery', () => {
 });
 
 describe('parseClientMetadata', () => {
-  test('CONTRACT.md seed example shape (without the signing alg) is accepted and mapped', () => {
+  test('the seed example shape (without the signing alg) is accepted and mapped', () => {
     const c = parseClientMetadata(EXAMPLE, AWS);
     const { client_secret_hash, ...rest } = c;
     assert.deepEqual(rest, {
@@ -157,8 +158,8 @@ describe('parseClientMetadata', () => {
     assert.ok(!JSON.stringify(c).includes(SECRET), 'the plain secret is not kept');
   });
 
-  test('CONTRACT.md seed example exactly as documented (optional backchannel_authentication_request_signing_alg "PS256") is accepted', () => {
-    assert.equal(parseClientMetadata(CONTRACT_EXAMPLE, AWS).backchannel_authentication_request_signing_alg, 'PS256');
+  test('the seed example with (optional backchannel_authentication_request_signing_alg "PS256") is accepted', () => {
+    assert.equal(parseClientMetadata(SEED_EXAMPLE, AWS).backchannel_authentication_request_signing_alg, 'PS256');
   });
 
   test('RFC 7591 defaults: client_secret_basic, CIBA grant, poll, openid, no user code, RS256', () => {
@@ -298,7 +299,7 @@ describe('parseClientMetadata', () => {
     rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'http://localhost:3000/cb' }, /https/);
   });
 
-  test('CONTRACT loopback http notification endpoint is accepted in local mode only', () => {
+  test('local stack: loopback http notification endpoint is accepted in local mode only', () => {
     for (const url of ['http://localhost:3000/cb', 'http://127.0.0.1:9999/notify', 'http://localhost/cb']) {
       assert.equal(parseClientMetadata({ ...EXAMPLE, backchannel_client_notification_endpoint: url }, LOCAL).backchannel_client_notification_endpoint, url);
     }

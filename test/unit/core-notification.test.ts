@@ -1,5 +1,5 @@
 // functions/core/notification.ts and the client_notification_token check: what ping and push POST (CIBA Core §10.2,
-// §10.3.1, §12) and how the client's answer is treated (DESIGN principle 7).
+// §10.3.1, §12) and how the client's answer is treated (docs/architecture.md).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { classifyNetworkError, classifyResponse, notificationBody, outcomeOf, NOTIFICATION_TOKEN_MAX, type PushTokens } from '../../functions/core/notification.ts';

@@ -73,8 +73,8 @@ test('CIBA §7.1.1 a valid PS256 request object: its claims become the request p
   );
 });
 
-test('FAPI-CIBA §5.2.2 ES256 is accepted; aud may be an array containing the issuer', async () => {
-  const result = await verifyRequestObject(await es256(claims({ aud: [ISSUER, 'https://other.example.com'] })), REGISTERED, FAPI);
+test('FAPI-CIBA §5.2.2 ES256 is accepted; aud may be a one-element array holding the issuer', async () => {
+  const result = await verifyRequestObject(await es256(claims({ aud: [ISSUER] })), REGISTERED, FAPI);
   assert.equal(result.params.get('scope'), 'openid');
 });
 
@@ -139,6 +139,12 @@ test('FAPI-CIBA ensure-request-object-bad-aud-fails (wrong aud) → 400 invalid_
   await rejected(ps256(claims({ aud: 'https://other.example.com' })), /aud must be the issuer/);
   await rejected(ps256(claims({ aud: `${ISSUER}/bc-authorize` })), /aud must be the issuer/);
   await rejected(ps256(claims({ aud: ['https://other.example.com'] })), /aud must be the issuer/);
+});
+
+test('draft-ietf-oauth-rfc7523bis: aud naming the issuer and more (or it twice) → 400 invalid_request', async () => {
+  await rejected(es256(claims({ aud: [ISSUER, 'https://other.example.com'] })), /aud must be a single audience/);
+  await rejected(ps256(claims({ aud: ['https://other.example.com', ISSUER] })), /aud must be a single audience/);
+  await rejected(ps256(claims({ aud: [ISSUER, ISSUER] })), /aud must be a single audience/);
 });
 
 // ---- iss ----

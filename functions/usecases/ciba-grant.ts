@@ -1,0 +1,57 @@
+// The CIBA grant at the token endpoint (CIBA Core §10.1, §11): the rule is core/token-grant.ts (decidePoll); this
+// applies it to the stored request, records polls (slow_down) and redeems exactly once.
+import { randomId, sha256b64u } from '../core/crypto.ts';
+import { tokenError } from '../core/errors.ts';
+import { CIBA_GRANT } from '../core/model.ts';
+import type { Params } from '../core/params.ts';
+import { decidePoll, POLL_TOLERANCE_MS, SLOW_DOWN_PENALTY_S } from '../core/token-grant.ts';
+import { grantFromRequest } from '../core/tokens.ts';
+import * as store from '../adapters/store.ts';
+import { verifyClient, type Presented } from '../lib/client-authn.ts';
+import { certificateBinding, mintTokens, type TokenSet } from '../lib/issue-tokens.ts';
+import { log } from '../lib/log.ts';
+import { config } from '../config.ts';
+
+export async function cibaGrant(params: Params, presented: Presented): Promise<TokenSet> {
+  const authReqId = params.get('auth_req_id');
+  const id = authReqId ? sha256b64u(authReqId) : undefined;
+  // Client and request are independent reads: one round trip on the critical path.
+  const [registered, stored] = await Promise.all([
+    store.getClient(presented.credentials.clientId),
+    id ? store.getAuthRequest(id) : undefined,
+  ]);
+  const client = await verifyClient(registered, presented);
+  const binding = certificateBinding(client, presented.certificate);
+  if (!client.grant_types.includes(CIBA_GRANT)) {
+    throw tokenError('unauthorized_client', 'the client is not registered for the CIBA grant');
+  }
+  if (!id) throw tokenError('invalid_request', 'auth_req_id is required');
+
+  let req = stored;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const now = Date.now();
+    const decision = decidePoll(req, client.client_id, now);
+    if (decision.kind === 'error') throw decision.error;
+    if (decision.kind === 'pending') {
+      const polled = await store.recordPoll(req!, now, POLL_TOLERANCE_MS, SLOW_DOWN_PENALTY_S);
+      if (polled === 'ok') throw tokenError('authorization_pending', 'the end-user has not yet decided');
+      if (polled === 'slow_down') {
+        throw tokenError('slow_down', `poll no more often than every ${req!.interval + SLOW_DOWN_PENALTY_S} s`);
+      }
+    } else {
+      const [redeemed, user] = await Promise.all([
+        store.redeemAuthRequest(req!.id, client.client_id, now),
+        store.getUser(req!.sub),
+      ]);
+      if (redeemed) {
+        log.info('auth_req_id redeemed', { requestId: redeemed.id, clientId: client.client_id });
+        // The user may have been removed while the request was pending: no tokens for a subject that is gone.
+        if (!user) throw tokenError('invalid_grant', 'the end-user no longer exists');
+        return mintTokens(client, grantFromRequest(redeemed, config().acrValues), randomId(16), binding);
+      }
+    }
+    // The request changed between read and write (decided, redeemed or expired meanwhile): decide again on fresh state.
+    req = await store.getAuthRequest(id);
+  }
+  throw tokenError('invalid_grant', 'auth_req_id cannot be redeemed');
+}

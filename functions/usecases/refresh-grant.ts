@@ -1,0 +1,51 @@
+// The refresh_token grant (RFC 6749 §6): the rule is core/refresh-grant.ts (decideRefresh); this reads the token,
+// applies the rule, and only then consumes it (a conditional write: exactly one use wins; a lost race is reuse).
+import { sha256b64u } from '../core/crypto.ts';
+import { tokenError } from '../core/errors.ts';
+import { REFRESH_GRANT } from '../core/model.ts';
+import type { Params } from '../core/params.ts';
+import { decideRefresh } from '../core/refresh-grant.ts';
+import type { Grant } from '../core/tokens.ts';
+import * as store from '../adapters/store.ts';
+import { verifyClient, type Presented } from '../lib/client-authn.ts';
+import { certificateBinding, mintTokens, type TokenSet } from '../lib/issue-tokens.ts';
+import { log } from '../lib/log.ts';
+
+const REUSED = 'refresh_token is invalid, expired or already used';
+
+export async function refreshGrant(params: Params, presented: Presented): Promise<TokenSet> {
+  const token = params.get('refresh_token');
+  const hash = token ? sha256b64u(token) : undefined;
+  const [registered, record] = await Promise.all([
+    store.getClient(presented.credentials.clientId),
+    hash ? store.getRefreshToken(hash) : undefined,
+  ]);
+  const client = await verifyClient(registered, presented);
+  const binding = certificateBinding(client, presented.certificate);
+  if (!client.grant_types.includes(REFRESH_GRANT)) {
+    throw tokenError('unauthorized_client', 'the client is not registered for refresh_token');
+  }
+  if (!hash) throw tokenError('invalid_request', 'refresh_token is required');
+  const now = Date.now();
+  const decision = decideRefresh(record, client.client_id, params.get('scope'), now);
+  if (decision.kind === 'error') {
+    if (decision.revokeFamily) await revoke(record!.family, record!.expires_at, client.client_id);
+    throw decision.error;
+  }
+  const [revoked, user] = await Promise.all([store.isFamilyRevoked(record!.family), store.getUser(record!.sub)]);
+  if (revoked) throw tokenError('invalid_grant', 'refresh_token has been revoked');
+  if (!user) throw tokenError('invalid_grant', 'the end-user no longer exists');
+  if (!(await store.useRefreshToken(hash, now))) {
+    // Used by a concurrent request between our read and this write: the same token twice is reuse.
+    await revoke(record!.family, record!.expires_at, client.client_id);
+    throw tokenError('invalid_grant', REUSED);
+  }
+  const { sub, auth_time: authTime, acr, amr, family } = record!;
+  const grant: Grant = { clientId: client.client_id, sub, scope: decision.scope, authTime, acr, amr };
+  return mintTokens(client, grant, family, binding);
+}
+
+async function revoke(family: string, untilMs: number, clientId: string): Promise<void> {
+  await store.revokeFamily(family, untilMs);
+  log.warn('refresh token reuse detected; family revoked', { clientId });
+}
