@@ -8,9 +8,23 @@ export type { Limit };
 
 export type Config = Omit<
   Settings,
-  | 'issuer' | 'tableName' | 'stateMachineArn' | 'deviceTopicArn' | 'deliveryTopicArn' | 'keysSource' | 'kmsRsaKeyId'
-  | 'kmsEcKeyId' | 'kmsSealKeyId' | 'keysFile' | 'sealKeyFile' | 'rateLimitPerClient' | 'rateLimitPerUser'
-  | 'userCodeAttempts' | 'mtlsBaseUrl' | 'acrValues' | 'bindingMessagePattern'
+  | 'issuer'
+  | 'tableName'
+  | 'stateMachineArn'
+  | 'deviceTopicArn'
+  | 'deliveryTopicArn'
+  | 'keysSource'
+  | 'kmsRsaKeyId'
+  | 'kmsEcKeyId'
+  | 'kmsSealKeyId'
+  | 'keysFile'
+  | 'sealKeyFile'
+  | 'rateLimitPerClient'
+  | 'rateLimitPerUser'
+  | 'userCodeAttempts'
+  | 'mtlsBaseUrl'
+  | 'acrValues'
+  | 'bindingMessagePattern'
 > & {
   issuer: string;
   tableName: string;
@@ -53,15 +67,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const keys: Config['keys'] =
     keysSource === 'file'
       ? { source: 'file', file: required(s.keysFile, 'KEYS_FILE') }
-      : { source: 'kms', rsaKeyId: required(s.kmsRsaKeyId, 'KMS_RSA_KEY_ID'), ecKeyId: required(s.kmsEcKeyId, 'KMS_EC_KEY_ID') };
+      : {
+          source: 'kms',
+          rsaKeyId: required(s.kmsRsaKeyId, 'KMS_RSA_KEY_ID'),
+          ecKeyId: required(s.kmsEcKeyId, 'KMS_EC_KEY_ID'),
+        };
   const sealing: Config['sealing'] =
     keys.source === 'file'
       ? { source: 'file', file: s.sealKeyFile || join(dirname(keys.file), 'sealing-key.json') }
       : { source: 'kms', keyId: required(s.kmsSealKeyId, 'KMS_SEAL_KEY_ID') };
   const {
-    tableName, stateMachineArn, deviceTopicArn, deliveryTopicArn, rateLimitPerClient, rateLimitPerUser,
-    userCodeAttempts, mtlsBaseUrl, acrValues, bindingMessagePattern,
-    keysSource: _ks, kmsRsaKeyId: _r, kmsEcKeyId: _e, kmsSealKeyId: _k, keysFile: _f, sealKeyFile: _sf,
+    tableName,
+    stateMachineArn,
+    deviceTopicArn,
+    deliveryTopicArn,
+    rateLimitPerClient,
+    rateLimitPerUser,
+    userCodeAttempts,
+    mtlsBaseUrl,
+    acrValues,
+    bindingMessagePattern,
+    keysSource: _ks,
+    kmsRsaKeyId: _r,
+    kmsEcKeyId: _e,
+    kmsSealKeyId: _k,
+    keysFile: _f,
+    sealKeyFile: _sf,
     ...rest
   } = s;
   return {

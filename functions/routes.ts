@@ -1,5 +1,5 @@
 // One route table: drives the API Gateway routes in CDK (infra/ciba-construct.ts) and the local HTTP server
-// (infra/local/api.ts). Each entry is one Lambda function; `access` is what that function may touch (least privilege).
+// (local/api.ts). Each entry is one Lambda function; `access` is what that function may touch (least privilege).
 
 export type Access = {
   /** DynamoDB table access. */
@@ -24,7 +24,7 @@ export type Access = {
 export type HttpRoute = {
   /** Function name (also the module name under functions/handlers/). */
   name: string;
-  /** HEAD routes answer as GET without a body (functions/lib/http.ts); an HTTP API's GET route does not match HEAD. */
+  /** HEAD routes answer as GET without a body (functions/runtime/http.ts); an HTTP API's GET route does not match HEAD. */
   method: 'GET' | 'HEAD' | 'POST';
   /** API path; `{id}` style path parameters as in API Gateway. */
   path: string;
@@ -60,12 +60,22 @@ export const ROUTES: readonly HttpRoute[] = [
   { name: 'discovery', method: 'HEAD', path: PATHS.discovery, access: {} },
   { name: 'jwks', method: 'GET', path: PATHS.jwks, access: { keys: 'verify' } },
   { name: 'jwks', method: 'HEAD', path: PATHS.jwks, access: { keys: 'verify' } },
-  { name: 'bc-authorize', method: 'POST', path: PATHS.backchannel, access: { table: 'readwrite', startExecution: true, sealing: 'both', keys: 'verify' } },
+  {
+    name: 'bc-authorize',
+    method: 'POST',
+    path: PATHS.backchannel,
+    access: { table: 'readwrite', startExecution: true, sealing: 'both', keys: 'verify' },
+  },
   { name: 'token', method: 'POST', path: PATHS.token, access: { table: 'readwrite', keys: 'sign', sealing: 'open' } },
   { name: 'userinfo', method: 'GET', path: PATHS.userinfo, access: { table: 'read', keys: 'verify' } },
   { name: 'userinfo', method: 'POST', path: PATHS.userinfo, access: { table: 'read', keys: 'verify' } },
   { name: 'device-list', method: 'GET', path: PATHS.deviceRequests, access: { table: 'readwrite' } },
-  { name: 'device-decide', method: 'POST', path: PATHS.deviceRequest, access: { table: 'readwrite', sendTaskResult: true } },
+  {
+    name: 'device-decide',
+    method: 'POST',
+    path: PATHS.deviceRequest,
+    access: { table: 'readwrite', sendTaskResult: true },
+  },
 ];
 
 /** Functions the state machine invokes (statemachines/ciba.asl.json `${<Name>FunctionArn}` placeholders). */
@@ -76,5 +86,10 @@ export const WORKFLOW_FUNCTIONS: readonly WorkflowFunction[] = [
 
 /** SNS subscribers: `deliver` POSTs ping and push notifications to the client (CIBA §10.2, §10.3) and reports back. */
 export const TOPIC_SUBSCRIBERS: readonly TopicSubscriber[] = [
-  { name: 'deliver', topic: 'delivery', access: { table: 'readwrite', sendTaskResult: true, keys: 'sign', sealing: 'both' }, timeoutSeconds: 30 },
+  {
+    name: 'deliver',
+    topic: 'delivery',
+    access: { table: 'readwrite', sendTaskResult: true, keys: 'sign', sealing: 'both' },
+    timeoutSeconds: 30,
+  },
 ];

@@ -32,137 +32,266 @@ const LIMIT_MAX = 9_999_999;
 export const SETTINGS = {
   // ---- Backchannel requests (CIBA §7) -------------------------------------------------------------------
   defaultExpiresIn: {
-    env: 'CIBA_DEFAULT_EXPIRES_IN', type: 'seconds', default: 300, min: 1, max: 86_400, scope: 'operator',
-    description: '`expires_in` of an auth_req_id when the client sends no `requested_expiry`; within the min/max range.',
+    env: 'CIBA_DEFAULT_EXPIRES_IN',
+    type: 'seconds',
+    default: 300,
+    min: 1,
+    max: 86_400,
+    scope: 'operator',
+    description:
+      '`expires_in` of an auth_req_id when the client sends no `requested_expiry`; within the min/max range.',
   },
   minExpiresIn: {
-    env: 'CIBA_MIN_EXPIRES_IN', type: 'seconds', default: 10, min: 1, max: 3600, scope: 'operator',
+    env: 'CIBA_MIN_EXPIRES_IN',
+    type: 'seconds',
+    default: 10,
+    min: 1,
+    max: 3600,
+    scope: 'operator',
     description: 'Smallest `requested_expiry` honoured; a smaller one is raised to it.',
   },
   maxExpiresIn: {
-    env: 'CIBA_MAX_EXPIRES_IN', type: 'seconds', default: 1800, min: 600, max: 86_400, scope: 'operator',
+    env: 'CIBA_MAX_EXPIRES_IN',
+    type: 'seconds',
+    default: 1800,
+    min: 600,
+    max: 86_400,
+    scope: 'operator',
     description: 'Largest `requested_expiry` honoured; a larger one is lowered to it.',
   },
   pollInterval: {
-    env: 'CIBA_POLL_INTERVAL', type: 'seconds', default: 5, min: 1, max: 60, scope: 'operator',
-    description: '`interval` returned to poll and ping clients (CIBA §7.3); each `slow_down` adds 5 s for that request.',
+    env: 'CIBA_POLL_INTERVAL',
+    type: 'seconds',
+    default: 5,
+    min: 1,
+    max: 60,
+    scope: 'operator',
+    description:
+      '`interval` returned to poll and ping clients (CIBA §7.3); each `slow_down` adds 5 s for that request.',
   },
   bindingMessageMax: {
-    env: 'CIBA_BINDING_MESSAGE_MAX', type: 'integer', default: 128, min: 8, max: 1024, scope: 'operator',
+    env: 'CIBA_BINDING_MESSAGE_MAX',
+    type: 'integer',
+    default: 128,
+    min: 8,
+    max: 1024,
+    scope: 'operator',
     description: 'Longest `binding_message` accepted, in characters (Unicode code points after NFC normalisation).',
   },
   bindingMessagePattern: {
-    env: 'CIBA_BINDING_MESSAGE_PATTERN', type: 'regex', scope: 'operator',
+    env: 'CIBA_BINDING_MESSAGE_PATTERN',
+    type: 'regex',
+    scope: 'operator',
     description:
       'Optional regular expression (Unicode mode) the whole `binding_message` must match, e.g. `[A-Z0-9-]+`. ' +
       'Unset: any single line of displayable text in any script.',
   },
   acrValues: {
-    env: 'CIBA_ACR_VALUES', type: 'list', scope: 'operator',
+    env: 'CIBA_ACR_VALUES',
+    type: 'list',
+    scope: 'operator',
     description:
-      '`acr_values_supported` (space-separated): the ID token\'s `acr` is the most preferred requested value in ' +
+      "`acr_values_supported` (space-separated): the ID token's `acr` is the most preferred requested value in " +
       'this list. Unset: the device approval is deemed to satisfy any requested value; set it in production.',
   },
   // ---- Abuse limits (CIBA §14; functions/core/rate-limit.ts) ------------------------------------------------
   rateLimitPerClient: {
-    env: 'CIBA_RATE_LIMIT_CLIENT', type: 'limit', default: '12000/60', scope: 'operator',
+    env: 'CIBA_RATE_LIMIT_CLIENT',
+    type: 'limit',
+    default: '12000/60',
+    scope: 'operator',
     description:
-      'Default backchannel request quota of a client (`<count>/<seconds>`, fixed windows); a client\'s own ' +
+      "Default backchannel request quota of a client (`<count>/<seconds>`, fixed windows); a client's own " +
       '`backchannel_rate_limit` metadata overrides it. Beyond it: `429 slow_down` with `Retry-After`.',
   },
   rateLimitPerUser: {
-    env: 'CIBA_RATE_LIMIT_USER', type: 'limit', default: '60/300', scope: 'operator',
+    env: 'CIBA_RATE_LIMIT_USER',
+    type: 'limit',
+    default: '60/300',
+    scope: 'operator',
     description: 'Backchannel requests for one user across all clients (`<count>/<seconds>`).',
   },
   maxPendingPerUser: {
-    env: 'CIBA_MAX_PENDING_PER_USER', type: 'integer', default: 5, min: 1, max: 50, scope: 'operator',
+    env: 'CIBA_MAX_PENDING_PER_USER',
+    type: 'integer',
+    default: 5,
+    min: 1,
+    max: 50,
+    scope: 'operator',
     description:
-      'Requests one user may have pending (undecided, unexpired) at once: a flood of prompts to the user\'s ' +
+      "Requests one user may have pending (undecided, unexpired) at once: a flood of prompts to the user's " +
       'device is refused with `429 slow_down` and notifies nobody.',
   },
   userCodeAttempts: {
-    env: 'CIBA_USER_CODE_ATTEMPTS', type: 'limit', default: '5/900', scope: 'operator',
-    description: 'Failed `user_code` attempts per user (`<count>/<seconds>`); beyond them even the right code is refused.',
+    env: 'CIBA_USER_CODE_ATTEMPTS',
+    type: 'limit',
+    default: '5/900',
+    scope: 'operator',
+    description:
+      'Failed `user_code` attempts per user (`<count>/<seconds>`); beyond them even the right code is refused.',
   },
   // ---- Tokens -----------------------------------------------------------------------------------------------
   accessTokenTtl: {
-    env: 'ACCESS_TOKEN_TTL', type: 'seconds', default: 600, min: 60, max: 86_400, scope: 'operator',
+    env: 'ACCESS_TOKEN_TTL',
+    type: 'seconds',
+    default: 600,
+    min: 60,
+    max: 86_400,
+    scope: 'operator',
     description: 'Access token lifetime.',
   },
   idTokenTtl: {
-    env: 'ID_TOKEN_TTL', type: 'seconds', default: 600, min: 60, max: 86_400, scope: 'operator',
+    env: 'ID_TOKEN_TTL',
+    type: 'seconds',
+    default: 600,
+    min: 60,
+    max: 86_400,
+    scope: 'operator',
     description: 'ID token lifetime.',
   },
   refreshTokenTtl: {
-    env: 'REFRESH_TOKEN_TTL', type: 'seconds', default: 2_592_000, min: 3600, max: 31_536_000, scope: 'operator',
+    env: 'REFRESH_TOKEN_TTL',
+    type: 'seconds',
+    default: 2_592_000,
+    min: 3600,
+    max: 31_536_000,
+    scope: 'operator',
     description: 'Refresh token lifetime (rotated on every use; reuse revokes the family).',
   },
   idTokenHintGrace: {
-    env: 'CIBA_ID_TOKEN_HINT_GRACE', type: 'seconds', default: 86_400, min: 0, max: 31_536_000, scope: 'operator',
-    description: 'How long after its `exp` an ID token is still accepted as `id_token_hint` (its signature is always checked).',
+    env: 'CIBA_ID_TOKEN_HINT_GRACE',
+    type: 'seconds',
+    default: 86_400,
+    min: 0,
+    max: 31_536_000,
+    scope: 'operator',
+    description:
+      'How long after its `exp` an ID token is still accepted as `id_token_hint` (its signature is always checked).',
   },
   jwksRefetchCooldown: {
-    env: 'CIBA_JWKS_REFETCH_COOLDOWN', type: 'seconds', default: 30, min: 1, max: 3600, scope: 'operator',
-    description: 'Seconds before a JWS naming a `kid` missing from a cached client `jwks_uri` set may trigger another fetch.',
+    env: 'CIBA_JWKS_REFETCH_COOLDOWN',
+    type: 'seconds',
+    default: 30,
+    min: 1,
+    max: 3600,
+    scope: 'operator',
+    description:
+      'Seconds before a JWS naming a `kid` missing from a cached client `jwks_uri` set may trigger another fetch.',
   },
   // ---- Ping and push delivery (CIBA §10) ------------------------------------------------------------------
   deliveryWindow: {
-    env: 'CIBA_DELIVERY_WINDOW', type: 'seconds', default: 3600, min: 1, max: 86_400, scope: 'operator',
+    env: 'CIBA_DELIVERY_WINDOW',
+    type: 'seconds',
+    default: 3600,
+    min: 1,
+    max: 86_400,
+    scope: 'operator',
     description:
       'Seconds from the first delivery attempt during which failed attempts (no answer, timeout, 5xx, 408, 429) ' +
       'are retried; then the notification is dead-lettered.',
   },
   deliveryTimeout: {
-    env: 'CIBA_DELIVERY_TIMEOUT', type: 'seconds', default: 10, min: 1, max: 25, scope: 'operator',
-    description: 'Seconds one POST to a client notification endpoint may take (below the deliver function\'s timeout).',
+    env: 'CIBA_DELIVERY_TIMEOUT',
+    type: 'seconds',
+    default: 10,
+    min: 1,
+    max: 25,
+    scope: 'operator',
+    description: "Seconds one POST to a client notification endpoint may take (below the deliver function's timeout).",
   },
   // ---- Observability ----------------------------------------------------------------------------------------
   logLevel: {
-    env: 'LOG_LEVEL', type: 'enum', values: ['debug', 'info', 'warn', 'error'], default: 'info', scope: 'operator',
+    env: 'LOG_LEVEL',
+    type: 'enum',
+    values: ['debug', 'info', 'warn', 'error'],
+    default: 'info',
+    scope: 'operator',
     description: 'Least severe log level written (JSON lines; never a secret).',
   },
   metrics: {
-    env: 'CIBA_METRICS', type: 'enum', values: ['on', 'off'], default: 'on', scope: 'operator',
-    description: 'CloudWatch embedded-metric-format lines in the logs; `off` silences them (the local stack sets `off`).',
+    env: 'CIBA_METRICS',
+    type: 'enum',
+    values: ['on', 'off'],
+    default: 'on',
+    scope: 'operator',
+    description:
+      'CloudWatch embedded-metric-format lines in the logs; `off` silences them (the local stack sets `off`).',
   },
   serverName: {
-    env: 'CIBA_SERVER_NAME', type: 'string', default: 'ciba', scope: 'stack',
-    description: 'The `Server` dimension of the functions\' metrics, one per deployed server so stacks keep apart.',
+    env: 'CIBA_SERVER_NAME',
+    type: 'string',
+    default: 'ciba',
+    scope: 'stack',
+    description: "The `Server` dimension of the functions' metrics, one per deployed server so stacks keep apart.",
   },
   // ---- Set by the stack ---------------------------------------------------------------------------------------
   issuer: {
-    env: 'ISSUER', type: 'url', scope: 'stack',
-    description: 'Issuer identifier and base of every endpoint URL (construct prop `issuer`; default the API endpoint).',
+    env: 'ISSUER',
+    type: 'url',
+    scope: 'stack',
+    description:
+      'Issuer identifier and base of every endpoint URL (construct prop `issuer`; default the API endpoint).',
   },
   mtlsBaseUrl: {
-    env: 'CIBA_MTLS_BASE_URL', type: 'url', scope: 'stack',
+    env: 'CIBA_MTLS_BASE_URL',
+    type: 'url',
+    scope: 'stack',
     description:
       'RFC 8705 `mtls_endpoint_aliases` base URL: the API Gateway mTLS custom domain (construct prop `mtls`), ' +
       'locally the HTTPS listener. Unset: no mTLS methods, and clients that need them are refused.',
   },
   tableName: { env: 'TABLE_NAME', type: 'string', scope: 'stack', description: 'The DynamoDB table.' },
   stateMachineArn: { env: 'STATE_MACHINE_ARN', type: 'string', scope: 'stack', description: 'The CIBA state machine.' },
-  deviceTopicArn: { env: 'DEVICE_TOPIC_ARN', type: 'string', scope: 'stack', description: 'SNS topic of device notifications.' },
+  deviceTopicArn: {
+    env: 'DEVICE_TOPIC_ARN',
+    type: 'string',
+    scope: 'stack',
+    description: 'SNS topic of device notifications.',
+  },
   deliveryTopicArn: {
-    env: 'DELIVERY_TOPIC_ARN', type: 'string', scope: 'stack', description: 'SNS topic of ping/push delivery requests.',
+    env: 'DELIVERY_TOPIC_ARN',
+    type: 'string',
+    scope: 'stack',
+    description: 'SNS topic of ping/push delivery requests.',
   },
   keysSource: {
-    env: 'KEYS_SOURCE', type: 'enum', values: ['kms', 'file'], default: 'kms', scope: 'stack',
+    env: 'KEYS_SOURCE',
+    type: 'enum',
+    values: ['kms', 'file'],
+    default: 'kms',
+    scope: 'stack',
     description: 'Signing and sealing keys: KMS keys on AWS, key files on the local stack (the default there).',
   },
-  kmsRsaKeyId: { env: 'KMS_RSA_KEY_ID', type: 'string', scope: 'stack', description: 'KMS RSA 2048 key (RS256, PS256).' },
+  kmsRsaKeyId: {
+    env: 'KMS_RSA_KEY_ID',
+    type: 'string',
+    scope: 'stack',
+    description: 'KMS RSA 2048 key (RS256, PS256).',
+  },
   kmsEcKeyId: { env: 'KMS_EC_KEY_ID', type: 'string', scope: 'stack', description: 'KMS P-256 key (ES256).' },
   kmsSealKeyId: {
-    env: 'KMS_SEAL_KEY_ID', type: 'string', scope: 'stack',
+    env: 'KMS_SEAL_KEY_ID',
+    type: 'string',
+    scope: 'stack',
     description: 'KMS symmetric key sealing secrets kept until delivery and `client_secret_jwt` secrets.',
   },
-  keysFile: { env: 'KEYS_FILE', type: 'string', scope: 'local', description: 'jose key set file (local signing keys).' },
+  keysFile: {
+    env: 'KEYS_FILE',
+    type: 'string',
+    scope: 'local',
+    description: 'jose key set file (local signing keys).',
+  },
   sealKeyFile: {
-    env: 'SEAL_KEY_FILE', type: 'string', scope: 'local',
+    env: 'SEAL_KEY_FILE',
+    type: 'string',
+    scope: 'local',
     description: 'Local sealing key file (default `sealing-key.json` beside `KEYS_FILE`).',
   },
   localMode: {
-    env: 'CIBA_LOCAL', type: 'boolean', default: false, scope: 'local',
+    env: 'CIBA_LOCAL',
+    type: 'boolean',
+    default: false,
+    scope: 'local',
     description: 'Local stack: loopback `http` issuer and notification endpoints allowed, key files by default.',
   },
 } as const satisfies Record<string, Setting>;
@@ -241,7 +370,12 @@ export function parseSetting(setting: Setting, raw: string): unknown {
       return value;
     }
     case 'limit':
-      return parseLimit(raw) ?? (() => { throw problem(setting, raw, `${describeType(setting)}, e.g. 10/300`); })();
+      return (
+        parseLimit(raw) ??
+        (() => {
+          throw problem(setting, raw, `${describeType(setting)}, e.g. 10/300`);
+        })()
+      );
     case 'list':
       return raw.split(' ').filter(Boolean);
     case 'enum':

@@ -7,7 +7,17 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
-import { ApiMapping, DomainName, EndpointType, HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, PayloadFormatVersion, SecurityPolicy } from 'aws-cdk-lib/aws-apigatewayv2';
+import {
+  ApiMapping,
+  DomainName,
+  EndpointType,
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+  PayloadFormatVersion,
+  SecurityPolicy,
+} from 'aws-cdk-lib/aws-apigatewayv2';
 import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
@@ -120,7 +130,6 @@ export interface CibaServerProps {
   readonly monitoring?: CibaMonitoringOptions;
 }
 
-
 /**
  * One Lambda function with every route it serves and the union of their `access`; `topic` and `timeoutSeconds`
  * for an SNS subscriber (TOPIC_SUBSCRIBERS).
@@ -154,8 +163,15 @@ export function functionSpecs(): FunctionSpec[] {
     specs.set(wf.name, spec);
   }
   for (const sub of TOPIC_SUBSCRIBERS) {
-    if (specs.has(sub.name)) throw new Error(`functions/routes.ts: topic subscriber ${sub.name} is also a route or workflow function`);
-    specs.set(sub.name, { name: sub.name, access: mergeAccess({}, sub.access), routes: [], topic: sub.topic, timeoutSeconds: sub.timeoutSeconds });
+    if (specs.has(sub.name))
+      throw new Error(`functions/routes.ts: topic subscriber ${sub.name} is also a route or workflow function`);
+    specs.set(sub.name, {
+      name: sub.name,
+      access: mergeAccess({}, sub.access),
+      routes: [],
+      topic: sub.topic,
+      timeoutSeconds: sub.timeoutSeconds,
+    });
   }
   return [...specs.values()];
 }
@@ -188,9 +204,12 @@ const SEALING_CONTEXT = { purpose: 'ciba-sealing' } as const;
 function deliveryCallbackTimeout(): Duration {
   type AslState = { Resource?: string; Parameters?: { FunctionName?: string }; TimeoutSeconds?: number };
   const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, AslState> };
-  const publishers = new Set(WORKFLOW_FUNCTIONS.filter((wf) => wf.access.publishDelivery).map((wf) => `\${${pascal(wf.name)}FunctionArn}`));
+  const publishers = new Set(
+    WORKFLOW_FUNCTIONS.filter((wf) => wf.access.publishDelivery).map((wf) => `\${${pascal(wf.name)}FunctionArn}`),
+  );
   const tasks = Object.values(asl.States).filter(
-    (st) => st.Resource?.endsWith(':lambda:invoke.waitForTaskToken') && publishers.has(st.Parameters?.FunctionName ?? ''),
+    (st) =>
+      st.Resource?.endsWith(':lambda:invoke.waitForTaskToken') && publishers.has(st.Parameters?.FunctionName ?? ''),
   );
   const seconds = tasks.map((st) => st.TimeoutSeconds);
   if (seconds.length === 0 || seconds.some((t) => typeof t !== 'number')) {
@@ -202,7 +221,10 @@ function deliveryCallbackTimeout(): Duration {
 /** `s3://bucket/key` split into its parts, or a synth-time error. */
 function parseS3Uri(uri: string): { bucket: string; key: string } {
   const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])\/(.+)$/.exec(uri);
-  if (!m || m[2]!.endsWith('/')) throw new Error(`CibaServer: mtls.truststoreUri must be s3://<bucket>/<key> of the truststore object, got ${JSON.stringify(uri)}`);
+  if (!m || m[2]!.endsWith('/'))
+    throw new Error(
+      `CibaServer: mtls.truststoreUri must be s3://<bucket>/<key> of the truststore object, got ${JSON.stringify(uri)}`,
+    );
   return { bucket: m[1]!, key: m[2]! };
 }
 
@@ -310,10 +332,19 @@ export class CibaServer extends Construct {
     const mtls = props.mtls && { ...props.mtls, truststore: parseS3Uri(props.mtls.truststoreUri) };
     if (mtls && !Token.isUnresolved(mtls.domainName)) {
       if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(mtls.domainName)) {
-        throw new Error(`CibaServer: mtls.domainName must be a host name, e.g. mtls.auth.example.com, got ${JSON.stringify(mtls.domainName)}`);
+        throw new Error(
+          `CibaServer: mtls.domainName must be a host name, e.g. mtls.auth.example.com, got ${JSON.stringify(mtls.domainName)}`,
+        );
       }
-      if (props.issuer && !Token.isUnresolved(props.issuer) && URL.canParse(props.issuer) && new URL(props.issuer).hostname === mtls.domainName.toLowerCase()) {
-        throw new Error('CibaServer: the issuer must not be the mTLS domain (clients without certificates could not reach it); mtls.domainName is only the alias');
+      if (
+        props.issuer &&
+        !Token.isUnresolved(props.issuer) &&
+        URL.canParse(props.issuer) &&
+        new URL(props.issuer).hostname === mtls.domainName.toLowerCase()
+      ) {
+        throw new Error(
+          'CibaServer: the issuer must not be the mTLS domain (clients without certificates could not reach it); mtls.domainName is only the alias',
+        );
       }
     }
     if (mtls) tunables.CIBA_MTLS_BASE_URL = `https://${mtls.domainName}`;
@@ -371,7 +402,8 @@ export class CibaServer extends Construct {
     const keyArns = [this.signingKeys.rsa.keyArn, this.signingKeys.ec.keyArn];
     // ---- Sealing key (symmetric; data keys seal the secrets kept at rest: delivery secrets, client secrets) ---------
     this.sealingKey = new Key(this, 'SealingKey', {
-      description: 'CIBA sealing key: envelope encryption of the secrets kept at rest (ping/push delivery, client_secret_jwt secrets)',
+      description:
+        'CIBA sealing key: envelope encryption of the secrets kept at rest (ping/push delivery, client_secret_jwt secrets)',
       enableKeyRotation: true,
       alias: `${aliasPrefix}/delivery-sealing`,
       removalPolicy,
@@ -407,7 +439,7 @@ export class CibaServer extends Construct {
       KMS_RSA_KEY_ID: this.signingKeys.rsa.keyArn,
       KMS_EC_KEY_ID: this.signingKeys.ec.keyArn,
       KMS_SEAL_KEY_ID: this.sealingKey.keyArn,
-      // The Server dimension of the functions' own metrics (functions/lib/metrics.ts): one series per CibaServer.
+      // The Server dimension of the functions' own metrics (functions/runtime/metrics.ts): one series per CibaServer.
       CIBA_SERVER_NAME: this.serverName,
       ...tunables,
       NODE_OPTIONS: '--enable-source-maps',
@@ -430,7 +462,8 @@ export class CibaServer extends Construct {
           description: `CIBA ${spec.name} function`,
         });
       const environment: Record<string, string> = { ...commonEnv };
-      if (spec.access.startExecution || spec.access.sendTaskResult) environment.STATE_MACHINE_ARN = this.stateMachineArn;
+      if (spec.access.startExecution || spec.access.sendTaskResult)
+        environment.STATE_MACHINE_ARN = this.stateMachineArn;
       if (spec.access.publishDevice) environment.DEVICE_TOPIC_ARN = this.deviceTopic.topicArn;
       if (spec.access.publishDelivery) environment.DELIVERY_TOPIC_ARN = this.deliveryTopic.topicArn;
 
@@ -501,7 +534,9 @@ export class CibaServer extends Construct {
       }),
     );
     // RecordExpiry / RecordFailure.
-    this.stateMachine.addToRolePolicy(new PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [this.table.tableArn] }));
+    this.stateMachine.addToRolePolicy(
+      new PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [this.table.tableArn] }),
+    );
     // DeadLetter (the queue is SQS-managed encrypted: no key grant needed).
     this.stateMachine.addToRolePolicy(
       new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.deliveryDeadLetterQueue.queueArn] }),
@@ -548,7 +583,11 @@ export class CibaServer extends Construct {
     }
 
     // ---- Monitoring --------------------------------------------------------------------------------------
-    this.monitoring = new CibaMonitoring(this, 'Monitoring', { ...props.monitoring, server: this, alarmNamePrefix: baseName });
+    this.monitoring = new CibaMonitoring(this, 'Monitoring', {
+      ...props.monitoring,
+      server: this,
+      alarmNamePrefix: baseName,
+    });
   }
 
   /** Least privilege: exactly what `access` in functions/routes.ts says, on these resources only. */
@@ -557,7 +596,12 @@ export class CibaServer extends Construct {
     if (access.table) {
       const read = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'];
       const write = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
-      statements.push(new PolicyStatement({ actions: access.table === 'readwrite' ? [...read, ...write] : read, resources: tableResources }));
+      statements.push(
+        new PolicyStatement({
+          actions: access.table === 'readwrite' ? [...read, ...write] : read,
+          resources: tableResources,
+        }),
+      );
     }
     if (access.startExecution) {
       statements.push(new PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachineArn] }));
@@ -578,7 +622,11 @@ export class CibaServer extends Construct {
     }
     if (access.sealing) {
       // 'seal' may only create data keys (it can never unseal), 'open' only decrypt; the encryption context pins every use to sealing.
-      const actions = { seal: ['kms:GenerateDataKey'], open: ['kms:Decrypt'], both: ['kms:GenerateDataKey', 'kms:Decrypt'] }[access.sealing];
+      const actions = {
+        seal: ['kms:GenerateDataKey'],
+        open: ['kms:Decrypt'],
+        both: ['kms:GenerateDataKey', 'kms:Decrypt'],
+      }[access.sealing];
       statements.push(
         new PolicyStatement({
           actions,

@@ -50,28 +50,65 @@ export class CibaStack extends Stack {
   readonly server: CibaServer;
 
   constructor(scope: Construct, id: string, props: CibaStackProps = {}) {
-    super(scope, id, { description: 'OpenID Connect CIBA authorization server (API Gateway, Lambda, Step Functions, DynamoDB, SNS, SQS, KMS)', ...props });
+    super(scope, id, {
+      description:
+        'OpenID Connect CIBA authorization server (API Gateway, Lambda, Step Functions, DynamoDB, SNS, SQS, KMS)',
+      ...props,
+    });
     const mtls = mtlsFromContext(this);
-    if (mtls && props.server?.mtls) throw new Error('CibaStack: mutual TLS is configured both in props (server.mtls) and in context (mtls*): use one');
+    if (mtls && props.server?.mtls)
+      throw new Error(
+        'CibaStack: mutual TLS is configured both in props (server.mtls) and in context (mtls*): use one',
+      );
     this.server = new CibaServer(this, 'CibaServer', { ...props.server, ...(mtls ? { mtls } : {}) });
 
-    new CfnOutput(this, 'IssuerUrl', { value: this.server.issuerUrl, description: 'OpenID Provider issuer identifier' });
-    new CfnOutput(this, 'DiscoveryUrl', { value: this.server.discoveryUrl, description: 'OpenID Provider metadata (discovery)' });
-    new CfnOutput(this, 'StateMachineArn', { value: this.server.stateMachine.stateMachineArn, description: 'One execution per authentication request' });
-    new CfnOutput(this, 'TableName', { value: this.server.table.tableName, description: 'Clients, users, requests, tokens (single table)' });
+    new CfnOutput(this, 'IssuerUrl', {
+      value: this.server.issuerUrl,
+      description: 'OpenID Provider issuer identifier',
+    });
+    new CfnOutput(this, 'DiscoveryUrl', {
+      value: this.server.discoveryUrl,
+      description: 'OpenID Provider metadata (discovery)',
+    });
+    new CfnOutput(this, 'StateMachineArn', {
+      value: this.server.stateMachine.stateMachineArn,
+      description: 'One execution per authentication request',
+    });
+    new CfnOutput(this, 'TableName', {
+      value: this.server.table.tableName,
+      description: 'Clients, users, requests, tokens (single table)',
+    });
     new CfnOutput(this, 'SealingKeyId', {
       value: this.server.sealingKey.keyArn,
       description: 'KMS key sealing secrets at rest (npm run seed -- --seal-key-id: client_secret_jwt secrets)',
     });
-    new CfnOutput(this, 'DeviceTopicArn', { value: this.server.deviceTopic.topicArn, description: 'Authentication device notifications' });
-    new CfnOutput(this, 'DeliveryTopicArn', { value: this.server.deliveryTopic.topicArn, description: 'Ping/push delivery requests (the deliver function is subscribed)' });
-    new CfnOutput(this, 'DeliveryDeadLetterQueueUrl', { value: this.server.deliveryDeadLetterQueue.queueUrl, description: 'Ping/push notifications the client never accepted: inspect, then delete' });
-    new CfnOutput(this, 'AlarmTopicArn', { value: this.server.monitoring.alarmTopic.topicArn, description: 'Every CIBA alarm notifies this topic (ALARM and OK): subscribe ops to it' });
+    new CfnOutput(this, 'DeviceTopicArn', {
+      value: this.server.deviceTopic.topicArn,
+      description: 'Authentication device notifications',
+    });
+    new CfnOutput(this, 'DeliveryTopicArn', {
+      value: this.server.deliveryTopic.topicArn,
+      description: 'Ping/push delivery requests (the deliver function is subscribed)',
+    });
+    new CfnOutput(this, 'DeliveryDeadLetterQueueUrl', {
+      value: this.server.deliveryDeadLetterQueue.queueUrl,
+      description: 'Ping/push notifications the client never accepted: inspect, then delete',
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      value: this.server.monitoring.alarmTopic.topicArn,
+      description: 'Every CIBA alarm notifies this topic (ALARM and OK): subscribe ops to it',
+    });
     if (this.server.monitoring.dashboardUrl) {
-      new CfnOutput(this, 'DashboardUrl', { value: this.server.monitoring.dashboardUrl, description: 'CloudWatch dashboard: the CIBA flow at a glance' });
+      new CfnOutput(this, 'DashboardUrl', {
+        value: this.server.monitoring.dashboardUrl,
+        description: 'CloudWatch dashboard: the CIBA flow at a glance',
+      });
     }
     if (this.server.mtlsDomain && this.server.mtlsBaseUrl) {
-      new CfnOutput(this, 'MtlsBaseUrl', { value: this.server.mtlsBaseUrl, description: 'RFC 8705 mtls_endpoint_aliases base URL (TLS client certificates required)' });
+      new CfnOutput(this, 'MtlsBaseUrl', {
+        value: this.server.mtlsBaseUrl,
+        description: 'RFC 8705 mtls_endpoint_aliases base URL (TLS client certificates required)',
+      });
       new CfnOutput(this, 'MtlsDomainTarget', {
         value: this.server.mtlsDomain.regionalDomainName,
         description: 'Point DNS for the mTLS domain here: a CNAME (or Route 53 alias) to this regional domain name',

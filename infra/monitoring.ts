@@ -92,7 +92,10 @@ const routeKey = (r: { method: string; path: string }): string => `${r.method} $
 /** The requests that make up one CIBA flow: the RP starts it, the device decides, the RP polls for tokens. */
 const FLOW_ROUTES = [
   { label: 'backchannel requests (POST /bc-authorize)', key: routeKey({ method: 'POST', path: PATHS.backchannel }) },
-  { label: 'device decisions (POST /device/requests/{id})', key: routeKey({ method: 'POST', path: PATHS.deviceRequest }) },
+  {
+    label: 'device decisions (POST /device/requests/{id})',
+    key: routeKey({ method: 'POST', path: PATHS.deviceRequest }),
+  },
   { label: 'token requests (POST /token)', key: routeKey({ method: 'POST', path: PATHS.token }) },
 ];
 
@@ -160,7 +163,14 @@ export class CibaMonitoring extends Construct {
         actions: ['sns:Publish'],
         resources: [topic.topicArn],
         conditions: {
-          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'cloudwatch', resource: 'alarm', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME }) },
+          ArnLike: {
+            'aws:SourceArn': stack.formatArn({
+              service: 'cloudwatch',
+              resource: 'alarm',
+              resourceName: '*',
+              arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+            }),
+          },
           StringEquals: { 'aws:SourceAccount': stack.account },
         },
       }),
@@ -179,7 +189,9 @@ export class CibaMonitoring extends Construct {
       evaluationPeriods: spec.evaluationPeriods ?? 1,
       datapointsToAlarm: spec.datapointsToAlarm ?? spec.evaluationPeriods ?? 1,
       treatMissingData: TreatMissingData.NOT_BREACHING,
-      ...(spec.evaluateLowSampleCountPercentile ? { evaluateLowSampleCountPercentile: spec.evaluateLowSampleCountPercentile } : {}),
+      ...(spec.evaluateLowSampleCountPercentile
+        ? { evaluateLowSampleCountPercentile: spec.evaluateLowSampleCountPercentile }
+        : {}),
     });
     const action = new SnsAction(this.alarmTopic);
     alarm.addAlarmAction(action);
@@ -195,12 +207,12 @@ export class CibaMonitoring extends Construct {
       metric: stateMachine.metricFailed({ statistic: Stats.SUM, period: ALARM_PERIOD }),
       threshold: 1,
       description:
-        'CIBA: at least one authentication-request workflow failed in 5 minutes. Usually the user\'s device could not be ' +
+        "CIBA: at least one authentication-request workflow failed in 5 minutes. Usually the user's device could not be " +
         'notified: NotifyDeviceAndWait exhausted its retries, RecordFailure marked the request failed and the execution ended ' +
         'in Failed (DeviceNotificationFailed), so the client\'s next poll gets access_denied ("the authentication device could not be ' +
         'reached") instead of the user\'s decision. For ping and push clients it is also a notification their endpoint never ' +
         'accepted (Undelivered, DeliveryFailed: see the DeliveryDeadLetterQueue alarm). Otherwise a task ' +
-        'error (e.g. RecordFailure\'s DynamoDB update). Expired requests are not failures and never trigger this. ' +
+        "error (e.g. RecordFailure's DynamoDB update). Expired requests are not failures and never trigger this. " +
         'Look first at: the failed executions in the Step Functions console (execution name = request id) and their error/cause, ' +
         'then the notify-device logs ("device notification failed") and the device topic, or the dead-letter queue.',
     });
@@ -217,7 +229,9 @@ export class CibaMonitoring extends Construct {
 
   private functionAlarms(name: string, fn: LambdaFunction): void {
     // Three kinds: behind an API route, invoked by the workflow, or subscribed to an SNS topic (invoked by SNS).
-    const routes = ROUTES.filter((r) => r.name === name).map(routeKey).join(', ');
+    const routes = ROUTES.filter((r) => r.name === name)
+      .map(routeKey)
+      .join(', ');
     const subscriber = TOPIC_SUBSCRIBERS.find((t) => t.name === name);
     const kind = routes ? 'route' : subscriber ? 'subscriber' : 'workflow';
     const timeout = `${fn.timeout?.toSeconds() ?? 3} s`;
@@ -237,8 +251,12 @@ export class CibaMonitoring extends Construct {
             'dead-lettered (see the DeliveryDeadLetterQueue alarm). Client endpoint errors are not counted here (DeliveriesFailed). '
           : 'The workflow retries Lambda service errors and failed notifications; when retries run out, or on any other error, the ' +
             'request is marked failed (see the ExecutionsFailed alarm). ' +
-            (name === 'notify-device' ? 'It throws when publishing to the device topic fails or the request row is missing. ' : '') +
-            (name === 'enqueue-delivery' ? 'It throws when publishing to the delivery topic fails; the Deliver step retries it. ' : '');
+            (name === 'notify-device'
+              ? 'It throws when publishing to the device topic fails or the request row is missing. '
+              : '') +
+            (name === 'enqueue-delivery'
+              ? 'It throws when publishing to the delivery topic fails; the Deliver step retries it. '
+              : '');
     this.alarm(`${name}-Errors`, {
       metric: fn.metricErrors({ statistic: Stats.SUM, period: ALARM_PERIOD }),
       threshold: 1,
@@ -256,7 +274,7 @@ export class CibaMonitoring extends Construct {
           : kind === 'subscriber'
             ? 'Lambda keeps throttled SNS events for a while, then drops them and the workflow retries the delivery: clients are notified late. '
             : 'Step Functions retries, so devices are notified late. ') +
-        'Look first at: concurrent executions per function on the dashboard, the account\'s Lambda concurrency quota, and other functions in the account.',
+        "Look first at: concurrent executions per function on the dashboard, the account's Lambda concurrency quota, and other functions in the account.",
     });
   }
 
@@ -280,8 +298,8 @@ export class CibaMonitoring extends Construct {
       evaluateLowSampleCountPercentile: 'ignore',
       description:
         `CIBA: p99 latency of the HTTP API was above ${LATENCY_P99_THRESHOLD_MS} ms in 3 of the last 5 minutes (minutes with too few ` +
-        'requests are ignored). Slow /bc-authorize delays the prompt on the user\'s device; slow /token stretches every poll. ' +
-        'Look first at: latency p99 by route on the dashboard, then that function\'s duration (cold starts, KMS Sign, DynamoDB) and throttles.',
+        "requests are ignored). Slow /bc-authorize delays the prompt on the user's device; slow /token stretches every poll. " +
+        "Look first at: latency p99 by route on the dashboard, then that function's duration (cold starts, KMS Sign, DynamoDB) and throttles.",
     });
   }
 
@@ -295,7 +313,12 @@ export class CibaMonitoring extends Construct {
         'Api-5xx and function Errors alarms to see whether clients were affected.',
     });
     this.alarm('Table-ThrottledRequests', {
-      metric: sumOverOperations(table, 'ThrottledRequests', 'DynamoDB throttled requests (all operations)', ALARM_PERIOD),
+      metric: sumOverOperations(
+        table,
+        'ThrottledRequests',
+        'DynamoDB throttled requests (all operations)',
+        ALARM_PERIOD,
+      ),
       threshold: 1,
       description:
         'CIBA: requests to the CIBA table or its user index were throttled in 5 minutes. The table is on demand, so this is traffic ' +
@@ -318,23 +341,26 @@ export class CibaMonitoring extends Construct {
 
   private deliveryAlarms(server: MonitoredCibaServer, deadLetterQueue: IQueue): void {
     this.alarm('DeliveryDeadLetterQueue-Messages', {
-      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM, period: ALARM_PERIOD }),
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        statistic: Stats.MAXIMUM,
+        period: ALARM_PERIOD,
+      }),
       threshold: 1,
       description:
         'CIBA: the delivery dead-letter queue holds at least one notification: a ping or push client was never told that its ' +
         'request ended (its endpoint kept failing until the delivery window closed, rejected the notification with 3xx/4xx, or ' +
         'could not be reached). Ping clients can still fetch the outcome at /token; push clients have lost it. The alarm stays on ' +
         'until the messages are handled (14 days retention). Look first at: the messages (request id, client id, error, execution), ' +
-        'the execution history, the deliver function logs and the client\'s registered client_notification_endpoint.',
+        "the execution history, the deliver function logs and the client's registered client_notification_endpoint.",
     });
     this.alarm('Delivery-DeliveriesFailed', {
       metric: deliveryMetric(server, METRICS.deliveriesFailed, Stats.SUM, ALARM_PERIOD),
       threshold: 1,
       description:
         `CIBA: the deliver function counted at least one failed ping/push delivery in 5 minutes (${DELIVERY_NAMESPACE}/DeliveriesFailed): ` +
-        'the client\'s endpoint rejected the notification or the delivery window closed, so it is dead-lettered. Attempts that are ' +
+        "the client's endpoint rejected the notification or the delivery window closed, so it is dead-lettered. Attempts that are " +
         'retried count as DeliveryRetries instead. ' +
-        'Look first at: the deliver function logs (status, client id), the client\'s notification endpoint and the dead-letter queue.',
+        "Look first at: the deliver function logs (status, client id), the client's notification endpoint and the dead-letter queue.",
     });
   }
 
@@ -357,29 +383,38 @@ export class CibaMonitoring extends Construct {
     const graph = (title: string, left: IMetric[], extra: Partial<GraphWidgetProps> = {}): GraphWidget =>
       new GraphWidget({ title, left, width: 8, height: 6, ...extra });
     const heading = (text: string): TextWidget => new TextWidget({ markdown: `## ${text}`, width: 24, height: 1 });
-    const perFunction = (fn: (f: LambdaFunction) => Metric): Metric[] => functions.map(([name, f]) => fn(f).with({ label: name }));
+    const perFunction = (fn: (f: LambdaFunction) => Metric): Metric[] =>
+      functions.map(([name, f]) => fn(f).with({ label: name }));
 
     const overview = new TextWidget({
       width: 8,
       height: 6,
       markdown: [
         `# CIBA server: ${dashboardName}`,
-        'One flow: the RP posts **/bc-authorize** → a workflow notifies the user\'s device (SNS) and waits → the device posts its ' +
+        "One flow: the RP posts **/bc-authorize** → a workflow notifies the user's device (SNS) and waits → the device posts its " +
           'decision → the RP polls **/token** until it gets tokens.',
         '',
         '* 4xx on POST /token are mostly `authorization_pending` / `slow_down`: normal polling.',
-        '* Expired requests end in the workflow\'s *Expired* state and count as **succeeded**; timed-out executions should stay at 0.',
+        "* Expired requests end in the workflow's *Expired* state and count as **succeeded**; timed-out executions should stay at 0.",
         '* Failed executions are requests whose device could not be notified, or whose ping/push notification was never accepted ' +
           '(then in the delivery dead-letter queue).',
       ].join('\n'),
     });
-    const alarms = new AlarmStatusWidget({ title: 'Alarms', alarms: Object.values(this.alarmsByKey), width: 16, height: 6 });
+    const alarms = new AlarmStatusWidget({
+      title: 'Alarms',
+      alarms: Object.values(this.alarmsByKey),
+      width: 16,
+      height: 6,
+    });
 
     return [
       [overview, alarms],
-      [heading('API (per minute; per-route graphs use the stage\'s detailed metrics)')],
+      [heading("API (per minute; per-route graphs use the stage's detailed metrics)")],
       [
-        graph('CIBA flow: requests / min', FLOW_ROUTES.map((r) => routeMetric('Count', r.key, Stats.SUM, r.label))),
+        graph(
+          'CIBA flow: requests / min',
+          FLOW_ROUTES.map((r) => routeMetric('Count', r.key, Stats.SUM, r.label)),
+        ),
         graph(
           'Other routes: requests / min',
           routes.filter((r) => !FLOW_ROUTES.some((f) => f.key === r)).map((r) => routeMetric('Count', r, Stats.SUM)),
@@ -390,13 +425,28 @@ export class CibaMonitoring extends Construct {
         ]),
       ],
       [
-        graph('4xx by route / min', routes.map((r) => routeMetric('4xx', r, Stats.SUM))),
-        graph('5xx by route / min', routes.map((r) => routeMetric('5xx', r, Stats.SUM))),
-        graph('Latency p50 by route (ms)', routes.map((r) => routeMetric('Latency', r, Stats.p(50)))),
+        graph(
+          '4xx by route / min',
+          routes.map((r) => routeMetric('4xx', r, Stats.SUM)),
+        ),
+        graph(
+          '5xx by route / min',
+          routes.map((r) => routeMetric('5xx', r, Stats.SUM)),
+        ),
+        graph(
+          'Latency p50 by route (ms)',
+          routes.map((r) => routeMetric('Latency', r, Stats.p(50))),
+        ),
       ],
       [
-        graph('Latency p99 by route (ms)', routes.map((r) => routeMetric('Latency', r, Stats.p(99)))),
-        graph('Integration latency p99 by route (ms)', routes.map((r) => routeMetric('IntegrationLatency', r, Stats.p(99)))),
+        graph(
+          'Latency p99 by route (ms)',
+          routes.map((r) => routeMetric('Latency', r, Stats.p(99))),
+        ),
+        graph(
+          'Integration latency p99 by route (ms)',
+          routes.map((r) => routeMetric('IntegrationLatency', r, Stats.p(99))),
+        ),
         graph(
           'Latency, all routes (ms)',
           [
@@ -411,7 +461,11 @@ export class CibaMonitoring extends Construct {
         graph('Executions / min', [
           stateMachine.metricStarted({ ...perMinute, label: 'started' }),
           stateMachine.metricSucceeded({ ...perMinute, label: 'succeeded (approved, denied or expired)' }),
-          stateMachine.metricFailed({ ...perMinute, label: 'failed (device not notified, or undeliverable)', color: RED }),
+          stateMachine.metricFailed({
+            ...perMinute,
+            label: 'failed (device not notified, or undeliverable)',
+            color: RED,
+          }),
           stateMachine.metricTimedOut({ ...perMinute, label: 'timed out (expected 0)' }),
           stateMachine.metricAborted({ ...perMinute, label: 'aborted' }),
           stateMachine.metricThrottled({ ...perMinute, label: 'throttled' }),
@@ -426,13 +480,19 @@ export class CibaMonitoring extends Construct {
           deviceTopic.metricNumberOfNotificationsFailed({ ...perMinute, label: 'failed', color: RED }),
         ]),
       ],
-      [heading('Ping and push delivery (the deliver function\'s metrics; undeliverable notifications go to the dead-letter queue)')],
+      [
+        heading(
+          "Ping and push delivery (the deliver function's metrics; undeliverable notifications go to the dead-letter queue)",
+        ),
+      ],
       [
         graph('Deliveries / min', [
           deliveryTopic.metricNumberOfMessagesPublished({ ...perMinute, label: 'requested (enqueue-delivery)' }),
           deliveryMetric(server, METRICS.deliveriesSucceeded, Stats.SUM, GRAPH_PERIOD, 'succeeded'),
           deliveryMetric(server, METRICS.deliveryRetries, Stats.SUM, GRAPH_PERIOD, 'retried'),
-          deliveryMetric(server, METRICS.deliveriesFailed, Stats.SUM, GRAPH_PERIOD, 'failed (dead-lettered)').with({ color: RED }),
+          deliveryMetric(server, METRICS.deliveriesFailed, Stats.SUM, GRAPH_PERIOD, 'failed (dead-lettered)').with({
+            color: RED,
+          }),
         ]),
         graph('Approval to client notification (ms)', [
           deliveryMetric(server, METRICS.approvalToNotification, Stats.p(50), GRAPH_PERIOD, 'p50'),
@@ -440,7 +500,14 @@ export class CibaMonitoring extends Construct {
         ]),
         graph(
           'Dead-letter queue: undeliverable notifications',
-          [deliveryDeadLetterQueue.metricApproximateNumberOfMessagesVisible({ statistic: Stats.MAXIMUM, period: GRAPH_PERIOD, label: 'messages', color: RED })],
+          [
+            deliveryDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+              statistic: Stats.MAXIMUM,
+              period: GRAPH_PERIOD,
+              label: 'messages',
+              color: RED,
+            }),
+          ],
           { leftAnnotations: [{ value: 1, label: 'alarm threshold', color: RED }] },
         ),
       ],
@@ -468,12 +535,24 @@ export class CibaMonitoring extends Construct {
       ],
       [heading('Functions')],
       [
-        graph('Errors / min', perFunction((f) => f.metricErrors(perMinute))),
-        graph('Throttles / min', perFunction((f) => f.metricThrottles(perMinute))),
-        graph('Duration p99 (ms)', perFunction((f) => f.metricDuration({ statistic: Stats.p(99), period: GRAPH_PERIOD }))),
+        graph(
+          'Errors / min',
+          perFunction((f) => f.metricErrors(perMinute)),
+        ),
+        graph(
+          'Throttles / min',
+          perFunction((f) => f.metricThrottles(perMinute)),
+        ),
+        graph(
+          'Duration p99 (ms)',
+          perFunction((f) => f.metricDuration({ statistic: Stats.p(99), period: GRAPH_PERIOD })),
+        ),
       ],
       [
-        graph('Concurrent executions (max)', perFunction((f) => f.metric('ConcurrentExecutions', { statistic: Stats.MAXIMUM, period: GRAPH_PERIOD }))),
+        graph(
+          'Concurrent executions (max)',
+          perFunction((f) => f.metric('ConcurrentExecutions', { statistic: Stats.MAXIMUM, period: GRAPH_PERIOD })),
+        ),
         new LogQueryWidget({
           title: 'Latest function errors (all functions)',
           logGroupNames: functions.map(([, f]) => f.logGroup.logGroupName),
@@ -492,8 +571,21 @@ export class CibaMonitoring extends Construct {
 }
 
 /** One of the deliver function's EMF metrics (no dimensions). */
-function deliveryMetric(server: MonitoredCibaServer, metricName: MetricName, statistic: string, period: Duration, label?: string): Metric {
-  return new Metric({ namespace: DELIVERY_NAMESPACE, metricName, statistic, period, dimensionsMap: { Server: server.serverName }, ...(label ? { label } : {}) });
+function deliveryMetric(
+  server: MonitoredCibaServer,
+  metricName: MetricName,
+  statistic: string,
+  period: Duration,
+  label?: string,
+): Metric {
+  return new Metric({
+    namespace: DELIVERY_NAMESPACE,
+    metricName,
+    statistic,
+    period,
+    dimensionsMap: { Server: server.serverName },
+    ...(label ? { label } : {}),
+  });
 }
 
 /**
@@ -513,7 +605,9 @@ function sumOverOperations(table: Table, metricName: string, label: string, peri
     });
   }
   return new MathExpression({
-    expression: Object.keys(usingMetrics).map((id) => `FILL(${id}, 0)`).join(' + '),
+    expression: Object.keys(usingMetrics)
+      .map((id) => `FILL(${id}, 0)`)
+      .join(' + '),
     usingMetrics,
     label,
     period,

@@ -2,9 +2,7 @@
 // every operator setting by name, with CDK's own types (Durations for seconds, a count per window for limits).
 // Values are validated at synth time with the same rules the functions apply when they start.
 import { Duration } from 'aws-cdk-lib';
-import {
-  describeType, parseSetting, SETTINGS, type OperatorSettingName, type Setting,
-} from '../functions/settings.ts';
+import { describeType, parseSetting, SETTINGS, type OperatorSettingName, type Setting } from '../functions/settings.ts';
 
 /** `count` events per fixed `window` (whole seconds). */
 export interface RateLimit {
@@ -53,13 +51,14 @@ export function settingsEnvironment(settings: CibaSettings = {}): Record<string,
   for (const [name, value] of Object.entries(settings)) {
     if (value === undefined) continue;
     const setting: Setting | undefined = (SETTINGS as Record<string, Setting>)[name];
-    if (!setting || setting.scope !== 'operator') throw new Error(`CibaServer: settings.${name} is not a server setting`);
+    if (setting?.scope !== 'operator') throw new Error(`CibaServer: settings.${name} is not a server setting`);
     const raw = rawValue(value);
-    const shown = value instanceof Duration
-      ? value.toHumanString()
-      : typeof value === 'object' && 'window' in value
-        ? `${value.count} per ${value.window.toHumanString()}`
-        : JSON.stringify(value);
+    const shown =
+      value instanceof Duration
+        ? value.toHumanString()
+        : typeof value === 'object' && 'window' in value
+          ? `${value.count} per ${value.window.toHumanString()}`
+          : JSON.stringify(value);
     try {
       if (raw === undefined) throw new Error('not whole');
       parseSetting(setting, raw);

@@ -18,11 +18,27 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BENCH_SERVER_ENV, benchSeed, type Kind } from './bench/flow.ts';
-import { cleanupAll, clkTck, freePort, installCleanupHandlers, startServerChild, stopChild, trackCleanup, trackDir, trackEmptyDir } from './bench/child.ts';
+import {
+  cleanupAll,
+  clkTck,
+  freePort,
+  installCleanupHandlers,
+  startServerChild,
+  stopChild,
+  trackCleanup,
+  trackDir,
+  trackEmptyDir,
+} from './bench/child.ts';
 import { idleCpuRate, runLevel, warmServer, type LevelResult } from './bench/load.ts';
 import { runInProcess, type AwsCallsResult, type TransitionsResult } from './bench/inprocess.ts';
 import { BenchReceiver, runNotifyLevel, type NotifyLevelResult } from './bench/notify.ts';
-import { buildBundles, coldSummary, constructBundling, measureColdImports, type BundleResult } from './bench/bundles.ts';
+import {
+  buildBundles,
+  coldSummary,
+  constructBundling,
+  measureColdImports,
+  type BundleResult,
+} from './bench/bundles.ts';
 import { runAuthMethods, type AuthMethodsResult } from './bench/auth-methods.ts';
 import { bytes, fmt, round, section, summarize, table } from './bench/report.ts';
 
@@ -38,7 +54,7 @@ const HELP = `usage: npm run bench [-- options]
   --inproc-flows <n>  flows recorded for the AWS call count (default 5)
   --cold-runs <n>     fresh processes per bundle for the cold import (default 5)
   --in-memory         load sections against an in-memory local stack (scripts/bench/memory-server.ts) instead of
-                      \`node infra/local/start.ts\` with an on-disk data dir
+                      \`node local/start.ts\` with an on-disk data dir
   --no-expiry         skip the 10 s expiry flows (section 5 then shows approve, deny and the retried delivery only)
   --auth-requests <n> measured POST /bc-authorize per client authentication method in section 7, over 3 rounds
                       (default 300; --quick: 100 in one round)
@@ -79,25 +95,33 @@ const WATCHDOG_MS = 8 * 60_000;
 
 const intList = (text: string, name: string): number[] => {
   const list = text.split(',').map((s) => Number(s.trim()));
-  if (list.some((n) => !Number.isInteger(n) || n < 0)) throw new Error(`--${name}: expected comma-separated integers, got ${text}`);
+  if (list.some((n) => !Number.isInteger(n) || n < 0))
+    throw new Error(`--${name}: expected comma-separated integers, got ${text}`);
   return list;
 };
 const positive = (text: string, name: string, max: number): number => {
   const n = Number(text);
-  if (!Number.isFinite(n) || n <= 0 || n > max) throw new Error(`--${name}: expected a number in (0, ${max}], got ${text}`);
+  if (!Number.isFinite(n) || n <= 0 || n > max)
+    throw new Error(`--${name}: expected a number in (0, ${max}], got ${text}`);
   return n;
 };
 
 const levels = intList(args.levels, 'levels');
 const flowCounts = args.quick ? levels.map((c) => Math.max(4, c * 2)) : intList(args.flows, 'flows');
 const warmups = args.quick ? levels.map((c) => Math.max(1, Math.min(c, 4))) : intList(args.warmup, 'warmup');
-if (flowCounts.length !== levels.length || warmups.length !== levels.length) throw new Error('--levels, --flows and --warmup need the same number of entries');
-if (levels.some((c) => c < 1 || c > 256) || flowCounts.some((n) => n > 5000)) throw new Error('levels must be 1..256 and flows at most 5000');
+if (flowCounts.length !== levels.length || warmups.length !== levels.length)
+  throw new Error('--levels, --flows and --warmup need the same number of entries');
+if (levels.some((c) => c < 1 || c > 256) || flowCounts.some((n) => n > 5000))
+  throw new Error('levels must be 1..256 and flows at most 5000');
 const notifyLevels = intList(args['notify-levels'], 'notify-levels');
-const notifyFlows = args.quick ? notifyLevels.map((c) => Math.max(4, c * 2)) : intList(args['notify-flows'], 'notify-flows');
+const notifyFlows = args.quick
+  ? notifyLevels.map((c) => Math.max(4, c * 2))
+  : intList(args['notify-flows'], 'notify-flows');
 const notifyWarmups = notifyLevels.map((c) => (args.quick ? 1 : 2 * c));
-if (notifyFlows.length !== notifyLevels.length) throw new Error('--notify-levels and --notify-flows need the same number of entries');
-if (notifyLevels.some((c) => c < 1 || c > 256) || notifyFlows.some((n) => n > 5000)) throw new Error('notify levels must be 1..256 and flows at most 5000');
+if (notifyFlows.length !== notifyLevels.length)
+  throw new Error('--notify-levels and --notify-flows need the same number of entries');
+if (notifyLevels.some((c) => c < 1 || c > 256) || notifyFlows.some((n) => n > 5000))
+  throw new Error('notify levels must be 1..256 and flows at most 5000');
 const timeCapS = positive(args['time-cap'], 'time-cap', 300);
 const inprocFlows = args.quick ? 2 : positive(args['inproc-flows'], 'inproc-flows', 50);
 const coldRuns = args.quick ? 1 : positive(args['cold-runs'], 'cold-runs', 20);
@@ -106,11 +130,12 @@ const authMethods = !args['no-auth-methods'];
 const authConcurrency = positive(args['auth-concurrency'], 'auth-concurrency', 256);
 const authRequests = args.quick ? 100 : positive(args['auth-requests'], 'auth-requests', 20_000);
 const authRounds = args.quick ? 1 : 3;
-if (!Number.isInteger(authConcurrency) || !Number.isInteger(authRequests)) throw new Error('--auth-requests and --auth-concurrency must be integers');
+if (!Number.isInteger(authConcurrency) || !Number.isInteger(authRequests))
+  throw new Error('--auth-requests and --auth-concurrency must be integers');
 const inMemory = args['in-memory'];
 const SERVER_DESCRIPTION = inMemory
   ? '`node scripts/bench/memory-server.ts` (startLocalStack, in-memory DynamoDB and executions)'
-  : '`node infra/local/start.ts` (on-disk data dir: LevelDB + executions.json, as `npm start`)';
+  : '`node local/start.ts` (on-disk data dir: LevelDB + executions.json, as `npm start`)';
 
 const say = (line: string) => console.log(line);
 const progress = (line: string) => process.stderr.write(`  … ${line}\n`);
@@ -148,8 +173,16 @@ async function main(): Promise<void> {
     clkTck: clkTck(),
   };
   say(`CIBA server benchmark — ${new Date().toISOString()}`);
-  say(`machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, load avg ${machine.loadAverage1m}`);
-  say(`settings: ${Object.entries(BENCH_SERVER_ENV).map(([k, v]) => `${k}=${v}`).join(', ')}, levels ${levels.join(',')}, flows ${flowCounts.join(',')} (+ warm-up ${warmups.join(',')}), ping/push levels ${notifyLevels.join(',')}, flows ${notifyFlows.join(',')} per mode (+ warm-up ${notifyWarmups.join(',')}), cap ${timeCapS} s per level, server ${inMemory ? 'in-memory' : 'start.ts (on-disk)'}, ${authMethods ? `auth methods ${authRequests} requests each at c=${authConcurrency} in ${authRounds} round${authRounds === 1 ? '' : 's'}` : 'no auth methods'}${args.quick ? ', QUICK run' : ''}`);
+  say(
+    `machine: ${machine.cores} cores (${machine.cpuModel}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}, load avg ${machine.loadAverage1m}`,
+  );
+  say(
+    `settings: ${Object.entries(BENCH_SERVER_ENV)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(
+        ', ',
+      )}, levels ${levels.join(',')}, flows ${flowCounts.join(',')} (+ warm-up ${warmups.join(',')}), ping/push levels ${notifyLevels.join(',')}, flows ${notifyFlows.join(',')} per mode (+ warm-up ${notifyWarmups.join(',')}), cap ${timeCapS} s per level, server ${inMemory ? 'in-memory' : 'start.ts (on-disk)'}, ${authMethods ? `auth methods ${authRequests} requests each at c=${authConcurrency} in ${authRounds} round${authRounds === 1 ? '' : 's'}` : 'no auth methods'}${args.quick ? ', QUICK run' : ''}`,
+  );
   const results: Results = { machine };
 
   const tmp = trackDir(await mkdtemp(join(tmpdir(), 'ciba-bench-')));
@@ -163,7 +196,9 @@ async function main(): Promise<void> {
   const { seed, users } = benchSeed(Math.max(maxC, ...notifyLevels, 3) + 8, (path) => receiver.url(path));
   const seedFile = join(tmp, 'seed.json');
   await writeFile(seedFile, JSON.stringify(seed));
-  progress(`starting the server child (${inMemory ? 'memory-server.ts' : 'infra/local/start.ts'}, seed of ${users.length} users with a device key each)`);
+  progress(
+    `starting the server child (${inMemory ? 'memory-server.ts' : 'local/start.ts'}, seed of ${users.length} users with a device key each)`,
+  );
   const port = await freePort();
   const server = await startServerChild({
     projectDir: PROJECT_DIR,
@@ -177,13 +212,28 @@ async function main(): Promise<void> {
   try {
     const prewarm = 2 * maxC;
     progress(`server warm-up: ${prewarm} flows at c=${maxC} (not measured)`);
-    const prewarmFailed = await warmServer({ issuer: server.url, users, concurrency: maxC, flows: prewarm, timeCapMs: 20_000 });
+    const prewarmFailed = await warmServer({
+      issuer: server.url,
+      users,
+      concurrency: maxC,
+      flows: prewarm,
+      timeCapMs: 20_000,
+    });
     if (prewarmFailed > 0) say(`  warning: ${prewarmFailed} of ${prewarm} warm-up flows failed`);
     progress('server idle CPU over 2 s');
     results.idleCpuMsPerS = await idleCpuRate(server.pid, 2000);
     for (const [i, c] of levels.entries()) {
       progress(`c=${c}: ${warmups[i]} warm-up + ${flowCounts[i]} measured flows (cap ${timeCapS} s)`);
-      const r = await runLevel({ issuer: server.url, users, serverPid: server.pid, concurrency: c, flows: flowCounts[i]!, warmup: warmups[i]!, timeCapMs: timeCapS * 1000, staggerMs: POLL_INTERVAL * 1000 });
+      const r = await runLevel({
+        issuer: server.url,
+        users,
+        serverPid: server.pid,
+        concurrency: c,
+        flows: flowCounts[i]!,
+        warmup: warmups[i]!,
+        timeCapMs: timeCapS * 1000,
+        staggerMs: POLL_INTERVAL * 1000,
+      });
       load.push(r);
       progress(`c=${c}: ${r.completed} flows in ${r.wallS.toFixed(1)} s, ${r.failed} failed`);
     }
@@ -191,8 +241,20 @@ async function main(): Promise<void> {
     const notify: NotifyLevelResult[] = [];
     for (const mode of ['ping', 'push'] as const) {
       for (const [i, c] of notifyLevels.entries()) {
-        progress(`${mode} c=${c}: ${notifyWarmups[i]} warm-up + ${notifyFlows[i]} measured approve flows, approval → notification`);
-        const r = await runNotifyLevel({ issuer: server.url, serverPid: server.pid, mode, users, receiver, concurrency: c, flows: notifyFlows[i]!, warmup: notifyWarmups[i]!, timeCapMs: timeCapS * 1000 });
+        progress(
+          `${mode} c=${c}: ${notifyWarmups[i]} warm-up + ${notifyFlows[i]} measured approve flows, approval → notification`,
+        );
+        const r = await runNotifyLevel({
+          issuer: server.url,
+          serverPid: server.pid,
+          mode,
+          users,
+          receiver,
+          concurrency: c,
+          flows: notifyFlows[i]!,
+          warmup: notifyWarmups[i]!,
+          timeCapMs: timeCapS * 1000,
+        });
         notify.push(r);
         progress(`${mode} c=${c}: ${r.completed} flows in ${r.wallS.toFixed(1)} s, ${r.failed} failed`);
       }
@@ -206,13 +268,29 @@ async function main(): Promise<void> {
 
   // ---- 7: client authentication methods, own server child (the first one is stopped: no CPU shared with it) ----
   if (authMethods) {
-    results.authMethods = await runAuthMethods({ projectDir: PROJECT_DIR, tmp, concurrency: authConcurrency, requestsPerMethod: authRequests, rounds: authRounds, progress });
+    results.authMethods = await runAuthMethods({
+      projectDir: PROJECT_DIR,
+      tmp,
+      concurrency: authConcurrency,
+      requestsPerMethod: authRequests,
+      rounds: authRounds,
+      progress,
+    });
   }
 
   // ---- 3 + 5: in-process stack ------------------------------------------------------------------------------
-  progress(`in-process stack: ${inprocFlows} recorded approve flows, a deny flow${expiry ? ', an expiry flow (requested_expiry=10, ~10 s)' : ''}; ping and push approve, deny${expiry ? ', expire' : ''}; one ping delivery retried (503, then 204)`);
+  progress(
+    `in-process stack: ${inprocFlows} recorded approve flows, a deny flow${expiry ? ', an expiry flow (requested_expiry=10, ~10 s)' : ''}; ping and push approve, deny${expiry ? ', expire' : ''}; one ping delivery retried (503, then 204)`,
+  );
   const inprocSeed = benchSeed(3, (path) => receiver.url(path));
-  const inproc = await runInProcess({ seed: inprocSeed.seed, users: inprocSeed.users, flows: inprocFlows, expiry, notify: { receiver }, log: say });
+  const inproc = await runInProcess({
+    seed: inprocSeed.seed,
+    users: inprocSeed.users,
+    flows: inprocFlows,
+    expiry,
+    notify: { receiver },
+    log: say,
+  });
   results.awsCalls = inproc.awsCalls;
   results.transitions = inproc.transitions;
   printAwsCalls(inproc.awsCalls);
@@ -224,7 +302,9 @@ async function main(): Promise<void> {
   progress('bundling every function with esbuild');
   const options = await constructBundling(PROJECT_DIR);
   const bundles = await buildBundles(PROJECT_DIR, bundleDir, options);
-  progress(`cold imports: ${coldRuns} fresh node processes per bundle${options.nodeOptions ? ` with NODE_OPTIONS=${options.nodeOptions}, and ${coldRuns} without` : ''}`);
+  progress(
+    `cold imports: ${coldRuns} fresh node processes per bundle${options.nodeOptions ? ` with NODE_OPTIONS=${options.nodeOptions}, and ${coldRuns} without` : ''}`,
+  );
   await measureColdImports(bundles, coldRuns, options.nodeOptions);
   results.bundles = { results: bundles, options };
   printBundles(bundles, options);
@@ -252,8 +332,10 @@ const LATENCY_ROWS: [Kind | 'flow', string][] = [
 ];
 
 function printLoad(load: LevelResult[], idleMsPerS: number | undefined): void {
-  say(section('1. Throughput and latency on the local stack',
-    `server = ${SERVER_DESCRIPTION} in a child process,
+  say(
+    section(
+      '1. Throughput and latency on the local stack',
+      `server = ${SERVER_DESCRIPTION} in a child process,
        ISSUER on 127.0.0.1; load generator in this process.
        One flow = POST /bc-authorize (fetch, client_secret_basic) → device lists GET /device/requests every 20 ms until its
        request shows, then approves (ES256 device assertions) → the RP polls POST /token at once and then ${POLL_INTERVAL} s after each
@@ -262,9 +344,25 @@ function printLoad(load: LevelResult[], idleMsPerS: number | undefined): void {
        lockstep; flows/s = completed measured flows / wall time. Not measured: a server warm-up (2 × max c flows at max c)
        before the first level, then each level's own warm-up.
        A flow lasts ≥ ${POLL_INTERVAL} s by design (the poll interval), so c=1 measures latency, not capacity. Latencies are
-       client-side (fetch round trip incl. the load generator's own queueing, which shares the CPUs at high c).`));
-  say(table(['>c', '>flows', '>failed', '>wall s', '>flows/s', '>HTTP req/s', '>req/flow', '>slow_down', 'capped'],
-    load.map((r) => [r.concurrency, r.completed, r.failed, fmt(r.wallS), fmt(r.flowsPerS, 2), fmt(r.requestsPerS, 1), fmt(r.requestsPerFlow, 2), r.slowDowns, r.capped ? 'yes' : 'no'])));
+       client-side (fetch round trip incl. the load generator's own queueing, which shares the CPUs at high c).`,
+    ),
+  );
+  say(
+    table(
+      ['>c', '>flows', '>failed', '>wall s', '>flows/s', '>HTTP req/s', '>req/flow', '>slow_down', 'capped'],
+      load.map((r) => [
+        r.concurrency,
+        r.completed,
+        r.failed,
+        fmt(r.wallS),
+        fmt(r.flowsPerS, 2),
+        fmt(r.requestsPerS, 1),
+        fmt(r.requestsPerFlow, 2),
+        r.slowDowns,
+        r.capped ? 'yes' : 'no',
+      ]),
+    ),
+  );
   for (const r of load) for (const e of r.errors) say(`  error at c=${r.concurrency}: ${e}`);
   say('');
   const rows: (string | number)[][] = [];
@@ -276,46 +374,93 @@ function printLoad(load: LevelResult[], idleMsPerS: number | undefined): void {
   }
   say(table(['endpoint', '>c', '>n', '>p50 ms', '>p99 ms', '>max ms'], rows));
 
-  say(section('2. Server CPU per complete flow',
-    `utime+stime of the server child from /proc/<pid>/stat (CLK_TCK ${clkTck()}) across the measured flows only, divided by
+  say(
+    section(
+      '2. Server CPU per complete flow',
+      `utime+stime of the server child from /proc/<pid>/stat (CLK_TCK ${clkTck()}) across the measured flows only, divided by
        completed flows. The child is the whole local stack (handlers + dynalite + local Step Functions + SNS + HTTP), so this
        is an upper bound for the handlers' own CPU. "cores busy" = server CPU s / wall s. Idle server (2 s, no requests, ${1000 / clkTck()} ms
        tick): ${fmt(idleMsPerS, 1)} ms CPU per s; "net" subtracts that idle rate. "flows/s per core" = 1000 / net CPU ms per flow, the
-       CPU-bound ceiling of one core (the server is one Node process: JS runs on one core).`));
+       CPU-bound ceiling of one core (the server is one Node process: JS runs on one core).`,
+    ),
+  );
   const net = (r: LevelResult) => (r.serverCpuS * 1000 - (idleMsPerS ?? 0) * r.wallS) / Math.max(1, r.completed);
-  say(table(['>c', '>flows', '>server CPU s', '>CPU ms/flow', '>net ms/flow', '>cores busy', '>flows/s per core', '>load-gen CPU ms/flow'],
-    load.map((r) => [r.concurrency, r.completed, fmt(r.serverCpuS, 2), fmt(r.serverCpuMsPerFlow, 1), fmt(net(r), 1), fmt(r.serverCores, 2), fmt(1000 / net(r), 0), fmt((r.loadgenCpuS * 1000) / Math.max(1, r.completed), 1)])));
+  say(
+    table(
+      [
+        '>c',
+        '>flows',
+        '>server CPU s',
+        '>CPU ms/flow',
+        '>net ms/flow',
+        '>cores busy',
+        '>flows/s per core',
+        '>load-gen CPU ms/flow',
+      ],
+      load.map((r) => [
+        r.concurrency,
+        r.completed,
+        fmt(r.serverCpuS, 2),
+        fmt(r.serverCpuMsPerFlow, 1),
+        fmt(net(r), 1),
+        fmt(r.serverCores, 2),
+        fmt(1000 / net(r), 0),
+        fmt((r.loadgenCpuS * 1000) / Math.max(1, r.completed), 1),
+      ]),
+    ),
+  );
 }
 
 const SERVICES = ['DynamoDB', 'StepFunctions', 'SNS', 'KMS'];
 
 function printAwsCalls(a: AwsCallsResult): void {
-  say(section('3. AWS calls per complete poll flow',
-    `${a.flows} approve flows at c=1 with the local stack in this process; every DynamoDB / Step Functions / SNS call the
+  say(
+    section(
+      '3. AWS calls per complete poll flow',
+      `${a.flows} approve flows at c=1 with the local stack in this process; every DynamoDB / Step Functions / SNS call the
        handlers make is observed (setAwsCallObserver) and filed under the HTTP request it was made for (causal, via an
        AsyncLocalStorage context per request), or under the workflow when made by notify-device (inside the execution
        started by StartExecution). depth = longest chain of calls each starting after the previous ended (sequential
        round trips; parallel calls count once), median over requests (min–max if they differ). Time-window attribution
        (call inside a request's start/end in the API request log) agrees for ${a.timeWindowAgreement.agree}/${a.timeWindowAgreement.total} calls.
        Not counted: the Step Functions service's own DynamoDB updateItem (RecordExpiry, expiry path only) and KMS (the local
-       stack signs with a key file; on AWS each redemption adds KMS Sign calls).`));
-  const services = SERVICES.filter((s) => a.categories.some((c) => Object.keys(c.callsPerRequest).some((k) => k.startsWith(`${s}.`))));
+       stack signs with a key file; on AWS each redemption adds KMS Sign calls).`,
+    ),
+  );
+  const services = SERVICES.filter((s) =>
+    a.categories.some((c) => Object.keys(c.callsPerRequest).some((k) => k.startsWith(`${s}.`))),
+  );
   const opsOf = (c: AwsCallsResult['categories'][number], service: string) =>
     Object.entries(c.callsPerRequest)
       .filter(([k]) => k.startsWith(`${service}.`))
       .map(([k, v]) => `${k.slice(service.length + 1)}×${Number.isInteger(v) ? v : v.toFixed(2)}`)
       .join(', ') || '–';
-  say(table(['endpoint', '>per flow', ...services, '>calls/req', '>depth'],
-    a.categories.map((c) => [
-      c.category,
-      fmt(c.perFlow, 2),
-      ...services.map((s) => opsOf(c, s)),
-      fmt(c.totalPerRequest, 2),
-      c.depth.min === c.depth.max ? String(c.depth.median) : `${c.depth.median} (${c.depth.min}–${c.depth.max})`,
-    ])));
+  say(
+    table(
+      ['endpoint', '>per flow', ...services, '>calls/req', '>depth'],
+      a.categories.map((c) => [
+        c.category,
+        fmt(c.perFlow, 2),
+        ...services.map((s) => opsOf(c, s)),
+        fmt(c.totalPerRequest, 2),
+        c.depth.min === c.depth.max ? String(c.depth.median) : `${c.depth.median} (${c.depth.min}–${c.depth.max})`,
+      ]),
+    ),
+  );
   say('');
-  say(table(['per complete flow', ...services.map((s) => `>${s}`), '>total calls', '>sequential round trips'],
-    [['calls', ...services.map((s) => fmt(a.perFlowByService[s] ?? 0, 2)), fmt(a.perFlowByService.total ?? 0, 2), fmt(a.sequentialPerFlow, 2)]]));
+  say(
+    table(
+      ['per complete flow', ...services.map((s) => `>${s}`), '>total calls', '>sequential round trips'],
+      [
+        [
+          'calls',
+          ...services.map((s) => fmt(a.perFlowByService[s] ?? 0, 2)),
+          fmt(a.perFlowByService.total ?? 0, 2),
+          fmt(a.sequentialPerFlow, 2),
+        ],
+      ],
+    ),
+  );
   say('  (sequential round trips = Σ over endpoints of depth × requests per flow)');
 }
 
@@ -328,42 +473,85 @@ const SDK_SHORT: Record<string, string> = {
 };
 
 function printBundles(bundles: BundleResult[], options: Awaited<ReturnType<typeof constructBundling>>): void {
-  say(section('4. Lambda bundles: size and cold module-load time',
-    `esbuild JS API, options read from infra/ciba-construct.ts (${options.fromConstruct.join(', ') || 'none found: bench defaults'}): ESM,
+  say(
+    section(
+      '4. Lambda bundles: size and cold module-load time',
+      `esbuild JS API, options read from infra/ciba-construct.ts (${options.fromConstruct.join(', ') || 'none found: bench defaults'}): ESM,
        target ${options.target}, minify ${options.minify}, sourcemap ${options.sourcemap}, mainFields ${options.mainFields.join(',')}, external ${options.external.join(',')},
        createRequire banner; into .bench/bundles/ (removed afterwards). gzip = gzip -9 of index.mjs. Cold import = performance.now()
        around \`await import(bundle)\` in a fresh node ${process.version} process (${bundles[0]?.importMs.length ?? 0} run${bundles[0]?.importMs.length === 1 ? '' : 's'} each, interleaved, after one
        unmeasured round), with NODE_OPTIONS=${options.nodeOptions || '(none)'} as the construct deploys it; @aws-sdk/* resolve
        from node_modules (on Lambda: the runtime's copy). "no maps" = same without NODE_OPTIONS. "SDK only" = a module
-       importing just the bundle's external @aws-sdk/* packages, same measurement. "ready" = process start to handler imported.`));
-  say(table(['function', '>index.mjs', '>gzip', '>.map', '>import p50 ms', '>min ms', '>no maps p50', '>SDK only p50', '>ready p50 ms', '@aws-sdk/* imported'],
-    bundles.map((b) => {
-      const d = coldSummary(b.importMs);
-      const n = coldSummary(b.importMsNoMaps);
-      return [
-        b.name, bytes(b.bytes), bytes(b.gzipBytes), b.mapBytes ? bytes(b.mapBytes) : '–', fmt(d.median), fmt(d.min), fmt(n.median),
-        b.externals.length ? fmt(coldSummary(b.externalsMs).median) : '–', fmt(coldSummary(b.readyMs).median),
-        b.externals.filter((e) => e.startsWith('@aws-sdk/')).map((e) => SDK_SHORT[e] ?? e.replace('@aws-sdk/', '')).join(' ') || '–',
-      ];
-    })));
+       importing just the bundle's external @aws-sdk/* packages, same measurement. "ready" = process start to handler imported.`,
+    ),
+  );
+  say(
+    table(
+      [
+        'function',
+        '>index.mjs',
+        '>gzip',
+        '>.map',
+        '>import p50 ms',
+        '>min ms',
+        '>no maps p50',
+        '>SDK only p50',
+        '>ready p50 ms',
+        '@aws-sdk/* imported',
+      ],
+      bundles.map((b) => {
+        const d = coldSummary(b.importMs);
+        const n = coldSummary(b.importMsNoMaps);
+        return [
+          b.name,
+          bytes(b.bytes),
+          bytes(b.gzipBytes),
+          b.mapBytes ? bytes(b.mapBytes) : '–',
+          fmt(d.median),
+          fmt(d.min),
+          fmt(n.median),
+          b.externals.length ? fmt(coldSummary(b.externalsMs).median) : '–',
+          fmt(coldSummary(b.readyMs).median),
+          b.externals
+            .filter((e) => e.startsWith('@aws-sdk/'))
+            .map((e) => SDK_SHORT[e] ?? e.replace('@aws-sdk/', ''))
+            .join(' ') || '–',
+        ];
+      }),
+    ),
+  );
 }
 
 function printTransitions(t: TransitionsResult, withExpiry: boolean): void {
-  say(section('5. Step Functions state transitions per flow',
-    `StateEntered and StateRetried events in the local Step Functions history of one execution per row (same ASL as
+  say(
+    section(
+      '5. Step Functions state transitions per flow',
+      `StateEntered and StateRetried events in the local Step Functions history of one execution per row (same ASL as
        deployed). Billing (aws.amazon.com/step-functions/pricing, Standard workflows): "Step Functions counts a state transition
        each time a step of your workflow is executed", retries included: each retry is charged as one more transition. So
        billed = states entered + retries; cost at $0.025 per 1,000 transitions (us-east-1) = billed × $25 per million flows.
-       A ping/push delivery retried after a 503 stays in Deliver (a Retry of that Task state), so it adds 1 per retry.${withExpiry ? '' : `
+       A ping/push delivery retried after a 503 stays in Deliver (a Retry of that Task state), so it adds 1 per retry.${
+         withExpiry
+           ? ''
+           : `
        Expiry flows skipped (--no-expiry/--quick): per the ASL poll enters DeliveryMode, NotifyDeviceAndWait, RecordExpiry,
-       Expired (4); ping/push DeliveryMode, NotifyDeviceThenDeliver, Deliver, Delivered (4).`}`));
-  say(table(['mode', 'flow', 'states entered', '>retries', '>billed transitions', '>$ per million flows'],
-    t.map((r) => [r.mode, r.flow, r.states.join(' → '), r.retries, r.transitions, fmt(r.costPerMillionFlows, 2)])));
+       Expired (4); ping/push DeliveryMode, NotifyDeviceThenDeliver, Deliver, Delivered (4).`
+       }`,
+    ),
+  );
+  say(
+    table(
+      ['mode', 'flow', 'states entered', '>retries', '>billed transitions', '>$ per million flows'],
+      t.map((r) => [r.mode, r.flow, r.states.join(' → '), r.retries, r.transitions, fmt(r.costPerMillionFlows, 2)]),
+    ),
+  );
 }
 
 function printNotify(n: NotifyLevelResult[]): void {
-  say(section('6. Approval-to-notification latency, ping and push',
-    `same server child as section 1 (${inMemory ? 'in-memory' : 'start.ts, on-disk'}), after its load levels; a loopback notification receiver in
+  say(
+    section(
+      '6. Approval-to-notification latency, ping and push',
+      `same server child as section 1 (${inMemory ? 'in-memory' : 'start.ts, on-disk'}), after its load levels; a loopback notification receiver in
        this process answers 204. One flow = POST /bc-authorize as bench-ping or bench-push with a fresh client_notification_token
        → the device lists until its request shows and approves → the notification arrives (bearer token and body checked)
        → a ping client redeems at POST /token. approve → notification = from the approve POST being sent (device assertion
@@ -371,24 +559,57 @@ function printNotify(n: NotifyLevelResult[]): void {
        Deliver → enqueue-delivery → SNS → deliver → POST. approve → tokens = until the client holds tokens (push: the same
        moment; ping: + the redemption round trip). Closed loop at c workers (worker i = user i), after 2 × c warm-up flows.
        Includes the load generator's own queueing (it shares the CPUs with the server child). "server cores" = the child's
-       CPU s / wall s over the measured flows: near 1.0 the one-process server is saturated and latency is mostly queueing.`));
-  say(table(['mode', '>c', '>flows', '>failed', '>wall s', '>flows/s', '>server cores', '>approve→notif p50', '>p99', '>max', '>approve→tokens p50', '>p99', '>decide POST p50'],
-    n.map((r) => {
-      const a = summarize(r.approveToNotification);
-      const tk = summarize(r.approveToTokens);
-      return [
-        r.mode, r.concurrency, r.completed, r.failed, fmt(r.wallS), fmt(r.completed / r.wallS, 1), fmt((r.serverCpuS ?? Number.NaN) / r.wallS, 2),
-        fmt(a.p50), fmt(a.p99), fmt(a.max), fmt(tk.p50), fmt(tk.p99), fmt(summarize(r.deviceDecide).p50),
-      ];
-    })));
+       CPU s / wall s over the measured flows: near 1.0 the one-process server is saturated and latency is mostly queueing.`,
+    ),
+  );
+  say(
+    table(
+      [
+        'mode',
+        '>c',
+        '>flows',
+        '>failed',
+        '>wall s',
+        '>flows/s',
+        '>server cores',
+        '>approve→notif p50',
+        '>p99',
+        '>max',
+        '>approve→tokens p50',
+        '>p99',
+        '>decide POST p50',
+      ],
+      n.map((r) => {
+        const a = summarize(r.approveToNotification);
+        const tk = summarize(r.approveToTokens);
+        return [
+          r.mode,
+          r.concurrency,
+          r.completed,
+          r.failed,
+          fmt(r.wallS),
+          fmt(r.completed / r.wallS, 1),
+          fmt((r.serverCpuS ?? Number.NaN) / r.wallS, 2),
+          fmt(a.p50),
+          fmt(a.p99),
+          fmt(a.max),
+          fmt(tk.p50),
+          fmt(tk.p99),
+          fmt(summarize(r.deviceDecide).p50),
+        ];
+      }),
+    ),
+  );
   say('  (ms; p99 is nearest-rank: with n flows it is the ⌈0.99 n⌉-th smallest)');
   for (const r of n) for (const e of r.errors) say(`  error in ${r.mode} at c=${r.concurrency}: ${e}`);
 }
 
 function printAuthMethods(a: AuthMethodsResult): void {
   const basic = a.rows.find((r) => r.id === 'client_secret_basic');
-  say(section('7. Cost of each client authentication method at POST /bc-authorize',
-    `own server child: \`node scripts/bench/auth-methods.ts\` = startLocalStack in memory (dynalite in memory, executions
+  say(
+    section(
+      '7. Cost of each client authentication method at POST /bc-authorize',
+      `own server child: \`node scripts/bench/auth-methods.ts\` = startLocalStack in memory (dynalite in memory, executions
        in memory: on disk, executions.json is rewritten whole as executions pile up, a cost that grows through the section
        and is not the method's) plus its HTTPS listener asking for client certificates (truststore = a test CA + the
        self-signed certificate; TLS terminated by the child, as API Gateway would for an mTLS domain). One client per
@@ -402,14 +623,44 @@ function printAuthMethods(a: AuthMethodsResult): void {
        saturated it is mostly queueing: ≈ c / rps). server CPU = utime+stime of the child over the measured windows /
        requests: the whole local stack (dynalite, Step Functions, SNS, TLS), so differences between rows are the
        method's own cost (the workflow tail of one slice spills into the next, equal whatever the method). Idle server
-       after the warm-up: ${fmt(a.idleCpuMsPerS, 1)} ms CPU per s.`));
-  say(table(['method', 'transport', '>n', '>failed', '>rps', '>p50 ms', '>p99 ms', '>server CPU ms/req', '>Δ vs basic', '>load-gen CPU ms/req', '>client build ms'],
-    a.rows.map((r) => {
-      const s = summarize(r.latencies);
-      return [r.label, r.transport === 'mtls' ? 'HTTPS+cert' : r.transport === 'https' ? 'HTTPS' : 'HTTP', r.requests, r.failed, fmt(r.requestsPerS, 0), fmt(s.p50), fmt(s.p99),
-        fmt(r.serverCpuMsPerRequest, 2), basic && r !== basic ? `${r.serverCpuMsPerRequest >= basic.serverCpuMsPerRequest ? '+' : ''}${fmt(r.serverCpuMsPerRequest - basic.serverCpuMsPerRequest, 2)}` : '',
-        fmt(r.loadgenCpuMsPerRequest, 2), fmt(r.buildMsPerRequest, 2)];
-    })));
+       after the warm-up: ${fmt(a.idleCpuMsPerS, 1)} ms CPU per s.`,
+    ),
+  );
+  say(
+    table(
+      [
+        'method',
+        'transport',
+        '>n',
+        '>failed',
+        '>rps',
+        '>p50 ms',
+        '>p99 ms',
+        '>server CPU ms/req',
+        '>Δ vs basic',
+        '>load-gen CPU ms/req',
+        '>client build ms',
+      ],
+      a.rows.map((r) => {
+        const s = summarize(r.latencies);
+        return [
+          r.label,
+          r.transport === 'mtls' ? 'HTTPS+cert' : r.transport === 'https' ? 'HTTPS' : 'HTTP',
+          r.requests,
+          r.failed,
+          fmt(r.requestsPerS, 0),
+          fmt(s.p50),
+          fmt(s.p99),
+          fmt(r.serverCpuMsPerRequest, 2),
+          basic && r !== basic
+            ? `${r.serverCpuMsPerRequest >= basic.serverCpuMsPerRequest ? '+' : ''}${fmt(r.serverCpuMsPerRequest - basic.serverCpuMsPerRequest, 2)}`
+            : '',
+          fmt(r.loadgenCpuMsPerRequest, 2),
+          fmt(r.buildMsPerRequest, 2),
+        ];
+      }),
+    ),
+  );
   for (const r of a.rows) for (const e of r.errors) say(`  error (${r.label}): ${e}`);
 }
 
@@ -420,7 +671,23 @@ function toJson(r: Results): unknown {
   };
   return {
     machine: r.machine,
-    settings: { server: inMemory ? 'in-memory' : 'start.ts on-disk', pollIntervalS: POLL_INTERVAL, logLevel: 'warn', serverEnv: BENCH_SERVER_ENV, levels, flows: flowCounts, warmup: warmups, notifyLevels, notifyFlows, notifyWarmup: notifyWarmups, timeCapS, authMethods: authMethods ? { requestsPerMethod: authRequests, concurrency: authConcurrency, rounds: authRounds } : false, quick: args.quick },
+    settings: {
+      server: inMemory ? 'in-memory' : 'start.ts on-disk',
+      pollIntervalS: POLL_INTERVAL,
+      logLevel: 'warn',
+      serverEnv: BENCH_SERVER_ENV,
+      levels,
+      flows: flowCounts,
+      warmup: warmups,
+      notifyLevels,
+      notifyFlows,
+      notifyWarmup: notifyWarmups,
+      timeCapS,
+      authMethods: authMethods
+        ? { requestsPerMethod: authRequests, concurrency: authConcurrency, rounds: authRounds }
+        : false,
+      quick: args.quick,
+    },
     throughput: r.load?.map((l) => ({
       concurrency: l.concurrency,
       flowsTarget: l.target,
@@ -434,7 +701,10 @@ function toJson(r: Results): unknown {
       slowDowns: l.slowDowns,
     })),
     latencyMs: Object.fromEntries(
-      (r.load ?? []).map((l) => [`c${l.concurrency}`, Object.fromEntries(LATENCY_ROWS.map(([kind]) => [kind, lat(l.latencies[kind])]))]),
+      (r.load ?? []).map((l) => [
+        `c${l.concurrency}`,
+        Object.fromEntries(LATENCY_ROWS.map(([kind]) => [kind, lat(l.latencies[kind])])),
+      ]),
     ),
     serverIdleCpuMsPerS: r.idleCpuMsPerS === undefined ? undefined : round(r.idleCpuMsPerS),
     serverCpu: r.load?.map((l) => ({
@@ -463,14 +733,30 @@ function toJson(r: Results): unknown {
       bytes: b.bytes,
       gzipBytes: b.gzipBytes,
       mapBytes: b.mapBytes,
-      coldImportMs: { median: round(coldSummary(b.importMs).median), min: round(coldSummary(b.importMs).min), runs: b.importMs.map((v) => round(v)) },
-      coldImportNoSourceMapsMs: { median: round(coldSummary(b.importMsNoMaps).median), min: round(coldSummary(b.importMsNoMaps).min) },
+      coldImportMs: {
+        median: round(coldSummary(b.importMs).median),
+        min: round(coldSummary(b.importMs).min),
+        runs: b.importMs.map((v) => round(v)),
+      },
+      coldImportNoSourceMapsMs: {
+        median: round(coldSummary(b.importMsNoMaps).median),
+        min: round(coldSummary(b.importMsNoMaps).min),
+      },
       externals: b.externals,
-      coldImportExternalsOnlyMs: b.externals.length ? { median: round(coldSummary(b.externalsMs).median), min: round(coldSummary(b.externalsMs).min) } : null,
+      coldImportExternalsOnlyMs: b.externals.length
+        ? { median: round(coldSummary(b.externalsMs).median), min: round(coldSummary(b.externalsMs).min) }
+        : null,
       processToReadyMs: { median: round(coldSummary(b.readyMs).median) },
     })),
     bundling: r.bundles && { ...r.bundles.options },
-    stateTransitions: r.transitions?.map((t) => ({ mode: t.mode, flow: t.flow, states: t.states, retries: t.retries, transitions: t.transitions, usdPerMillionFlows: t.costPerMillionFlows })),
+    stateTransitions: r.transitions?.map((t) => ({
+      mode: t.mode,
+      flow: t.flow,
+      states: t.states,
+      retries: t.retries,
+      transitions: t.transitions,
+      usdPerMillionFlows: t.costPerMillionFlows,
+    })),
     approvalToNotificationMs: r.notify?.map((n) => ({
       mode: n.mode,
       concurrency: n.concurrency,
@@ -512,7 +798,7 @@ function toJson(r: Results): unknown {
 }
 
 main().catch(async (err: unknown) => {
-  console.error('\nbench failed:', err instanceof Error ? err.stack ?? err.message : err);
+  console.error('\nbench failed:', err instanceof Error ? (err.stack ?? err.message) : err);
   await cleanupAll();
   process.exit(1);
 });

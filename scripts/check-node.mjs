@@ -12,7 +12,7 @@ const found = process.env.CHECK_NODE_FAKE_VERSION || process.version;
 let required = 24;
 try {
   const engines = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).engines;
-  const match = /^\s*>=\s*v?(\d+)/.exec((engines && engines.node) || '');
+  const match = /^\s*>=\s*v?(\d+)/.exec(engines?.node || '');
   if (match) required = Number(match[1]);
 } catch {
   // Keep the default.

@@ -23,13 +23,19 @@ import { createServer } from 'node:http';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import ora from 'ora';
-import { DeviceClient, type DeviceRequest } from '../infra/local/device-client.ts';
-import { listen, readBody, type Listening } from '../infra/local/http-server.ts';
-import type { LocalStack } from '../infra/local/stack.ts';
+import { DeviceClient, type DeviceRequest } from '../local/device-client.ts';
+import { listen, readBody, type Listening } from '../local/http-server.ts';
+import type { LocalStack } from '../local/stack.ts';
 import { sha256b64u } from '../functions/core/crypto.ts';
 import {
-  DEMO_CLIENT, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK, DEMO_PING_CLIENT, DEMO_PUSH_CLIENT, DEMO_RECEIVER_PATHS, demoReceiverPort,
-} from '../infra/local/demo-seed.ts';
+  DEMO_CLIENT,
+  DEMO_DEVICE_ID,
+  DEMO_DEVICE_PRIVATE_JWK,
+  DEMO_PING_CLIENT,
+  DEMO_PUSH_CLIENT,
+  DEMO_RECEIVER_PATHS,
+  demoReceiverPort,
+} from '../local/demo-seed.ts';
 
 const OPTIONS = {
   issuer: { type: 'string' },
@@ -71,9 +77,10 @@ const dim = (s: string) => out('dim', s);
 
 // The server: --issuer, else ISSUER, else http://localhost:<PORT, default 8080> (where `npm start` listens).
 const localIssuer = (port: number | string) => `http://localhost:${port}`;
-const issuer = (
-  values.issuer ?? process.env.ISSUER ?? localIssuer(process.env.PORT || DEFAULT_PORT)
-).replace(/\/+$/, '');
+const issuer = (values.issuer ?? process.env.ISSUER ?? localIssuer(process.env.PORT || DEFAULT_PORT)).replace(
+  /\/+$/,
+  '',
+);
 const issuerFrom = values.issuer ? '--issuer' : process.env.ISSUER ? 'ISSUER' : process.env.PORT ? 'PORT' : 'default';
 const phone = new DeviceClient(issuer, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK);
 
@@ -110,8 +117,7 @@ function done(spinner: ReturnType<typeof ora>, ok: boolean, text: string): void 
 const requestIdOf = (authReqId: string) => sha256b64u(authReqId);
 
 /** A secret token for the screen: a short prefix and its length, never the whole value. */
-const secretPreview = (v: string) =>
-  `${v.slice(0, Math.min(6, v.length >> 2))}… ${dim(`(${v.length} chars, secret)`)}`;
+const secretPreview = (v: string) => `${v.slice(0, Math.min(6, v.length >> 2))}… ${dim(`(${v.length} chars, secret)`)}`;
 
 /** auth_req_id for the screen: its public request id only. */
 const authReqIdShown = (v: string) => `${dim('(secret, not shown)')} request id ${requestIdOf(v)}`;
@@ -175,7 +181,9 @@ function showOnPhone(r: DeviceRequest): void {
     const check = dim('(check it matches the one on the RP screen)');
     console.log(`   binding message: ${bold(r.binding_message)}  ${check}`);
   }
-  console.log(`   scope: ${r.scope}   expires in ${r.expires_at - Math.floor(Date.now() / 1000)} s   ${dim(`id ${r.id}`)}`);
+  console.log(
+    `   scope: ${r.scope}   expires in ${r.expires_at - Math.floor(Date.now() / 1000)} s   ${dim(`id ${r.id}`)}`,
+  );
 }
 
 async function phoneMode(): Promise<void> {
@@ -257,8 +265,12 @@ async function rpConfig(client: { client_id: string; client_secret: string }): P
 async function pollFlow(): Promise<void> {
   const config = await rpConfig(DEMO_CLIENT);
   const bindingMessage = `DEMO-${randomInt(1000, 10000)}`;
-  console.log(`${bold('RP')} (${DEMO_CLIENT.client_id}) → POST ${config.serverMetadata().backchannel_authentication_endpoint}`);
-  console.log(`   login_hint=${values['login-hint']}  scope="openid profile email"  binding_message=${bold(bindingMessage)}`);
+  console.log(
+    `${bold('RP')} (${DEMO_CLIENT.client_id}) → POST ${config.serverMetadata().backchannel_authentication_endpoint}`,
+  );
+  console.log(
+    `   login_hint=${values['login-hint']}  scope="openid profile email"  binding_message=${bold(bindingMessage)}`,
+  );
   const started = await startRequest(config, {
     scope: 'openid profile email',
     login_hint: values['login-hint'],
@@ -301,7 +313,14 @@ function describeError(e: unknown): string {
 
 // ---- ping and push: the client's notification endpoint ----------------------------------------------------------
 
-type Notification = { method: string; path: string; rawHeaders: string[]; body: string; json: Record<string, unknown>; at: number };
+type Notification = {
+  method: string;
+  path: string;
+  rawHeaders: string[];
+  body: string;
+  json: Record<string, unknown>;
+  at: number;
+};
 
 /**
  * The RP's notification endpoint on 127.0.0.1 (CIBA §10.2/§10.3): answers 204 to every POST and hands over the one
@@ -319,7 +338,14 @@ async function startReceiver(port: number) {
       } catch {
         /* shown as received */
       }
-      arrived.push({ method: req.method ?? '', path: (req.url ?? '/').split('?')[0]!, rawHeaders: req.rawHeaders, body, json, at: Date.now() });
+      arrived.push({
+        method: req.method ?? '',
+        path: (req.url ?? '/').split('?')[0]!,
+        rawHeaders: req.rawHeaders,
+        body,
+        json,
+        at: Date.now(),
+      });
       res.writeHead(204).end();
       for (const w of [...wake]) w();
     })();
@@ -331,13 +357,18 @@ async function startReceiver(port: number) {
     const code = (e as { code?: string }).code;
     throw new Error(
       `cannot listen for notifications on 127.0.0.1:${port} (${code ?? (e as Error).message}). Is another demo running? ` +
-        'The port is CIBA_DEMO_RECEIVER_PORT, else the issuer\'s port + 1; set the same value for `npm start`.',
+        "The port is CIBA_DEMO_RECEIVER_PORT, else the issuer's port + 1; set the same value for `npm start`.",
     );
   }
   return {
     url: (path: string) => `http://127.0.0.1:${listening.port}${path}`,
     /** The notification on `path` for `authReqId`; others seen meanwhile are reported once. */
-    async next(path: string, authReqId: string, timeoutMs: number, onOther: (n: Notification) => void): Promise<Notification> {
+    async next(
+      path: string,
+      authReqId: string,
+      timeoutMs: number,
+      onOther: (n: Notification) => void,
+    ): Promise<Notification> {
       const deadline = Date.now() + timeoutMs;
       let seen = 0;
       for (;;) {
@@ -346,7 +377,8 @@ async function startReceiver(port: number) {
           if (n.path === path && n.json.auth_req_id === authReqId) return n;
           onOther(n);
         }
-        if (Date.now() > deadline) throw new Error(`no notification at ${this.url(path)} within ${Math.round(timeoutMs / 1000)} s`);
+        if (Date.now() > deadline)
+          throw new Error(`no notification at ${this.url(path)} within ${Math.round(timeoutMs / 1000)} s`);
         await new Promise<void>((resolve) => {
           const done = () => (wake.delete(done), clearTimeout(timer), resolve());
           const timer = setTimeout(done, 250);
@@ -370,7 +402,7 @@ function shownValue(key: string, v: unknown): unknown {
 }
 
 function showNotification(n: Notification, sentToken: string, authReqId: string): void {
-  console.log(`\n${bold('Notification received')} ${dim('(the server → the RP\'s notification endpoint)')}`);
+  console.log(`\n${bold('Notification received')} ${dim("(the server → the RP's notification endpoint)")}`);
   console.log(`   ${n.method} ${n.path}`);
   for (let i = 0; i + 1 < n.rawHeaders.length; i += 2) {
     const [name, value] = [n.rawHeaders[i]!, n.rawHeaders[i + 1]!];
@@ -404,14 +436,23 @@ async function notifiedFlow(mode: 'ping' | 'push', receiverPort: number): Promis
   try {
     const config = await rpConfig(client);
     const meta = config.serverMetadata();
-    const modes = (meta as { backchannel_token_delivery_modes_supported?: string[] }).backchannel_token_delivery_modes_supported ?? [];
-    if (!modes.includes(mode)) throw new Error(`${issuer} does not advertise ${mode} delivery (backchannel_token_delivery_modes_supported: ${modes.join(', ') || 'none'})`);
-    console.log(`${bold('RP')} (${client.client_id}, ${mode} mode) listens for notifications at ${bold(receiver.url(path))}`);
+    const modes =
+      (meta as { backchannel_token_delivery_modes_supported?: string[] }).backchannel_token_delivery_modes_supported ??
+      [];
+    if (!modes.includes(mode))
+      throw new Error(
+        `${issuer} does not advertise ${mode} delivery (backchannel_token_delivery_modes_supported: ${modes.join(', ') || 'none'})`,
+      );
+    console.log(
+      `${bold('RP')} (${client.client_id}, ${mode} mode) listens for notifications at ${bold(receiver.url(path))}`,
+    );
     // §7.1: a bearer token of the RP's choice (RFC 6750 b64token syntax); base64url qualifies.
     const notificationToken = randomBytes(24).toString('base64url');
     const bindingMessage = `DEMO-${randomInt(1000, 10000)}`;
     console.log(`${bold('RP')} → POST ${meta.backchannel_authentication_endpoint}`);
-    console.log(`   login_hint=${values['login-hint']}  scope="openid profile email"  binding_message=${bold(bindingMessage)}`);
+    console.log(
+      `   login_hint=${values['login-hint']}  scope="openid profile email"  binding_message=${bold(bindingMessage)}`,
+    );
     const lastFour = dim('(fresh random bearer token, only the last 4 characters shown)');
     console.log(`   client_notification_token=${'•'.repeat(8)}${notificationToken.slice(-4)} ${lastFour}`);
     const started = await startRequest(config, {
@@ -428,7 +469,8 @@ async function notifiedFlow(mode: 'ping' | 'push', receiverPort: number): Promis
     const spinner = spin(`RP waits for the ${mode} notification…`);
     const others: string[] = [];
     const waiting = receiver.next(path, started.auth_req_id, (started.expires_in + 30) * 1000, (n) =>
-      others.push(`${n.method} ${n.path}${typeof n.json.auth_req_id === 'string' ? ' for another auth_req_id' : ''}`));
+      others.push(`${n.method} ${n.path}${typeof n.json.auth_req_id === 'string' ? ' for another auth_req_id' : ''}`),
+    );
     waiting.catch(() => undefined);
     const decidedAt = await phoneDecides(bindingMessage);
     spinner.start();
@@ -478,9 +520,16 @@ async function redeemAfterPing(config: oidc.Configuration, authReqId: string): P
 }
 
 /** §10.3.1: the pushed ID token is verified against the JWKS and binds auth_req_id, the access token and the refresh token. */
-async function verifyPush(config: oidc.Configuration, clientId: string, body: Record<string, unknown>, authReqId: string): Promise<void> {
+async function verifyPush(
+  config: oidc.Configuration,
+  clientId: string,
+  body: Record<string, unknown>,
+  authReqId: string,
+): Promise<void> {
   if (typeof body.error === 'string') {
-    console.log(`\n${bold('Push error')} (§12): ${body.error}${typeof body.error_description === 'string' ? ` — ${body.error_description}` : ''}`);
+    console.log(
+      `\n${bold('Push error')} (§12): ${body.error}${typeof body.error_description === 'string' ? ` — ${body.error_description}` : ''}`,
+    );
     process.exitCode = body.error === 'access_denied' ? 0 : 1;
     return;
   }
@@ -488,18 +537,34 @@ async function verifyPush(config: oidc.Configuration, clientId: string, body: Re
   const spinner = spin(`RP verifies the ID token against ${meta.jwks_uri}`).start();
   try {
     const jwks = createRemoteJWKSet(new URL(meta.jwks_uri!));
-    const { payload, protectedHeader } = await jwtVerify(String(body.id_token), jwks, { issuer: meta.issuer, audience: clientId });
+    const { payload, protectedHeader } = await jwtVerify(String(body.id_token), jwks, {
+      issuer: meta.issuer,
+      audience: clientId,
+    });
     const { alg, kid } = protectedHeader;
     done(spinner, true, `ID token signature (${alg}, kid ${kid ?? '–'}), iss, aud and exp verified`);
     console.log(`\n${bold('ID token')} claims:`, shownClaims(payload));
     const checks: [string, boolean][] = [
-      ['urn:openid:params:jwt:claim:auth_req_id = the auth_req_id from bc-authorize', payload['urn:openid:params:jwt:claim:auth_req_id'] === authReqId],
-      ['… and = the auth_req_id in the push body', payload['urn:openid:params:jwt:claim:auth_req_id'] === body.auth_req_id],
-      ['at_hash = left half of the hash of access_token', typeof body.access_token === 'string' && payload.at_hash === halfHash(body.access_token, protectedHeader.alg)],
+      [
+        'urn:openid:params:jwt:claim:auth_req_id = the auth_req_id from bc-authorize',
+        payload['urn:openid:params:jwt:claim:auth_req_id'] === authReqId,
+      ],
+      [
+        '… and = the auth_req_id in the push body',
+        payload['urn:openid:params:jwt:claim:auth_req_id'] === body.auth_req_id,
+      ],
+      [
+        'at_hash = left half of the hash of access_token',
+        typeof body.access_token === 'string' && payload.at_hash === halfHash(body.access_token, protectedHeader.alg),
+      ],
     ];
     if (typeof body.refresh_token === 'string') {
-      checks.push(['urn:openid:params:jwt:claim:rt_hash = left half of the hash of refresh_token', payload['urn:openid:params:jwt:claim:rt_hash'] === halfHash(body.refresh_token, protectedHeader.alg)]);
-    } else checks.push(['no refresh_token, so no rt_hash', payload['urn:openid:params:jwt:claim:rt_hash'] === undefined]);
+      checks.push([
+        'urn:openid:params:jwt:claim:rt_hash = left half of the hash of refresh_token',
+        payload['urn:openid:params:jwt:claim:rt_hash'] === halfHash(body.refresh_token, protectedHeader.alg),
+      ]);
+    } else
+      checks.push(['no refresh_token, so no rt_hash', payload['urn:openid:params:jwt:claim:rt_hash'] === undefined]);
     console.log('');
     for (const [what, ok] of checks) console.log(`   ${ok ? '✔' : '✘'} ${what}`);
     if (checks.some(([, ok]) => !ok)) process.exitCode = 1;
@@ -520,8 +585,10 @@ function noServer(): string {
   }[issuerFrom];
   const local = issuer === `http://localhost:${port}`;
   const start = local ? `\`${port === DEFAULT_PORT ? '' : `PORT=${port} `}npm start\`` : 'the server';
-  return `no CIBA server answers at ${issuer} (${from}). Start ${start} in another terminal first, or point ` +
-    'PORT (or ISSUER) at the server that runs.';
+  return (
+    `no CIBA server answers at ${issuer} (${from}). Start ${start} in another terminal first, or point ` +
+    'PORT (or ISSUER) at the server that runs.'
+  );
 }
 
 async function main(): Promise<void> {
@@ -559,10 +626,14 @@ async function main(): Promise<void> {
   let stack: LocalStack | undefined;
   if (!up) {
     console.log(dim(`No server at ${issuer}; starting the local stack in this process (in memory).`));
-    const { startLocalStack } = await import('../infra/local/stack.ts');
-    const { demoSeed } = await import('../infra/local/demo-seed.ts');
+    const { startLocalStack } = await import('../local/stack.ts');
+    const { demoSeed } = await import('../local/demo-seed.ts');
     stack = await startLocalStack({
-      port: issuerPort(), issuer, dataDir: null, seed: demoSeed(receiverPort), quiet: true,
+      port: issuerPort(),
+      issuer,
+      dataDir: null,
+      seed: demoSeed(receiverPort),
+      quiet: true,
       // The handlers' info lines would interleave with the demo's output; LOG_LEVEL=info brings them back.
       ...(process.env.LOG_LEVEL ? {} : { env: { LOG_LEVEL: 'warn' } }),
     });

@@ -10,7 +10,8 @@ const BEGIN = '<!-- BEGIN GENERATED: configuration (npm run docs) -->';
 const END = '<!-- END GENERATED: configuration -->';
 
 const SCOPES: Record<Setting['scope'], string> = {
-  operator: 'Server settings: set as construct props (`settings: { <name>: … }`) or, on the local stack, as environment variables.',
+  operator:
+    'Server settings: set as construct props (`settings: { <name>: … }`) or, on the local stack, as environment variables.',
   stack: 'Set by the stack from the resources it creates (and by the local stack for itself); listed for reference.',
   local: 'Local stack only.',
 };
@@ -25,13 +26,16 @@ export function configurationTable(): string {
   const out: string[] = [];
   for (const scope of Object.keys(SCOPES) as Setting['scope'][]) {
     out.push('', SCOPES[scope], '');
-    out.push(scope === 'operator' ? '| prop | variable | default | accepts | meaning |' : '| variable | default | meaning |');
+    out.push(
+      scope === 'operator' ? '| prop | variable | default | accepts | meaning |' : '| variable | default | meaning |',
+    );
     out.push(scope === 'operator' ? '|---|---|---|---|---|' : '|---|---|---|');
     for (const [name, s] of Object.entries(SETTINGS) as [string, Setting][]) {
       if (s.scope !== scope) continue;
-      const cells = scope === 'operator'
-        ? [`\`${name}\``, `\`${s.env}\``, defaultOf(s), describeType(s), s.description]
-        : [`\`${s.env}\``, defaultOf(s), s.description];
+      const cells =
+        scope === 'operator'
+          ? [`\`${name}\``, `\`${s.env}\``, defaultOf(s), describeType(s), s.description]
+          : [`\`${s.env}\``, defaultOf(s), s.description];
       out.push(`| ${cells.map((c) => c.replaceAll('|', '\\|')).join(' | ')} |`);
     }
   }

@@ -1,7 +1,7 @@
 // `npm run mtls-cert -- --cn <name>`: a TLS client certificate for the local stack's mutual-TLS listener
 // (`npm start -- --mtls-port <n>`, RFC 8705), and what to register for it.
 //   --data-dir <dir>   or CIBA_DATA_DIR, as for `npm start` (default .local-data/ in the project): the local CA is
-//                      <data-dir>/mtls/ca.pem + ca-key.pem, made by `npm start -- --mtls-port` (infra/local/certs.ts)
+//                      <data-dir>/mtls/ca.pem + ca-key.pem, made by `npm start -- --mtls-port` (local/certs.ts)
 //   --cn <name>        the certificate's subject CN (and, unless --client-id, the client_id)
 //   --san-dns <name>   a dNSName subject alternative name (repeatable), for tls_client_auth_san_dns
 //   --self-signed      a self-signed certificate for self_signed_tls_client_auth instead of one from the local CA; it
@@ -16,9 +16,16 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import {
-  LOCAL_CLIENT_DAYS, createClientCert, createSelfSignedCert, localMtlsFiles, readLocalCa, subjectDn, writeIssued,
-  type IssuedCertificate, type Subject,
-} from '../infra/local/certs.ts';
+  LOCAL_CLIENT_DAYS,
+  createClientCert,
+  createSelfSignedCert,
+  localMtlsFiles,
+  readLocalCa,
+  subjectDn,
+  writeIssued,
+  type IssuedCertificate,
+  type Subject,
+} from '../local/certs.ts';
 import { matchesTlsClientAuth } from '../functions/core/mtls.ts';
 import { CIBA_GRANT, CLIENT_ID_SYNTAX } from '../functions/core/model.ts';
 
@@ -69,9 +76,13 @@ function main(): void {
   if (!Number.isInteger(days) || days < 1) throw new UsageError(`invalid --days: ${values.days}`);
   const portText = values['mtls-port'] ?? (process.env.CIBA_MTLS_PORT || undefined);
   const port = portText === undefined ? undefined : Number(portText);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new UsageError(`invalid --mtls-port: ${portText}`);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535))
+    throw new UsageError(`invalid --mtls-port: ${portText}`);
   const clientId = values['client-id'] ?? cn;
-  if (!CLIENT_ID_SYNTAX.test(clientId)) throw new UsageError(`${JSON.stringify(clientId)} is not a valid client_id (1-128 printable ASCII characters): pass --client-id`);
+  if (!CLIENT_ID_SYNTAX.test(clientId))
+    throw new UsageError(
+      `${JSON.stringify(clientId)} is not a valid client_id (1-128 printable ASCII characters): pass --client-id`,
+    );
 
   const projectDir = fileURLToPath(new URL('../', import.meta.url));
   const dataDir = resolve(values['data-dir'] ?? process.env.CIBA_DATA_DIR ?? resolve(projectDir, '.local-data'));
@@ -110,19 +121,24 @@ function main(): void {
       throw new UsageError((err as Error).message);
     }
     issued = createClientCert(ca, { subject, days, ...(san ? { san } : {}) });
-    if (issued.cert.validToDate > ca.cert.validToDate) notes.push(`The local CA expires first (${ca.cert.validTo}): the certificate is refused from then on.`);
+    if (issued.cert.validToDate > ca.cert.validToDate)
+      notes.push(`The local CA expires first (${ca.cert.validTo}): the certificate is refused from then on.`);
     mkdirSync(outDir, { recursive: true });
     writeIssued(issued, certFile, keyFile);
     const dn = subjectDn(subject);
     // The form the server compares (RFC 8705 §2.1.2): make sure it matches before telling anyone to register it.
-    if (!matchesTlsClientAuth(issued.cert, { tls_client_auth_subject_dn: dn })) throw new Error(`internal error: ${dn} does not match the certificate's subject ${issued.cert.subject}`);
+    if (!matchesTlsClientAuth(issued.cert, { tls_client_auth_subject_dn: dn }))
+      throw new Error(`internal error: ${dn} does not match the certificate's subject ${issued.cert.subject}`);
     client = {
       client_id: clientId,
       token_endpoint_auth_method: 'tls_client_auth',
       tls_client_auth_subject_dn: dn,
       tls_client_certificate_bound_access_tokens: true,
     };
-    if (san) notes.push(`Instead of tls_client_auth_subject_dn you may register "tls_client_auth_san_dns": ${JSON.stringify(san.dns[0])} (exactly one of them).`);
+    if (san)
+      notes.push(
+        `Instead of tls_client_auth_subject_dn you may register "tls_client_auth_san_dns": ${JSON.stringify(san.dns[0])} (exactly one of them).`,
+      );
   }
   client.grant_types = [CIBA_GRANT];
   client.scope = 'openid';
@@ -146,7 +162,7 @@ function main(): void {
     'drop it for plain bearer tokens.',
     ...notes,
     '',
-    'Try it (a CIBA request authenticated by the certificate alone; alice is the demo seed\'s user):',
+    "Try it (a CIBA request authenticated by the certificate alone; alice is the demo seed's user):",
     `  curl --cert ${q(certFile)} --key ${q(keyFile)} --cacert ${q(files.ca)} \\`,
     `    ${base_url}/bc-authorize -d client_id=${q(clientId)} -d scope=openid -d login_hint=alice`,
     'and redeem the auth_req_id it returns at the mTLS token endpoint, with the same certificate:',
@@ -166,7 +182,8 @@ try {
 } catch (err) {
   const code = (err as { code?: unknown } | null)?.code;
   if (err instanceof UsageError) console.error(`mtls-cert: ${err.message}`);
-  else if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) console.error(`mtls-cert: ${(err as Error).message}\n\n${HELP}`);
+  else if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+    console.error(`mtls-cert: ${(err as Error).message}\n\n${HELP}`);
   else console.error('mtls-cert failed:', err instanceof Error ? err.message : err);
   process.exit(1);
 }

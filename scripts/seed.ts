@@ -80,7 +80,9 @@ function readSeedFile(file: string): unknown {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     const reasons: Record<string, string> = {
-      ENOENT: 'no such file', EACCES: 'permission denied', EISDIR: 'it is a directory',
+      ENOENT: 'no such file',
+      EACCES: 'permission denied',
+      EISDIR: 'it is a directory',
     };
     const why = reasons[code ?? ''] ?? (e as Error).message;
     throw new SeedCliError(`cannot read the seed file ${file}: ${why}`);
@@ -129,7 +131,7 @@ async function awsPreflight(): Promise<string> {
       region = await probe.config.region();
     } catch {
       throw new SeedCliError(
-        'no AWS region: pass --region <the stack\'s region> or set AWS_REGION (or a region in your AWS profile)',
+        "no AWS region: pass --region <the stack's region> or set AWS_REGION (or a region in your AWS profile)",
       );
     }
     try {
@@ -172,7 +174,7 @@ async function main(argv: string[]): Promise<void> {
   if (sealed.length && !args.sealKeyId) {
     throw new SeedCliError(
       `the seed has client_secret_jwt clients (${sealed.join(', ')}), whose secrets are sealed with the stack's KMS ` +
-        'sealing key: pass --seal-key-id <the stack\'s SealingKeyId output>',
+        "sealing key: pass --seal-key-id <the stack's SealingKeyId output>",
       2,
     );
   }

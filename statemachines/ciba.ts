@@ -1,5 +1,5 @@
 // The one workflow definition and the values its `${Placeholders}` take. CDK (infra/ciba-construct.ts, as
-// definitionSubstitutions) and the local stack (infra/local/stack.ts) both build them here, so they cannot drift.
+// definitionSubstitutions) and the local stack (local/stack.ts) both build them here, so they cannot drift.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { WORKFLOW_FUNCTIONS } from '../functions/routes.ts';

@@ -13,7 +13,13 @@ export function setAwsCallObserver(next: AwsCallObserver | undefined): void {
 
 type Instrumentable = {
   middlewareStack: {
-    add(mw: (next: (args: unknown) => Promise<unknown>, ctx: { commandName?: string }) => (args: unknown) => Promise<unknown>, opts: { step: 'initialize'; name: string }): void;
+    add(
+      mw: (
+        next: (args: unknown) => Promise<unknown>,
+        ctx: { commandName?: string },
+      ) => (args: unknown) => Promise<unknown>,
+      opts: { step: 'initialize'; name: string },
+    ): void;
   };
 };
 
@@ -29,7 +35,13 @@ function instrument<C>(client: C, service: string): C {
         ok = true;
         return out;
       } finally {
-        observer?.({ service, operation: (ctx.commandName ?? 'Unknown').replace(/Command$/, ''), start, end: performance.now(), ok });
+        observer?.({
+          service,
+          operation: (ctx.commandName ?? 'Unknown').replace(/Command$/, ''),
+          start,
+          end: performance.now(),
+          ok,
+        });
       }
     },
     { step: 'initialize', name: 'cibaCallObserver' },

@@ -15,7 +15,11 @@ export function clientKeys(client: Client): JWTVerifyGetKey | undefined {
   let set = remote.get(client.jwks_uri);
   if (!set) {
     if (remote.size >= MAX_REMOTE_SETS) remote.delete(remote.keys().next().value!);
-    set = createRemoteJWKSet(new URL(client.jwks_uri), { timeoutDuration: 3000, cooldownDuration: config().jwksRefetchCooldown * 1000, cacheMaxAge: 600_000 });
+    set = createRemoteJWKSet(new URL(client.jwks_uri), {
+      timeoutDuration: 3000,
+      cooldownDuration: config().jwksRefetchCooldown * 1000,
+      cacheMaxAge: 600_000,
+    });
     remote.set(client.jwks_uri, set);
   }
   return set;

@@ -9,7 +9,13 @@ import type { DeliveryMode } from '../core/model.ts';
 const snsClient = awsClient('SNS', () => new SNSClient({}));
 
 /** The delivery topic message: which request and which attempt. The deliver function reads the rest from the row. */
-export type DeliveryMessage = { type: 'ciba.delivery'; requestId: string; clientId: string; mode: Exclude<DeliveryMode, 'poll'>; attempt: number };
+export type DeliveryMessage = {
+  type: 'ciba.delivery';
+  requestId: string;
+  clientId: string;
+  mode: Exclude<DeliveryMode, 'poll'>;
+  attempt: number;
+};
 
 export async function publishDelivery(message: DeliveryMessage): Promise<void> {
   await snsClient().send(
@@ -26,7 +32,12 @@ export async function publishDelivery(message: DeliveryMessage): Promise<void> {
 }
 
 /** One POST attempt; never throws for what the network or the client did (that is the AttemptResult). */
-export async function postNotification(endpoint: string, bearer: string, body: Record<string, unknown>, timeoutMs: number): Promise<AttemptResult> {
+export async function postNotification(
+  endpoint: string,
+  bearer: string,
+  body: Record<string, unknown>,
+  timeoutMs: number,
+): Promise<AttemptResult> {
   let response: Response;
   try {
     response = await fetch(endpoint, {
@@ -38,7 +49,9 @@ export async function postNotification(endpoint: string, bearer: string, body: R
     });
   } catch (e) {
     const err = e as { name?: string; cause?: { code?: string } };
-    return classifyNetworkError(err.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (err.cause?.code ?? err.name ?? 'error'));
+    return classifyNetworkError(
+      err.name === 'TimeoutError' ? `timed out after ${timeoutMs} ms` : (err.cause?.code ?? err.name ?? 'error'),
+    );
   }
   // Whatever the client answered with is not used: release the connection without reading it.
   await response.body?.cancel().catch(() => undefined);

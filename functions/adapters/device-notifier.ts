@@ -25,7 +25,10 @@ export async function notifyDevice(n: DeviceNotification): Promise<void> {
       Subject: 'Sign-in request',
       Message: JSON.stringify(n),
       // Subscribers (push, SMS, e-mail channels) filter on the user.
-      MessageAttributes: { sub: { DataType: 'String', StringValue: n.sub }, type: { DataType: 'String', StringValue: n.type } },
+      MessageAttributes: {
+        sub: { DataType: 'String', StringValue: n.sub },
+        type: { DataType: 'String', StringValue: n.type },
+      },
     }),
   );
 }

@@ -4,7 +4,14 @@ import { createPrivateKey, createPublicKey, sign as cryptoSign, constants, type 
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { GetPublicKeyCommand, KMSClient, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
-import { calculateJwkThumbprint, createLocalJWKSet, exportJWK, generateKeyPair, type JWK, type JWTVerifyGetKey } from 'jose';
+import {
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  type JWK,
+  type JWTVerifyGetKey,
+} from 'jose';
 import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
 import { sha256 } from '../core/crypto.ts';
@@ -36,7 +43,11 @@ function fileSource(file: string): KeySource {
         const rsa = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
         const ec = await generateKeyPair('ES256', { extractable: true });
         mkdirSync(dirname(file), { recursive: true });
-        writeFileSync(file, JSON.stringify({ keys: [await exportJWK(rsa.privateKey), await exportJWK(ec.privateKey)] }), { mode: 0o600 });
+        writeFileSync(
+          file,
+          JSON.stringify({ keys: [await exportJWK(rsa.privateKey), await exportJWK(ec.privateKey)] }),
+          { mode: 0o600 },
+        );
       }
       const { keys } = JSON.parse(readFileSync(file, 'utf8')) as { keys: JWK[] };
       const find = (kty: string) => {
@@ -54,7 +65,8 @@ function fileSource(file: string): KeySource {
     async sign(kty, alg, input) {
       const { rsa, ec } = await load();
       if (kty === 'EC') return cryptoSign('sha256', input, { key: ec, dsaEncoding: 'ieee-p1363' });
-      if (alg === 'PS256') return cryptoSign('sha256', input, { key: rsa, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+      if (alg === 'PS256')
+        return cryptoSign('sha256', input, { key: rsa, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
       return cryptoSign('sha256', input, rsa);
     },
   };
@@ -97,7 +109,12 @@ function kmsSource(rsaKeyId: string, ecKeyId: string): KeySource {
       })),
     async sign(kty, alg, input) {
       const out = await kmsClient().send(
-        new SignCommand({ KeyId: keyId(kty), Message: sha256(input), MessageType: 'DIGEST', SigningAlgorithm: KMS_ALG[alg] }),
+        new SignCommand({
+          KeyId: keyId(kty),
+          Message: sha256(input),
+          MessageType: 'DIGEST',
+          SigningAlgorithm: KMS_ALG[alg],
+        }),
       );
       return kty === 'EC' ? derToJose(out.Signature!) : Buffer.from(out.Signature!);
     },

@@ -35,7 +35,8 @@ function fileSource(file: string): KeySource {
     }
     const k = Buffer.from((JSON.parse(readFileSync(file, 'utf8')) as { k: string }).k, 'base64url');
     if (k.length !== 32) throw new Error(`sealing key file ${file} does not hold a 256-bit key`);
-    return (key = k);
+    key = k;
+    return key;
   };
   return {
     current: async () => ({ key: load(), ref: 'local' }),
@@ -51,14 +52,19 @@ function kmsSource(keyId: string): KeySource {
   type Kms = typeof import('@aws-sdk/client-kms');
   let sdk: Promise<{ mod: Kms; client: () => InstanceType<Kms['KMSClient']> }> | undefined;
   const kms = () =>
-    (sdk ??= import('@aws-sdk/client-kms').then((mod) => ({ mod, client: awsClient('KMS', () => new mod.KMSClient({})) })));
+    (sdk ??= import('@aws-sdk/client-kms').then((mod) => ({
+      mod,
+      client: awsClient('KMS', () => new mod.KMSClient({})),
+    })));
   let current: { dataKey: DataKey; until: number } | undefined;
   const opened = new Map<string, Buffer>();
   return {
     async current() {
       if (current && current.until > Date.now()) return current.dataKey;
       const { mod, client } = await kms();
-      const out = await client().send(new mod.GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: SEAL_CONTEXT }));
+      const out = await client().send(
+        new mod.GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: SEAL_CONTEXT }),
+      );
       const dataKey = { key: Buffer.from(out.Plaintext!), ref: Buffer.from(out.CiphertextBlob!).toString('base64url') };
       current = { dataKey, until: Date.now() + DATA_KEY_REUSE_MS };
       return dataKey;
@@ -67,7 +73,13 @@ function kmsSource(keyId: string): KeySource {
       const cached = opened.get(ref);
       if (cached) return cached;
       const { mod, client } = await kms();
-      const out = await client().send(new mod.DecryptCommand({ KeyId: keyId, CiphertextBlob: Buffer.from(ref, 'base64url'), EncryptionContext: SEAL_CONTEXT }));
+      const out = await client().send(
+        new mod.DecryptCommand({
+          KeyId: keyId,
+          CiphertextBlob: Buffer.from(ref, 'base64url'),
+          EncryptionContext: SEAL_CONTEXT,
+        }),
+      );
       const key = Buffer.from(out.Plaintext!);
       if (opened.size >= MAX_CACHED_KEYS) opened.delete(opened.keys().next().value!);
       opened.set(ref, key);
@@ -79,7 +91,8 @@ function kmsSource(keyId: string): KeySource {
 let source: KeySource | undefined;
 function keys(): KeySource {
   const s = config().sealing;
-  return (source ??= s.source === 'file' ? fileSource(s.file) : kmsSource(s.keyId));
+  source ??= s.source === 'file' ? fileSource(s.file) : kmsSource(s.keyId);
+  return source;
 }
 
 /** What each sealed value is bound to: its row and field. One list, so no two kinds of value can share a context. */

@@ -12,7 +12,11 @@ export type WorkflowInput = { requestId: string; clientId: string; mode: Deliver
 
 export async function startAuthWorkflow(input: WorkflowInput): Promise<string> {
   const out = await sfnClient().send(
-    new StartExecutionCommand({ stateMachineArn: config().stateMachineArn, name: input.requestId, input: JSON.stringify(input) }),
+    new StartExecutionCommand({
+      stateMachineArn: config().stateMachineArn,
+      name: input.requestId,
+      input: JSON.stringify(input),
+    }),
   );
   return out.executionArn!;
 }
@@ -29,7 +33,13 @@ export async function sendDecision(taskToken: string, decision: 'approved' | 'de
     if (decision === 'approved') {
       await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify({ decision }) }));
     } else {
-      await sfnClient().send(new SendTaskFailureCommand({ taskToken, error: WORKFLOW_ERRORS.denied, cause: 'The end-user denied the request.' }));
+      await sfnClient().send(
+        new SendTaskFailureCommand({
+          taskToken,
+          error: WORKFLOW_ERRORS.denied,
+          cause: 'The end-user denied the request.',
+        }),
+      );
     }
     return true;
   } catch (e) {
@@ -42,10 +52,17 @@ export async function sendDecision(taskToken: string, decision: 'approved' | 'de
  * Report one delivery attempt to the workflow's Deliver task: `output` on success, else the error the state machine
  * routes on (Delivery.Retryable is retried there). Returns false when the task had already finished.
  */
-export async function sendDeliveryResult(taskToken: string, result: { output: Record<string, unknown> } | { error: string; cause: string }): Promise<boolean> {
+export async function sendDeliveryResult(
+  taskToken: string,
+  result: { output: Record<string, unknown> } | { error: string; cause: string },
+): Promise<boolean> {
   try {
-    if ('output' in result) await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result.output) }));
-    else await sfnClient().send(new SendTaskFailureCommand({ taskToken, error: result.error, cause: result.cause.slice(0, 256) }));
+    if ('output' in result)
+      await sfnClient().send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result.output) }));
+    else
+      await sfnClient().send(
+        new SendTaskFailureCommand({ taskToken, error: result.error, cause: result.cause.slice(0, 256) }),
+      );
     return true;
   } catch (e) {
     if (FINISHED.has((e as { name?: string }).name ?? '')) return false;

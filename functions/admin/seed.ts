@@ -22,10 +22,17 @@ function parseDevice(raw: unknown, sub: string): Device {
     throw new SeedError(`user ${sub}: each device needs a device_id of 1-128 visible ASCII characters`);
   }
   const jwk = raw.jwk;
-  if (!isObject(jwk) || jwk.kty !== 'EC' || jwk.crv !== 'P-256' || typeof jwk.x !== 'string' || typeof jwk.y !== 'string') {
+  if (
+    !isObject(jwk) ||
+    jwk.kty !== 'EC' ||
+    jwk.crv !== 'P-256' ||
+    typeof jwk.x !== 'string' ||
+    typeof jwk.y !== 'string'
+  ) {
     throw new SeedError(`device ${raw.device_id}: jwk must be a P-256 EC public key (kty EC, crv P-256, x, y)`);
   }
-  if ('d' in jwk) throw new SeedError(`device ${raw.device_id}: jwk contains a private key ("d"); register the public key only`);
+  if ('d' in jwk)
+    throw new SeedError(`device ${raw.device_id}: jwk contains a private key ("d"); register the public key only`);
   return { device_id: raw.device_id, sub, jwk: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y } };
 }
 
@@ -46,10 +53,12 @@ async function parseUser(raw: unknown): Promise<{ user: User; devices: Device[] 
     user[k] = raw[k] as boolean;
   }
   if (raw.user_code !== undefined) {
-    if (typeof raw.user_code !== 'string' || raw.user_code.length < 4) throw new SeedError(`user ${sub}: user_code must be a string of at least 4 characters`);
+    if (typeof raw.user_code !== 'string' || raw.user_code.length < 4)
+      throw new SeedError(`user ${sub}: user_code must be a string of at least 4 characters`);
     // Keep the stored hash when the code is unchanged, so reloading a seed is a no-op.
     const existing = (await getUser(sub))?.user_code_hash;
-    user.user_code_hash = existing && (await verifyUserCode(raw.user_code, existing)) ? existing : await hashUserCode(raw.user_code);
+    user.user_code_hash =
+      existing && (await verifyUserCode(raw.user_code, existing)) ? existing : await hashUserCode(raw.user_code);
   }
   const devices = raw.devices ?? [];
   if (!Array.isArray(devices)) throw new SeedError(`user ${sub}: devices must be an array`);
@@ -61,7 +70,8 @@ export async function loadSeed(seed: unknown): Promise<{ clients: number; users:
   if (!isObject(seed)) throw new SeedError('the seed must be a JSON object with "clients" and "users"');
   const rawClients = seed.clients ?? [];
   const rawUsers = seed.users ?? [];
-  if (!Array.isArray(rawClients) || !Array.isArray(rawUsers)) throw new SeedError('"clients" and "users" must be arrays');
+  if (!Array.isArray(rawClients) || !Array.isArray(rawUsers))
+    throw new SeedError('"clients" and "users" must be arrays');
   const clients = rawClients.map((c) => {
     try {
       const { localMode, mtlsBaseUrl } = config();
@@ -72,11 +82,13 @@ export async function loadSeed(seed: unknown): Promise<{ clients: number; users:
     }
   });
   // client_secret_jwt (RFC 7523): HS256 needs the secret itself, so it is kept sealed instead of hashed.
-  await Promise.all(clients.map(async (client, i) => {
-    if (client.token_endpoint_auth_method !== 'client_secret_jwt') return;
-    const secret = (rawClients[i] as { client_secret: string }).client_secret;
-    client.client_secret_sealed = await seal(secret, sealContext.clientSecret(client.client_id));
-  }));
+  await Promise.all(
+    clients.map(async (client, i) => {
+      if (client.token_endpoint_auth_method !== 'client_secret_jwt') return;
+      const secret = (rawClients[i] as { client_secret: string }).client_secret;
+      client.client_secret_sealed = await seal(secret, sealContext.clientSecret(client.client_id));
+    }),
+  );
   const users = await Promise.all(rawUsers.map(parseUser));
   const ids = new Set<string>();
   for (const d of users.flatMap((u) => u.devices)) {

@@ -28,7 +28,8 @@ export type RequestPolicy = ExpiryPolicy & BindingMessagePolicy;
 
 /** §4 / §13 unauthorized_client: only clients registered for the CIBA grant may use this endpoint. */
 export function checkGrantType(client: Client): void {
-  if (!client.grant_types.includes(CIBA_GRANT)) throw new OAuthError('unauthorized_client', 'the client is not registered for the CIBA grant');
+  if (!client.grant_types.includes(CIBA_GRANT))
+    throw new OAuthError('unauthorized_client', 'the client is not registered for the CIBA grant');
 }
 
 /** §7.1.1: a client that registered a signing alg (or is FAPI-CIBA) sends only signed requests. */
@@ -38,7 +39,8 @@ export function requiresSignedRequest(client: Client): boolean {
 
 /** §7.1.1 the algorithms a client's request objects may use: the registered one, else asymmetric ones (FAPI: PS256/ES256). */
 export function requestObjectAlgorithms(client: Client): readonly string[] {
-  if (client.backchannel_authentication_request_signing_alg) return [client.backchannel_authentication_request_signing_alg];
+  if (client.backchannel_authentication_request_signing_alg)
+    return [client.backchannel_authentication_request_signing_alg];
   return client.security_profile === 'fapi-ciba' ? FAPI_ALGS : REQUEST_OBJECT_ALGS;
 }
 
@@ -47,9 +49,14 @@ export function requestObjectAlgorithms(client: Client): readonly string[] {
  * before (functions/core/request-object.ts); request_uri is not defined for CIBA.
  */
 export function rejectUnsupported(params: Params, client: Client, signed = false): void {
-  if (params.has('request_uri')) throw new OAuthError('invalid_request', 'request_uri is not supported at the backchannel authentication endpoint');
+  if (params.has('request_uri'))
+    throw new OAuthError('invalid_request', 'request_uri is not supported at the backchannel authentication endpoint');
   if (params.has('request')) throw new OAuthError('invalid_request', 'request must be a signed request object');
-  if (!signed && requiresSignedRequest(client)) throw new OAuthError('invalid_request', 'this client must send signed authentication requests (request parameter, CIBA section 7.1.1)');
+  if (!signed && requiresSignedRequest(client))
+    throw new OAuthError(
+      'invalid_request',
+      'this client must send signed authentication requests (request parameter, CIBA section 7.1.1)',
+    );
 }
 
 /** FAPI-CIBA §5.2.2: a binding_message or a request_context must make the authorization context unique. */
@@ -63,7 +70,8 @@ export function checkScope(params: Params, client: Client): string {
   const scope = params.get('scope');
   if (!scope) throw new OAuthError('invalid_request', 'scope is required');
   const values = scope.split(' ');
-  if (values.some((v) => v === '' || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(v))) throw new OAuthError('invalid_scope', 'scope is malformed');
+  if (values.some((v) => v === '' || !/^[\x21\x23-\x5B\x5D-\x7E]+$/.test(v)))
+    throw new OAuthError('invalid_scope', 'scope is malformed');
   if (!values.includes('openid')) throw new OAuthError('invalid_request', 'scope must contain openid');
   const allowed = new Set(client.scope.split(' '));
   const denied = values.filter((v) => !allowed.has(v));
@@ -71,7 +79,7 @@ export function checkScope(params: Params, client: Client): string {
   return [...new Set(values)].join(' ');
 }
 
-/** §7.1 exactly one of login_hint_token, id_token_hint, login_hint (resolved by functions/lib/resolve-hint.ts). */
+/** §7.1 exactly one of login_hint_token, id_token_hint, login_hint (resolved by functions/usecases/hints.ts). */
 export function checkHint(params: Params): Hint {
   return checkOneHint(params);
 }
@@ -80,7 +88,11 @@ export function checkHint(params: Params): Hint {
 export function checkUserCode(params: Params, client: Client): string | undefined {
   const code = params.get('user_code');
   if (!client.backchannel_user_code_parameter) {
-    if (code !== undefined) throw new OAuthError('invalid_request', 'user_code is not enabled for this client (backchannel_user_code_parameter)');
+    if (code !== undefined)
+      throw new OAuthError(
+        'invalid_request',
+        'user_code is not enabled for this client (backchannel_user_code_parameter)',
+      );
     return undefined;
   }
   if (code === undefined) throw new OAuthError('missing_user_code', 'user_code is required for this client');
@@ -95,9 +107,21 @@ export function checkUserCode(params: Params, client: Client): string | undefine
 export function checkNotificationToken(params: Params, client: Client): string | undefined {
   if (client.backchannel_token_delivery_mode === 'poll') return undefined;
   const token = params.get('client_notification_token');
-  if (token === undefined || token === '') throw new OAuthError('invalid_request', `client_notification_token is required for ${client.backchannel_token_delivery_mode} clients`);
-  if (token.length > NOTIFICATION_TOKEN_MAX) throw new OAuthError('invalid_request', `client_notification_token must not exceed ${NOTIFICATION_TOKEN_MAX} characters`);
-  if (!NOTIFICATION_TOKEN_SYNTAX.test(token)) throw new OAuthError('invalid_request', 'client_notification_token must have the Bearer token syntax (RFC 6750 section 2.1)');
+  if (token === undefined || token === '')
+    throw new OAuthError(
+      'invalid_request',
+      `client_notification_token is required for ${client.backchannel_token_delivery_mode} clients`,
+    );
+  if (token.length > NOTIFICATION_TOKEN_MAX)
+    throw new OAuthError(
+      'invalid_request',
+      `client_notification_token must not exceed ${NOTIFICATION_TOKEN_MAX} characters`,
+    );
+  if (!NOTIFICATION_TOKEN_SYNTAX.test(token))
+    throw new OAuthError(
+      'invalid_request',
+      'client_notification_token must have the Bearer token syntax (RFC 6750 section 2.1)',
+    );
   return token;
 }
 
@@ -105,7 +129,8 @@ export function checkNotificationToken(params: Params, client: Client): string |
 export function checkRequestedExpiry(raw: string | number | undefined, policy: ExpiryPolicy): number {
   if (raw === undefined) return policy.defaultExpiresIn;
   const value = typeof raw === 'number' ? raw : /^[0-9]+$/.test(raw) ? Number(raw) : NaN;
-  if (!Number.isInteger(value) || value <= 0) throw new OAuthError('invalid_request', 'requested_expiry must be a positive integer');
+  if (!Number.isInteger(value) || value <= 0)
+    throw new OAuthError('invalid_request', 'requested_expiry must be a positive integer');
   return Math.min(Math.max(value, policy.minExpiresIn), policy.maxExpiresIn);
 }
 
@@ -123,7 +148,12 @@ export function checkAcrValues(params: Params): string | undefined {
  * §7.2 steps 3 and 6 for an authenticated client (hint resolution, step 4-5, needs the user store). `params` are the
  * form parameters, or the claims of a verified request object (`signed`).
  */
-export function validateBackchannelRequest(params: Params, client: Client, policy: RequestPolicy, signed = false): BackchannelRequest {
+export function validateBackchannelRequest(
+  params: Params,
+  client: Client,
+  policy: RequestPolicy,
+  signed = false,
+): BackchannelRequest {
   checkGrantType(client);
   rejectUnsupported(params, client, signed);
   const scope = checkScope(params, client);

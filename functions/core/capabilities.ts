@@ -25,8 +25,22 @@ export const ACCESS_TOKEN_ALG: SigningAlg = 'RS256';
 export const GRANT_TYPES: readonly string[] = [CIBA_GRANT, REFRESH_GRANT];
 export const SCOPES: readonly string[] = ['openid', 'profile', 'email', 'phone', 'offline_access'];
 export const CLAIMS: readonly string[] = [
-  'sub', 'iss', 'aud', 'exp', 'iat', 'auth_time', 'acr', 'amr', 'urn:openid:params:jwt:claim:auth_req_id',
-  'name', 'given_name', 'family_name', 'email', 'email_verified', 'phone_number', 'phone_number_verified',
+  'sub',
+  'iss',
+  'aud',
+  'exp',
+  'iat',
+  'auth_time',
+  'acr',
+  'amr',
+  'urn:openid:params:jwt:claim:auth_req_id',
+  'name',
+  'given_name',
+  'family_name',
+  'email',
+  'email_verified',
+  'phone_number',
+  'phone_number_verified',
 ];
 /** OIDC Core §5.4: the claims each scope releases. */
 export const SCOPE_CLAIMS: Readonly<Record<string, readonly string[]>> = {

@@ -1,6 +1,6 @@
 // Client authentication at the backchannel and token endpoints (CIBA §7.1, RFC 6749 §2.3): the client must use
 // its registered method and only one method per request. What is presented is read here; secrets are checked here;
-// JWT assertions (jwt-assertion.ts) and certificates (mtls.ts) are checked by functions/lib/client-authn.ts, which
+// JWT assertions (jwt-assertion.ts) and certificates (mtls.ts) are checked by functions/usecases/client-auth.ts, which
 // needs keys, the replay cache and the TLS layer.
 import { OAuthError } from './errors.ts';
 import { verifyClientSecret } from './crypto.ts';
@@ -29,14 +29,14 @@ function decodeBasic(header: string): { clientId: string; secret: string } {
   const decoded = Buffer.from(header.slice(6).trim(), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 1) throw new OAuthError('invalid_client', 'malformed Basic credentials', { headers: basicChallenge });
-  const unescape = (s: string) => {
+  const decodeComponent = (s: string) => {
     try {
       return decodeURIComponent(s.replace(/\+/g, ' '));
     } catch {
       throw new OAuthError('invalid_client', 'malformed Basic credentials', { headers: basicChallenge });
     }
   };
-  return { clientId: unescape(decoded.slice(0, colon)), secret: unescape(decoded.slice(colon + 1)) };
+  return { clientId: decodeComponent(decoded.slice(0, colon)), secret: decodeComponent(decoded.slice(colon + 1)) };
 }
 
 /** The client side of RFC 6749 §2.3.1: form-urlencode id and secret, then base64 (for RPs, tests and the bench). */
@@ -50,20 +50,30 @@ export function encodeBasic(clientId: string, secret: string): string {
  * certificate counts only when nothing else is presented (it may also be there to bind tokens, RFC 8705 §3).
  * A client_id no client can have fails before any lookup.
  */
-export function presentedCredentials(authorization: string | undefined, params: Params, hasCertificate = false): PresentedCredentials {
+export function presentedCredentials(
+  authorization: string | undefined,
+  params: Params,
+  hasCertificate = false,
+): PresentedCredentials {
   const presented = presentedUnchecked(authorization, params, hasCertificate);
   if (!CLIENT_ID_SYNTAX.test(presented.clientId)) throw failure(presented, 'client authentication failed');
   return presented;
 }
 
-function presentedUnchecked(authorization: string | undefined, params: Params, hasCertificate: boolean): PresentedCredentials {
+function presentedUnchecked(
+  authorization: string | undefined,
+  params: Params,
+  hasCertificate: boolean,
+): PresentedCredentials {
   const basic = authorization?.toLowerCase().startsWith('basic ') ? decodeBasic(authorization) : undefined;
   const postSecret = params.get('client_secret');
   const assertion = assertionParams(params);
-  if ([basic, postSecret, assertion].filter((m) => m !== undefined).length > 1) throw new OAuthError('invalid_request', 'more than one client authentication method used');
+  if ([basic, postSecret, assertion].filter((m) => m !== undefined).length > 1)
+    throw new OAuthError('invalid_request', 'more than one client authentication method used');
   const bodyId = params.get('client_id');
   if (basic) {
-    if (bodyId !== undefined && bodyId !== basic.clientId) throw new OAuthError('invalid_client', 'client_id does not match the credentials', { headers: basicChallenge });
+    if (bodyId !== undefined && bodyId !== basic.clientId)
+      throw new OAuthError('invalid_client', 'client_id does not match the credentials', { headers: basicChallenge });
     return { clientId: basic.clientId, kind: 'secret', method: 'client_secret_basic', secret: basic.secret };
   }
   if (assertion) {
@@ -80,7 +90,11 @@ function presentedUnchecked(authorization: string | undefined, params: Params, h
 
 /** invalid_client (401), with the Basic challenge when Basic credentials were presented (RFC 6749 §5.2). */
 export function failure(presented: PresentedCredentials, why: string): OAuthError {
-  return new OAuthError('invalid_client', why, presented.kind === 'secret' && presented.method === 'client_secret_basic' ? { headers: basicChallenge } : {});
+  return new OAuthError(
+    'invalid_client',
+    why,
+    presented.kind === 'secret' && presented.method === 'client_secret_basic' ? { headers: basicChallenge } : {},
+  );
 }
 
 /**
@@ -90,9 +104,13 @@ export function failure(presented: PresentedCredentials, why: string): OAuthErro
 export function authenticateClient(client: Client | undefined, presented: PresentedCredentials): Client {
   if (!client) throw failure(presented, 'client authentication failed');
   const registered = client.token_endpoint_auth_method;
-  const matches = presented.kind === 'secret' ? registered === presented.method : METHODS_FOR[presented.kind].includes(registered);
+  const matches =
+    presented.kind === 'secret' ? registered === presented.method : METHODS_FOR[presented.kind].includes(registered);
   if (!matches) throw failure(presented, `this client must authenticate with ${registered}`);
-  if (presented.kind === 'secret' && (!client.client_secret_hash || !verifyClientSecret(presented.secret, client.client_secret_hash))) {
+  if (
+    presented.kind === 'secret' &&
+    (!client.client_secret_hash || !verifyClientSecret(presented.secret, client.client_secret_hash))
+  ) {
     throw failure(presented, 'client authentication failed');
   }
   return client;

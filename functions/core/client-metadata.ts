@@ -1,7 +1,23 @@
 // Client registration metadata (RFC 7591 names + CIBA Core §4): validates what a seed file or a registration
 // path supplies and turns it into a Client record. Errors name the field, for seed authors.
-import { ASSERTION_ALGS, CLIENT_AUTH_METHODS, DELIVERY_MODES, FAPI_ALGS, GRANT_TYPES, ID_TOKEN_ALGS, REQUEST_OBJECT_ALGS, SCOPES } from './capabilities.ts';
-import { CIBA_GRANT, CLIENT_ID_SYNTAX, type Client, type ClientAuthMethod, type DeliveryMode, type SigningAlg } from './model.ts';
+import {
+  ASSERTION_ALGS,
+  CLIENT_AUTH_METHODS,
+  DELIVERY_MODES,
+  FAPI_ALGS,
+  GRANT_TYPES,
+  ID_TOKEN_ALGS,
+  REQUEST_OBJECT_ALGS,
+  SCOPES,
+} from './capabilities.ts';
+import {
+  CIBA_GRANT,
+  CLIENT_ID_SYNTAX,
+  type Client,
+  type ClientAuthMethod,
+  type DeliveryMode,
+  type SigningAlg,
+} from './model.ts';
 import { hashClientSecret } from './crypto.ts';
 import { parseLimit } from '../settings.ts';
 
@@ -40,17 +56,27 @@ function validateCallUrl(field: string, value: string, localMode: boolean): stri
   if (url.hash || value.includes('#')) throw new ClientMetadataError(`${field} must not have a fragment`);
   const loopback = url.hostname === 'localhost' || url.hostname === '127.0.0.1';
   if (url.protocol !== 'https:' && !(localMode && url.protocol === 'http:' && loopback)) {
-    throw new ClientMetadataError(`${field} must be https` + (localMode ? ' (or http on localhost/127.0.0.1 locally)' : ''));
+    throw new ClientMetadataError(
+      `${field} must be https` + (localMode ? ' (or http on localhost/127.0.0.1 locally)' : ''),
+    );
   }
   return value;
 }
 
-export const validateNotificationEndpoint = (value: string, localMode: boolean): string => validateCallUrl('backchannel_client_notification_endpoint', value, localMode);
-export const validateJwksUri = (value: string, localMode: boolean): string => validateCallUrl('jwks_uri', value, localMode);
+export const validateNotificationEndpoint = (value: string, localMode: boolean): string =>
+  validateCallUrl('backchannel_client_notification_endpoint', value, localMode);
+export const validateJwksUri = (value: string, localMode: boolean): string =>
+  validateCallUrl('jwks_uri', value, localMode);
 
 const SECRET_METHODS: readonly ClientAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'client_secret_jwt'];
 const KEY_METHODS: readonly ClientAuthMethod[] = ['private_key_jwt', 'self_signed_tls_client_auth'];
-const TLS_SUBJECT_FIELDS = ['tls_client_auth_subject_dn', 'tls_client_auth_san_dns', 'tls_client_auth_san_uri', 'tls_client_auth_san_ip', 'tls_client_auth_san_email'] as const;
+const TLS_SUBJECT_FIELDS = [
+  'tls_client_auth_subject_dn',
+  'tls_client_auth_san_dns',
+  'tls_client_auth_san_uri',
+  'tls_client_auth_san_ip',
+  'tls_client_auth_san_email',
+] as const;
 
 /** What parseClientMetadata needs to know about the server it registers for. */
 export type MetadataOptions = {
@@ -75,7 +101,7 @@ type MtlsFields = Pick<
  * endpoint, and these clients need one at every request: tls_client_auth / self_signed_tls_client_auth authenticate
  * with it (RFC 8705 §2), certificate-bound access tokens are bound to it at the token endpoint (RFC 8705 §3), and
  * the fapi-ciba profile requires those tokens (FAPI-CIBA §5.2.2). Refused when the client is loaded or registered
- * (parseClientMetadata) and when a client stored earlier authenticates (functions/lib/client-authn.ts), instead of
+ * (parseClientMetadata) and when a client stored earlier authenticates (functions/usecases/client-auth.ts), instead of
  * only at the token endpoint after the user has approved.
  */
 export function mtlsRequirement(client: MtlsFields, mtlsEndpoint: boolean): string | undefined {
@@ -96,21 +122,30 @@ export function mtlsRequirement(client: MtlsFields, mtlsEndpoint: boolean): stri
 
 /** Validate raw client metadata; returns the Client to store (secret hashed). */
 export function parseClientMetadata(raw: unknown, options: MetadataOptions): Client {
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new ClientMetadataError('client metadata must be an object');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    throw new ClientMetadataError('client metadata must be an object');
   const r = raw as Raw;
   const clientId = optionalString(r, 'client_id');
-  if (!clientId || !CLIENT_ID_SYNTAX.test(clientId)) throw new ClientMetadataError('client_id must be 1-128 printable ASCII characters');
+  if (!clientId || !CLIENT_ID_SYNTAX.test(clientId))
+    throw new ClientMetadataError('client_id must be 1-128 printable ASCII characters');
   const method = oneOf<ClientAuthMethod>(r, 'token_endpoint_auth_method', CLIENT_AUTH_METHODS, 'client_secret_basic');
   const secret = optionalString(r, 'client_secret');
   if (SECRET_METHODS.includes(method)) {
     if (!secret) throw new ClientMetadataError(`client ${clientId}: client_secret is required for ${method}`);
-    if (secret.length < 16) throw new ClientMetadataError(`client ${clientId}: client_secret must be at least 16 characters`);
+    if (secret.length < 16)
+      throw new ClientMetadataError(`client ${clientId}: client_secret must be at least 16 characters`);
     // RFC 7518 §3.2: an HS256 key must be at least 256 bits.
-    if (method === 'client_secret_jwt' && Buffer.byteLength(secret) < 32) throw new ClientMetadataError(`client ${clientId}: client_secret must be at least 32 bytes for client_secret_jwt (HS256)`);
+    if (method === 'client_secret_jwt' && Buffer.byteLength(secret) < 32)
+      throw new ClientMetadataError(
+        `client ${clientId}: client_secret must be at least 32 bytes for client_secret_jwt (HS256)`,
+      );
   } else if (secret !== undefined) {
     throw new ClientMetadataError(`client ${clientId}: client_secret must not be set for ${method}`);
   }
-  const profile = r.security_profile === undefined ? undefined : oneOf<'fapi-ciba'>(r, 'security_profile', ['fapi-ciba'], 'fapi-ciba');
+  const profile =
+    r.security_profile === undefined
+      ? undefined
+      : oneOf<'fapi-ciba'>(r, 'security_profile', ['fapi-ciba'], 'fapi-ciba');
   const fapi = profile === 'fapi-ciba';
 
   const grantTypes = r.grant_types ?? [CIBA_GRANT];
@@ -119,36 +154,62 @@ export function parseClientMetadata(raw: unknown, options: MetadataOptions): Cli
   }
   const mode = oneOf<DeliveryMode>(r, 'backchannel_token_delivery_mode', DELIVERY_MODES, 'poll');
   const endpoint = optionalString(r, 'backchannel_client_notification_endpoint');
-  if (mode !== 'poll' && !endpoint) throw new ClientMetadataError(`client ${clientId}: ${mode} mode requires backchannel_client_notification_endpoint`);
+  if (mode !== 'poll' && !endpoint)
+    throw new ClientMetadataError(`client ${clientId}: ${mode} mode requires backchannel_client_notification_endpoint`);
 
   const scope = r.scope ?? 'openid';
-  if (typeof scope !== 'string' || !scope.split(' ').every((s) => SCOPES.includes(s)) || !scope.split(' ').includes('openid')) {
+  if (
+    typeof scope !== 'string' ||
+    !scope.split(' ').every((s) => SCOPES.includes(s)) ||
+    !scope.split(' ').includes('openid')
+  ) {
     throw new ClientMetadataError(`client ${clientId}: scope must include openid and only ${SCOPES.join(' ')}`);
   }
   const userCode = r.backchannel_user_code_parameter ?? false;
   if (typeof userCode !== 'boolean') throw new ClientMetadataError('backchannel_user_code_parameter must be a boolean');
   // §4: registering an alg means the client will only send signed requests (enforced at the endpoint).
-  const signingAlg = r.backchannel_authentication_request_signing_alg === undefined
-    ? undefined
-    : oneOf<SigningAlg>(r, 'backchannel_authentication_request_signing_alg', ID_TOKEN_ALGS, 'PS256');
+  const signingAlg =
+    r.backchannel_authentication_request_signing_alg === undefined
+      ? undefined
+      : oneOf<SigningAlg>(r, 'backchannel_authentication_request_signing_alg', ID_TOKEN_ALGS, 'PS256');
   const jwks = r.jwks;
   if (jwks !== undefined && (typeof jwks !== 'object' || jwks === null || !Array.isArray((jwks as Raw).keys))) {
     throw new ClientMetadataError(`client ${clientId}: jwks must be {"keys": [...]}`);
   }
   const jwksUriRaw = optionalString(r, 'jwks_uri');
-  if (jwks && jwksUriRaw) throw new ClientMetadataError(`client ${clientId}: jwks and jwks_uri must not both be set (RFC 7591 §2)`);
+  if (jwks && jwksUriRaw)
+    throw new ClientMetadataError(`client ${clientId}: jwks and jwks_uri must not both be set (RFC 7591 §2)`);
   const jwksUri = jwksUriRaw ? validateJwksUri(jwksUriRaw, options.localMode) : undefined;
   const hasKeys = !!jwks || !!jwksUri;
-  if (KEY_METHODS.includes(method) && !hasKeys) throw new ClientMetadataError(`client ${clientId}: ${method} requires jwks or jwks_uri`);
+  if (KEY_METHODS.includes(method) && !hasKeys)
+    throw new ClientMetadataError(`client ${clientId}: ${method} requires jwks or jwks_uri`);
   // The certificate is compared with the registered keys at every request: they must be at hand, not behind a URI.
-  if (method === 'self_signed_tls_client_auth' && !jwks) throw new ClientMetadataError(`client ${clientId}: self_signed_tls_client_auth requires jwks (jwks_uri is not supported for it)`);
-  if (signingAlg && !hasKeys) throw new ClientMetadataError(`client ${clientId}: backchannel_authentication_request_signing_alg requires jwks or jwks_uri`);
-  if (signingAlg && !REQUEST_OBJECT_ALGS.includes(signingAlg)) throw new ClientMetadataError(`client ${clientId}: backchannel_authentication_request_signing_alg must be one of ${REQUEST_OBJECT_ALGS.join(', ')}`);
+  if (method === 'self_signed_tls_client_auth' && !jwks)
+    throw new ClientMetadataError(
+      `client ${clientId}: self_signed_tls_client_auth requires jwks (jwks_uri is not supported for it)`,
+    );
+  if (signingAlg && !hasKeys)
+    throw new ClientMetadataError(
+      `client ${clientId}: backchannel_authentication_request_signing_alg requires jwks or jwks_uri`,
+    );
+  if (signingAlg && !REQUEST_OBJECT_ALGS.includes(signingAlg))
+    throw new ClientMetadataError(
+      `client ${clientId}: backchannel_authentication_request_signing_alg must be one of ${REQUEST_OBJECT_ALGS.join(', ')}`,
+    );
 
-  const assertionAlgs = method === 'client_secret_jwt' ? ['HS256'] : method === 'private_key_jwt' ? (fapi ? FAPI_ALGS : ASSERTION_ALGS) : [];
+  const assertionAlgs =
+    method === 'client_secret_jwt'
+      ? ['HS256']
+      : method === 'private_key_jwt'
+        ? fapi
+          ? FAPI_ALGS
+          : ASSERTION_ALGS
+        : [];
   const assertionAlg = r.token_endpoint_auth_signing_alg;
   if (assertionAlg !== undefined && (typeof assertionAlg !== 'string' || !assertionAlgs.includes(assertionAlg))) {
-    throw new ClientMetadataError(`client ${clientId}: token_endpoint_auth_signing_alg must be one of ${assertionAlgs.join(', ') || '(none: no JWT assertion for this method)'}`);
+    throw new ClientMetadataError(
+      `client ${clientId}: token_endpoint_auth_signing_alg must be one of ${assertionAlgs.join(', ') || '(none: no JWT assertion for this method)'}`,
+    );
   }
 
   const tlsSubject: Partial<Record<(typeof TLS_SUBJECT_FIELDS)[number], string>> = {};
@@ -157,33 +218,49 @@ export function parseClientMetadata(raw: unknown, options: MetadataOptions): Cli
     if (v !== undefined) tlsSubject[field] = v;
   }
   const tlsCount = Object.keys(tlsSubject).length;
-  if (method === 'tls_client_auth' && tlsCount !== 1) throw new ClientMetadataError(`client ${clientId}: tls_client_auth requires exactly one of ${TLS_SUBJECT_FIELDS.join(', ')} (RFC 8705 §2.1.2)`);
-  if (method !== 'tls_client_auth' && tlsCount > 0) throw new ClientMetadataError(`client ${clientId}: ${Object.keys(tlsSubject)[0]} is only for tls_client_auth`);
+  if (method === 'tls_client_auth' && tlsCount !== 1)
+    throw new ClientMetadataError(
+      `client ${clientId}: tls_client_auth requires exactly one of ${TLS_SUBJECT_FIELDS.join(', ')} (RFC 8705 §2.1.2)`,
+    );
+  if (method !== 'tls_client_auth' && tlsCount > 0)
+    throw new ClientMetadataError(`client ${clientId}: ${Object.keys(tlsSubject)[0]} is only for tls_client_auth`);
   const boundTokens = r.tls_client_certificate_bound_access_tokens ?? false;
-  if (typeof boundTokens !== 'boolean') throw new ClientMetadataError('tls_client_certificate_bound_access_tokens must be a boolean');
+  if (typeof boundTokens !== 'boolean')
+    throw new ClientMetadataError('tls_client_certificate_bound_access_tokens must be a boolean');
   // Push deliveries reach the client without its certificate, so their tokens could not be bound (RFC 8705 §3).
-  if (boundTokens && mode === 'push') throw new ClientMetadataError(`client ${clientId}: tls_client_certificate_bound_access_tokens cannot be combined with push delivery`);
+  if (boundTokens && mode === 'push')
+    throw new ClientMetadataError(
+      `client ${clientId}: tls_client_certificate_bound_access_tokens cannot be combined with push delivery`,
+    );
   const idTokenAlg = oneOf<SigningAlg>(r, 'id_token_signed_response_alg', ID_TOKEN_ALGS, fapi ? 'PS256' : 'RS256');
 
   // FAPI-CIBA (FAPI 1 Advanced §5.2.2, FAPI-CIBA §5.2.2): confidential clients with private_key_jwt or mTLS, signed
   // requests with PS256/ES256, no push, certificate-bound access tokens.
   if (fapi) {
     const why = (rule: string) => new ClientMetadataError(`client ${clientId}: the fapi-ciba profile requires ${rule}`);
-    if (!['private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'].includes(method)) throw why('private_key_jwt, tls_client_auth or self_signed_tls_client_auth');
-    if (!signingAlg || !FAPI_ALGS.includes(signingAlg)) throw why('backchannel_authentication_request_signing_alg PS256 or ES256');
+    if (!['private_key_jwt', 'tls_client_auth', 'self_signed_tls_client_auth'].includes(method))
+      throw why('private_key_jwt, tls_client_auth or self_signed_tls_client_auth');
+    if (!signingAlg || !FAPI_ALGS.includes(signingAlg))
+      throw why('backchannel_authentication_request_signing_alg PS256 or ES256');
     if (mode === 'push') throw why('poll or ping (push is not allowed)');
     if (!FAPI_ALGS.includes(idTokenAlg)) throw why('id_token_signed_response_alg PS256 or ES256');
   }
   const needsMtls = mtlsRequirement(
-    { client_id: clientId, token_endpoint_auth_method: method, ...(profile ? { security_profile: profile } : {}),
-      tls_client_certificate_bound_access_tokens: boundTokens || fapi },
+    {
+      client_id: clientId,
+      token_endpoint_auth_method: method,
+      ...(profile ? { security_profile: profile } : {}),
+      tls_client_certificate_bound_access_tokens: boundTokens || fapi,
+    },
     options.mtlsEndpoint,
   );
   if (needsMtls) throw new ClientMetadataError(needsMtls);
   const clientName = optionalString(r, 'client_name');
   const rateLimit = optionalString(r, 'backchannel_rate_limit');
   if (rateLimit !== undefined && !parseLimit(rateLimit)) {
-    throw new ClientMetadataError(`client ${clientId}: backchannel_rate_limit must be <count>/<seconds>, e.g. 12000/60`);
+    throw new ClientMetadataError(
+      `client ${clientId}: backchannel_rate_limit must be <count>/<seconds>, e.g. 12000/60`,
+    );
   }
   return {
     client_id: clientId,
@@ -199,7 +276,9 @@ export function parseClientMetadata(raw: unknown, options: MetadataOptions): Cli
     grant_types: grantTypes as string[],
     scope,
     backchannel_token_delivery_mode: mode,
-    ...(endpoint ? { backchannel_client_notification_endpoint: validateNotificationEndpoint(endpoint, options.localMode) } : {}),
+    ...(endpoint
+      ? { backchannel_client_notification_endpoint: validateNotificationEndpoint(endpoint, options.localMode) }
+      : {}),
     backchannel_user_code_parameter: userCode,
     ...(signingAlg ? { backchannel_authentication_request_signing_alg: signingAlg } : {}),
     id_token_signed_response_alg: idTokenAlg,

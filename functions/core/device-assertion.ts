@@ -1,7 +1,7 @@
 // Device assertions (docs/device-api.md): a compact JWS signed by the authentication device's own key, bound to
 // the issuer (its sole audience), the HTTP method and URL, short-lived (≤ 120 s) and single use. Anything wrong is
 // 401 invalid_token.
-import { decodeJwt, importJWK, jwtVerify, type JWK } from 'jose';
+import { decodeJwt, importJWK, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import { OAuthError } from './errors.ts';
 import { audienceProblem } from './jws.ts';
 import { DEVICE_ID_SYNTAX, type Device } from './model.ts';
@@ -21,10 +21,15 @@ export type DeviceAssertionContext = {
 };
 
 const unauthorized = (why: string) =>
-  new OAuthError('invalid_token', why, { headers: { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${why}"` } });
+  new OAuthError('invalid_token', why, {
+    headers: { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${why}"` },
+  });
 
 /** Verify the `Authorization: Bearer <device assertion>` header; returns the authenticated device. */
-export async function verifyDeviceAssertion(authorization: string | undefined, ctx: DeviceAssertionContext): Promise<Device> {
+export async function verifyDeviceAssertion(
+  authorization: string | undefined,
+  ctx: DeviceAssertionContext,
+): Promise<Device> {
   if (!authorization?.toLowerCase().startsWith('bearer ')) throw unauthorized('device assertion required');
   const token = authorization.slice(7).trim();
   let iss: string | undefined;
@@ -36,7 +41,7 @@ export async function verifyDeviceAssertion(authorization: string | undefined, c
   // Only a syntactically possible device id is looked up (it becomes a table key).
   const device = typeof iss === 'string' && DEVICE_ID_SYNTAX.test(iss) ? await ctx.loadDevice(iss) : undefined;
   if (!device) throw unauthorized('unknown device');
-  let payload;
+  let payload: JWTPayload;
   try {
     const key = await importJWK(device.jwk as JWK, 'ES256');
     ({ payload } = await jwtVerify(token, key, {
@@ -55,11 +60,13 @@ export async function verifyDeviceAssertion(authorization: string | undefined, c
   // that merely contains it.
   const audience = audienceProblem(aud, [ctx.issuer], 'device assertion', 'be the issuer');
   if (audience) throw unauthorized(audience);
-  if (exp - iat > DEVICE_ASSERTION_MAX_LIFETIME_S) throw unauthorized(`device assertion lifetime exceeds ${DEVICE_ASSERTION_MAX_LIFETIME_S} s`);
+  if (exp - iat > DEVICE_ASSERTION_MAX_LIFETIME_S)
+    throw unauthorized(`device assertion lifetime exceeds ${DEVICE_ASSERTION_MAX_LIFETIME_S} s`);
   if (iat > ctx.nowS + CLOCK_SKEW_S) throw unauthorized('device assertion issued in the future');
   if (htm !== ctx.method) throw unauthorized('device assertion is bound to another method');
   if (htu !== ctx.url) throw unauthorized('device assertion is bound to another URL');
-  if (typeof jti !== 'string' || jti.length < 8 || jti.length > 256) throw unauthorized('device assertion jti is invalid');
+  if (typeof jti !== 'string' || jti.length < 8 || jti.length > 256)
+    throw unauthorized('device assertion jti is invalid');
   if (!(await ctx.useJti(device, jti, exp + CLOCK_SKEW_S))) throw unauthorized('device assertion was already used');
   return device;
 }

@@ -32,13 +32,19 @@ export function validateChannel(value: unknown, options: { localMode: boolean })
       throw invalid(`subscription.endpoint must be an https URL${options.localMode ? ' (or loopback http)' : ''}`);
     }
     // RFC 8291 §3.1: p256dh is the uncompressed P-256 point (65 bytes), auth a 16-byte secret; base64url.
-    if (typeof keys?.p256dh !== 'string' || !b64u(65).test(keys.p256dh)) throw invalid('subscription.keys.p256dh is invalid');
+    if (typeof keys?.p256dh !== 'string' || !b64u(65).test(keys.p256dh))
+      throw invalid('subscription.keys.p256dh is invalid');
     if (typeof keys?.auth !== 'string' || !b64u(16).test(keys.auth)) throw invalid('subscription.keys.auth is invalid');
-    return { type: 'webpush', subscription: { endpoint: sub.endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth } } };
+    return {
+      type: 'webpush',
+      subscription: { endpoint: sub.endpoint, keys: { p256dh: keys.p256dh, auth: keys.auth } },
+    };
   }
   if (channel.type === 'sns') {
-    if (!SNS_PLATFORMS.includes(channel.platform as SnsPlatform)) throw invalid(`platform must be ${SNS_PLATFORMS.join(', ')}`);
-    if (typeof channel.token !== 'string' || !/^[\x21-\x7E]{1,4096}$/.test(channel.token)) throw invalid('token is invalid');
+    if (!SNS_PLATFORMS.includes(channel.platform as SnsPlatform))
+      throw invalid(`platform must be ${SNS_PLATFORMS.join(', ')}`);
+    if (typeof channel.token !== 'string' || !/^[\x21-\x7E]{1,4096}$/.test(channel.token))
+      throw invalid('token is invalid');
     return { type: 'sns', platform: channel.platform as SnsPlatform, token: channel.token };
   }
   throw invalid('type must be webpush or sns');

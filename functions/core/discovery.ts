@@ -1,9 +1,22 @@
 // OpenID Provider metadata (OIDC Discovery §3, CIBA Core §4): built from capabilities.ts, so it advertises only what works.
 import { PATHS } from '../routes.ts';
-import { ASSERTION_ALGS, CLAIMS, CLIENT_AUTH_METHODS, DELIVERY_MODES, GRANT_TYPES, ID_TOKEN_ALGS, REQUEST_OBJECT_ALGS, SCOPES } from './capabilities.ts';
+import {
+  ASSERTION_ALGS,
+  CLAIMS,
+  CLIENT_AUTH_METHODS,
+  DELIVERY_MODES,
+  GRANT_TYPES,
+  ID_TOKEN_ALGS,
+  REQUEST_OBJECT_ALGS,
+  SCOPES,
+} from './capabilities.ts';
 
 /** `mtlsBaseUrl`: where the endpoints are served with TLS client certificates (RFC 8705 §5), if anywhere. */
-export function providerMetadata(issuer: string, acrValues?: readonly string[], mtlsBaseUrl?: string): Record<string, unknown> {
+export function providerMetadata(
+  issuer: string,
+  acrValues?: readonly string[],
+  mtlsBaseUrl?: string,
+): Record<string, unknown> {
   const mtls = CLIENT_AUTH_METHODS.filter((m) => m.includes('tls'));
   return {
     issuer,
@@ -22,7 +35,9 @@ export function providerMetadata(issuer: string, acrValues?: readonly string[], 
     ...(acrValues ? { acr_values_supported: acrValues } : {}),
     id_token_signing_alg_values_supported: ID_TOKEN_ALGS,
     // CIBA §4: the same methods authenticate at the backchannel endpoint. Without an mTLS endpoint, no mTLS methods.
-    token_endpoint_auth_methods_supported: mtlsBaseUrl ? CLIENT_AUTH_METHODS : CLIENT_AUTH_METHODS.filter((m) => !mtls.includes(m)),
+    token_endpoint_auth_methods_supported: mtlsBaseUrl
+      ? CLIENT_AUTH_METHODS
+      : CLIENT_AUTH_METHODS.filter((m) => !mtls.includes(m)),
     token_endpoint_auth_signing_alg_values_supported: ['HS256', ...ASSERTION_ALGS],
     // CIBA §4 / §7.1.1: signed authentication requests, asymmetric algorithms only.
     backchannel_authentication_request_signing_alg_values_supported: REQUEST_OBJECT_ALGS,

@@ -50,7 +50,8 @@ export function parseEnrolmentRequest(body: unknown, options: { localMode: boole
   if (typeof code !== 'string' || code.length === 0 || code.length > 256) throw invalidRequest('code is required');
   const key = publicP256Jwk(jwk);
   if (!key) throw invalidRequest('jwk must be a P-256 public key (kty EC, crv P-256, x, y)');
-  if (typeof proof !== 'string' || compactJwsAlg(proof) === undefined) throw invalidRequest('proof must be a compact JWS');
+  if (typeof proof !== 'string' || compactJwsAlg(proof) === undefined)
+    throw invalidRequest('proof must be a compact JWS');
   const deviceName = validateDeviceName(name);
   const deviceChannel = channel === undefined || channel === null ? undefined : validateChannel(channel, options);
   return {

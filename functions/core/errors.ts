@@ -31,7 +31,11 @@ export class OAuthError extends Error {
   readonly status: number;
   readonly headers: Record<string, string>;
 
-  constructor(error: OAuthErrorCode, description?: string, options: { status?: number; headers?: Record<string, string>; cause?: unknown } = {}) {
+  constructor(
+    error: OAuthErrorCode,
+    description?: string,
+    options: { status?: number; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
     super(description ?? error, { cause: options.cause });
     this.error = error;
     this.status = options.status ?? ERROR_STATUS[error];
@@ -40,12 +44,15 @@ export class OAuthError extends Error {
 
   /** The JSON body: `error` and, when given, `error_description` (restricted to RFC 6749's allowed characters). */
   toJSON(): { error: string; error_description?: string } {
-    const description = this.message === this.error ? undefined : this.message.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '');
+    const description =
+      this.message === this.error ? undefined : this.message.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '');
     return description ? { error: this.error, error_description: description } : { error: this.error };
   }
 }
 
 /** Token endpoint variant: every error is 400 except invalid_client (401) (CIBA §11, RFC 6749 §5.2). */
 export function tokenError(error: OAuthErrorCode, description?: string): OAuthError {
-  return new OAuthError(error, description, { status: error === 'invalid_client' ? 401 : error === 'server_error' ? 500 : 400 });
+  return new OAuthError(error, description, {
+    status: error === 'invalid_client' ? 401 : error === 'server_error' ? 500 : 400,
+  });
 }

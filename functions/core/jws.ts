@@ -22,9 +22,14 @@ export const isSymmetricAlg = (alg: string): boolean => alg === 'none' || alg.st
  * Why jose's jwtVerify refused `what` when it ran with no claim options: only the signature, the key lookup and the
  * time claims can fail. `malformed` and `unknownKey` are the caller's wording for those two cases.
  */
-export function verificationFailure(e: unknown, what: string, wording: { malformed: string; unknownKey: string }): string {
+export function verificationFailure(
+  e: unknown,
+  what: string,
+  wording: { malformed: string; unknownKey: string },
+): string {
   if (e instanceof errors.JWTExpired) return `${what} has expired (exp)`;
-  if (e instanceof errors.JWTClaimValidationFailed) return e.reason === 'invalid' ? `${what} ${e.claim} must be a number` : `${what} ${e.claim} is in the future`;
+  if (e instanceof errors.JWTClaimValidationFailed)
+    return e.reason === 'invalid' ? `${what} ${e.claim} must be a number` : `${what} ${e.claim} is in the future`;
   if (e instanceof errors.JWSSignatureVerificationFailed) return `${what} signature is invalid`;
   if (e instanceof errors.JWTInvalid || e instanceof errors.JWSInvalid) return wording.malformed;
   return wording.unknownKey;

@@ -64,7 +64,11 @@ export function assertionClientId(jwt: string): string | undefined {
 const MALFORMED = 'client_assertion is not a well-formed signed JWT';
 
 /** RFC 7523 §3 (and §3.1 for the error): verify a client assertion; returns jti and exp for the replay cache. */
-export async function verifyClientAssertion(jwt: string, key: AssertionKey, policy: AssertionPolicy): Promise<{ jti: string; exp: number }> {
+export async function verifyClientAssertion(
+  jwt: string,
+  key: AssertionKey,
+  policy: AssertionPolicy,
+): Promise<{ jti: string; exp: number }> {
   const alg = compactJwsAlg(jwt);
   if (alg === undefined) throw fail(MALFORMED);
   if (alg === 'none') throw fail('client_assertion must be signed (alg none is not allowed)');
@@ -81,7 +85,12 @@ export async function verifyClientAssertion(jwt: string, key: AssertionKey, poli
     }));
   } catch (e) {
     if (e instanceof OAuthError) throw e;
-    throw fail(verificationFailure(e, 'client_assertion', { malformed: MALFORMED, unknownKey: 'client_assertion is not signed by a key registered for this client' }));
+    throw fail(
+      verificationFailure(e, 'client_assertion', {
+        malformed: MALFORMED,
+        unknownKey: 'client_assertion is not signed by a key registered for this client',
+      }),
+    );
   }
 
   const { iss, sub, aud, exp, iat, jti } = payload;
@@ -96,11 +105,11 @@ export async function verifyClientAssertion(jwt: string, key: AssertionKey, poli
   if (exp - policy.now > policy.maxLifetime + policy.clockTolerance) {
     throw fail(`client_assertion exp is more than ${policy.maxLifetime} s in the future`);
   }
-  if (iat !== undefined && iat > policy.now + policy.clockTolerance) throw fail('client_assertion iat is in the future');
+  if (iat !== undefined && iat > policy.now + policy.clockTolerance)
+    throw fail('client_assertion iat is in the future');
   if (jti === undefined) throw fail('client_assertion jti is required');
   if (typeof jti !== 'string' || jti === '' || jti.length > ASSERTION_JTI_MAX) {
     throw fail(`client_assertion jti must be a non-empty string of at most ${ASSERTION_JTI_MAX} characters`);
   }
   return { jti, exp };
 }
-

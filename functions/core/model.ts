@@ -66,6 +66,8 @@ export type User = {
   family_name?: string;
   /** scrypt hash of the user code (CIBA §7.1 user_code); never the code itself. */
   user_code_hash?: string;
+  /** A disabled user is refused at the backchannel endpoint, their devices cannot authenticate, no tokens are issued. */
+  disabled?: boolean;
 };
 
 export type Device = {
@@ -73,7 +75,21 @@ export type Device = {
   sub: string;
   /** Public key of the authentication device (ES256, P-256). */
   jwk: JWK;
+  /** What the user calls it (at most 64 characters). */
+  name?: string;
+  /** Epoch ms of its enrolment (or its first seeding). */
+  created_at?: number;
+  /** How it is reached (core/device-channel.ts); absent: it polls the device API itself. */
+  channel?: StoredChannel;
 };
+
+/**
+ * A device channel as stored: a Web Push subscription as the browser gave it, or the SNS platform endpoint made
+ * from a native app's push token at enrolment (the token itself is not kept).
+ */
+export type StoredChannel =
+  | { type: 'webpush'; subscription: { endpoint: string; keys: { p256dh: string; auth: string } } }
+  | { type: 'sns'; platform: 'fcm' | 'apns' | 'apns_sandbox'; endpoint_arn: string };
 
 export type AuthRequestStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'failed' | 'redeemed';
 

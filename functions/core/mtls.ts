@@ -61,7 +61,10 @@ export function matchesTlsClientAuth(cert: X509Certificate, registered: TlsClien
       return subjectAltNames(cert).some((n) => n.type === 'URI' && n.value === value);
     case 'tls_client_auth_san_ip': {
       const want = canonicalIp(value);
-      return want !== undefined && subjectAltNames(cert).some((n) => n.type === 'IP Address' && canonicalIp(n.value) === want);
+      return (
+        want !== undefined &&
+        subjectAltNames(cert).some((n) => n.type === 'IP Address' && canonicalIp(n.value) === want)
+      );
     }
     case 'tls_client_auth_san_email':
       return subjectAltNames(cert).some((n) => n.type === 'email' && n.value === value);
@@ -149,11 +152,17 @@ const ATTRIBUTE_TYPES: Record<string, string[]> = {
   EMAILADDRESS: ['1.2.840.113549.1.9.1', 'E', 'EMAIL'],
 };
 const TYPE_ALIASES = new Map<string, string>(
-  Object.entries(ATTRIBUTE_TYPES).flatMap(([name, aliases]) => [[name, name] as const, ...aliases.map((a) => [a, name] as const)]),
+  Object.entries(ATTRIBUTE_TYPES).flatMap(([name, aliases]) => [
+    [name, name] as const,
+    ...aliases.map((a) => [a, name] as const),
+  ]),
 );
 
 function canonicalType(type: string): string {
-  const upper = type.trim().toUpperCase().replace(/^OID\./, '');
+  const upper = type
+    .trim()
+    .toUpperCase()
+    .replace(/^OID\./, '');
   return TYPE_ALIASES.get(upper) ?? upper;
 }
 

@@ -49,7 +49,12 @@ const PUSH_ERRORS = {
  * §10.2 ping: `{auth_req_id}` and nothing else, for every outcome (the client then asks the token endpoint).
  * §10.3.1 push success: auth_req_id and the token set; §12 push error: `{error, error_description, auth_req_id}`.
  */
-export function notificationBody(mode: Exclude<DeliveryMode, 'poll'>, outcome: Outcome, authReqId: string, tokens?: PushTokens): Record<string, unknown> {
+export function notificationBody(
+  mode: Exclude<DeliveryMode, 'poll'>,
+  outcome: Outcome,
+  authReqId: string,
+  tokens?: PushTokens,
+): Record<string, unknown> {
   if (mode === 'ping') return { auth_req_id: authReqId };
   if (outcome !== 'approved') return { ...PUSH_ERRORS[outcome], auth_req_id: authReqId };
   if (!tokens) throw new Error('push of an approved request needs its token set');
@@ -72,8 +77,10 @@ export type AttemptResult = { kind: 'delivered' | 'retry' | 'rejected'; detail: 
  */
 export function classifyResponse(status: number): AttemptResult {
   if (status >= 200 && status < 300) return { kind: 'delivered', detail: `HTTP ${status}` };
-  if (status >= 500 || status === 408 || status === 429) return { kind: 'retry', detail: `HTTP ${status} from the notification endpoint` };
-  if (status >= 300 && status < 400) return { kind: 'rejected', detail: `HTTP ${status} from the notification endpoint (redirects are not followed)` };
+  if (status >= 500 || status === 408 || status === 429)
+    return { kind: 'retry', detail: `HTTP ${status} from the notification endpoint` };
+  if (status >= 300 && status < 400)
+    return { kind: 'rejected', detail: `HTTP ${status} from the notification endpoint (redirects are not followed)` };
   return { kind: 'rejected', detail: `HTTP ${status} from the notification endpoint` };
 }
 

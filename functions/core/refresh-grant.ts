@@ -26,14 +26,18 @@ export type RefreshDecision =
 
 /** Decide a refresh request from the stored token (undefined: unknown). `now` in ms. */
 export function decideRefresh(
-  record: RefreshTokenRecord | undefined, clientId: string, requestedScope: string | undefined, now: number,
+  record: RefreshTokenRecord | undefined,
+  clientId: string,
+  requestedScope: string | undefined,
+  now: number,
 ): RefreshDecision {
   const invalid = (why: string) => ({ kind: 'error' as const, error: tokenError('invalid_grant', why) });
   if (!record || record.expires_at <= now) return invalid('refresh_token is invalid, expired or already used');
   // RFC 6749 §6: the token must have been issued to the authenticated client; another client learns nothing more.
   if (record.client_id !== clientId) return invalid('refresh_token is invalid, expired or already used');
   // RFC 9700 §4.14.2: a rotated token used again means it leaked: revoke the family.
-  if (record.used_at !== undefined) return { ...invalid('refresh_token is invalid, expired or already used'), revokeFamily: true };
+  if (record.used_at !== undefined)
+    return { ...invalid('refresh_token is invalid, expired or already used'), revokeFamily: true };
   if (requestedScope === undefined) return { kind: 'use', scope: record.scope };
   // RFC 6749 §6: the scope may narrow, never widen.
   const granted = new Set(record.scope.split(' '));

@@ -37,7 +37,8 @@ const MALFORMED = 'request must be a signed JWT (JWS compact serialization)';
 export function checkOnlyRequestObject(params: Params): void {
   if (!params.has('request')) return;
   for (const name of params.keys()) {
-    if (!OUTSIDE_ALLOWED.has(name)) throw invalid(`parameter ${name.slice(0, 64)} must be sent inside the signed request object`);
+    if (!OUTSIDE_ALLOWED.has(name))
+      throw invalid(`parameter ${name.slice(0, 64)} must be sent inside the signed request object`);
   }
 }
 
@@ -52,14 +53,24 @@ export async function verifyRequestObject(
   if (alg === 'none') throw invalid('request object must be signed (alg none is not allowed)');
   if (isSymmetricAlg(alg)) throw invalid('request object must be signed with an asymmetric algorithm');
   const algorithms = policy.algorithms.filter((a) => !isSymmetricAlg(a));
-  if (!algorithms.includes(alg)) throw invalid(`request object alg is not allowed for this client (allowed: ${algorithms.join(', ')})`);
+  if (!algorithms.includes(alg))
+    throw invalid(`request object alg is not allowed for this client (allowed: ${algorithms.join(', ')})`);
 
   let payload: JWTPayload;
   try {
-    ({ payload } = await jwtVerify(jwt, getKey, { algorithms, currentDate: new Date(policy.now * 1000), clockTolerance: policy.clockTolerance }));
+    ({ payload } = await jwtVerify(jwt, getKey, {
+      algorithms,
+      currentDate: new Date(policy.now * 1000),
+      clockTolerance: policy.clockTolerance,
+    }));
   } catch (e) {
     if (e instanceof OAuthError) throw e;
-    throw invalid(verificationFailure(e, 'request object', { malformed: MALFORMED, unknownKey: 'request object is not signed by a key registered for this client' }));
+    throw invalid(
+      verificationFailure(e, 'request object', {
+        malformed: MALFORMED,
+        unknownKey: 'request object is not signed by a key registered for this client',
+      }),
+    );
   }
 
   const { iss, aud, exp, iat, nbf, jti } = payload;
@@ -78,7 +89,8 @@ export async function verifyRequestObject(
   // jose checked that exp, iat and nbf are numbers, that exp has not passed and that nbf is not in the future.
   if (iat > policy.now + policy.clockTolerance) throw invalid('request object iat is in the future');
   if (nbf < policy.now - policy.maxAge) throw invalid(`request object nbf is more than ${policy.maxAge} s in the past`);
-  if (exp - nbf > policy.maxLifetime) throw invalid(`request object lifetime (exp - nbf) exceeds ${policy.maxLifetime} s`);
+  if (exp - nbf > policy.maxLifetime)
+    throw invalid(`request object lifetime (exp - nbf) exceeds ${policy.maxLifetime} s`);
 
   return { params: requestParams(payload, policy.clientId), jti, exp };
 }
@@ -89,11 +101,15 @@ function requestParams(payload: JWTPayload, clientId: string): Map<string, strin
   for (const [name, value] of Object.entries(payload)) {
     if (ENVELOPE_CLAIMS.has(name)) continue;
     if (name === 'request' || name === 'request_uri') throw invalid(`request object must not contain ${name}`);
-    if (name === 'client_id' && value !== clientId) throw invalid('request object client_id must be the authenticated client');
+    if (name === 'client_id' && value !== clientId)
+      throw invalid('request object client_id must be the authenticated client');
     // Like an empty form value (params.ts), an empty or null claim counts as absent.
     if (value === null || value === '') continue;
     if (name === 'requested_expiry') {
-      const ok = typeof value === 'number' ? Number.isSafeInteger(value) && value > 0 : typeof value === 'string' && /^[0-9]{1,15}$/.test(value) && Number(value) > 0;
+      const ok =
+        typeof value === 'number'
+          ? Number.isSafeInteger(value) && value > 0
+          : typeof value === 'string' && /^[0-9]{1,15}$/.test(value) && Number(value) > 0;
       if (!ok) throw invalid('requested_expiry must be a positive integer');
       params.set(name, String(Number(value)));
       continue;
@@ -102,4 +118,3 @@ function requestParams(payload: JWTPayload, clientId: string): Map<string, strin
   }
   return params;
 }
-

@@ -14,19 +14,27 @@ export type PollDecision =
 
 /** §7.3 expires_in, extended for an approved ping request that was pinged late (see AuthRequest.redeemable_until). */
 export function redeemableUntil(req: AuthRequest): number {
-  return req.status === 'approved' && req.redeemable_until !== undefined ? Math.max(req.expires_at, req.redeemable_until) : req.expires_at;
+  return req.status === 'approved' && req.redeemable_until !== undefined
+    ? Math.max(req.expires_at, req.redeemable_until)
+    : req.expires_at;
 }
 
 /** Decide the answer to a poll from the stored request (undefined: unknown auth_req_id). Pure; `now` in ms. */
 export function decidePoll(req: AuthRequest | undefined, clientId: string, now: number): PollDecision {
   // §10.1 / §11: an unknown id, or one issued to another client, is invalid_grant.
-  if (!req || req.client_id !== clientId) return { kind: 'error', error: tokenError('invalid_grant', 'unknown auth_req_id') };
+  if (!req || req.client_id !== clientId)
+    return { kind: 'error', error: tokenError('invalid_grant', 'unknown auth_req_id') };
   // §10.3: push clients receive tokens at their notification endpoint, never from the token endpoint.
-  if (req.mode === 'push') return { kind: 'error', error: tokenError('invalid_grant', 'auth_req_id of a push client cannot be redeemed') };
-  if (req.status === 'redeemed') return { kind: 'error', error: tokenError('invalid_grant', 'auth_req_id was already redeemed') };
-  if (req.status === 'expired' || now >= redeemableUntil(req)) return { kind: 'error', error: tokenError('expired_token', 'auth_req_id has expired') };
-  if (req.status === 'denied') return { kind: 'error', error: tokenError('access_denied', 'the end-user denied the request') };
-  if (req.status === 'failed') return { kind: 'error', error: tokenError('access_denied', 'the authentication device could not be reached') };
+  if (req.mode === 'push')
+    return { kind: 'error', error: tokenError('invalid_grant', 'auth_req_id of a push client cannot be redeemed') };
+  if (req.status === 'redeemed')
+    return { kind: 'error', error: tokenError('invalid_grant', 'auth_req_id was already redeemed') };
+  if (req.status === 'expired' || now >= redeemableUntil(req))
+    return { kind: 'error', error: tokenError('expired_token', 'auth_req_id has expired') };
+  if (req.status === 'denied')
+    return { kind: 'error', error: tokenError('access_denied', 'the end-user denied the request') };
+  if (req.status === 'failed')
+    return { kind: 'error', error: tokenError('access_denied', 'the authentication device could not be reached') };
   if (req.status === 'pending') return { kind: 'pending' };
   return { kind: 'redeem' };
 }

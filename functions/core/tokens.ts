@@ -41,7 +41,13 @@ export function grantFromRequest(req: AuthRequest, supportedAcr?: readonly strin
  * RFC 9068 JWT access token. `certificateThumbprint` binds it to the client's TLS certificate (RFC 8705 §3.1:
  * cnf.x5t#S256), so only a holder of that certificate's key can use it.
  */
-export function accessTokenClaims(issuer: string, grant: Grant, nowS: number, ttl: number, certificateThumbprint?: string): Record<string, unknown> {
+export function accessTokenClaims(
+  issuer: string,
+  grant: Grant,
+  nowS: number,
+  ttl: number,
+  certificateThumbprint?: string,
+): Record<string, unknown> {
   return {
     ...(certificateThumbprint ? { cnf: { 'x5t#S256': certificateThumbprint } } : {}),
     iss: issuer,
@@ -64,7 +70,14 @@ export type IdTokenExtras = {
   refreshToken?: string;
 };
 
-export function idTokenClaims(issuer: string, grant: Grant, alg: SigningAlg, nowS: number, ttl: number, extras: IdTokenExtras = {}): Record<string, unknown> {
+export function idTokenClaims(
+  issuer: string,
+  grant: Grant,
+  alg: SigningAlg,
+  nowS: number,
+  ttl: number,
+  extras: IdTokenExtras = {},
+): Record<string, unknown> {
   return {
     iss: issuer,
     sub: grant.sub,

@@ -1,10 +1,10 @@
 // POST /device/requests/{id}: the user approves or denies on the authentication device (docs/device-api.md).
 // The decision is a conditional write first (DynamoDB is the source of truth), then it resumes the workflow.
-import { httpHandler, json, noContent, bodyText } from '../lib/http.ts';
+import { httpHandler, json, noContent, bodyText } from '../runtime/http.ts';
 import { decideAuthRequest, releasePendingSlot } from '../adapters/store.ts';
 import { sendDecision } from '../adapters/workflow.ts';
-import { log } from '../lib/log.ts';
-import { authenticateDevice } from '../lib/device-auth.ts';
+import { log } from '../runtime/log.ts';
+import { authenticateDevice } from '../usecases/device-assertion.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9_-]{43}$/;
 
@@ -22,7 +22,11 @@ export const handler = httpHandler('device-decide', async (event) => {
   const { device } = await authenticateDevice(event);
   const id = event.pathParameters?.id ?? '';
   const decision = parseDecision(event.headers['content-type'], bodyText(event));
-  if (!decision) return json(400, { error: 'invalid_request', error_description: 'body must be JSON {"decision": "approve" | "deny"}' });
+  if (!decision)
+    return json(400, {
+      error: 'invalid_request',
+      error_description: 'body must be JSON {"decision": "approve" | "deny"}',
+    });
   if (!REQUEST_ID.test(id)) return json(404, { error: 'not_found' });
 
   // The device key proves possession of the user's registered authenticator (RFC 8176 "hwk").

@@ -1,8 +1,8 @@
 // GET /device/requests: the pending, unexpired requests of the calling device's user (docs/device-api.md).
-import { httpHandler, json } from '../lib/http.ts';
+import { httpHandler, json } from '../runtime/http.ts';
 import { listPendingRequests } from '../adapters/store.ts';
 import type { AuthRequest, DeviceRequestView } from '../core/model.ts';
-import { authenticateDevice } from '../lib/device-auth.ts';
+import { authenticateDevice } from '../usecases/device-assertion.ts';
 
 const toSeconds = (ms: number) => Math.floor(ms / 1000);
 

@@ -1,10 +1,10 @@
 // Workflow task (statemachines/ciba.asl.json Deliver): one delivery attempt for a ping or push client. Records how
 // the wait ended when no decision was made (expired / device unreachable), keeps the attempt's callback token
 // server-side and publishes a delivery request (no secrets) to the delivery topic; the deliver function does the POST.
-import middy from '@middy/core';
+import { lambdaHandler } from '../runtime/handler.ts';
 import { endPendingRequest, prepareDelivery } from '../adapters/store.ts';
 import { publishDelivery } from '../adapters/delivery.ts';
-import { errorFields, log } from '../lib/log.ts';
+import { errorFields, log } from '../runtime/log.ts';
 import { WORKFLOW_ERRORS } from '../names.ts';
 
 /** `decision` is the wait's result: the device callback output, or the caught error `{Error, Cause}`. */
@@ -18,23 +18,26 @@ class NothingToDeliver extends Error {
   override readonly name = WORKFLOW_ERRORS.nothingToDeliver;
 }
 
-export const handler = middy<EnqueueDeliveryEvent, { attempt: number }>().handler(async ({ requestId, taskToken, decision }) => {
-  const waitError = decision?.Error;
-  // The wait ended without a decision: States.Timeout is expiry (CIBA §10.2/§12 expired_token); anything else
-  // except the device's access_denied means the device could not be notified.
-  if (waitError === WORKFLOW_ERRORS.timeout) await endPendingRequest(requestId, 'expired');
-  else if (waitError && waitError !== WORKFLOW_ERRORS.denied) await endPendingRequest(requestId, 'failed');
+export const handler = lambdaHandler<EnqueueDeliveryEvent, { attempt: number }>(
+  'enqueue-delivery',
+  async ({ requestId, taskToken, decision }) => {
+    const waitError = decision?.Error;
+    // The wait ended without a decision: States.Timeout is expiry (CIBA §10.2/§12 expired_token); anything else
+    // except the device's access_denied means the device could not be notified.
+    if (waitError === WORKFLOW_ERRORS.timeout) await endPendingRequest(requestId, 'expired');
+    else if (waitError && waitError !== WORKFLOW_ERRORS.denied) await endPendingRequest(requestId, 'failed');
 
-  const req = await prepareDelivery(requestId, taskToken, Date.now());
-  if (!req) throw new NothingToDeliver(`authentication request ${requestId} not found`);
-  if (req.mode === 'poll') throw new NothingToDeliver(`authentication request ${requestId} is a poll request`);
-  const attempt = req.delivery_attempts ?? 1;
-  try {
-    await publishDelivery({ type: 'ciba.delivery', requestId, clientId: req.client_id, mode: req.mode, attempt });
-  } catch (e) {
-    log.error('delivery request not published', { requestId, attempt, ...errorFields(e) });
-    throw new EnqueueFailed('delivery request not published', { cause: e });
-  }
-  log.info('delivery enqueued', { requestId, clientId: req.client_id, mode: req.mode, status: req.status, attempt });
-  return { attempt };
-});
+    const req = await prepareDelivery(requestId, taskToken, Date.now());
+    if (!req) throw new NothingToDeliver(`authentication request ${requestId} not found`);
+    if (req.mode === 'poll') throw new NothingToDeliver(`authentication request ${requestId} is a poll request`);
+    const attempt = req.delivery_attempts ?? 1;
+    try {
+      await publishDelivery({ type: 'ciba.delivery', requestId, clientId: req.client_id, mode: req.mode, attempt });
+    } catch (e) {
+      log.error('delivery request not published', { requestId, attempt, ...errorFields(e) });
+      throw new EnqueueFailed('delivery request not published', { cause: e });
+    }
+    log.info('delivery enqueued', { requestId, clientId: req.client_id, mode: req.mode, status: req.status, attempt });
+    return { attempt };
+  },
+);

@@ -1,9 +1,9 @@
 // POST /token: the CIBA grant (CIBA Core §10.1, §11) and refresh_token (RFC 6749 §6) at the token endpoint.
-import { httpHandler, json, bodyText } from '../lib/http.ts';
+import { httpHandler, json, bodyText } from '../runtime/http.ts';
 import { parseForm } from '../core/params.ts';
 import { tokenError } from '../core/errors.ts';
 import { CIBA_GRANT, REFRESH_GRANT } from '../core/model.ts';
-import { presentClient } from '../lib/client-authn.ts';
+import { presentClient } from '../usecases/client-auth.ts';
 import { cibaGrant } from '../usecases/ciba-grant.ts';
 import { refreshGrant } from '../usecases/refresh-grant.ts';
 

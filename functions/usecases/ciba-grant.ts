@@ -7,9 +7,9 @@ import type { Params } from '../core/params.ts';
 import { decidePoll, POLL_TOLERANCE_MS, SLOW_DOWN_PENALTY_S } from '../core/token-grant.ts';
 import { grantFromRequest } from '../core/tokens.ts';
 import * as store from '../adapters/store.ts';
-import { verifyClient, type Presented } from '../lib/client-authn.ts';
-import { certificateBinding, mintTokens, type TokenSet } from '../lib/issue-tokens.ts';
-import { log } from '../lib/log.ts';
+import { verifyClient, type Presented } from './client-auth.ts';
+import { certificateBinding, mintTokens, type TokenSet } from './tokens.ts';
+import { log } from '../runtime/log.ts';
 import { config } from '../config.ts';
 
 export async function cibaGrant(params: Params, presented: Presented): Promise<TokenSet> {

@@ -7,9 +7,9 @@ import type { Params } from '../core/params.ts';
 import { decideRefresh } from '../core/refresh-grant.ts';
 import type { Grant } from '../core/tokens.ts';
 import * as store from '../adapters/store.ts';
-import { verifyClient, type Presented } from '../lib/client-authn.ts';
-import { certificateBinding, mintTokens, type TokenSet } from '../lib/issue-tokens.ts';
-import { log } from '../lib/log.ts';
+import { verifyClient, type Presented } from './client-auth.ts';
+import { certificateBinding, mintTokens, type TokenSet } from './tokens.ts';
+import { log } from '../runtime/log.ts';
 
 const REUSED = 'refresh_token is invalid, expired or already used';
 

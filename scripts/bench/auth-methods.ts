@@ -4,7 +4,7 @@
 // request row and starts a workflow) with credentials built before the measured window.
 //
 // This file is also the server child's entry point: `node scripts/bench/auth-methods.ts <config.json>` starts
-// startLocalStack with the `https` option (which `infra/local/start.ts` does not offer) and prints one READY line.
+// startLocalStack with the `https` option (which `local/start.ts` does not offer) and prints one READY line.
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -12,7 +12,13 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
-import { createCa, createClientCert, createSelfSignedCert, createServerCert, type IssuedCertificate } from '../../test/support/certs.ts';
+import {
+  createCa,
+  createClientCert,
+  createSelfSignedCert,
+  createServerCert,
+  type IssuedCertificate,
+} from '../../test/support/certs.ts';
 import { encodeBasic } from '../../functions/core/client-auth.ts';
 import { freePort, processCpuSeconds, stopChild, trackChild } from './child.ts';
 import { BENCH_SERVER_ENV, benchSeed, CIBA_GRANT, type BenchUser } from './flow.ts';
@@ -71,10 +77,25 @@ async function keyPair(alg: 'ES256' | 'PS256', kid: string): Promise<{ signer: S
 
 /** Clients, certificates and how each method's credentials are built. */
 async function setup(issuer: () => string) {
-  const ca = createCa({ subject: [['O', 'CIBA bench'], ['CN', 'Bench CA']] });
+  const ca = createCa({
+    subject: [
+      ['O', 'CIBA bench'],
+      ['CN', 'Bench CA'],
+    ],
+  });
   const serverCert = createServerCert(ca);
-  const tlsCert = createClientCert(ca, { subject: [['O', 'CIBA bench'], ['CN', 'bench-tls-client']] });
-  const fapiCert = createClientCert(ca, { subject: [['O', 'CIBA bench'], ['CN', 'bench-fapi-client']] });
+  const tlsCert = createClientCert(ca, {
+    subject: [
+      ['O', 'CIBA bench'],
+      ['CN', 'bench-tls-client'],
+    ],
+  });
+  const fapiCert = createClientCert(ca, {
+    subject: [
+      ['O', 'CIBA bench'],
+      ['CN', 'bench-fapi-client'],
+    ],
+  });
   const selfSigned = createSelfSignedCert({ subject: [['CN', 'bench self-signed client']] });
   const es = await keyPair('ES256', 'am-es');
   const ps = await keyPair('PS256', 'am-ps');
@@ -89,15 +110,34 @@ async function setup(issuer: () => string) {
     { ...base, client_id: 'am-jwt', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_jwt' },
     { ...base, client_id: 'am-pk-es', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [es.jwk] } },
     { ...base, client_id: 'am-pk-ps', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [ps.jwk] } },
-    { ...base, client_id: 'am-tls', token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=bench-tls-client,O=CIBA bench' },
-    { ...base, client_id: 'am-self', token_endpoint_auth_method: 'self_signed_tls_client_auth', jwks: { keys: [selfSigned.jwk] } },
     {
-      ...base, client_id: 'am-signed', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic',
-      jwks: { keys: [ro.jwk] }, backchannel_authentication_request_signing_alg: 'PS256',
+      ...base,
+      client_id: 'am-tls',
+      token_endpoint_auth_method: 'tls_client_auth',
+      tls_client_auth_subject_dn: 'CN=bench-tls-client,O=CIBA bench',
     },
     {
-      ...base, client_id: 'am-fapi', token_endpoint_auth_method: 'private_key_jwt', security_profile: 'fapi-ciba',
-      jwks: { keys: [fapi.jwk] }, backchannel_authentication_request_signing_alg: 'PS256', id_token_signed_response_alg: 'PS256',
+      ...base,
+      client_id: 'am-self',
+      token_endpoint_auth_method: 'self_signed_tls_client_auth',
+      jwks: { keys: [selfSigned.jwk] },
+    },
+    {
+      ...base,
+      client_id: 'am-signed',
+      client_secret: SECRET,
+      token_endpoint_auth_method: 'client_secret_basic',
+      jwks: { keys: [ro.jwk] },
+      backchannel_authentication_request_signing_alg: 'PS256',
+    },
+    {
+      ...base,
+      client_id: 'am-fapi',
+      token_endpoint_auth_method: 'private_key_jwt',
+      security_profile: 'fapi-ciba',
+      jwks: { keys: [fapi.jwk] },
+      backchannel_authentication_request_signing_alg: 'PS256',
+      id_token_signed_response_alg: 'PS256',
     },
   ];
 
@@ -111,37 +151,103 @@ async function setup(issuer: () => string) {
   };
   const requestObject = (clientId: string, s: Signer, user: BenchUser, n: number) => {
     const t = now();
-    return new SignJWT({ iss: clientId, aud: issuer(), exp: t + 300, iat: t, nbf: t, jti: randomUUID(), scope: 'openid', login_hint: user.sub, binding_message: `AM ${n}` })
+    return new SignJWT({
+      iss: clientId,
+      aud: issuer(),
+      exp: t + 300,
+      iat: t,
+      nbf: t,
+      jti: randomUUID(),
+      scope: 'openid',
+      login_hint: user.sub,
+      binding_message: `AM ${n}`,
+    })
       .setProtectedHeader({ alg: s.alg, kid: s.kid! })
       .sign(s.key);
   };
   const plain = (user: BenchUser, n: number) => ({ scope: 'openid', login_hint: user.sub, binding_message: `AM ${n}` });
-  const viaJwt = (clientId: string, s: Signer) => async (user: BenchUser, n: number): Promise<Creds> => ({
-    headers: {},
-    params: { ...plain(user, n), client_assertion_type: JWT_BEARER, client_assertion: await assertion(clientId, s) },
-  });
-  const viaCert = (clientId: string) => async (user: BenchUser, n: number): Promise<Creds> => ({ headers: {}, params: { ...plain(user, n), client_id: clientId } });
+  const viaJwt =
+    (clientId: string, s: Signer) =>
+    async (user: BenchUser, n: number): Promise<Creds> => ({
+      headers: {},
+      params: { ...plain(user, n), client_assertion_type: JWT_BEARER, client_assertion: await assertion(clientId, s) },
+    });
+  const viaCert =
+    (clientId: string) =>
+    async (user: BenchUser, n: number): Promise<Creds> => ({
+      headers: {},
+      params: { ...plain(user, n), client_id: clientId },
+    });
   const basicHeader = encodeBasic('am-basic', SECRET);
   const signedHeader = encodeBasic('am-signed', SECRET);
 
   const methods: Method[] = [
-    { id: 'client_secret_basic', label: 'client_secret_basic', transport: 'http', build: async (u, n) => ({ headers: { authorization: basicHeader }, params: plain(u, n) }) },
-    { id: 'client_secret_post', label: 'client_secret_post', transport: 'http', build: async (u, n) => ({ headers: {}, params: { ...plain(u, n), client_id: 'am-post', client_secret: SECRET } }) },
-    { id: 'client_secret_jwt', label: 'client_secret_jwt (HS256)', transport: 'http', build: viaJwt('am-jwt', hs) },
-    { id: 'private_key_jwt_es256', label: 'private_key_jwt (ES256)', transport: 'http', build: viaJwt('am-pk-es', es.signer) },
-    { id: 'private_key_jwt_ps256', label: 'private_key_jwt (PS256)', transport: 'http', build: viaJwt('am-pk-ps', ps.signer) },
-    { id: 'client_secret_basic_https', label: 'client_secret_basic over HTTPS, no cert', transport: 'https', build: async (u, n) => ({ headers: { authorization: basicHeader }, params: plain(u, n) }) },
-    { id: 'tls_client_auth', label: 'tls_client_auth (subject DN)', transport: 'mtls', cert: tlsCert, build: viaCert('am-tls') },
-    { id: 'self_signed_tls_client_auth', label: 'self_signed_tls_client_auth', transport: 'mtls', cert: selfSigned, build: viaCert('am-self') },
     {
-      id: 'signed_request_ps256_basic', label: 'request object (PS256) + secret_basic', transport: 'http',
-      build: async (u, n) => ({ headers: { authorization: signedHeader }, params: { request: await requestObject('am-signed', ro.signer, u, n) } }),
+      id: 'client_secret_basic',
+      label: 'client_secret_basic',
+      transport: 'http',
+      build: async (u, n) => ({ headers: { authorization: basicHeader }, params: plain(u, n) }),
     },
     {
-      id: 'fapi_ciba', label: 'FAPI-CIBA: pk_jwt PS256 + PS256 req obj, mTLS', transport: 'mtls', cert: fapiCert,
+      id: 'client_secret_post',
+      label: 'client_secret_post',
+      transport: 'http',
+      build: async (u, n) => ({ headers: {}, params: { ...plain(u, n), client_id: 'am-post', client_secret: SECRET } }),
+    },
+    { id: 'client_secret_jwt', label: 'client_secret_jwt (HS256)', transport: 'http', build: viaJwt('am-jwt', hs) },
+    {
+      id: 'private_key_jwt_es256',
+      label: 'private_key_jwt (ES256)',
+      transport: 'http',
+      build: viaJwt('am-pk-es', es.signer),
+    },
+    {
+      id: 'private_key_jwt_ps256',
+      label: 'private_key_jwt (PS256)',
+      transport: 'http',
+      build: viaJwt('am-pk-ps', ps.signer),
+    },
+    {
+      id: 'client_secret_basic_https',
+      label: 'client_secret_basic over HTTPS, no cert',
+      transport: 'https',
+      build: async (u, n) => ({ headers: { authorization: basicHeader }, params: plain(u, n) }),
+    },
+    {
+      id: 'tls_client_auth',
+      label: 'tls_client_auth (subject DN)',
+      transport: 'mtls',
+      cert: tlsCert,
+      build: viaCert('am-tls'),
+    },
+    {
+      id: 'self_signed_tls_client_auth',
+      label: 'self_signed_tls_client_auth',
+      transport: 'mtls',
+      cert: selfSigned,
+      build: viaCert('am-self'),
+    },
+    {
+      id: 'signed_request_ps256_basic',
+      label: 'request object (PS256) + secret_basic',
+      transport: 'http',
+      build: async (u, n) => ({
+        headers: { authorization: signedHeader },
+        params: { request: await requestObject('am-signed', ro.signer, u, n) },
+      }),
+    },
+    {
+      id: 'fapi_ciba',
+      label: 'FAPI-CIBA: pk_jwt PS256 + PS256 req obj, mTLS',
+      transport: 'mtls',
+      cert: fapiCert,
       build: async (u, n) => ({
         headers: {},
-        params: { request: await requestObject('am-fapi', fapi.signer, u, n), client_assertion_type: JWT_BEARER, client_assertion: await assertion('am-fapi', fapi.signer) },
+        params: {
+          request: await requestObject('am-fapi', fapi.signer, u, n),
+          client_assertion_type: JWT_BEARER,
+          client_assertion: await assertion('am-fapi', fapi.signer),
+        },
       }),
     },
   ];
@@ -156,7 +262,7 @@ type ChildConfig = { port: number; seed: unknown; https: { key: string; cert: st
 
 async function childMain(configFile: string): Promise<void> {
   const cfg = JSON.parse(await readFile(configFile, 'utf8')) as ChildConfig;
-  const { startLocalStack } = await import('../../infra/local/stack.ts');
+  const { startLocalStack } = await import('../../local/stack.ts');
   const env: Record<string, string> = {};
   for (const name of Object.keys(BENCH_SERVER_ENV)) if (process.env[name]) env[name] = process.env[name];
   const stack = await startLocalStack({
@@ -168,13 +274,21 @@ async function childMain(configFile: string): Promise<void> {
     env,
     https: { ...cfg.https, port: 0 },
   });
-  const stop = () => void stack.close().then(() => process.exit(0), () => process.exit(1));
+  const stop = () =>
+    void stack.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
   process.stdout.write(`READY ${JSON.stringify({ url: stack.url, mtlsUrl: stack.mtlsUrl })}\n`);
 }
 
-async function startChild(projectDir: string, configFile: string, issuer: string): Promise<{ stop(): Promise<void>; pid: number; httpsPort: number }> {
+async function startChild(
+  projectDir: string,
+  configFile: string,
+  issuer: string,
+): Promise<{ stop(): Promise<void>; pid: number; httpsPort: number }> {
   const child = trackChild(
     spawn(process.execPath, ['scripts/bench/auth-methods.ts', configFile], {
       cwd: projectDir,
@@ -185,7 +299,10 @@ async function startChild(projectDir: string, configFile: string, issuer: string
   let output = '';
   child.stderr?.on('data', (c: Buffer) => void (output = (output + c.toString('utf8')).slice(-8000)));
   const ready = await new Promise<{ mtlsUrl?: string }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the auth-methods server child did not become ready within 30 s:\n${output}`)), 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`the auth-methods server child did not become ready within 30 s:\n${output}`)),
+      30_000,
+    );
     let buffered = '';
     child.stdout?.on('data', (c: Buffer) => {
       buffered += c.toString('utf8');
@@ -220,7 +337,15 @@ function post(url: URL, agent: HttpAgent, creds: Creds | undefined): Promise<Rep
     const req = send(
       creds ? url : new URL('/.well-known/openid-configuration', url),
       creds
-        ? { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body), ...creds.headers } }
+        ? {
+            method: 'POST',
+            agent,
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              'content-length': Buffer.byteLength(body),
+              ...creds.headers,
+            },
+          }
         : { method: 'GET', agent },
       (res) => {
         const chunks: Buffer[] = [];
@@ -264,7 +389,12 @@ async function runSlice(o: {
   const agent =
     method.transport === 'http'
       ? new HttpAgent({ keepAlive: true, maxSockets: concurrency })
-      : new HttpsAgent({ keepAlive: true, maxSockets: concurrency, ca: o.caPem, ...(method.cert ? { key: method.cert.keyPem, cert: method.cert.certPem } : {}) });
+      : new HttpsAgent({
+          keepAlive: true,
+          maxSockets: concurrency,
+          ca: o.caPem,
+          ...(method.cert ? { key: method.cert.keyPem, cert: method.cert.certPem } : {}),
+        });
   const errors = o.row?.errors ?? [];
   const noteError = (e: string) => void (errors.length < 3 && errors.push(e));
   const failure = (e: unknown): Reply => ({ status: 0, text: e instanceof Error ? e.message : String(e) });
@@ -283,9 +413,12 @@ async function runSlice(o: {
         }
       };
       await Promise.all(Array.from({ length: concurrency }, warmWorker));
-      if (warmFailed > o.warmup / 2) throw new Error(`${method.label}: ${warmFailed} of ${o.warmup} warm-up requests failed, e.g. ${example}`);
+      if (warmFailed > o.warmup / 2)
+        throw new Error(`${method.label}: ${warmFailed} of ${o.warmup} warm-up requests failed, e.g. ${example}`);
     } else {
-      const opened = await Promise.all(Array.from({ length: concurrency }, () => post(o.url, agent, undefined).catch(failure)));
+      const opened = await Promise.all(
+        Array.from({ length: concurrency }, () => post(o.url, agent, undefined).catch(failure)),
+      );
       const bad = opened.find((r) => r.status !== 200);
       if (bad) throw new Error(`${method.label}: opening a connection failed: ${bad.status} ${bad.text.slice(0, 300)}`);
     }
@@ -342,16 +475,29 @@ export async function runAuthMethods(opts: {
   (seed as { clients: unknown[] }).clients.push(...clients);
   const configFile = join(opts.tmp, 'auth-methods-child.json');
   await writeFile(configFile, JSON.stringify({ port, seed, https } satisfies ChildConfig), { mode: 0o600 });
-  opts.progress(`auth methods: starting the server child (in-memory local stack + HTTPS listener with client certificates), ${methods.length} clients`);
+  opts.progress(
+    `auth methods: starting the server child (in-memory local stack + HTTPS listener with client certificates), ${methods.length} clients`,
+  );
   const server = await startChild(opts.projectDir, configFile, issuer);
-  const urlOf = (m: Method) => new URL('/bc-authorize', m.transport === 'http' ? issuer : `https://127.0.0.1:${server.httpsPort}`);
+  const urlOf = (m: Method) =>
+    new URL('/bc-authorize', m.transport === 'http' ? issuer : `https://127.0.0.1:${server.httpsPort}`);
   const serial = { n: 0 };
   try {
     // Server warm-up (JIT of every method's path, first-use imports): one unmeasured slice per method.
     const warmupPerMethod = opts.warmupPerMethod ?? 2 * concurrency;
     opts.progress(`auth methods: warm-up, ${warmupPerMethod} requests per method (not measured)`);
     for (const method of methods) {
-      await runSlice({ method, url: urlOf(method), caPem, users, concurrency, warmup: warmupPerMethod, count: 0, serverPid: server.pid, serial });
+      await runSlice({
+        method,
+        url: urlOf(method),
+        caPem,
+        users,
+        concurrency,
+        warmup: warmupPerMethod,
+        count: 0,
+        serverPid: server.pid,
+        serial,
+      });
     }
     const setupS = (performance.now() - began) / 1000;
     await new Promise((r) => setTimeout(r, 300)); // the warm-up's last workflows finish
@@ -361,8 +507,19 @@ export async function runAuthMethods(opts: {
     const idleCpuMsPerS = ((processCpuSeconds(server.pid) - idle0) * 1000) / ((performance.now() - idleT0) / 1000);
 
     const rows: AuthMethodRow[] = methods.map((m) => ({
-      id: m.id, label: m.label, transport: m.transport, requests: 0, failed: 0, errors: [], wallS: 0, requestsPerS: 0, latencies: [],
-      serverCpuS: 0, serverCpuMsPerRequest: 0, loadgenCpuMsPerRequest: 0, buildMsPerRequest: 0,
+      id: m.id,
+      label: m.label,
+      transport: m.transport,
+      requests: 0,
+      failed: 0,
+      errors: [],
+      wallS: 0,
+      requestsPerS: 0,
+      latencies: [],
+      serverCpuS: 0,
+      serverCpuMsPerRequest: 0,
+      loadgenCpuMsPerRequest: 0,
+      buildMsPerRequest: 0,
     }));
     const perSlice = Math.ceil(opts.requestsPerMethod / rounds);
     for (let round = 0; round < rounds; round++) {
@@ -370,10 +527,23 @@ export async function runAuthMethods(opts: {
       // workflows, GC) does not favour any method.
       const order = methods.map((_, i) => (i + round * 3) % methods.length);
       if (round % 2 === 1) order.reverse();
-      opts.progress(`auth methods: round ${round + 1}/${rounds}, ${perSlice} measured requests per method at c=${concurrency}`);
+      opts.progress(
+        `auth methods: round ${round + 1}/${rounds}, ${perSlice} measured requests per method at c=${concurrency}`,
+      );
       for (const i of order) {
         const method = methods[i]!;
-        await runSlice({ method, url: urlOf(method), caPem, users, concurrency, warmup: 0, count: perSlice, serverPid: server.pid, row: rows[i]!, serial });
+        await runSlice({
+          method,
+          url: urlOf(method),
+          caPem,
+          users,
+          concurrency,
+          warmup: 0,
+          count: perSlice,
+          serverPid: server.pid,
+          row: rows[i]!,
+          serial,
+        });
       }
     }
     for (const r of rows) {

@@ -32,7 +32,8 @@ const DEFAULTS: Omit<BundlingOptions, 'fromConstruct'> = {
   nodeOptions: '--enable-source-maps',
 };
 
-const stringList = (text: string): string[] => [...text.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2] ?? '');
+const stringList = (text: string): string[] =>
+  [...text.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2] ?? '');
 
 /** The construct's `bundling: { … }` values (ESM output is checked, not configurable here). */
 export async function constructBundling(projectDir: string): Promise<BundlingOptions> {
@@ -46,7 +47,8 @@ export async function constructBundling(projectDir: string): Promise<BundlingOpt
     found.push(name);
     return parse(m);
   };
-  if (block && !/format:\s*OutputFormat\.ESM/.test(block)) throw new Error('infra/ciba-construct.ts no longer bundles as ESM; update scripts/bench/bundles.ts');
+  if (block && !/format:\s*OutputFormat\.ESM/.test(block))
+    throw new Error('infra/ciba-construct.ts no longer bundles as ESM; update scripts/bench/bundles.ts');
   return {
     target: pick('target', /target:\s*'([^']+)'/, (m) => m[1]!, DEFAULTS.target),
     minify: pick('minify', /minify:\s*(true|false)/, (m) => m[1] === 'true', DEFAULTS.minify),
@@ -61,7 +63,13 @@ export async function constructBundling(projectDir: string): Promise<BundlingOpt
 
 /** Every Lambda function: route names (deduplicated, e.g. userinfo serves GET and POST), workflow functions and topic subscribers. */
 export function functionNames(): string[] {
-  return [...new Set([...ROUTES.map((r) => r.name), ...WORKFLOW_FUNCTIONS.map((f) => f.name), ...TOPIC_SUBSCRIBERS.map((f) => f.name)])];
+  return [
+    ...new Set([
+      ...ROUTES.map((r) => r.name),
+      ...WORKFLOW_FUNCTIONS.map((f) => f.name),
+      ...TOPIC_SUBSCRIBERS.map((f) => f.name),
+    ]),
+  ];
 }
 
 export type BundleResult = {
@@ -83,7 +91,11 @@ export type BundleResult = {
   externalsMs: number[];
 };
 
-export async function buildBundles(projectDir: string, outDir: string, options: BundlingOptions): Promise<BundleResult[]> {
+export async function buildBundles(
+  projectDir: string,
+  outDir: string,
+  options: BundlingOptions,
+): Promise<BundleResult[]> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
   const results: BundleResult[] = [];
@@ -112,10 +124,22 @@ export async function buildBundles(projectDir: string, outDir: string, options: 
     const code = await readFile(file);
     const mapBytes = options.sourcemap ? (await stat(`${file}.map`).catch(() => ({ size: 0 }))).size : 0;
     const externalsFile = join(outDir, name, 'externals-only.mjs');
-    await writeFile(externalsFile, `${externals.map((e) => `import ${JSON.stringify(e)};`).join('\n')}\nexport const handler = () => {};\n`);
+    await writeFile(
+      externalsFile,
+      `${externals.map((e) => `import ${JSON.stringify(e)};`).join('\n')}\nexport const handler = () => {};\n`,
+    );
     results.push({
-      name, file, bytes: code.length, gzipBytes: gzipSync(code, { level: 9 }).length, mapBytes,
-      importMs: [], importMsNoMaps: [], readyMs: [], externals, externalsFile, externalsMs: [],
+      name,
+      file,
+      bytes: code.length,
+      gzipBytes: gzipSync(code, { level: 9 }).length,
+      mapBytes,
+      importMs: [],
+      importMsNoMaps: [],
+      readyMs: [],
+      externals,
+      externalsFile,
+      externalsMs: [],
     });
   }
   return results;
@@ -149,7 +173,11 @@ function importOnce(file: string, nodeOptions: string): Promise<{ importMs: numb
     const child = execFile(
       process.execPath,
       ['--input-type=module', '-e', LOADER, pathToFileURL(file).href],
-      { env: { PATH: process.env.PATH ?? '', ...LAMBDA_ENV, NODE_OPTIONS: nodeOptions }, timeout: 30_000, encoding: 'utf8' },
+      {
+        env: { PATH: process.env.PATH ?? '', ...LAMBDA_ENV, NODE_OPTIONS: nodeOptions },
+        timeout: 30_000,
+        encoding: 'utf8',
+      },
       (err, stdout, stderr) => {
         if (err) return reject(new Error(`import of ${file} failed: ${err.message}\n${stderr}`));
         try {
@@ -180,4 +208,7 @@ export async function measureColdImports(results: BundleResult[], runs: number, 
   }
 }
 
-export const coldSummary = (values: number[]) => ({ median: median(values), min: values.length ? Math.min(...values) : Number.NaN });
+export const coldSummary = (values: number[]) => ({
+  median: median(values),
+  min: values.length ? Math.min(...values) : Number.NaN,
+});

@@ -121,7 +121,7 @@ export function processCpuSeconds(pid: number): number {
 export type ServerChild = { child: ChildProcess; pid: number; url: string; output(): string };
 
 /**
- * Start `node infra/local/start.ts` in a child process on 127.0.0.1:<port> and wait until discovery answers.
+ * Start `node local/start.ts` in a child process on 127.0.0.1:<port> and wait until discovery answers.
  * ISSUER is set to the 127.0.0.1 URL so device assertions (aud, htu) and every request stay on 127.0.0.1.
  */
 export async function startServerChild(opts: {
@@ -137,7 +137,7 @@ export async function startServerChild(opts: {
   const url = `http://127.0.0.1:${opts.port}`;
   const argv = opts.inMemory
     ? ['scripts/bench/memory-server.ts', String(opts.port), opts.seedFile]
-    : ['infra/local/start.ts', '--port', String(opts.port), '--data-dir', opts.dataDir, '--seed', opts.seedFile, '--quiet'];
+    : ['local/start.ts', '--port', String(opts.port), '--data-dir', opts.dataDir, '--seed', opts.seedFile, '--quiet'];
   const child = trackChild(
     spawn(process.execPath, argv, {
       cwd: opts.projectDir,
@@ -153,7 +153,8 @@ export async function startServerChild(opts: {
   child.stderr?.on('data', keep);
   const deadline = Date.now() + (opts.readyTimeoutMs ?? 30_000);
   for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the server child exited (${child.exitCode ?? child.signalCode}):\n${output}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the server child exited (${child.exitCode ?? child.signalCode}):\n${output}`);
     try {
       const res = await fetch(`${url}/.well-known/openid-configuration`, { signal: AbortSignal.timeout(1000) });
       if (res.ok) {

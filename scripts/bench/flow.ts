@@ -3,7 +3,7 @@
 // GET /device/requests and decides; meanwhile the RP polls /token as soon as the interval allows, until it gets an
 // answer other than authorization_pending. Every HTTP call is timed from the client side.
 import type { JWK } from 'jose';
-import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../infra/local/device-client.ts';
+import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../local/device-client.ts';
 import { CIBA_GRANT } from '../../functions/core/model.ts';
 import { encodeBasic } from '../../functions/core/client-auth.ts';
 
@@ -38,7 +38,10 @@ export const NOTIFY_CLIENTS = {
  * A seed (docs/seed-file.md format) with one poll client and `count` users, each with a device key of its own; with
  * `notificationUrl`, also the ping and push clients of NOTIFY_CLIENTS, notified at notificationUrl(`/<client_id>`).
  */
-export function benchSeed(count: number, notificationUrl?: (path: string) => string): { seed: unknown; users: BenchUser[] } {
+export function benchSeed(
+  count: number,
+  notificationUrl?: (path: string) => string,
+): { seed: unknown; users: BenchUser[] } {
   const users: BenchUser[] = [];
   for (let i = 0; i < count; i++) {
     const privateJwk = generateDeviceKey();
@@ -83,7 +86,13 @@ export function benchSeed(count: number, notificationUrl?: (path: string) => str
   return { seed, users };
 }
 
-export type Kind = 'bc-authorize' | 'token-pending' | 'token-redeem' | 'token-final-error' | 'device-list' | 'device-decide';
+export type Kind =
+  | 'bc-authorize'
+  | 'token-pending'
+  | 'token-redeem'
+  | 'token-final-error'
+  | 'device-list'
+  | 'device-decide';
 
 export type FlowOutcome = {
   ok: boolean;
@@ -117,7 +126,11 @@ const AUTH = encodeBasic(BENCH_CLIENT_ID, BENCH_CLIENT_SECRET);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A form POST as a client (client_secret_basic; default the poll client); the answer's JSON, or an error field. */
-export async function postForm(url: string, params: Record<string, string>, authorization = AUTH): Promise<{ status: number; json: Record<string, unknown> }> {
+export async function postForm(
+  url: string,
+  params: Record<string, string>,
+  authorization = AUTH,
+): Promise<{ status: number; json: Record<string, unknown> }> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
@@ -154,9 +167,20 @@ export async function runFlow(o: FlowOptions): Promise<FlowOutcome> {
   const deadline = Date.now() + (o.timeoutMs ?? 30_000);
   const decision = o.decision ?? 'approve';
   let slowDowns = 0;
-  const fail = (error: string): FlowOutcome => ({ ok: false, error, timings, flowMs: performance.now() - t0, slowDowns, result: 'error' });
+  const fail = (error: string): FlowOutcome => ({
+    ok: false,
+    error,
+    timings,
+    flowMs: performance.now() - t0,
+    slowDowns,
+    result: 'error',
+  });
 
-  const params: Record<string, string> = { scope: 'openid profile email', login_hint: o.user.sub, binding_message: o.bindingMessage };
+  const params: Record<string, string> = {
+    scope: 'openid profile email',
+    login_hint: o.user.sub,
+    binding_message: o.bindingMessage,
+  };
   if (o.requestedExpiry !== undefined) params.requested_expiry = String(o.requestedExpiry);
   let ack;
   try {
@@ -164,7 +188,8 @@ export async function runFlow(o: FlowOptions): Promise<FlowOutcome> {
   } catch (err) {
     return fail(`bc-authorize: ${(err as Error).message}`);
   }
-  if (ack.status !== 200 || typeof ack.json.auth_req_id !== 'string') return fail(`bc-authorize answered ${ack.status} ${JSON.stringify(ack.json)}`);
+  if (ack.status !== 200 || typeof ack.json.auth_req_id !== 'string')
+    return fail(`bc-authorize answered ${ack.status} ${JSON.stringify(ack.json)}`);
   const authReqId = ack.json.auth_req_id;
   let intervalMs = Number(ack.json.interval ?? 5) * 1000;
   const expiresIn = Number(ack.json.expires_in);
@@ -226,7 +251,10 @@ export async function runFlow(o: FlowOptions): Promise<FlowOutcome> {
     await sleep(intervalMs);
   }
   const deviceError = await deviceSide;
-  const ok = !rpError && !deviceError && (decision === 'approve' ? result === 'tokens' : decision === 'deny' ? result === 'access_denied' : true);
+  const ok =
+    !rpError &&
+    !deviceError &&
+    (decision === 'approve' ? result === 'tokens' : decision === 'deny' ? result === 'access_denied' : true);
   return {
     ok,
     ...(rpError || deviceError || !ok ? { error: rpError ?? deviceError ?? `unexpected token answer: ${result}` } : {}),

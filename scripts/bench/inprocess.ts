@@ -11,7 +11,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
-import { startLocalStack, type AwsCall, type LocalStack, type RequestLogEntry } from '../../infra/local/stack.ts';
+import { startLocalStack, type AwsCall, type LocalStack, type RequestLogEntry } from '../../local/stack.ts';
 import { setAwsCallObserver } from '../../functions/adapters/aws.ts';
 import { sha256b64u } from '../../functions/core/crypto.ts';
 import { BENCH_SERVER_ENV, NOTIFY_CLIENTS, deviceFor, runFlow, type BenchUser, type FlowOutcome } from './flow.ts';
@@ -19,7 +19,14 @@ import { runNotifiedFlow, type BenchReceiver, type NotifiedOutcome } from './not
 import { freePort, trackCleanup } from './child.ts';
 import { median } from './report.ts';
 
-export const CATEGORIES = ['bc-authorize', 'token pending poll', 'token redemption', 'device list', 'device decide', 'workflow (notify-device)'] as const;
+export const CATEGORIES = [
+  'bc-authorize',
+  'token pending poll',
+  'token redemption',
+  'device list',
+  'device decide',
+  'workflow (notify-device)',
+] as const;
 export type Category = (typeof CATEGORIES)[number] | 'other request' | 'unattributed';
 
 type Ctx = { kind: 'api'; entry?: RequestLogEntry; calls: AwsCall[] } | { kind: 'aws'; calls: AwsCall[] };
@@ -148,7 +155,12 @@ export async function runInProcess(opts: {
   const onRequestStart = (message: unknown) => {
     if (!recording) return;
     const { socket } = message as { request: IncomingMessage; socket: Socket };
-    const ctx: Ctx | undefined = socket.localPort === port ? { kind: 'api', calls: [] } : socket.localPort === awsPort ? { kind: 'aws', calls: [] } : undefined;
+    const ctx: Ctx | undefined =
+      socket.localPort === port
+        ? { kind: 'api', calls: [] }
+        : socket.localPort === awsPort
+          ? { kind: 'aws', calls: [] }
+          : undefined;
     if (!ctx) return;
     contexts.push(ctx);
     als.enterWith(ctx);
@@ -176,13 +188,25 @@ export async function runInProcess(opts: {
     let expireId: string | undefined;
     if (opts.expiry) {
       const expire = assertOk(
-        await runFlow({ issuer, user: userC, device: deviceFor(issuer, userC), bindingMessage: 'INPROC-EXPIRE', decision: 'none', requestedExpiry: 10, timeoutMs: 20_000 }),
+        await runFlow({
+          issuer,
+          user: userC,
+          device: deviceFor(issuer, userC),
+          bindingMessage: 'INPROC-EXPIRE',
+          decision: 'none',
+          requestedExpiry: 10,
+          timeoutMs: 20_000,
+        }),
         'expiry',
       );
       if (expire.expiresIn !== 10) throw new Error(`requested_expiry=10 gave expires_in=${expire.expiresIn}`);
       expireId = sha256b64u(expire.authReqId!);
       // Its notify-device must be done before recording starts.
-      await waitFor('the expiry request notification', () => (stack.sns.messages().some((m) => m.message.includes(expireId!)) ? true : undefined), 10_000);
+      await waitFor(
+        'the expiry request notification',
+        () => (stack.sns.messages().some((m) => m.message.includes(expireId!)) ? true : undefined),
+        10_000,
+      );
       await stack.sns.drain();
     }
 
@@ -206,29 +230,60 @@ export async function runInProcess(opts: {
     const deviceB = deviceFor(issuer, userB);
     const notified = (mode: 'ping' | 'push', flow: 'approve' | 'deny' | 'none', label: string, clientId?: string) =>
       runNotifiedFlow({
-        issuer, mode, user: flow === 'none' ? userC : userB, device: flow === 'none' ? deviceFor(issuer, userC) : deviceB, receiver: notify!.receiver,
-        bindingMessage: label, decision: flow, ...(clientId ? { clientId } : {}), ...(flow === 'none' ? { requestedExpiry: 10, timeoutMs: 30_000 } : {}),
+        issuer,
+        mode,
+        user: flow === 'none' ? userC : userB,
+        device: flow === 'none' ? deviceFor(issuer, userC) : deviceB,
+        receiver: notify!.receiver,
+        bindingMessage: label,
+        decision: flow,
+        ...(clientId ? { clientId } : {}),
+        ...(flow === 'none' ? { requestedExpiry: 10, timeoutMs: 30_000 } : {}),
       }).then((o) => ({ ...assertNotified(o, label), mode }));
-    const notifiedExpiries = notify && opts.expiry
-      ? [notified('ping', 'none', 'INPROC-PING-EXPIRE'), notified('push', 'none', 'INPROC-PUSH-EXPIRE')]
-      : [];
+    const notifiedExpiries =
+      notify && opts.expiry
+        ? [notified('ping', 'none', 'INPROC-PING-EXPIRE'), notified('push', 'none', 'INPROC-PUSH-EXPIRE')]
+        : [];
     for (const p of notifiedExpiries) p.catch(() => undefined);
 
     // Deny flow (not recorded).
-    const denied = assertOk(await runFlow({ issuer, user: userB, device: deviceB, bindingMessage: 'INPROC-DENY', decision: 'deny', timeoutMs: 20_000 }), 'deny');
+    const denied = assertOk(
+      await runFlow({
+        issuer,
+        user: userB,
+        device: deviceB,
+        bindingMessage: 'INPROC-DENY',
+        decision: 'deny',
+        timeoutMs: 20_000,
+      }),
+      'deny',
+    );
     const denyId = sha256b64u(denied.authReqId!);
 
     const awsCalls = analyse(contexts, orphans, all, opts.flows);
 
     // Transitions from the local Step Functions history.
     type Row = TransitionsResult[number];
-    const transitionsOf = async (mode: Row['mode'], flowKind: Row['flow'], id: string, timeoutMs: number): Promise<Row> => {
+    const transitionsOf = async (
+      mode: Row['mode'],
+      flowKind: Row['flow'],
+      id: string,
+      timeoutMs: number,
+    ): Promise<Row> => {
       const rec = await stack.stepFunctions.waitForStatus(id, 'SUCCEEDED', timeoutMs);
       const history = stack.stepFunctions.history(rec.executionArn);
       const states = history.filter((e) => e.type === 'StateEntered').map((e) => e.stateName ?? '?');
       const retries = history.filter((e) => e.type === 'StateRetried').length;
       const transitions = states.length + retries;
-      return { mode, flow: flowKind, states, retries, transitions, costPerMillionFlows: transitions * 25, status: rec.status };
+      return {
+        mode,
+        flow: flowKind,
+        states,
+        retries,
+        transitions,
+        costPerMillionFlows: transitions * 25,
+        status: rec.status,
+      };
     };
     const transitions: TransitionsResult = [];
     const approveRuns = await Promise.all(approveIds.map((id) => transitionsOf('poll', 'approve', id, 10_000)));
@@ -253,7 +308,9 @@ export async function runInProcess(opts: {
       const retried = await notified('ping', 'approve', 'INPROC-PING-RETRY', NOTIFY_CLIENTS.retry);
       const row = await transitionsOf('ping', 'approve, 1 retry', sha256b64u(retried.authReqId!), 15_000);
       if (row.retries !== 1 || notify.receiver.count(path) - before !== 2) {
-        throw new Error(`the retried delivery took ${notify.receiver.count(path) - before} POSTs and ${row.retries} retries (expected 2 and 1)`);
+        throw new Error(
+          `the retried delivery took ${notify.receiver.count(path) - before} POSTs and ${row.retries} retries (expected 2 and 1)`,
+        );
       }
       notifiedRows.push(Promise.resolve(row));
     }
@@ -261,9 +318,14 @@ export async function runInProcess(opts: {
     if (expireId || notifiedExpiries.length) opts.log('  waiting for the expiry flows (requested_expiry=10)…');
     if (pollExpire) transitions.push(await pollExpire);
     const rows = await Promise.all(notifiedRows);
-    const expiries = await Promise.all(notifiedExpiries.map((p) => p.then((o) => transitionsOf(o.mode, 'expire', sha256b64u(o.authReqId!), 25_000))));
+    const expiries = await Promise.all(
+      notifiedExpiries.map((p) => p.then((o) => transitionsOf(o.mode, 'expire', sha256b64u(o.authReqId!), 25_000))),
+    );
     for (const mode of ['ping', 'push'] as const) {
-      transitions.push(...rows.filter((r) => r.mode === mode && r.flow !== 'approve, 1 retry'), ...expiries.filter((r) => r.mode === mode));
+      transitions.push(
+        ...rows.filter((r) => r.mode === mode && r.flow !== 'approve, 1 retry'),
+        ...expiries.filter((r) => r.mode === mode),
+      );
     }
     transitions.push(...rows.filter((r) => r.flow === 'approve, 1 retry'));
     return { awsCalls, transitions };

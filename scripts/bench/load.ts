@@ -3,7 +3,7 @@
 // is reached. Server CPU comes from the child's /proc/<pid>/stat around the measured part only (after warm-up).
 import { processCpuSeconds } from './child.ts';
 import { deviceFor, runFlow, type BenchUser, type FlowOutcome, type Kind } from './flow.ts';
-import type { DeviceClient } from '../../infra/local/device-client.ts';
+import type { DeviceClient } from '../../local/device-client.ts';
 
 export type LevelResult = {
   concurrency: number;
@@ -25,7 +25,15 @@ export type LevelResult = {
   loadgenCpuS: number;
 };
 
-const KINDS: (Kind | 'flow')[] = ['bc-authorize', 'token-pending', 'token-redeem', 'token-final-error', 'device-list', 'device-decide', 'flow'];
+const KINDS: (Kind | 'flow')[] = [
+  'bc-authorize',
+  'token-pending',
+  'token-redeem',
+  'token-final-error',
+  'device-list',
+  'device-decide',
+  'flow',
+];
 
 async function runMany(opts: {
   issuer: string;
@@ -50,7 +58,15 @@ async function runMany(opts: {
         return;
       }
       const i = next++;
-      opts.onFlow(await runFlow({ issuer: opts.issuer, user, device, bindingMessage: `${opts.label}-${opts.concurrency}-${i}`, timeoutMs: 20_000 }));
+      opts.onFlow(
+        await runFlow({
+          issuer: opts.issuer,
+          user,
+          device,
+          bindingMessage: `${opts.label}-${opts.concurrency}-${i}`,
+          timeoutMs: 20_000,
+        }),
+      );
     }
   };
   await Promise.all(Array.from({ length: opts.concurrency }, (_, w) => worker(w)));
@@ -67,7 +83,8 @@ export async function runLevel(opts: {
   timeCapMs: number;
   staggerMs: number;
 }): Promise<LevelResult> {
-  if (opts.users.length < opts.concurrency) throw new Error(`need ${opts.concurrency} users, the seed has ${opts.users.length}`);
+  if (opts.users.length < opts.concurrency)
+    throw new Error(`need ${opts.concurrency} users, the seed has ${opts.users.length}`);
   const devices = opts.users.slice(0, opts.concurrency).map((user) => ({ user, device: deviceFor(opts.issuer, user) }));
   const started = Date.now();
 
@@ -82,7 +99,8 @@ export async function runLevel(opts: {
     label: 'WARM',
     onFlow: (o) => void (o.ok ? 0 : warmFailures++),
   });
-  if (warmFailures > 0 && warmFailures >= opts.warmup) throw new Error(`every warm-up flow failed at c=${opts.concurrency}`);
+  if (warmFailures > 0 && warmFailures >= opts.warmup)
+    throw new Error(`every warm-up flow failed at c=${opts.concurrency}`);
 
   const latencies = Object.fromEntries(KINDS.map((k) => [k, [] as number[]])) as LevelResult['latencies'];
   const errors: string[] = [];
@@ -146,7 +164,13 @@ export async function idleCpuRate(pid: number, ms: number): Promise<number> {
 }
 
 /** Server warm-up before any level (JIT, dynalite, handler imports), so the order of the levels does not matter. */
-export async function warmServer(opts: { issuer: string; users: BenchUser[]; concurrency: number; flows: number; timeCapMs: number }): Promise<number> {
+export async function warmServer(opts: {
+  issuer: string;
+  users: BenchUser[];
+  concurrency: number;
+  flows: number;
+  timeCapMs: number;
+}): Promise<number> {
   const devices = opts.users.slice(0, opts.concurrency).map((user) => ({ user, device: deviceFor(opts.issuer, user) }));
   let failed = 0;
   await runMany({

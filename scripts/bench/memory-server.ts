@@ -2,7 +2,7 @@
 // process for the load sections. Usage: node scripts/bench/memory-server.ts <port> <seed file>; ISSUER and the
 // CIBA_* variables come from the environment. Stops on SIGTERM/SIGINT.
 import { readFile } from 'node:fs/promises';
-import { startLocalStack } from '../../infra/local/stack.ts';
+import { startLocalStack } from '../../local/stack.ts';
 import { BENCH_SERVER_ENV } from './flow.ts';
 
 const [portText, seedFile] = process.argv.slice(2);
@@ -20,6 +20,10 @@ const stack = await startLocalStack({
   seed: JSON.parse(await readFile(seedFile, 'utf8')),
   env,
 });
-const stop = () => void stack.close().then(() => process.exit(0), () => process.exit(1));
+const stop = () =>
+  void stack.close().then(
+    () => process.exit(0),
+    () => process.exit(1),
+  );
 process.once('SIGTERM', stop);
 process.once('SIGINT', stop);

@@ -5,10 +5,10 @@
 // (after its device assertion is signed) and the notification's body fully received.
 import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { listen, type Listening } from '../../infra/local/http-server.ts';
+import { listen, type Listening } from '../../local/http-server.ts';
 import { encodeBasic } from '../../functions/core/client-auth.ts';
 import { BENCH_CLIENT_SECRET, CIBA_GRANT, NOTIFY_CLIENTS, deviceFor, postForm, sleep, type BenchUser } from './flow.ts';
-import type { DeviceClient } from '../../infra/local/device-client.ts';
+import type { DeviceClient } from '../../local/device-client.ts';
 import { processCpuSeconds } from './child.ts';
 
 export type NotifyMode = 'ping' | 'push';
@@ -141,7 +141,10 @@ export async function runNotifiedFlow(o: NotifiedFlowOptions): Promise<NotifiedO
   const fail = (error: string, rest: Partial<NotifiedOutcome> = {}): NotifiedOutcome => ({ ok: false, error, ...rest });
 
   const params: Record<string, string> = {
-    scope: 'openid profile email', login_hint: o.user.sub, binding_message: o.bindingMessage, client_notification_token: token,
+    scope: 'openid profile email',
+    login_hint: o.user.sub,
+    binding_message: o.bindingMessage,
+    client_notification_token: token,
   };
   if (o.requestedExpiry !== undefined) params.requested_expiry = String(o.requestedExpiry);
   let ack;
@@ -150,7 +153,8 @@ export async function runNotifiedFlow(o: NotifiedFlowOptions): Promise<NotifiedO
   } catch (err) {
     return fail(`bc-authorize: ${(err as Error).message}`);
   }
-  if (ack.status !== 200 || typeof ack.json.auth_req_id !== 'string') return fail(`bc-authorize answered ${ack.status} ${JSON.stringify(ack.json)}`);
+  if (ack.status !== 200 || typeof ack.json.auth_req_id !== 'string')
+    return fail(`bc-authorize answered ${ack.status} ${JSON.stringify(ack.json)}`);
   const authReqId = ack.json.auth_req_id;
   const arrival = o.receiver.expect(authReqId, timeoutMs + (o.requestedExpiry ?? 0) * 1000);
   arrival.catch(() => undefined);
@@ -191,13 +195,19 @@ export async function runNotifiedFlow(o: NotifiedFlowOptions): Promise<NotifiedO
   }
   const timing = sent === undefined ? {} : { decisionToNotificationMs: got.at - sent };
   const base = { authReqId, body: got.json, ...timing, ...(decideMs !== undefined ? { decideMs } : {}) };
-  if (got.authorization !== `Bearer ${token}`) return fail('the notification did not carry the client_notification_token', base);
+  if (got.authorization !== `Bearer ${token}`)
+    return fail('the notification did not carry the client_notification_token', base);
   const keys = Object.keys(got.json).sort().join(',');
   if (o.mode === 'ping' && keys !== 'auth_req_id') return fail(`ping body has ${keys}`, base);
   const expectedError = decision === 'approve' ? undefined : decision === 'deny' ? 'access_denied' : 'expired_token';
   if (o.mode === 'push') {
-    if (expectedError ? got.json.error !== expectedError : typeof got.json.access_token !== 'string') return fail(`push body has ${keys}`, base);
-    return { ok: true, ...base, ...(sent !== undefined && !expectedError ? { decisionToTokensMs: got.at - sent } : {}) };
+    if (expectedError ? got.json.error !== expectedError : typeof got.json.access_token !== 'string')
+      return fail(`push body has ${keys}`, base);
+    return {
+      ok: true,
+      ...base,
+      ...(sent !== undefined && !expectedError ? { decisionToTokensMs: got.at - sent } : {}),
+    };
   }
   // Ping: the client now asks the token endpoint.
   const t = performance.now();
@@ -208,9 +218,15 @@ export async function runNotifiedFlow(o: NotifiedFlowOptions): Promise<NotifiedO
     return fail(`token: ${(err as Error).message}`, base);
   }
   const done = performance.now();
-  const answer = res.status === 200 && typeof res.json.access_token === 'string' ? 'tokens' : String(res.json.error ?? res.status);
+  const answer =
+    res.status === 200 && typeof res.json.access_token === 'string' ? 'tokens' : String(res.json.error ?? res.status);
   if (answer !== (expectedError ?? 'tokens')) return fail(`the token endpoint answered ${answer} after the ping`, base);
-  return { ok: true, ...base, redeemMs: done - t, ...(sent !== undefined && !expectedError ? { decisionToTokensMs: done - sent } : {}) };
+  return {
+    ok: true,
+    ...base,
+    redeemMs: done - t,
+    ...(sent !== undefined && !expectedError ? { decisionToTokensMs: done - sent } : {}),
+  };
 }
 
 export type NotifyLevelResult = {
@@ -247,26 +263,53 @@ export async function runNotifyLevel(opts: {
   /** The server child, for its CPU during the measured flows. */
   serverPid?: number;
 }): Promise<NotifyLevelResult> {
-  if (opts.users.length < opts.concurrency) throw new Error(`need ${opts.concurrency} users, the seed has ${opts.users.length}`);
+  if (opts.users.length < opts.concurrency)
+    throw new Error(`need ${opts.concurrency} users, the seed has ${opts.users.length}`);
   const devices = opts.users.slice(0, opts.concurrency).map((user) => ({ user, device: deviceFor(opts.issuer, user) }));
   const result: NotifyLevelResult = {
-    mode: opts.mode, concurrency: opts.concurrency, target: opts.flows, completed: 0, failed: 0, errors: [], capped: false, wallS: 0,
-    approveToNotification: [], approveToTokens: [], deviceDecide: [], redeem: [],
+    mode: opts.mode,
+    concurrency: opts.concurrency,
+    target: opts.flows,
+    completed: 0,
+    failed: 0,
+    errors: [],
+    capped: false,
+    wallS: 0,
+    approveToNotification: [],
+    approveToTokens: [],
+    deviceDecide: [],
+    redeem: [],
   };
-  const run = async (flows: number, label: string, deadline: number, onFlow: (o: NotifiedOutcome) => void): Promise<boolean> => {
+  const run = async (
+    flows: number,
+    label: string,
+    deadline: number,
+    onFlow: (o: NotifiedOutcome) => void,
+  ): Promise<boolean> => {
     let next = 0;
     let capped = false;
-    await Promise.all(devices.map(async ({ user, device }) => {
-      for (;;) {
-        if (next >= flows) return;
-        if (Date.now() > deadline) {
-          capped = true;
-          return;
+    await Promise.all(
+      devices.map(async ({ user, device }) => {
+        for (;;) {
+          if (next >= flows) return;
+          if (Date.now() > deadline) {
+            capped = true;
+            return;
+          }
+          const i = next++;
+          onFlow(
+            await runNotifiedFlow({
+              issuer: opts.issuer,
+              mode: opts.mode,
+              user,
+              device,
+              receiver: opts.receiver,
+              bindingMessage: `${label}-${opts.mode}-${opts.concurrency}-${i}`,
+            }),
+          );
         }
-        const i = next++;
-        onFlow(await runNotifiedFlow({ issuer: opts.issuer, mode: opts.mode, user, device, receiver: opts.receiver, bindingMessage: `${label}-${opts.mode}-${opts.concurrency}-${i}` }));
-      }
-    }));
+      }),
+    );
     return capped;
   };
   const started = Date.now();
@@ -277,7 +320,8 @@ export async function runNotifyLevel(opts: {
     warmFailed++;
     warmError ??= o.error;
   });
-  if (opts.warmup > 0 && warmFailed >= opts.warmup) throw new Error(`every ${opts.mode} warm-up flow failed at c=${opts.concurrency}: ${warmError}`);
+  if (opts.warmup > 0 && warmFailed >= opts.warmup)
+    throw new Error(`every ${opts.mode} warm-up flow failed at c=${opts.concurrency}: ${warmError}`);
   const cpu0 = opts.serverPid === undefined ? 0 : processCpuSeconds(opts.serverPid);
   const t0 = performance.now();
   result.capped = await run(opts.flows, 'NRUN', started + opts.timeCapMs, (o) => {

@@ -11,7 +11,8 @@ export function percentile(values: readonly number[], p: number): number {
 }
 
 export function summarize(values: readonly number[]): Summary {
-  if (values.length === 0) return { n: 0, p50: Number.NaN, p99: Number.NaN, min: Number.NaN, max: Number.NaN, mean: Number.NaN };
+  if (values.length === 0)
+    return { n: 0, p50: Number.NaN, p99: Number.NaN, min: Number.NaN, max: Number.NaN, mean: Number.NaN };
   let sum = 0;
   let min = Infinity;
   let max = -Infinity;
@@ -20,7 +21,14 @@ export function summarize(values: readonly number[]): Summary {
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  return { n: values.length, p50: percentile(values, 50), p99: percentile(values, 99), min, max, mean: sum / values.length };
+  return {
+    n: values.length,
+    p50: percentile(values, 50),
+    p99: percentile(values, 99),
+    min,
+    max,
+    mean: sum / values.length,
+  };
 }
 
 export function median(values: readonly number[]): number {
@@ -56,7 +64,10 @@ export function table(headers: readonly string[], rows: readonly (readonly (stri
   const cells = rows.map((r) => r.map((c) => String(c)));
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => (r[i] ?? '').length)));
   const line = (r: readonly string[]) =>
-    r.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+    r
+      .map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].map((l) => `  ${l}`).join('\n');
 }
 

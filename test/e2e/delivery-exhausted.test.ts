@@ -12,10 +12,16 @@ let receiver: NotificationReceiver;
 
 before(async () => {
   receiver = await NotificationReceiver.start();
-  w = await startWorld({ CIBA_DELIVERY_WINDOW: '3' }, [{
-    client_id: 'always-busy', client_secret: SECRET, grant_types: [CIBA_GRANT], scope: 'openid', backchannel_token_delivery_mode: 'push',
-    backchannel_client_notification_endpoint: receiver.url('/busy'),
-  }]);
+  w = await startWorld({ CIBA_DELIVERY_WINDOW: '3' }, [
+    {
+      client_id: 'always-busy',
+      client_secret: SECRET,
+      grant_types: [CIBA_GRANT],
+      scope: 'openid',
+      backchannel_token_delivery_mode: 'push',
+      backchannel_client_notification_endpoint: receiver.url('/busy'),
+    },
+  ]);
 });
 after(async () => {
   await w.close();
@@ -24,7 +30,11 @@ after(async () => {
 
 test('503 until the window closes: Delivery.Exhausted, dead-lettered, secrets dropped', async () => {
   receiver.respond('/busy', () => 503);
-  const res = await postForm(`${w.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'alice', binding_message: 'EXHAUST', client_notification_token: 'busy-token' }, { authorization: basic('always-busy', SECRET) });
+  const res = await postForm(
+    `${w.issuer}/bc-authorize`,
+    { scope: 'openid', login_hint: 'alice', binding_message: 'EXHAUST', client_notification_token: 'busy-token' },
+    { authorization: basic('always-busy', SECRET) },
+  );
   assert.equal(res.status, 200);
   const request = await w.alice.waitFor((r) => r.binding_message === 'EXHAUST');
   await w.alice.decide(request.id, 'approve');
@@ -40,9 +50,17 @@ test('503 until the window closes: Delivery.Exhausted, dead-lettered, secrets dr
   assert.equal(row?.delivery_secrets, undefined);
 
   // Ops read the dead-letter queue with the real SDK, as on AWS.
-  const sqs = new SQSClient({ endpoint: w.stack.awsEndpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  const out = await sqs.send(new ReceiveMessageCommand({ QueueUrl: w.stack.sqs.deadLetterQueueUrl, MaxNumberOfMessages: 10 }));
-  const letter = (out.Messages ?? []).map((m) => JSON.parse(m.Body!) as Record<string, string>).find((m) => m.requestId === request.id);
+  const sqs = new SQSClient({
+    endpoint: w.stack.awsEndpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  const out = await sqs.send(
+    new ReceiveMessageCommand({ QueueUrl: w.stack.sqs.deadLetterQueueUrl, MaxNumberOfMessages: 10 }),
+  );
+  const letter = (out.Messages ?? [])
+    .map((m) => JSON.parse(m.Body!) as Record<string, string>)
+    .find((m) => m.requestId === request.id);
   assert.ok(letter);
   assert.equal(letter.error, 'Delivery.Exhausted');
   assert.match(String(letter.cause), /HTTP 503.*not delivered within 3 s/);

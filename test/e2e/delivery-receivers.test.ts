@@ -17,8 +17,18 @@ before(async () => {
   flaky = await NotificationReceiver.start();
   const base = { grant_types: [CIBA_GRANT, 'refresh_token'], scope: 'openid profile', client_secret: SECRET };
   w = await startWorld({ CIBA_POLL_INTERVAL: '1' }, [
-    ...PATHS.map((p) => ({ ...base, client_id: p, backchannel_token_delivery_mode: p.startsWith('push') ? 'push' : 'ping', backchannel_client_notification_endpoint: receiver.url(`/${p}`) })),
-    { ...base, client_id: 'flaky', backchannel_token_delivery_mode: 'push', backchannel_client_notification_endpoint: flaky.url('/flaky') },
+    ...PATHS.map((p) => ({
+      ...base,
+      client_id: p,
+      backchannel_token_delivery_mode: p.startsWith('push') ? 'push' : 'ping',
+      backchannel_client_notification_endpoint: receiver.url(`/${p}`),
+    })),
+    {
+      ...base,
+      client_id: 'flaky',
+      backchannel_token_delivery_mode: 'push',
+      backchannel_client_notification_endpoint: flaky.url('/flaky'),
+    },
   ]);
 });
 after(async () => {
@@ -30,24 +40,43 @@ after(async () => {
 /** Starts a request for `clientId` and approves it; returns the public request id. */
 async function approved(clientId: string): Promise<{ id: string; authReqId: string }> {
   const bindingMessage = `R-${clientId}-${Math.random().toString(36).slice(2, 6)}`;
-  const res = await postForm(`${w.issuer}/bc-authorize`, {
-    scope: 'openid', login_hint: 'alice', binding_message: bindingMessage, client_notification_token: `token-for-${clientId}`,
-  }, { authorization: basic(clientId, SECRET) });
+  const res = await postForm(
+    `${w.issuer}/bc-authorize`,
+    {
+      scope: 'openid',
+      login_hint: 'alice',
+      binding_message: bindingMessage,
+      client_notification_token: `token-for-${clientId}`,
+    },
+    { authorization: basic(clientId, SECRET) },
+  );
   assert.equal(res.status, 200, res.text);
   const request = await w.alice.waitFor((r) => r.binding_message === bindingMessage);
   assert.equal((await w.alice.decide(request.id, 'approve')).status, 204);
   return { id: request.id, authReqId: String(res.json.auth_req_id) };
 }
 
-const enteredStates = (arn: string) => w.stack.stepFunctions.history(arn).filter((e) => e.type === 'StateEntered').map((e) => e.stateName);
+const enteredStates = (arn: string) =>
+  w.stack.stepFunctions
+    .history(arn)
+    .filter((e) => e.type === 'StateEntered')
+    .map((e) => e.stateName);
 
 describe('accepted answers', () => {
-  for (const [path, reply] of [['ok-200-body', { status: 200, body: '<html>thanks</html>', headers: { 'content-type': 'text/html' } }], ['ok-204', 204]] as const) {
+  for (const [path, reply] of [
+    ['ok-200-body', { status: 200, body: '<html>thanks</html>', headers: { 'content-type': 'text/html' } }],
+    ['ok-204', 204],
+  ] as const) {
     test(`${path}: delivered once, execution Delivered`, async () => {
       receiver.respond(`/${path}`, () => reply);
       const { id, authReqId } = await approved(path);
       const execution = await w.stack.stepFunctions.waitForStatus(id, 'SUCCEEDED', 20_000);
-      assert.deepEqual(enteredStates(execution.executionArn), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered']);
+      assert.deepEqual(enteredStates(execution.executionArn), [
+        'DeliveryMode',
+        'NotifyDeviceThenDeliver',
+        'Deliver',
+        'Delivered',
+      ]);
       const got = receiver.received(`/${path}`);
       assert.equal(got.length, 1);
       assert.deepEqual(got[0]!.json, { auth_req_id: authReqId });
@@ -57,28 +86,52 @@ describe('accepted answers', () => {
 });
 
 describe('final answers: not retried, dead-lettered', () => {
-  for (const [path, status] of [['no-401', 401], ['no-403', 403], ['moved-301', 301]] as const) {
+  for (const [path, status] of [
+    ['no-401', 401],
+    ['no-403', 403],
+    ['moved-301', 301],
+  ] as const) {
     test(`${path}: one attempt, execution FAILED, a dead letter without secrets`, async () => {
-      receiver.respond(`/${path}`, () => ({ status, ...(status === 301 ? { headers: { location: receiver.url('/redirect-target') } } : {}) }));
+      receiver.respond(`/${path}`, () => ({
+        status,
+        ...(status === 301 ? { headers: { location: receiver.url('/redirect-target') } } : {}),
+      }));
       const { id, authReqId } = await approved(path);
       const execution = await w.stack.stepFunctions.waitForStatus(id, 'FAILED', 20_000);
-      assert.deepEqual(enteredStates(execution.executionArn), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'DeadLetter', 'Undelivered']);
+      assert.deepEqual(enteredStates(execution.executionArn), [
+        'DeliveryMode',
+        'NotifyDeviceThenDeliver',
+        'Deliver',
+        'DeadLetter',
+        'Undelivered',
+      ]);
       assert.equal(receiver.received(`/${path}`).length, 1, 'not retried');
-      if (status === 301) assert.equal(receiver.received('/redirect-target').length, 0, 'the redirect was not followed');
+      if (status === 301)
+        assert.equal(receiver.received('/redirect-target').length, 0, 'the redirect was not followed');
 
-      const letter = w.stack.sqs.deadLetters().map((m) => JSON.parse(m.body) as Record<string, string>).find((m) => m.requestId === id);
+      const letter = w.stack.sqs
+        .deadLetters()
+        .map((m) => JSON.parse(m.body) as Record<string, string>)
+        .find((m) => m.requestId === id);
       assert.ok(letter, 'the failed delivery is in the dead-letter queue');
       assert.equal(letter.clientId, path);
       assert.equal(letter.mode, 'ping');
       assert.equal(letter.error, 'Delivery.Rejected');
       assert.match(String(letter.cause), new RegExp(`HTTP ${status}`));
       assert.equal(letter.execution, execution.executionArn);
-      assert.ok(!JSON.stringify(letter).includes(authReqId) && !JSON.stringify(letter).includes(`token-for-${path}`), 'no secrets in the dead letter');
+      assert.ok(
+        !JSON.stringify(letter).includes(authReqId) && !JSON.stringify(letter).includes(`token-for-${path}`),
+        'no secrets in the dead letter',
+      );
       const row = await getAuthRequest(id);
       assert.equal(row?.delivery_status, 'failed');
       assert.equal(row?.delivery_secrets, undefined, 'secrets are dropped when the delivery ends');
       // The ping client can still redeem by polling: the approval is not lost.
-      const token = await postForm(`${w.issuer}/token`, { grant_type: CIBA_GRANT, auth_req_id: authReqId }, { authorization: basic(path, SECRET) });
+      const token = await postForm(
+        `${w.issuer}/token`,
+        { grant_type: CIBA_GRANT, auth_req_id: authReqId },
+        { authorization: basic(path, SECRET) },
+      );
       assert.equal(token.status, 200);
     });
   }
@@ -90,7 +143,11 @@ describe('retried answers', () => {
     const { id } = await approved('busy-503');
     const execution = await w.stack.stepFunctions.waitForStatus(id, 'SUCCEEDED', 30_000);
     assert.equal(receiver.received('/busy-503').length, 2);
-    assert.deepEqual(enteredStates(execution.executionArn), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered'], 'the retry is inside the Deliver state');
+    assert.deepEqual(
+      enteredStates(execution.executionArn),
+      ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered'],
+      'the retry is inside the Deliver state',
+    );
     assert.equal((await getAuthRequest(id))?.delivery_attempts, 2);
   });
 
@@ -119,6 +176,11 @@ describe('retried answers', () => {
     assert.equal(got.length, 1, 'delivered once');
     assert.equal(got[0]!.json.auth_req_id, authReqId);
     assert.ok(got[0]!.json.access_token);
-    assert.deepEqual(enteredStates(execution.executionArn), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered']);
+    assert.deepEqual(enteredStates(execution.executionArn), [
+      'DeliveryMode',
+      'NotifyDeviceThenDeliver',
+      'Deliver',
+      'Delivered',
+    ]);
   });
 });

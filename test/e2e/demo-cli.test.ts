@@ -12,26 +12,29 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLocalStack, type LocalStack } from '../../infra/local/stack.ts';
-import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../infra/local/device-client.ts';
-import { DEMO_CLIENT, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK, demoSeed } from '../../infra/local/demo-seed.ts';
-import { listen, readBody, type Listening } from '../../infra/local/http-server.ts';
+import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../local/device-client.ts';
+import { DEMO_CLIENT, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK, demoSeed } from '../../local/demo-seed.ts';
+import { listen, readBody, type Listening } from '../../local/http-server.ts';
 import { sha256b64u } from '../../functions/core/crypto.ts';
 import { basic, postForm } from '../support/e2e.ts';
 
 const PROJECT = new URL('../../', import.meta.url).pathname;
 const DEMO = join(PROJECT, 'scripts/demo.ts');
-const START = join(PROJECT, 'infra/local/start.ts');
+const START = join(PROJECT, 'local/start.ts');
 const ESC = '\x1b[';
 
 /** `n` distinct free loopback ports: all held open at once, then released. */
 async function freePorts(n: number): Promise<number[]> {
   const servers = await Promise.all(
-    Array.from({ length: n }, () =>
-      new Promise<ReturnType<typeof createNetServer>>((resolve, reject) => {
-        const s = createNetServer().listen(0, '127.0.0.1', () => resolve(s));
-        s.on('error', reject);
-      })),
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<ReturnType<typeof createNetServer>>((resolve, reject) => {
+          const s = createNetServer().listen(0, '127.0.0.1', () => resolve(s));
+          s.on('error', reject);
+        }),
+    ),
   );
   const ports = servers.map((s) => (s.address() as { port: number }).port);
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
@@ -175,7 +178,7 @@ test('phone, approve, deny with no server at PORT / ISSUER: a clear message, exi
   }
 });
 
-test('phone at PORT decides the running server\'s requests (ISSUER wins over PORT); approve/deny <id>', async () => {
+test("phone at PORT decides the running server's requests (ISSUER wins over PORT); approve/deny <id>", async () => {
   const denied = await pendingRequest('DENY-ME');
   const run = await demo(['phone', '--deny'], { PORT: String(port) });
   assert.equal(run.code, 0, run.stderr);
@@ -244,7 +247,11 @@ test('the RP flow names the port in its phone hint; that command, as printed, ap
 });
 
 test('colours follow util.styleText: FORCE_COLOR=1 colours a pipe, NO_COLOR and plain pipes do not', async () => {
-  for (const [env, coloured] of [[{ FORCE_COLOR: '1' }, true], [{ NO_COLOR: '1' }, false], [{}, false]] as const) {
+  for (const [env, coloured] of [
+    [{ FORCE_COLOR: '1' }, true],
+    [{ NO_COLOR: '1' }, false],
+    [{}, false],
+  ] as const) {
     const id = await pendingRequest(`COLOUR-${String(coloured)}-${Object.keys(env).join('')}`);
     const run = await demo(['phone', '--yes'], { PORT: String(port), ...env });
     assert.equal(run.code, 0, run.stderr);
@@ -286,7 +293,11 @@ test('push mode never prints the auth_req_id or tokens whole: the public request
   const { auth_req_id: authReqId, access_token: accessToken, refresh_token: refreshToken } = push.json;
   assert.equal(typeof authReqId, 'string');
   const printed = run.stdout + run.stderr;
-  const secrets = [['auth_req_id', authReqId], ['access_token', accessToken], ['refresh_token', refreshToken]] as const;
+  const secrets = [
+    ['auth_req_id', authReqId],
+    ['access_token', accessToken],
+    ['refresh_token', refreshToken],
+  ] as const;
   for (const [name, secret] of secrets) {
     if (typeof secret !== 'string') continue;
     assert.ok(!printed.includes(secret), `${name} printed whole`);

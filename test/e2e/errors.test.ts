@@ -10,15 +10,21 @@ before(async () => {
 });
 after(() => w.close());
 
-const bc = (params: Record<string, string> | string, auth: Record<string, string> = { authorization: basic('rp', SECRET) }) =>
-  postForm(`${w.issuer}/bc-authorize`, params, auth);
+const bc = (
+  params: Record<string, string> | string,
+  auth: Record<string, string> = { authorization: basic('rp', SECRET) },
+) => postForm(`${w.issuer}/bc-authorize`, params, auth);
 const ok = { scope: 'openid', login_hint: 'alice' };
 
 async function expectError(res: Awaited<ReturnType<typeof postForm>>, status: number, error: string) {
   assert.equal(res.status, status, res.text);
   assert.equal(res.json.error, error, res.text);
   assert.match(res.headers.get('content-type') ?? '', /application\/json/);
-  assert.deepEqual(Object.keys(res.json).filter((k) => k !== 'error' && k !== 'error_description'), [], '§13: error, error_description only');
+  assert.deepEqual(
+    Object.keys(res.json).filter((k) => k !== 'error' && k !== 'error_description'),
+    [],
+    '§13: error, error_description only',
+  );
 }
 
 describe('backchannel authentication endpoint (§13)', () => {
@@ -40,7 +46,11 @@ describe('backchannel authentication endpoint (§13)', () => {
     await expectError(await bc({ ...ok, requested_expiry: 'soon' }), 400, 'invalid_request');
     await expectError(await bc({ ...ok, request: 'eyJ.x.y' }), 400, 'invalid_request'); // signed requests: later
     await expectError(await bc({ ...ok, user_code: '1234' }), 400, 'invalid_request'); // not enabled for rp
-    const json = await fetch(`${w.issuer}/bc-authorize`, { method: 'POST', headers: { authorization: basic('rp', SECRET), 'content-type': 'application/json' }, body: JSON.stringify(ok) });
+    const json = await fetch(`${w.issuer}/bc-authorize`, {
+      method: 'POST',
+      headers: { authorization: basic('rp', SECRET), 'content-type': 'application/json' },
+      body: JSON.stringify(ok),
+    });
     assert.equal(json.status, 400);
     assert.equal(((await json.json()) as { error: string }).error, 'invalid_request');
   });
@@ -59,7 +69,8 @@ describe('backchannel authentication endpoint (§13)', () => {
   });
 
   test('login_hint matches sub, e-mail (any case) and phone number', async () => {
-    for (const hint of ['alice', 'ALICE@example.com', '+1 555 123 4567']) assert.equal((await bc({ scope: 'openid', login_hint: hint })).status, 200, hint);
+    for (const hint of ['alice', 'ALICE@example.com', '+1 555 123 4567'])
+      assert.equal((await bc({ scope: 'openid', login_hint: hint })).status, 200, hint);
   });
 
   test('unauthorized_client (400) for a client without the CIBA grant', async () => {
@@ -71,7 +82,11 @@ describe('backchannel authentication endpoint (§13)', () => {
     await expectError(await bc(ok, auth), 400, 'missing_user_code');
     await expectError(await bc({ ...ok, user_code: '000000' }, auth), 400, 'invalid_user_code');
     assert.equal((await bc({ ...ok, user_code: USER_CODE }, auth)).status, 200);
-    await expectError(await bc({ scope: 'openid', login_hint: 'bob', user_code: USER_CODE }, auth), 400, 'invalid_user_code'); // bob has none
+    await expectError(
+      await bc({ scope: 'openid', login_hint: 'bob', user_code: USER_CODE }, auth),
+      400,
+      'invalid_user_code',
+    ); // bob has none
   });
 
   test('invalid_binding_message (400)', async () => {
@@ -91,29 +106,56 @@ describe('backchannel authentication endpoint (§13)', () => {
     await expectError(await bc({ ...ok, client_id: 'rp', client_secret: SECRET }, {}), 401, 'invalid_client'); // registered basic, used post
     const res = await bc(ok, { authorization: basic('rp', 'nope-nope-nope-nope') });
     assert.match(res.headers.get('www-authenticate') ?? '', /^Basic/);
-    await expectError(await bc({ ...ok, client_secret: SECRET }, { authorization: basic('rp', SECRET) }), 400, 'invalid_request'); // two methods
+    await expectError(
+      await bc({ ...ok, client_secret: SECRET }, { authorization: basic('rp', SECRET) }),
+      400,
+      'invalid_request',
+    ); // two methods
   });
 });
 
 describe('token endpoint (§11, RFC 6749 §5.2)', () => {
-  const token = (params: Record<string, string>, auth: Record<string, string> = { authorization: basic('rp', SECRET) }) => postForm(`${w.issuer}/token`, params, auth);
+  const token = (
+    params: Record<string, string>,
+    auth: Record<string, string> = { authorization: basic('rp', SECRET) },
+  ) => postForm(`${w.issuer}/token`, params, auth);
 
   test('invalid_request, unsupported_grant_type, invalid_grant, invalid_client, unauthorized_client', async () => {
     await expectError(await token({ grant_type: CIBA_GRANT }), 400, 'invalid_request');
     await expectError(await token({ auth_req_id: 'x' }), 400, 'invalid_request');
     await expectError(await token({ grant_type: 'authorization_code', code: 'x' }), 400, 'unsupported_grant_type');
     await expectError(await token({ grant_type: CIBA_GRANT, auth_req_id: 'nope' }), 400, 'invalid_grant');
-    await expectError(await token({ grant_type: CIBA_GRANT, auth_req_id: 'x' }, { authorization: basic('rp', 'bad-secret-0123456789') }), 401, 'invalid_client');
-    await expectError(await token({ grant_type: CIBA_GRANT, auth_req_id: 'x' }, { authorization: basic('no-ciba', SECRET) }), 400, 'unauthorized_client');
+    await expectError(
+      await token(
+        { grant_type: CIBA_GRANT, auth_req_id: 'x' },
+        { authorization: basic('rp', 'bad-secret-0123456789') },
+      ),
+      401,
+      'invalid_client',
+    );
+    await expectError(
+      await token({ grant_type: CIBA_GRANT, auth_req_id: 'x' }, { authorization: basic('no-ciba', SECRET) }),
+      400,
+      'unauthorized_client',
+    );
     await expectError(await token({ grant_type: 'refresh_token', refresh_token: 'nope' }), 400, 'invalid_grant');
-    await expectError(await token({ grant_type: 'refresh_token', refresh_token: 'nope' }, { authorization: basic('no-refresh', SECRET) }), 400, 'unauthorized_client');
+    await expectError(
+      await token(
+        { grant_type: 'refresh_token', refresh_token: 'nope' },
+        { authorization: basic('no-refresh', SECRET) },
+      ),
+      400,
+      'unauthorized_client',
+    );
   });
 
   test('userinfo rejects a missing or forged access token with 401', async () => {
     const none = await fetch(`${w.issuer}/userinfo`);
     assert.equal(none.status, 401);
     assert.match(none.headers.get('www-authenticate') ?? '', /^Bearer/);
-    const forged = await fetch(`${w.issuer}/userinfo`, { headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.' } });
+    const forged = await fetch(`${w.issuer}/userinfo`, {
+      headers: { authorization: 'Bearer eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbGljZSJ9.' },
+    });
     assert.equal(forged.status, 401);
   });
 
@@ -124,11 +166,20 @@ describe('token endpoint (§11, RFC 6749 §5.2)', () => {
 
 describe('defaults', () => {
   test('without CIBA_ACR_VALUES the most preferred requested acr is carried to the ID token', async () => {
-    const started = await bc({ scope: 'openid', login_hint: 'alice', acr_values: 'urn:example:loa:3 urn:example:loa:2', binding_message: 'ACR-DEFAULT' });
+    const started = await bc({
+      scope: 'openid',
+      login_hint: 'alice',
+      acr_values: 'urn:example:loa:3 urn:example:loa:2',
+      binding_message: 'ACR-DEFAULT',
+    });
     assert.equal(started.status, 200);
     const request = await w.alice.waitFor((r) => r.binding_message === 'ACR-DEFAULT');
     assert.equal((await w.alice.decide(request.id, 'approve')).status, 204);
-    const tokens = await postForm(`${w.issuer}/token`, { grant_type: CIBA_GRANT, auth_req_id: String(started.json.auth_req_id) }, { authorization: basic('rp', SECRET) });
+    const tokens = await postForm(
+      `${w.issuer}/token`,
+      { grant_type: CIBA_GRANT, auth_req_id: String(started.json.auth_req_id) },
+      { authorization: basic('rp', SECRET) },
+    );
     assert.equal(tokens.status, 200, tokens.text);
     const idToken = String(tokens.json.id_token);
     const claims = JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString()) as { acr?: string };

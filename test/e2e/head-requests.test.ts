@@ -1,6 +1,6 @@
 // HEAD on the public metadata documents (RFC 9110 §9.3.2): discovery and the JWKS answer HEAD exactly as GET (status
 // and header fields, Content-Length the size of the GET content) with no content on the wire. The HEAD routes are in
-// functions/routes.ts; the body is removed by functions/lib/http.ts. HEAD elsewhere answers 404 as before.
+// functions/routes.ts; the body is removed by functions/runtime/http.ts. HEAD elsewhere answers 404 as before.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';

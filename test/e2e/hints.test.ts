@@ -22,8 +22,12 @@ let otherIdToken: string;
 before(async () => {
   w = await startWorld({ CIBA_POLL_INTERVAL: '1' }, [
     {
-      grant_types: [CIBA_GRANT], scope: 'openid profile email', backchannel_token_delivery_mode: 'poll',
-      client_id: 'lht', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: [CIBA_GRANT],
+      scope: 'openid profile email',
+      backchannel_token_delivery_mode: 'poll',
+      client_id: 'lht',
+      client_secret: SECRET,
+      token_endpoint_auth_method: 'client_secret_basic',
       jwks: { keys: [{ ...(await exportJWK(lhtKey.publicKey)), kid: 'lht-1', alg: 'ES256', use: 'sig' }] },
     },
   ]);
@@ -47,7 +51,11 @@ async function realIdToken(clientId: string, secret: string): Promise<string> {
   const request = await w.alice.waitFor((r) => r.binding_message === message);
   assert.equal((await w.alice.decide(request.id, 'approve')).status, 204);
   for (let i = 0; i < 20; i++) {
-    const res = await postForm(`${w.issuer}/token`, { grant_type: CIBA_GRANT, auth_req_id: String(started.json.auth_req_id) }, { authorization: basic(clientId, secret) });
+    const res = await postForm(
+      `${w.issuer}/token`,
+      { grant_type: CIBA_GRANT, auth_req_id: String(started.json.auth_req_id) },
+      { authorization: basic(clientId, secret) },
+    );
     if (res.status === 200) return String(res.json.id_token);
     assert.ok(['authorization_pending', 'slow_down'].includes(String(res.json.error)), res.text);
     await new Promise((r) => setTimeout(r, 1100));
@@ -69,7 +77,11 @@ async function reaches(res: Res, message: string, user: 'alice' | 'bob'): Promis
   assert.ok(res.json.auth_req_id);
   const request = await w[user].waitFor((r) => r.binding_message === message, 5000);
   const otherUser = user === 'alice' ? w.bob : w.alice;
-  assert.equal((await otherUser.list()).some((r) => r.id === request.id), false, `the request is not shown to the other user`);
+  assert.equal(
+    (await otherUser.list()).some((r) => r.id === request.id),
+    false,
+    `the request is not shown to the other user`,
+  );
 }
 
 /** ID token claims as the server mints them (functions/core/tokens.ts), with chosen times. */
@@ -105,7 +117,11 @@ describe('id_token_hint', () => {
 
   test('the owner of that ID token may use it', async () => {
     const message = bm('IDO');
-    await reaches(await bc({ id_token_hint: otherIdToken, binding_message: message }, 'other', OTHER_SECRET), message, 'alice');
+    await reaches(
+      await bc({ id_token_hint: otherIdToken, binding_message: message }, 'other', OTHER_SECRET),
+      message,
+      'alice',
+    );
   });
 
   test('tampered payload (sub changed to bob) under the real signature', async () => {
@@ -116,7 +132,9 @@ describe('id_token_hint', () => {
 
   test("forged: signed by a key of ours under the server's kid", async () => {
     const { kid } = JSON.parse(Buffer.from(aliceIdToken.split('.')[0]!, 'base64url').toString()) as { kid: string };
-    const forged = await new SignJWT(idClaims() as JWTPayload).setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' }).sign(forgerRsa.privateKey);
+    const forged = await new SignJWT(idClaims() as JWTPayload)
+      .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
+      .sign(forgerRsa.privateKey);
     refused(await bc({ id_token_hint: forged }), 'unknown_user_id');
   });
 
@@ -139,22 +157,41 @@ describe('id_token_hint', () => {
 
   test('expired 2 days ago: beyond the grace window', async () => {
     const t = now();
-    refused(await bc({ id_token_hint: await serverSign(idClaims({ iat: t - 2 * 86400 - 600, exp: t - 2 * 86400 }), 'RS256', 'JWT') }), 'unknown_user_id');
+    refused(
+      await bc({
+        id_token_hint: await serverSign(idClaims({ iat: t - 2 * 86400 - 600, exp: t - 2 * 86400 }), 'RS256', 'JWT'),
+      }),
+      'unknown_user_id',
+    );
   });
 
   test('server-signed, but another issuer', async () => {
-    refused(await bc({ id_token_hint: await serverSign(idClaims({ iss: 'https://elsewhere.example.com' }), 'RS256', 'JWT') }), 'unknown_user_id');
+    refused(
+      await bc({ id_token_hint: await serverSign(idClaims({ iss: 'https://elsewhere.example.com' }), 'RS256', 'JWT') }),
+      'unknown_user_id',
+    );
   });
 
   test('server-signed, naming a user who does not exist', async () => {
-    refused(await bc({ id_token_hint: await serverSign(idClaims({ sub: 'mallory' }), 'RS256', 'JWT') }), 'unknown_user_id');
+    refused(
+      await bc({ id_token_hint: await serverSign(idClaims({ sub: 'mallory' }), 'RS256', 'JWT') }),
+      'unknown_user_id',
+    );
   });
 });
 
 describe('login_hint_token', () => {
   const hintToken = (over: Record<string, unknown> = {}, key: CryptoKey = lhtKey.privateKey, kid = 'lht-1') => {
     const t = now();
-    const claims = { iss: 'lht', aud: w.issuer, iat: t, exp: t + 300, jti: randomUUID(), sub_id: { format: 'email', email: 'alice@example.com' }, ...over };
+    const claims = {
+      iss: 'lht',
+      aud: w.issuer,
+      iat: t,
+      exp: t + 300,
+      jti: randomUUID(),
+      sub_id: { format: 'email', email: 'alice@example.com' },
+      ...over,
+    };
     return new SignJWT(claims as JWTPayload).setProtectedHeader({ alg: 'ES256', kid }).sign(key);
   };
   const asLht = async (token: string | Promise<string>, message?: string) =>
@@ -167,7 +204,11 @@ describe('login_hint_token', () => {
 
   test('sub_id phone_number → alice', async () => {
     const message = bm('LHP');
-    await reaches(await asLht(hintToken({ sub_id: { format: 'phone_number', phone_number: '+15551234567' } }), message), message, 'alice');
+    await reaches(
+      await asLht(hintToken({ sub_id: { format: 'phone_number', phone_number: '+15551234567' } }), message),
+      message,
+      'alice',
+    );
   });
 
   test('sub_id opaque bob → bob', async () => {
@@ -177,7 +218,11 @@ describe('login_hint_token', () => {
 
   test('sub_id iss_sub of this issuer → bob', async () => {
     const message = bm('LHI');
-    await reaches(await asLht(hintToken({ sub_id: { format: 'iss_sub', iss: w.issuer, sub: 'bob' } }), message), message, 'bob');
+    await reaches(
+      await asLht(hintToken({ sub_id: { format: 'iss_sub', iss: w.issuer, sub: 'bob' } }), message),
+      message,
+      'bob',
+    );
   });
 
   test('plain sub alice → alice', async () => {
@@ -205,7 +250,10 @@ describe('login_hint_token', () => {
   });
 
   test('iss_sub of another issuer', async () => {
-    refused(await asLht(hintToken({ sub_id: { format: 'iss_sub', iss: 'https://elsewhere.example.com', sub: 'alice' } })), 'unknown_user_id');
+    refused(
+      await asLht(hintToken({ sub_id: { format: 'iss_sub', iss: 'https://elsewhere.example.com', sub: 'alice' } })),
+      'unknown_user_id',
+    );
   });
 
   test('wrong iss, wrong aud', async () => {
@@ -225,7 +273,12 @@ describe('login_hint_token', () => {
 describe('exactly one hint (§7.1)', () => {
   const lhtToken = async () => {
     const t = now();
-    return new SignJWT({ iss: 'lht', aud: w.issuer, exp: t + 300, sub_id: { format: 'email', email: 'alice@example.com' } })
+    return new SignJWT({
+      iss: 'lht',
+      aud: w.issuer,
+      exp: t + 300,
+      sub_id: { format: 'email', email: 'alice@example.com' },
+    })
       .setProtectedHeader({ alg: 'ES256', kid: 'lht-1' })
       .sign(lhtKey.privateKey);
   };
@@ -235,15 +288,27 @@ describe('exactly one hint (§7.1)', () => {
   });
 
   test('login_hint_token + id_token_hint', async () => {
-    refused(await bc({ login_hint_token: await lhtToken(), id_token_hint: aliceIdToken }, 'lht'), 'invalid_request', /only one/);
+    refused(
+      await bc({ login_hint_token: await lhtToken(), id_token_hint: aliceIdToken }, 'lht'),
+      'invalid_request',
+      /only one/,
+    );
   });
 
   test('login_hint + login_hint_token', async () => {
-    refused(await bc({ login_hint: 'alice', login_hint_token: await lhtToken() }, 'lht'), 'invalid_request', /only one/);
+    refused(
+      await bc({ login_hint: 'alice', login_hint_token: await lhtToken() }, 'lht'),
+      'invalid_request',
+      /only one/,
+    );
   });
 
   test('all three', async () => {
-    refused(await bc({ login_hint: 'alice', login_hint_token: await lhtToken(), id_token_hint: aliceIdToken }, 'lht'), 'invalid_request', /only one/);
+    refused(
+      await bc({ login_hint: 'alice', login_hint_token: await lhtToken(), id_token_hint: aliceIdToken }, 'lht'),
+      'invalid_request',
+      /only one/,
+    );
   });
 
   test('no hint', async () => {

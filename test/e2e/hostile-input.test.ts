@@ -14,21 +14,71 @@ const long = (n: number) => 'x'.repeat(n);
 
 test('backchannel and token endpoints answer 4xx JSON to hostile input', async () => {
   const cases: [string, string, Record<string, string> | string, Record<string, string>][] = [
-    ['bc', 'long client_id (basic)', { scope: 'openid', login_hint: 'alice' }, { authorization: basic(long(5000), SECRET) }],
-    ['bc', 'long client_id (post)', { scope: 'openid', login_hint: 'alice', client_id: long(5000), client_secret: SECRET }, {}],
+    [
+      'bc',
+      'long client_id (basic)',
+      { scope: 'openid', login_hint: 'alice' },
+      { authorization: basic(long(5000), SECRET) },
+    ],
+    [
+      'bc',
+      'long client_id (post)',
+      { scope: 'openid', login_hint: 'alice', client_id: long(5000), client_secret: SECRET },
+      {},
+    ],
     ['bc', 'long login_hint', { scope: 'openid', login_hint: long(5000) }, { authorization: basic('rp', SECRET) }],
-    ['bc', 'long scope', { scope: `openid ${long(100_000)}`, login_hint: 'alice' }, { authorization: basic('rp', SECRET) }],
+    [
+      'bc',
+      'long scope',
+      { scope: `openid ${long(100_000)}`, login_hint: 'alice' },
+      { authorization: basic('rp', SECRET) },
+    ],
     ['bc', 'long secret', { scope: 'openid', login_hint: 'alice' }, { authorization: basic('rp', long(6000)) }],
-    ['bc', 'bad percent-encoding in Basic', { scope: 'openid', login_hint: 'alice' }, { authorization: 'Basic ' + Buffer.from('%zz:%zz').toString('base64') }],
-    ['bc', 'Basic without colon', { scope: 'openid', login_hint: 'alice' }, { authorization: 'Basic ' + Buffer.from('rp').toString('base64') }],
+    [
+      'bc',
+      'bad percent-encoding in Basic',
+      { scope: 'openid', login_hint: 'alice' },
+      { authorization: 'Basic ' + Buffer.from('%zz:%zz').toString('base64') },
+    ],
+    [
+      'bc',
+      'Basic without colon',
+      { scope: 'openid', login_hint: 'alice' },
+      { authorization: 'Basic ' + Buffer.from('rp').toString('base64') },
+    ],
     ['bc', 'Basic with empty credentials', { scope: 'openid', login_hint: 'alice' }, { authorization: 'Basic ' }],
-    ['bc', 'control characters', { scope: 'openid\u0000', login_hint: 'al\u0000ice', binding_message: '\u0007' }, { authorization: basic('rp', SECRET) }],
+    [
+      'bc',
+      'control characters',
+      { scope: 'openid\u0000', login_hint: 'al\u0000ice', binding_message: '\u0007' },
+      { authorization: basic('rp', SECRET) },
+    ],
     ['bc', 'lone surrogate', 'scope=openid&login_hint=%ED%A0%80', { authorization: basic('rp', SECRET) }],
     ['bc', 'empty body', '', { authorization: basic('rp', SECRET) }],
-    ['bc', 'huge requested_expiry', { scope: 'openid', login_hint: 'alice', requested_expiry: '9'.repeat(400) }, { authorization: basic('rp', SECRET) }],
-    ['token', 'long auth_req_id', { grant_type: CIBA_GRANT, auth_req_id: long(100_000) }, { authorization: basic('rp', SECRET) }],
-    ['token', 'long client_id', { grant_type: CIBA_GRANT, auth_req_id: 'x' }, { authorization: basic(long(5000), SECRET) }],
-    ['token', 'long refresh_token', { grant_type: 'refresh_token', refresh_token: long(100_000) }, { authorization: basic('rp', SECRET) }],
+    [
+      'bc',
+      'huge requested_expiry',
+      { scope: 'openid', login_hint: 'alice', requested_expiry: '9'.repeat(400) },
+      { authorization: basic('rp', SECRET) },
+    ],
+    [
+      'token',
+      'long auth_req_id',
+      { grant_type: CIBA_GRANT, auth_req_id: long(100_000) },
+      { authorization: basic('rp', SECRET) },
+    ],
+    [
+      'token',
+      'long client_id',
+      { grant_type: CIBA_GRANT, auth_req_id: 'x' },
+      { authorization: basic(long(5000), SECRET) },
+    ],
+    [
+      'token',
+      'long refresh_token',
+      { grant_type: 'refresh_token', refresh_token: long(100_000) },
+      { authorization: basic('rp', SECRET) },
+    ],
     ['token', 'long grant_type', { grant_type: long(10_000) }, { authorization: basic('rp', SECRET) }],
   ];
   for (const [endpoint, what, params, headers] of cases) {
@@ -43,7 +93,9 @@ test('device API answers 4xx to hostile assertions and ids', async () => {
   const url = `${w.issuer}/device/requests`;
   const now = Math.floor(Date.now() / 1000);
   const forged = (claims: Record<string, unknown>) =>
-    new SignJWT({ aud: w.issuer, iat: now, exp: now + 60, jti: 'j'.repeat(16), htm: 'GET', htu: url, ...claims }).setProtectedHeader({ alg: 'ES256' }).sign(key);
+    new SignJWT({ aud: w.issuer, iat: now, exp: now + 60, jti: 'j'.repeat(16), htm: 'GET', htu: url, ...claims })
+      .setProtectedHeader({ alg: 'ES256' })
+      .sign(key);
   for (const [what, auth] of [
     ['long iss', `Bearer ${await forged({ iss: long(5000) })}`],
     ['numeric iss', `Bearer ${await forged({ iss: 42 })}`],
@@ -53,10 +105,21 @@ test('device API answers 4xx to hostile assertions and ids', async () => {
     assert.equal(res.status, 401, what);
   }
   const decide = `${w.issuer}/device/requests/${long(3000)}`;
-  const res = await fetch(decide, { method: 'POST', headers: { authorization: `Bearer ${await w.alice.assertion('POST', decide)}`, 'content-type': 'application/json' }, body: '{"decision":"approve"}' });
+  const res = await fetch(decide, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${await w.alice.assertion('POST', decide)}`, 'content-type': 'application/json' },
+    body: '{"decision":"approve"}',
+  });
   assert.equal(res.status, 404);
   const bodyBomb = `${w.issuer}/device/requests/${'A'.repeat(43)}`;
-  const bomb = await fetch(bodyBomb, { method: 'POST', headers: { authorization: `Bearer ${await w.alice.assertion('POST', bodyBomb)}`, 'content-type': 'application/json' }, body: '['.repeat(100_000) });
+  const bomb = await fetch(bodyBomb, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await w.alice.assertion('POST', bodyBomb)}`,
+      'content-type': 'application/json',
+    },
+    body: '['.repeat(100_000),
+  });
   assert.equal(bomb.status, 400);
 });
 

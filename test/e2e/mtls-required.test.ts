@@ -1,6 +1,6 @@
 // Clients that need a TLS client certificate (RFC 8705: tls_client_auth, certificate-bound access tokens, the
 // fapi-ciba profile) on a server without an mTLS endpoint are refused early, never after the user has approved:
-//  - `npm start` (infra/local/start.ts) with such a client in the seed exits non-zero and says why; the same seed
+//  - `npm start` (local/start.ts) with such a client in the seed exits non-zero and says why; the same seed
 //    with an mTLS port (--mtls-port, which sets CIBA_MTLS_BASE_URL) loads;
 //  - startLocalStack rejects with the reason, nothing served;
 //  - a client row stored earlier (before this check existed, or by a server that had mTLS) is refused at the
@@ -17,7 +17,7 @@ import { basic, CIBA_GRANT, postForm, SECRET, startWorld, type World } from '../
 import { hashClientSecret } from '../../functions/core/crypto.ts';
 import type { Client } from '../../functions/core/model.ts';
 
-const START = new URL('../../infra/local/start.ts', import.meta.url).pathname;
+const START = new URL('../../local/start.ts', import.meta.url).pathname;
 const dirs: string[] = [];
 const children = new Set<ChildProcess>();
 let w: World | undefined;
@@ -32,8 +32,12 @@ const jwk = { ...(await exportJWK(publicKey)), kid: 'fapi-1', alg: 'PS256', use:
 const base = { grant_types: [CIBA_GRANT], scope: 'openid', backchannel_token_delivery_mode: 'poll' };
 /** A FAPI-CIBA client authenticating with private_key_jwt: nothing in it mentions TLS, yet its tokens need it. */
 const FAPI_CLIENT = {
-  ...base, client_id: 'fapi-rp', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [jwk] },
-  security_profile: 'fapi-ciba', backchannel_authentication_request_signing_alg: 'PS256',
+  ...base,
+  client_id: 'fapi-rp',
+  token_endpoint_auth_method: 'private_key_jwt',
+  jwks: { keys: [jwk] },
+  security_profile: 'fapi-ciba',
+  backchannel_authentication_request_signing_alg: 'PS256',
   id_token_signed_response_alg: 'PS256',
 };
 const SEED = {
@@ -41,8 +45,7 @@ const SEED = {
   users: [{ sub: 'carol', email: 'carol@example.com' }],
 };
 const WHY = "needs an mTLS endpoint (CIBA_MTLS_BASE_URL / the construct's mtls prop); this server has none";
-const FAPI_REASON =
-  `client fapi-rp: security_profile fapi-ciba (requires certificate-bound access tokens, RFC 8705) ${WHY}`;
+const FAPI_REASON = `client fapi-rp: security_profile fapi-ciba (requires certificate-bound access tokens, RFC 8705) ${WHY}`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -61,8 +64,11 @@ async function npmStart(args: string[]): Promise<{ code: number | null; ready: b
   writeFileSync(join(dir, 'seed.json'), JSON.stringify(SEED));
   const port = await freePort();
   const env = {
-    ...process.env, LOG_LEVEL: 'warn', PORT: String(port),
-    CIBA_DATA_DIR: join(dir, 'data'), CIBA_SEED: join(dir, 'seed.json'),
+    ...process.env,
+    LOG_LEVEL: 'warn',
+    PORT: String(port),
+    CIBA_DATA_DIR: join(dir, 'data'),
+    CIBA_SEED: join(dir, 'seed.json'),
   };
   const child = spawn(process.execPath, [START, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
@@ -123,14 +129,19 @@ test('a stored client that needs mTLS, on a server without it → 401 invalid_cl
   // A row from an earlier load (e.g. before this check existed): written straight to the table, bypassing the seed.
   const { putClient } = await import('../../functions/adapters/store.ts');
   const stored: Client = {
-    client_id: 'bound-rp', token_endpoint_auth_method: 'client_secret_basic',
+    client_id: 'bound-rp',
+    token_endpoint_auth_method: 'client_secret_basic',
     client_secret_hash: hashClientSecret(SECRET),
-    tls_client_certificate_bound_access_tokens: true, grant_types: [CIBA_GRANT], scope: 'openid',
-    backchannel_token_delivery_mode: 'poll', backchannel_user_code_parameter: false,
+    tls_client_certificate_bound_access_tokens: true,
+    grant_types: [CIBA_GRANT],
+    scope: 'openid',
+    backchannel_token_delivery_mode: 'poll',
+    backchannel_user_code_parameter: false,
     id_token_signed_response_alg: 'RS256',
   };
   await putClient(stored);
-  const reason = 'client bound-rp: tls_client_certificate_bound_access_tokens ' +
+  const reason =
+    'client bound-rp: tls_client_certificate_bound_access_tokens ' +
     `(binds access tokens to a TLS client certificate, RFC 8705) ${WHY}`;
   const headers = { authorization: basic('bound-rp', SECRET) };
   const started = w.stack.stepFunctions.executions().length;

@@ -19,7 +19,12 @@ const poll = (authReqId: string, clientId = 'rp', secret = SECRET) =>
 async function start(params: Record<string, string> = {}, clientId = 'rp') {
   const config = await w.rp(clientId);
   const bindingMessage = params.binding_message ?? `T-${Math.random().toString(36).slice(2, 8)}`;
-  const started = await oidc.initiateBackchannelAuthentication(config, { scope: 'openid profile email', login_hint: 'alice@example.com', binding_message: bindingMessage, ...params });
+  const started = await oidc.initiateBackchannelAuthentication(config, {
+    scope: 'openid profile email',
+    login_hint: 'alice@example.com',
+    binding_message: bindingMessage,
+    ...params,
+  });
   return { config, started, bindingMessage };
 }
 
@@ -55,7 +60,11 @@ describe('approve', () => {
 
     // RFC 9068 access token, verifiable with the published JWKS
     const jwks = createRemoteJWKSet(new URL(`${w.issuer}/jwks`));
-    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, { issuer: w.issuer, audience: w.issuer, typ: 'at+jwt' });
+    const { payload, protectedHeader } = await jwtVerify(tokens.access_token, jwks, {
+      issuer: w.issuer,
+      audience: w.issuer,
+      typ: 'at+jwt',
+    });
     assert.equal(protectedHeader.typ, 'at+jwt');
     assert.equal(payload.client_id, 'rp');
     assert.equal(payload.scope, 'openid profile email');
@@ -80,23 +89,42 @@ describe('approve', () => {
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
     assert.ok(refreshed.access_token);
     assert.notEqual(refreshed.refresh_token, tokens.refresh_token);
-    await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
-    await assert.rejects(oidc.refreshTokenGrant(config, refreshed.refresh_token!), (e: { error?: string }) => e.error === 'invalid_grant');
+    await assert.rejects(
+      oidc.refreshTokenGrant(config, tokens.refresh_token!),
+      (e: { error?: string }) => e.error === 'invalid_grant',
+    );
+    await assert.rejects(
+      oidc.refreshTokenGrant(config, refreshed.refresh_token!),
+      (e: { error?: string }) => e.error === 'invalid_grant',
+    );
 
     // The workflow ended in Approved after three states (the mode choice, the wait, the end).
     const execution = await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED');
     const entered = w.stack.stepFunctions.history(execution.executionArn).filter((e) => e.type === 'StateEntered');
-    assert.deepEqual(entered.map((e) => e.stateName), ['DeliveryMode', 'NotifyDeviceAndWait', 'Approved']);
+    assert.deepEqual(
+      entered.map((e) => e.stateName),
+      ['DeliveryMode', 'NotifyDeviceAndWait', 'Approved'],
+    );
   });
 
   test('id_token_signed_response_alg ES256 and PS256 are honoured; client_secret_post works', async () => {
-    for (const [clientId, alg, post] of [['rp-post', 'ES256', true], ['rp-ps256', 'PS256', false]] as const) {
+    for (const [clientId, alg, post] of [
+      ['rp-post', 'ES256', true],
+      ['rp-ps256', 'PS256', false],
+    ] as const) {
       const config = await oidc.discovery(
-        new URL(w.issuer), clientId, { id_token_signed_response_alg: alg },
-        post ? oidc.ClientSecretPost(SECRET) : oidc.ClientSecretBasic(SECRET), { execute: [oidc.allowInsecureRequests] },
+        new URL(w.issuer),
+        clientId,
+        { id_token_signed_response_alg: alg },
+        post ? oidc.ClientSecretPost(SECRET) : oidc.ClientSecretBasic(SECRET),
+        { execute: [oidc.allowInsecureRequests] },
       );
       const bindingMessage = `ALG-${alg}`;
-      const started = await oidc.initiateBackchannelAuthentication(config, { scope: 'openid', login_hint: '+15551234567', binding_message: bindingMessage });
+      const started = await oidc.initiateBackchannelAuthentication(config, {
+        scope: 'openid',
+        login_hint: '+15551234567',
+        binding_message: bindingMessage,
+      });
       await approve(bindingMessage);
       const tokens = await oidc.pollBackchannelAuthenticationGrant(config, started);
       assert.equal(decodeProtectedHeader(tokens.id_token!).alg, alg);
@@ -116,10 +144,16 @@ describe('deny and expire', () => {
   test('§11 access_denied after the user denies; the workflow ends in Denied', async () => {
     const { config, started, bindingMessage } = await start();
     const request = await approve(bindingMessage, 'deny');
-    await assert.rejects(oidc.pollBackchannelAuthenticationGrant(config, started), (e: { error?: string }) => e.error === 'access_denied');
+    await assert.rejects(
+      oidc.pollBackchannelAuthenticationGrant(config, started),
+      (e: { error?: string }) => e.error === 'access_denied',
+    );
     const execution = await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED');
     const entered = w.stack.stepFunctions.history(execution.executionArn).filter((e) => e.type === 'StateEntered');
-    assert.deepEqual(entered.map((e) => e.stateName), ['DeliveryMode', 'NotifyDeviceAndWait', 'Denied']);
+    assert.deepEqual(
+      entered.map((e) => e.stateName),
+      ['DeliveryMode', 'NotifyDeviceAndWait', 'Denied'],
+    );
     const again = await w.alice.decide(request.id, 'approve');
     assert.equal(again.status, 409);
     assert.deepEqual(JSON.parse(again.body), { error: 'already_decided' });
@@ -135,11 +169,18 @@ describe('deny and expire', () => {
 
     const execution = await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED', 20_000);
     const entered = w.stack.stepFunctions.history(execution.executionArn).filter((e) => e.type === 'StateEntered');
-    assert.deepEqual(entered.map((e) => e.stateName), ['DeliveryMode', 'NotifyDeviceAndWait', 'RecordExpiry', 'Expired']);
+    assert.deepEqual(
+      entered.map((e) => e.stateName),
+      ['DeliveryMode', 'NotifyDeviceAndWait', 'RecordExpiry', 'Expired'],
+    );
     const expired = await poll(started.auth_req_id);
     assert.equal(expired.status, 400);
     assert.equal(expired.json.error, 'expired_token');
-    assert.equal((await w.alice.list()).some((r) => r.id === request.id), false, 'expired requests are not listed');
+    assert.equal(
+      (await w.alice.list()).some((r) => r.id === request.id),
+      false,
+      'expired requests are not listed',
+    );
     const late = await w.alice.decide(request.id, 'approve');
     assert.equal(late.status, 409);
     assert.deepEqual(JSON.parse(late.body), { error: 'expired' });
@@ -178,7 +219,7 @@ describe('polling rules', () => {
     assert.equal(replay.json.error, 'invalid_grant');
   });
 
-  test('§11 invalid_grant for another client\'s auth_req_id, which stays redeemable by its own client', async () => {
+  test("§11 invalid_grant for another client's auth_req_id, which stays redeemable by its own client", async () => {
     const { started, bindingMessage } = await start();
     await approve(bindingMessage);
     const stolen = await poll(started.auth_req_id, 'other', OTHER_SECRET);
@@ -198,10 +239,13 @@ describe('polling rules', () => {
 });
 
 describe('device API', () => {
-  test('lists only the device user\'s pending requests; another user\'s request is 404', async () => {
+  test("lists only the device user's pending requests; another user's request is 404", async () => {
     const { bindingMessage } = await start();
     const request = await w.alice.waitFor((r) => r.binding_message === bindingMessage);
-    assert.equal((await w.bob.list()).some((r) => r.id === request.id), false);
+    assert.equal(
+      (await w.bob.list()).some((r) => r.id === request.id),
+      false,
+    );
     const res = await w.bob.decide(request.id, 'approve');
     assert.equal(res.status, 404);
     assert.equal((await w.alice.decide('A'.repeat(43), 'approve')).status, 404);
@@ -212,7 +256,14 @@ describe('device API', () => {
     const request = await w.alice.waitFor((r) => r.binding_message === bindingMessage);
     const url = `${w.issuer}/device/requests/${request.id}`;
     for (const body of ['{"decision":"maybe"}', 'not json', '{}']) {
-      const res = await fetch(url, { method: 'POST', headers: { authorization: `Bearer ${await w.alice.assertion('POST', url)}`, 'content-type': 'application/json' }, body });
+      const res = await fetch(url, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${await w.alice.assertion('POST', url)}`,
+          'content-type': 'application/json',
+        },
+        body,
+      });
       assert.equal(res.status, 400, body);
     }
   });
@@ -226,11 +277,27 @@ describe('device API', () => {
     assert.equal((await get(`Bearer ${once}`)).status, 200);
     assert.equal((await get(`Bearer ${once}`)).status, 401, 'replayed jti');
     assert.equal((await get(`Bearer ${await w.alice.assertion('POST', url)}`)).status, 401, 'htm mismatch');
-    assert.equal((await get(`Bearer ${await w.alice.assertion('GET', `${w.issuer}/device/requests/x`)}`)).status, 401, 'htu mismatch');
-    assert.equal((await get(`Bearer ${await w.alice.assertion('GET', url, { aud: 'https://elsewhere' })}`)).status, 401, 'aud');
+    assert.equal(
+      (await get(`Bearer ${await w.alice.assertion('GET', `${w.issuer}/device/requests/x`)}`)).status,
+      401,
+      'htu mismatch',
+    );
+    assert.equal(
+      (await get(`Bearer ${await w.alice.assertion('GET', url, { aud: 'https://elsewhere' })}`)).status,
+      401,
+      'aud',
+    );
     assert.equal((await get(`Bearer ${await w.alice.assertion('GET', url, {}, 600)}`)).status, 401, 'lifetime > 120 s');
     const past = Math.floor(Date.now() / 1000) - 300;
-    assert.equal((await get(`Bearer ${await w.alice.assertion('GET', url, { iat: past, exp: past + 60 })}`)).status, 401, 'expired');
-    assert.equal((await get(`Bearer ${await w.alice.assertion('GET', url, { iss: 'bob-phone' })}`)).status, 401, 'signed by another device key');
+    assert.equal(
+      (await get(`Bearer ${await w.alice.assertion('GET', url, { iat: past, exp: past + 60 })}`)).status,
+      401,
+      'expired',
+    );
+    assert.equal(
+      (await get(`Bearer ${await w.alice.assertion('GET', url, { iss: 'bob-phone' })}`)).status,
+      401,
+      'signed by another device key',
+    );
   });
 });

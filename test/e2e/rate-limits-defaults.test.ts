@@ -31,7 +31,12 @@ describe('with the default limits', () => {
   test('a flood of 20 concurrent requests for one user: at most 5 are open at once, the rest refused', async () => {
     const results = await Promise.all(
       Array.from({ length: 20 }, () =>
-        postForm(`${w.issuer}/bc-authorize`, { scope: 'openid', login_hint: 'gina' }, { authorization: basic('rp', SECRET) })),
+        postForm(
+          `${w.issuer}/bc-authorize`,
+          { scope: 'openid', login_hint: 'gina' },
+          { authorization: basic('rp', SECRET) },
+        ),
+      ),
     );
     const accepted = results.filter((r) => r.status === 200).length;
     assert.equal(accepted, 5, results.map((r) => r.status).join(','));

@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { basic, CIBA_GRANT, postForm, SECRET, sleep, testSeed } from '../support/e2e.ts';
 import { NotificationReceiver } from '../support/receiver.ts';
-import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../infra/local/device-client.ts';
-import { startLocalStack, type LocalStackOptions } from '../../infra/local/stack.ts';
+import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../local/device-client.ts';
+import { startLocalStack, type LocalStackOptions } from '../../local/stack.ts';
 import { getAuthRequest } from '../../functions/adapters/store.ts';
 
-const START = new URL('../../infra/local/start.ts', import.meta.url).pathname;
+const START = new URL('../../local/start.ts', import.meta.url).pathname;
 const NOTIFICATION_TOKEN = 'restart-notification-token-0123456789';
 const dirs: string[] = [];
 const children = new Set<ChildProcess>();
@@ -40,7 +40,7 @@ function freePort(): Promise<number> {
   });
 }
 
-/** `npm start` (infra/local/start.ts) as a child process, once discovery answers. */
+/** `npm start` (local/start.ts) as a child process, once discovery answers. */
 async function startServer(env: Record<string, string>): Promise<ChildProcess> {
   const child = spawn(process.execPath, [START, '--quiet'], {
     env: { ...process.env, ...env },

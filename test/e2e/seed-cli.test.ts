@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { startLocalDynamoDb, type LocalDynamoDb } from '../../infra/local/dynamodb.ts';
-import { listen, readBody, type Listening } from '../../infra/local/http-server.ts';
+import { startLocalDynamoDb, type LocalDynamoDb } from '../../local/dynamodb.ts';
+import { listen, readBody, type Listening } from '../../local/http-server.ts';
 import { TABLE } from '../../infra/table.ts';
 import { CIBA_GRANT } from '../../functions/core/model.ts';
 
@@ -30,13 +30,16 @@ const seedFile = join(dir, 'seed.json');
 const plainSeedFile = join(dir, 'plain-seed.json');
 const base = { grant_types: [CIBA_GRANT], scope: 'openid', backchannel_token_delivery_mode: 'poll' };
 const basicClient = { ...base, client_id: 'basic-rp', client_secret: 'basic-secret-0123456789abcdefghij' };
-writeFileSync(seedFile, JSON.stringify({
-  clients: [
-    { ...base, client_id: 'jwt-rp', token_endpoint_auth_method: 'client_secret_jwt', client_secret: JWT_SECRET },
-    basicClient,
-  ],
-  users: [{ sub: 'carol', email: 'carol@example.com' }],
-}));
+writeFileSync(
+  seedFile,
+  JSON.stringify({
+    clients: [
+      { ...base, client_id: 'jwt-rp', token_endpoint_auth_method: 'client_secret_jwt', client_secret: JWT_SECRET },
+      basicClient,
+    ],
+    users: [{ sub: 'carol', email: 'carol@example.com' }],
+  }),
+);
 writeFileSync(plainSeedFile, JSON.stringify({ clients: [basicClient] }));
 
 // ---- a stand-in for KMS GenerateDataKey (AWS JSON 1.1 protocol): records the calls, hands out known data keys -----
@@ -182,13 +185,20 @@ test('client_secret_jwt secrets are sealed under the --seal-key-id KMS key (purp
   assert.deepEqual(call!.body.EncryptionContext, { purpose: 'ciba-sealing' });
   assert.equal(call!.body.KeySpec, 'AES_256');
 
-  const db = DynamoDBDocumentClient.from(new DynamoDBClient({
-    endpoint: dynamo.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
-  }));
+  const db = DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint: dynamo.endpoint,
+      region: 'eu-west-1',
+      credentials: { accessKeyId: 'a', secretAccessKey: 'b' },
+    }),
+  );
   try {
-    const { Item } = await db.send(new GetCommand({
-      TableName: TABLE_NAME, Key: { [TABLE.partitionKey]: 'CLIENT#jwt-rp', [TABLE.sortKey]: 'CLIENT' },
-    }));
+    const { Item } = await db.send(
+      new GetCommand({
+        TableName: TABLE_NAME,
+        Key: { [TABLE.partitionKey]: 'CLIENT#jwt-rp', [TABLE.sortKey]: 'CLIENT' },
+      }),
+    );
     const sealed = String(Item?.client_secret_sealed);
     // v1.<key ref>.<iv>.<ciphertext+tag>: the key ref is the KMS-encrypted data key, which the functions Decrypt.
     const [version, ref, iv, body] = sealed.split('.');

@@ -19,8 +19,14 @@ const esKey = await generateKeyPair('ES256');
 const plainKey = await generateKeyPair('PS256');
 const strangerKey = await generateKeyPair('PS256');
 
-const base = { grant_types: ['urn:openid:params:grant-type:ciba'], scope: 'openid profile email', backchannel_token_delivery_mode: 'poll' };
-const publicJwks = async (key: CryptoKey, kid: string, alg: string) => ({ keys: [{ ...(await exportJWK(key)), kid, alg, use: 'sig' }] });
+const base = {
+  grant_types: ['urn:openid:params:grant-type:ciba'],
+  scope: 'openid profile email',
+  backchannel_token_delivery_mode: 'poll',
+};
+const publicJwks = async (key: CryptoKey, kid: string, alg: string) => ({
+  keys: [{ ...(await exportJWK(key)), kid, alg, use: 'sig' }],
+});
 
 // The fapi-ciba client gets certificate-bound access tokens, so the server needs an mTLS endpoint to register it.
 const ca = createCa();
@@ -28,23 +34,46 @@ const serverCert = createServerCert(ca);
 
 let w: World;
 before(async () => {
-  w = await startWorld({ CIBA_POLL_INTERVAL: '1' }, [
-    {
-      ...base, client_id: 'signer', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic',
-      jwks: await publicJwks(signerKey.publicKey, 'signer-1', 'PS256'), backchannel_authentication_request_signing_alg: 'PS256',
-    },
-    {
-      ...base, client_id: 'fapi', token_endpoint_auth_method: 'private_key_jwt', security_profile: 'fapi-ciba',
-      jwks: await publicJwks(fapiKey.publicKey, 'fapi-1', 'PS256'), backchannel_authentication_request_signing_alg: 'PS256',
-      id_token_signed_response_alg: 'PS256',
-    },
-    {
-      ...base, client_id: 'es-signer', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic',
-      jwks: await publicJwks(esKey.publicKey, 'es-1', 'ES256'), backchannel_authentication_request_signing_alg: 'ES256',
-    },
-    // Keys, but no registered alg: may sign (with any asymmetric alg), need not.
-    { ...base, client_id: 'plain-keys', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic', jwks: await publicJwks(plainKey.publicKey, 'plain-1', 'PS256') },
-  ], [], { https: { key: serverCert.keyPem, cert: serverCert.certPem, ca: ca.certPem } });
+  w = await startWorld(
+    { CIBA_POLL_INTERVAL: '1' },
+    [
+      {
+        ...base,
+        client_id: 'signer',
+        client_secret: SECRET,
+        token_endpoint_auth_method: 'client_secret_basic',
+        jwks: await publicJwks(signerKey.publicKey, 'signer-1', 'PS256'),
+        backchannel_authentication_request_signing_alg: 'PS256',
+      },
+      {
+        ...base,
+        client_id: 'fapi',
+        token_endpoint_auth_method: 'private_key_jwt',
+        security_profile: 'fapi-ciba',
+        jwks: await publicJwks(fapiKey.publicKey, 'fapi-1', 'PS256'),
+        backchannel_authentication_request_signing_alg: 'PS256',
+        id_token_signed_response_alg: 'PS256',
+      },
+      {
+        ...base,
+        client_id: 'es-signer',
+        client_secret: SECRET,
+        token_endpoint_auth_method: 'client_secret_basic',
+        jwks: await publicJwks(esKey.publicKey, 'es-1', 'ES256'),
+        backchannel_authentication_request_signing_alg: 'ES256',
+      },
+      // Keys, but no registered alg: may sign (with any asymmetric alg), need not.
+      {
+        ...base,
+        client_id: 'plain-keys',
+        client_secret: SECRET,
+        token_endpoint_auth_method: 'client_secret_basic',
+        jwks: await publicJwks(plainKey.publicKey, 'plain-1', 'PS256'),
+      },
+    ],
+    [],
+    { https: { key: serverCert.keyPem, cert: serverCert.certPem, ca: ca.certPem } },
+  );
 });
 after(() => w.close());
 
@@ -56,15 +85,26 @@ const bm = (prefix: string) => `${prefix}-${Math.random().toString(36).slice(2, 
 function claims(clientId: string, over: Record<string, unknown> = {}, omit: string[] = []): JWTPayload {
   const t = now();
   const c: Record<string, unknown> = {
-    iss: clientId, aud: w.issuer, exp: t + 300, iat: t, nbf: t, jti: randomUUID(),
-    scope: 'openid', login_hint: 'alice', binding_message: bm('SIG'), ...over,
+    iss: clientId,
+    aud: w.issuer,
+    exp: t + 300,
+    iat: t,
+    nbf: t,
+    jti: randomUUID(),
+    scope: 'openid',
+    login_hint: 'alice',
+    binding_message: bm('SIG'),
+    ...over,
   };
   for (const k of omit) delete c[k];
   return c as JWTPayload;
 }
 
-const sign = (payload: JWTPayload, key: CryptoKey = signerKey.privateKey, header: { alg: string; kid?: string } = { alg: 'PS256', kid: 'signer-1' }) =>
-  new SignJWT(payload).setProtectedHeader(header).sign(key);
+const sign = (
+  payload: JWTPayload,
+  key: CryptoKey = signerKey.privateKey,
+  header: { alg: string; kid?: string } = { alg: 'PS256', kid: 'signer-1' },
+) => new SignJWT(payload).setProtectedHeader(header).sign(key);
 
 /** POST to the backchannel endpoint; `started` counts the workflows started meanwhile (a refusal starts none). */
 async function send(form: Record<string, string>, headers: Record<string, string> = {}) {
@@ -74,7 +114,8 @@ async function send(form: Record<string, string>, headers: Record<string, string
 }
 
 /** A signed request from the client_secret_basic client `signer` (or another secret client). */
-const asSecretClient = (form: Record<string, string>, clientId = 'signer') => send(form, { authorization: basic(clientId, SECRET) });
+const asSecretClient = (form: Record<string, string>, clientId = 'signer') =>
+  send(form, { authorization: basic(clientId, SECRET) });
 
 /** private_key_jwt (RFC 7523) for the FAPI client: iss = sub = client_id, aud = the backchannel endpoint. */
 async function fapiAssertion(aud = bcUrl()): Promise<Record<string, string>> {
@@ -140,7 +181,10 @@ describe('valid signed requests', () => {
 
   test('FAPI client: a client assertion addressed to the token endpoint is accepted too', async () => {
     const payload = claims('fapi');
-    const res = await asFapi({ request: await sign(payload, fapiKey.privateKey, { alg: 'PS256', kid: 'fapi-1' }) }, `${w.issuer}/token`);
+    const res = await asFapi(
+      { request: await sign(payload, fapiKey.privateKey, { alg: 'PS256', kid: 'fapi-1' }) },
+      `${w.issuer}/token`,
+    );
     await accepted(res, String(payload.binding_message));
   });
 
@@ -151,16 +195,25 @@ describe('valid signed requests', () => {
 
   test('ES256 request object from a client registered with an ES256 key', async () => {
     const payload = claims('es-signer');
-    const res = await asSecretClient({ request: await sign(payload, esKey.privateKey, { alg: 'ES256', kid: 'es-1' }) }, 'es-signer');
+    const res = await asSecretClient(
+      { request: await sign(payload, esKey.privateKey, { alg: 'ES256', kid: 'es-1' }) },
+      'es-signer',
+    );
     await accepted(res, String(payload.binding_message));
   });
 
   test('a client with keys but no registered alg may sign (PS256) or not', async () => {
     const payload = claims('plain-keys');
-    const signed = await asSecretClient({ request: await sign(payload, plainKey.privateKey, { alg: 'PS256', kid: 'plain-1' }) }, 'plain-keys');
+    const signed = await asSecretClient(
+      { request: await sign(payload, plainKey.privateKey, { alg: 'PS256', kid: 'plain-1' }) },
+      'plain-keys',
+    );
     await accepted(signed, String(payload.binding_message));
     const message = bm('PLAIN');
-    const unsigned = await asSecretClient({ scope: 'openid', login_hint: 'alice', binding_message: message }, 'plain-keys');
+    const unsigned = await asSecretClient(
+      { scope: 'openid', login_hint: 'alice', binding_message: message },
+      'plain-keys',
+    );
     await accepted(unsigned, message);
   });
 
@@ -177,36 +230,63 @@ describe('valid signed requests', () => {
   });
 
   test('FAPI: request_context as a JSON object stands in for binding_message', async () => {
-    const res = await asFapi({ request: await fapiSigned({ request_context: { location: 'store 12', amount: '10.00 EUR' } }, ['binding_message']) });
+    const res = await asFapi({
+      request: await fapiSigned({ request_context: { location: 'store 12', amount: '10.00 EUR' } }, [
+        'binding_message',
+      ]),
+    });
     assert.equal(res.status, 200, res.text);
     assert.ok(res.json.auth_req_id);
   });
 });
 
 describe('request object claims (§7.1.1)', () => {
-  test('missing aud', async () => refused(await asSecretClient({ request: await sign(claims('signer', {}, ['aud'])) }), /aud/));
-  test('wrong aud', async () => refused(await asSecretClient({ request: await sign(claims('signer', { aud: 'https://elsewhere.example.com' })) }), /aud/));
-  test('aud = token endpoint, not the issuer', async () => refused(await asSecretClient({ request: await sign(claims('signer', { aud: `${w.issuer}/token` })) }), /aud/));
-  test('missing iss', async () => refused(await asSecretClient({ request: await sign(claims('signer', {}, ['iss'])) }), /iss/));
-  test('wrong iss', async () => refused(await asSecretClient({ request: await sign(claims('signer', { iss: 'other' })) }), /iss/));
-  test('missing exp', async () => refused(await asSecretClient({ request: await sign(claims('signer', {}, ['exp'])) }), /exp/));
+  test('missing aud', async () =>
+    refused(await asSecretClient({ request: await sign(claims('signer', {}, ['aud'])) }), /aud/));
+  test('wrong aud', async () =>
+    refused(
+      await asSecretClient({ request: await sign(claims('signer', { aud: 'https://elsewhere.example.com' })) }),
+      /aud/,
+    ));
+  test('aud = token endpoint, not the issuer', async () =>
+    refused(await asSecretClient({ request: await sign(claims('signer', { aud: `${w.issuer}/token` })) }), /aud/));
+  test('missing iss', async () =>
+    refused(await asSecretClient({ request: await sign(claims('signer', {}, ['iss'])) }), /iss/));
+  test('wrong iss', async () =>
+    refused(await asSecretClient({ request: await sign(claims('signer', { iss: 'other' })) }), /iss/));
+  test('missing exp', async () =>
+    refused(await asSecretClient({ request: await sign(claims('signer', {}, ['exp'])) }), /exp/));
   test('expired exp', async () => {
     const t = now();
-    refused(await asSecretClient({ request: await sign(claims('signer', { iat: t - 600, nbf: t - 600, exp: t - 120 })) }), /expired|exp/);
+    refused(
+      await asSecretClient({ request: await sign(claims('signer', { iat: t - 600, nbf: t - 600, exp: t - 120 })) }),
+      /expired|exp/,
+    );
   });
   test('exp 70 minutes ahead (nbf now): lifetime over 60 minutes', async () => {
     refused(await asSecretClient({ request: await sign(claims('signer', { exp: now() + 70 * 60 })) }), /lifetime/);
   });
-  test('missing iat', async () => refused(await asSecretClient({ request: await sign(claims('signer', {}, ['iat'])) }), /iat/));
-  test('missing nbf', async () => refused(await asSecretClient({ request: await sign(claims('signer', {}, ['nbf'])) }), /nbf/));
+  test('missing iat', async () =>
+    refused(await asSecretClient({ request: await sign(claims('signer', {}, ['iat'])) }), /iat/));
+  test('missing nbf', async () =>
+    refused(await asSecretClient({ request: await sign(claims('signer', {}, ['nbf'])) }), /nbf/));
   test('nbf 10 minutes ahead', async () => {
-    refused(await asSecretClient({ request: await sign(claims('signer', { nbf: now() + 600, exp: now() + 900 })) }), /nbf/);
+    refused(
+      await asSecretClient({ request: await sign(claims('signer', { nbf: now() + 600, exp: now() + 900 })) }),
+      /nbf/,
+    );
   });
   test('nbf 70 minutes old', async () => {
     const t = now();
-    refused(await asSecretClient({ request: await sign(claims('signer', { iat: t - 70 * 60, nbf: t - 70 * 60, exp: t + 300 })) }), /nbf|lifetime/);
+    refused(
+      await asSecretClient({
+        request: await sign(claims('signer', { iat: t - 70 * 60, nbf: t - 70 * 60, exp: t + 300 })),
+      }),
+      /nbf|lifetime/,
+    );
   });
-  test('missing jti', async () => refused(await asSecretClient({ request: await sign(claims('signer', {}, ['jti'])) }), /jti/));
+  test('missing jti', async () =>
+    refused(await asSecretClient({ request: await sign(claims('signer', {}, ['jti'])) }), /jti/));
   test('replayed jti: the same request object twice', async () => {
     const payload = claims('signer');
     const jwt = await sign(payload);
@@ -228,7 +308,9 @@ describe('request object signature and algorithm', () => {
   });
 
   test('HS256 with the client secret (symmetric)', async () => {
-    const jwt = await new SignJWT(claims('plain-keys')).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(SECRET));
+    const jwt = await new SignJWT(claims('plain-keys'))
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
     refused(await asSecretClient({ request: jwt }, 'plain-keys'), /asymmetric/);
   });
 
@@ -285,7 +367,10 @@ describe('form rules', () => {
   });
 
   test('request plus login_hint outside it', async () => {
-    refused(await asSecretClient({ request: await sign(claims('signer', {}, ['login_hint'])), login_hint: 'alice' }), /login_hint/);
+    refused(
+      await asSecretClient({ request: await sign(claims('signer', {}, ['login_hint'])), login_hint: 'alice' }),
+      /login_hint/,
+    );
   });
 
   test('request_uri is not supported', async () => {
@@ -299,7 +384,9 @@ describe('form rules', () => {
   test('a refused request object does not use up its jti', async () => {
     // The jti is recorded only once the request object has been verified: a refused one does not burn it.
     const jti = randomUUID();
-    const bad = await asSecretClient({ request: await sign(claims('signer', { jti, aud: 'https://elsewhere.example.com' })) });
+    const bad = await asSecretClient({
+      request: await sign(claims('signer', { jti, aud: 'https://elsewhere.example.com' })),
+    });
     refused(bad, /aud/);
     const payload = claims('signer', { jti });
     await accepted(await asSecretClient({ request: await sign(payload) }), String(payload.binding_message));

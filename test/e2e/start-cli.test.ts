@@ -1,4 +1,4 @@
-// The local stack (docs/configuration.md): `npm start` (infra/local/start.ts) with PORT, CIBA_SEED and CIBA_DATA_DIR; ready when
+// The local stack (docs/configuration.md): `npm start` (local/start.ts) with PORT, CIBA_SEED and CIBA_DATA_DIR; ready when
 // discovery answers 200; two servers side by side; the same seed loaded twice (a restart) is fine; one server per
 // data dir (a second one says so and exits, a stale lock is taken over); without a seed the
 // demo seed (poll, ping and push clients; ping/push notify the demo receiver port) and the next steps; --mtls-port
@@ -13,13 +13,19 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import { basic, postForm, SECRET } from '../support/e2e.ts';
 import { NotificationReceiver } from '../support/receiver.ts';
-import { DeviceClient } from '../../infra/local/device-client.ts';
+import { DeviceClient } from '../../local/device-client.ts';
 import {
-  DEMO_CLIENT, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK, DEMO_PING_CLIENT, DEMO_PUSH_CLIENT, demoReceiverPort, demoSeed,
-} from '../../infra/local/demo-seed.ts';
-import { createCa, createClientCert, readIssued, type IssuedCertificate } from '../../infra/local/certs.ts';
+  DEMO_CLIENT,
+  DEMO_DEVICE_ID,
+  DEMO_DEVICE_PRIVATE_JWK,
+  DEMO_PING_CLIENT,
+  DEMO_PUSH_CLIENT,
+  demoReceiverPort,
+  demoSeed,
+} from '../../local/demo-seed.ts';
+import { createCa, createClientCert, readIssued, type IssuedCertificate } from '../../local/certs.ts';
 
-const START = new URL('../../infra/local/start.ts', import.meta.url).pathname;
+const START = new URL('../../local/start.ts', import.meta.url).pathname;
 const MTLS_CERT = new URL('../../scripts/mtls-cert.ts', import.meta.url).pathname;
 const dirs: string[] = [];
 const children = new Set<ChildProcess>();
@@ -42,15 +48,31 @@ function seedFile(clientId: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'ciba-seed-'));
   dirs.push(dir);
   const file = join(dir, 'seed.json');
-  writeFileSync(file, JSON.stringify({
-    clients: [{ client_id: clientId, client_secret: SECRET, grant_types: ['urn:openid:params:grant-type:ciba'], scope: 'openid' }],
-    users: [{ sub: 'carol', email: 'carol@example.com', user_code: '4711-0815' }],
-  }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      clients: [
+        {
+          client_id: clientId,
+          client_secret: SECRET,
+          grant_types: ['urn:openid:params:grant-type:ciba'],
+          scope: 'openid',
+        },
+      ],
+      users: [{ sub: 'carol', email: 'carol@example.com', user_code: '4711-0815' }],
+    }),
+  );
   return file;
 }
 
-async function start(env: Record<string, string>, args: string[] = []): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [START, ...args], { env: { ...process.env, LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+async function start(
+  env: Record<string, string>,
+  args: string[] = [],
+): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+  const child = spawn(process.execPath, [START, ...args], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.add(child);
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
@@ -89,11 +111,15 @@ test('two servers with their own port, data dir and seed run side by side; a res
   const discoveryA = (await (await fetch(`${a.url}/.well-known/openid-configuration`)).json()) as { issuer: string };
   assert.equal(discoveryA.issuer, `http://localhost:${portA}`);
   const ask = (url: string, clientId: string) =>
-    postForm(`${url}/bc-authorize`, { scope: 'openid', login_hint: 'carol@example.com' }, { authorization: basic(clientId, SECRET) });
+    postForm(
+      `${url}/bc-authorize`,
+      { scope: 'openid', login_hint: 'carol@example.com' },
+      { authorization: basic(clientId, SECRET) },
+    );
   assert.equal((await ask(a.url, 'client-a')).status, 200);
   assert.equal((await ask(b.url, 'client-b')).status, 200);
-  assert.equal((await ask(a.url, 'client-b')).status, 401, 'B\'s client is unknown to A');
-  assert.equal((await ask(b.url, 'client-a')).status, 401, 'A\'s client is unknown to B');
+  assert.equal((await ask(a.url, 'client-b')).status, 401, "B's client is unknown to A");
+  assert.equal((await ask(b.url, 'client-a')).status, 401, "A's client is unknown to B");
 
   // Restart A on the same data dir with the same seed: loads again, keeps working, same signing keys.
   const jwksBefore = await (await fetch(`${a.url}/jwks`)).text();
@@ -146,19 +172,38 @@ test('without CIBA_SEED the demo seed is loaded and next steps are printed', asy
   // The demo ping/push clients notify the demo receiver; here a test receiver on CIBA_DEMO_RECEIVER_PORT plays it.
   const receiver = await NotificationReceiver.start();
   try {
-    const s = await start({ PORT: String(port), CIBA_DATA_DIR: data, CIBA_SEED: '', CIBA_DEMO_RECEIVER_PORT: String(receiver.port) });
+    const s = await start({
+      PORT: String(port),
+      CIBA_DATA_DIR: data,
+      CIBA_SEED: '',
+      CIBA_DEMO_RECEIVER_PORT: String(receiver.port),
+    });
     const out = s.output();
     assert.match(out, /npm run demo/);
     assert.match(out, /--mode ping/);
     assert.match(out, /--mode push/);
-    for (const c of [DEMO_CLIENT, DEMO_PING_CLIENT, DEMO_PUSH_CLIENT]) assert.ok(out.includes(`${c.client_id} / ${c.client_secret}`), `${c.client_id} printed`);
-    assert.ok(out.includes(receiver.url('/ping')) && out.includes(receiver.url('/push')), 'the receiver URLs are printed');
+    for (const c of [DEMO_CLIENT, DEMO_PING_CLIENT, DEMO_PUSH_CLIENT])
+      assert.ok(out.includes(`${c.client_id} / ${c.client_secret}`), `${c.client_id} printed`);
+    assert.ok(
+      out.includes(receiver.url('/ping')) && out.includes(receiver.url('/push')),
+      'the receiver URLs are printed',
+    );
 
-    const discovery = (await (await fetch(`${s.url}/.well-known/openid-configuration`)).json()) as { backchannel_token_delivery_modes_supported?: string[] };
-    assert.deepEqual([...(discovery.backchannel_token_delivery_modes_supported ?? [])].sort(), ['ping', 'poll', 'push']);
+    const discovery = (await (await fetch(`${s.url}/.well-known/openid-configuration`)).json()) as {
+      backchannel_token_delivery_modes_supported?: string[];
+    };
+    assert.deepEqual([...(discovery.backchannel_token_delivery_modes_supported ?? [])].sort(), [
+      'ping',
+      'poll',
+      'push',
+    ]);
 
     const bc = (client: { client_id: string; client_secret: string }, extra: Record<string, string> = {}) =>
-      postForm(`${s.url}/bc-authorize`, { scope: 'openid', login_hint: 'alice@example.com', ...extra }, { authorization: basic(client.client_id, client.client_secret) });
+      postForm(
+        `${s.url}/bc-authorize`,
+        { scope: 'openid', login_hint: 'alice@example.com', ...extra },
+        { authorization: basic(client.client_id, client.client_secret) },
+      );
     const poll = await bc(DEMO_CLIENT);
     assert.equal(poll.status, 200);
     assert.equal(typeof poll.json.interval, 'number', 'demo-rp polls');
@@ -175,7 +220,10 @@ test('without CIBA_SEED the demo seed is loaded and next steps are printed', asy
 
     // demo-ping notifies the receiver port: approve on the demo phone, the ping arrives with the bearer token.
     const bindingMessage = `START-${Math.random().toString(36).slice(2, 8)}`;
-    const ping = await bc(DEMO_PING_CLIENT, { client_notification_token: 'ping-token-0123456789', binding_message: bindingMessage });
+    const ping = await bc(DEMO_PING_CLIENT, {
+      client_notification_token: 'ping-token-0123456789',
+      binding_message: bindingMessage,
+    });
     assert.equal(ping.status, 200);
     const phone = new DeviceClient(s.url, DEMO_DEVICE_ID, DEMO_DEVICE_PRIVATE_JWK);
     const request = await phone.waitFor((r) => r.binding_message === bindingMessage);
@@ -195,8 +243,17 @@ test('the demo receiver port: CIBA_DEMO_RECEIVER_PORT, else the server port + 1'
   assert.equal(demoReceiverPort(18080, { CIBA_DEMO_RECEIVER_PORT: '9999' }), 9999);
   assert.throws(() => demoReceiverPort(8080, { CIBA_DEMO_RECEIVER_PORT: 'x' }), /CIBA_DEMO_RECEIVER_PORT/);
   const seed = demoSeed(8081);
-  const endpoints = Object.fromEntries(seed.clients.map((c) => [c.client_id, (c as { backchannel_client_notification_endpoint?: string }).backchannel_client_notification_endpoint]));
-  assert.deepEqual(endpoints, { 'demo-rp': undefined, 'demo-ping': 'http://127.0.0.1:8081/ping', 'demo-push': 'http://127.0.0.1:8081/push' });
+  const endpoints = Object.fromEntries(
+    seed.clients.map((c) => [
+      c.client_id,
+      (c as { backchannel_client_notification_endpoint?: string }).backchannel_client_notification_endpoint,
+    ]),
+  );
+  assert.deepEqual(endpoints, {
+    'demo-rp': undefined,
+    'demo-ping': 'http://127.0.0.1:8081/ping',
+    'demo-push': 'http://127.0.0.1:8081/push',
+  });
 });
 
 /** One HTTPS request on a fresh connection, presenting `cert` as the TLS client certificate. */
@@ -217,13 +274,27 @@ test('--mtls-port: a local CA in the data dir, mtls_endpoint_aliases, client cer
   const data = mkdtempSync(join(tmpdir(), 'ciba-mtls-'));
   dirs.push(data);
   const seed = join(data, 'seed.json');
-  writeFileSync(seed, JSON.stringify({
-    clients: [{ client_id: 'e2e-rp', token_endpoint_auth_method: 'tls_client_auth', tls_client_auth_subject_dn: 'CN=e2e-rp', scope: 'openid' }],
-    users: [{ sub: 'carol', email: 'carol@example.com' }],
-  }));
+  writeFileSync(
+    seed,
+    JSON.stringify({
+      clients: [
+        {
+          client_id: 'e2e-rp',
+          token_endpoint_auth_method: 'tls_client_auth',
+          tls_client_auth_subject_dn: 'CN=e2e-rp',
+          scope: 'openid',
+        },
+      ],
+      users: [{ sub: 'carol', email: 'carol@example.com' }],
+    }),
+  );
   const s = await start({ PORT: String(port), CIBA_DATA_DIR: data, CIBA_SEED: seed }, ['--mtls-port', '0']);
   let mtlsUrl: string | undefined;
-  for (const deadline = Date.now() + 5_000; !mtlsUrl && Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+  for (
+    const deadline = Date.now() + 5_000;
+    !mtlsUrl && Date.now() < deadline;
+    await new Promise((r) => setTimeout(r, 50))
+  ) {
     mtlsUrl = /^ {2}mtls {7}(https:\/\/localhost:\d+) /m.exec(s.output())?.[1];
   }
   assert.ok(mtlsUrl, `the mTLS URL is printed: ${s.output()}`);
@@ -232,22 +303,32 @@ test('--mtls-port: a local CA in the data dir, mtls_endpoint_aliases, client cer
   const caFile = join(data, 'mtls', 'ca.pem');
   assert.ok(s.output().includes(caFile), 'the CA file is printed');
   assert.match(s.output(), /npm run mtls-cert -- --data-dir \S+ --cn my-rp/);
-  for (const key of ['ca-key.pem', 'server-key.pem']) assert.equal(statSync(join(data, 'mtls', key)).mode & 0o077, 0, `${key} is private`);
+  for (const key of ['ca-key.pem', 'server-key.pem'])
+    assert.equal(statSync(join(data, 'mtls', key)).mode & 0o077, 0, `${key} is private`);
 
   // Discovery over plain HTTP points its RFC 8705 §5 aliases at the mTLS listener.
-  const discovery = (await (await fetch(`${s.url}/.well-known/openid-configuration`)).json()) as { mtls_endpoint_aliases?: Record<string, string> };
+  const discovery = (await (await fetch(`${s.url}/.well-known/openid-configuration`)).json()) as {
+    mtls_endpoint_aliases?: Record<string, string>;
+  };
   assert.equal(discovery.mtls_endpoint_aliases?.token_endpoint, `${mtlsUrl}/token`);
   assert.equal(discovery.mtls_endpoint_aliases?.backchannel_authentication_endpoint, `${mtlsUrl}/bc-authorize`);
 
   // A client certificate from the data dir's CA, by the script; it prints the client to register and a curl command.
-  const script = spawnSync(process.execPath, [MTLS_CERT, '--data-dir', data, '--cn', 'e2e-rp', '--mtls-port', mtlsPort], { encoding: 'utf8' });
+  const script = spawnSync(
+    process.execPath,
+    [MTLS_CERT, '--data-dir', data, '--cn', 'e2e-rp', '--mtls-port', mtlsPort],
+    { encoding: 'utf8' },
+  );
   assert.equal(script.status, 0, script.stderr);
   const certFile = join(data, 'mtls', 'clients', 'e2e-rp.pem');
   const keyFile = join(data, 'mtls', 'clients', 'e2e-rp-key.pem');
   assert.ok(script.stdout.includes('"token_endpoint_auth_method": "tls_client_auth"'), script.stdout);
   assert.ok(script.stdout.includes('"tls_client_auth_subject_dn": "CN=e2e-rp"'), script.stdout);
   assert.ok(script.stdout.includes(`curl --cert ${certFile} --key ${keyFile} --cacert ${caFile}`), script.stdout);
-  assert.ok(script.stdout.includes(`${mtlsUrl}/bc-authorize -d client_id=e2e-rp -d scope=openid -d login_hint=alice`), script.stdout);
+  assert.ok(
+    script.stdout.includes(`${mtlsUrl}/bc-authorize -d client_id=e2e-rp -d scope=openid -d login_hint=alice`),
+    script.stdout,
+  );
   assert.equal(statSync(keyFile).mode & 0o077, 0, 'the client key is private');
   const client = readIssued(certFile, keyFile);
   assert.ok(client, 'the certificate and key were written');
@@ -264,10 +345,21 @@ test('--mtls-port: a local CA in the data dir, mtls_endpoint_aliases, client cer
 
   // And the registered client authenticates by its certificate alone (tls_client_auth, RFC 8705 §2.1).
   const bc = await new Promise<number>((resolve, reject) => {
-    const req = httpsRequest(`${mtlsUrl}/bc-authorize`, { method: 'POST', agent: false, ca, key: client.keyPem, cert: client.certPem, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
+    const req = httpsRequest(
+      `${mtlsUrl}/bc-authorize`,
+      {
+        method: 'POST',
+        agent: false,
+        ca,
+        key: client.keyPem,
+        cert: client.certPem,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      },
+      (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      },
+    );
     req.on('error', reject);
     req.end(new URLSearchParams({ client_id: 'e2e-rp', scope: 'openid', login_hint: 'carol' }).toString());
   });

@@ -24,7 +24,13 @@ import { CibaStack } from '../../infra/ciba-stack.ts';
 
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const HANDLERS_DIR = path.join(ROOT, 'functions', 'handlers');
-const FUNCTION_NAMES = [...new Set([...ROUTES.map((r) => r.name), ...WORKFLOW_FUNCTIONS.map((w) => w.name), ...TOPIC_SUBSCRIBERS.map((t) => t.name)])];
+const FUNCTION_NAMES = [
+  ...new Set([
+    ...ROUTES.map((r) => r.name),
+    ...WORKFLOW_FUNCTIONS.map((w) => w.name),
+    ...TOPIC_SUBSCRIBERS.map((t) => t.name),
+  ]),
+];
 const missingHandlers = FUNCTION_NAMES.filter((n) => !existsSync(path.join(HANDLERS_DIR, `${n}.ts`)));
 const allHandlersExist = missingHandlers.length === 0;
 
@@ -33,12 +39,15 @@ const allHandlersExist = missingHandlers.length === 0;
 type Json = any; // CloudFormation JSON: deliberately untyped, every test narrows what it reads.
 type Statement = { Effect: string; Action: string[]; Resource: Json[]; Principal?: Json; Condition?: Json };
 
-const asArray = <T,>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
+const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 const normalize = (s: Json): Statement => ({ ...s, Action: asArray(s.Action), Resource: asArray(s.Resource) });
 
 /** cdk.json feature flags, so the test synthesizes what `cdk synth` does (the CLI passes them; `new App` doesn't). */
 function cdkJsonContext(): Record<string, unknown> {
-  return (JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> }).context ?? {};
+  return (
+    (JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> }).context ??
+    {}
+  );
 }
 
 /**
@@ -85,7 +94,9 @@ function roleStatements(json: Json, roleId: string): Statement[] {
   const attached = resourcesOf(json, 'AWS::IAM::Policy')
     .filter(([, p]) => asArray(p.Properties.Roles).some((r: Json) => r.Ref === roleId))
     .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Json[]);
-  const inline = asArray(json.Resources[roleId]?.Properties?.Policies).flatMap((p: Json) => p.PolicyDocument.Statement as Json[]);
+  const inline = asArray(json.Resources[roleId]?.Properties?.Policies).flatMap(
+    (p: Json) => p.PolicyDocument.Statement as Json[],
+  );
   return [...attached, ...inline].map(normalize);
 }
 
@@ -98,7 +109,8 @@ function functionInfo(s: Synth, name: string): { id: string; props: Json; roleId
   return { id, props, roleId, statements: roleStatements(s.json, roleId) };
 }
 
-const sortJson = (values: Json[]): Json[] => [...values].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
+const sortJson = (values: Json[]): Json[] =>
+  [...values].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
 const actionsOf = (statements: Statement[]): Set<string> => new Set(statements.flatMap((st) => st.Action));
 const resourcesFor = (statements: Statement[], action: string): Json[] =>
   statements.filter((st) => st.Action.includes(action)).flatMap((st) => st.Resource);
@@ -109,7 +121,8 @@ function expectedActions(access: Access): string[] {
   if (access.table) actions.push('dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem');
   if (access.table === 'readwrite') actions.push('dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
   if (access.startExecution) actions.push('states:StartExecution');
-  if (access.sendTaskResult) actions.push('states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat');
+  if (access.sendTaskResult)
+    actions.push('states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat');
   if (access.publishDevice || access.publishDelivery) actions.push('sns:Publish');
   if (access.keys === 'sign') actions.push('kms:Sign', 'kms:GetPublicKey');
   if (access.keys === 'verify') actions.push('kms:GetPublicKey');
@@ -143,14 +156,21 @@ const STAR_RESOURCE_ACTIONS = new Set([
 const isAccountRoot = (principal: Json): boolean => JSON.stringify(principal?.AWS ?? '').endsWith(':root"]]}');
 
 /** Every policy document in the template, with where it came from. */
-function allPolicyDocuments(json: Json): { where: string; kind: 'identity' | 'key' | 'resource'; statements: Statement[] }[] {
+function allPolicyDocuments(
+  json: Json,
+): { where: string; kind: 'identity' | 'key' | 'resource'; statements: Statement[] }[] {
   const docs: { where: string; kind: 'identity' | 'key' | 'resource'; statements: Statement[] }[] = [];
   for (const [id, r] of Object.entries(json.Resources as Record<string, Json>)) {
     const p = r.Properties ?? {};
-    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') docs.push({ where: id, kind: 'identity', statements: p.PolicyDocument.Statement.map(normalize) });
-    if (r.Type === 'AWS::IAM::Role') for (const inline of asArray(p.Policies) as Json[]) docs.push({ where: id, kind: 'identity', statements: inline.PolicyDocument.Statement.map(normalize) });
-    if (r.Type === 'AWS::KMS::Key') docs.push({ where: id, kind: 'key', statements: p.KeyPolicy.Statement.map(normalize) });
-    if (r.Type === 'AWS::SNS::TopicPolicy' || r.Type === 'AWS::SQS::QueuePolicy') docs.push({ where: id, kind: 'resource', statements: p.PolicyDocument.Statement.map(normalize) });
+    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
+      docs.push({ where: id, kind: 'identity', statements: p.PolicyDocument.Statement.map(normalize) });
+    if (r.Type === 'AWS::IAM::Role')
+      for (const inline of asArray(p.Policies) as Json[])
+        docs.push({ where: id, kind: 'identity', statements: inline.PolicyDocument.Statement.map(normalize) });
+    if (r.Type === 'AWS::KMS::Key')
+      docs.push({ where: id, kind: 'key', statements: p.KeyPolicy.Statement.map(normalize) });
+    if (r.Type === 'AWS::SNS::TopicPolicy' || r.Type === 'AWS::SQS::QueuePolicy')
+      docs.push({ where: id, kind: 'resource', statements: p.PolicyDocument.Statement.map(normalize) });
   }
   return docs;
 }
@@ -164,7 +184,9 @@ function dependenciesOf(resource: Json, ids: Set<string>): Set<string> {
     if (typeof v.Ref === 'string' && ids.has(v.Ref)) deps.add(v.Ref);
     if (Array.isArray(v['Fn::GetAtt']) && ids.has(v['Fn::GetAtt'][0])) deps.add(v['Fn::GetAtt'][0]);
     const sub = v['Fn::Sub'];
-    if (sub !== undefined) for (const m of String(Array.isArray(sub) ? sub[0] : sub).matchAll(/\$\{([^}.!]+)/g)) if (ids.has(m[1]!)) deps.add(m[1]!);
+    if (sub !== undefined)
+      for (const m of String(Array.isArray(sub) ? sub[0] : sub).matchAll(/\$\{([^}.!]+)/g))
+        if (ids.has(m[1]!)) deps.add(m[1]!);
     Object.values(v).forEach(walk);
   };
   walk(resource.Properties);
@@ -175,7 +197,8 @@ function dependenciesOf(resource: Json, ids: Set<string>): Set<string> {
 
 let s: Synth;
 before(() => {
-  if (!allHandlersExist) console.log(`# handlers not written yet, stubbed for these tests: ${missingHandlers.join(', ')}`);
+  if (!allHandlersExist)
+    console.log(`# handlers not written yet, stubbed for these tests: ${missingHandlers.join(', ')}`);
   s = synth();
 });
 after(() => {
@@ -215,13 +238,17 @@ describe('CibaStack: data', () => {
     assert.equal(topic.Type, 'AWS::SNS::Topic');
     assert.match(JSON.stringify(topic.Properties.KmsMasterKeyId), /alias\/aws\/sns/);
     s.template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      PolicyDocument: { Statement: [{ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }] },
+      PolicyDocument: {
+        Statement: [{ Effect: 'Deny', Action: 'sns:Publish', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }],
+      },
     });
   });
 
   it('signing keys: RSA_2048 and ECC_NIST_P256, SIGN_VERIFY, with aliases, retained', () => {
     const sealingId = logicalId(s.stack, s.stack.server.sealingKey);
-    const keys = resourcesOf(s.json, 'AWS::KMS::Key').filter(([id]) => id !== sealingId).map(([, k]) => k);
+    const keys = resourcesOf(s.json, 'AWS::KMS::Key')
+      .filter(([id]) => id !== sealingId)
+      .map(([, k]) => k);
     assert.deepEqual(keys.map((k) => k.Properties.KeySpec).sort(), ['ECC_NIST_P256', 'RSA_2048']);
     for (const k of keys) {
       assert.equal(k.Properties.KeyUsage, 'SIGN_VERIFY');
@@ -241,7 +268,11 @@ describe('CibaStack: data', () => {
     assert.ok([undefined, 'ENCRYPT_DECRYPT'].includes(key.Properties.KeyUsage), key.Properties.KeyUsage);
     assert.equal(key.Properties.EnableKeyRotation, true);
     assert.equal(key.DeletionPolicy, 'Retain');
-    const aliases = resourcesOf(s.json, 'AWS::KMS::Alias').filter(([, a]) => isDeepStrictEqual(a.Properties.TargetKeyId, { Ref: id }) || isDeepStrictEqual(a.Properties.TargetKeyId, { 'Fn::GetAtt': [id, 'Arn'] }));
+    const aliases = resourcesOf(s.json, 'AWS::KMS::Alias').filter(
+      ([, a]) =>
+        isDeepStrictEqual(a.Properties.TargetKeyId, { Ref: id }) ||
+        isDeepStrictEqual(a.Properties.TargetKeyId, { 'Fn::GetAtt': [id, 'Arn'] }),
+    );
     assert.equal(aliases.length, 1);
     assert.match(aliases[0]![1].Properties.AliasName, /^alias\/CibaStack-CibaServer\/delivery-sealing$/);
   });
@@ -251,39 +282,79 @@ describe('CibaStack: data', () => {
     const topic = s.json.Resources[topicId];
     assert.equal(topic.Type, 'AWS::SNS::Topic');
     assert.match(JSON.stringify(topic.Properties.KmsMasterKeyId), /alias\/aws\/sns/);
-    const [[, policy]] = resourcesOf(s.json, 'AWS::SNS::TopicPolicy').filter(([, p]) => isDeepStrictEqual(p.Properties.Topics, [{ Ref: topicId }])) as [[string, Json]];
+    const [[, policy]] = resourcesOf(s.json, 'AWS::SNS::TopicPolicy').filter(([, p]) =>
+      isDeepStrictEqual(p.Properties.Topics, [{ Ref: topicId }]),
+    ) as [[string, Json]];
     const statements = (policy.Properties.PolicyDocument.Statement as Json[]).map(normalize);
-    assert.ok(statements.some((st) => st.Effect === 'Deny' && st.Action.includes('sns:Publish') && st.Condition?.Bool?.['aws:SecureTransport'] === 'false'));
-    assert.ok(!statements.some((st) => st.Effect === 'Allow'), 'no resource-policy grants: publishers are authorized by IAM');
+    assert.ok(
+      statements.some(
+        (st) =>
+          st.Effect === 'Deny' &&
+          st.Action.includes('sns:Publish') &&
+          st.Condition?.Bool?.['aws:SecureTransport'] === 'false',
+      ),
+    );
+    assert.ok(
+      !statements.some((st) => st.Effect === 'Allow'),
+      'no resource-policy grants: publishers are authorized by IAM',
+    );
 
     const deliverArn = { 'Fn::GetAtt': [functionInfo(s, 'deliver').id, 'Arn'] };
     const subscriptions = resourcesOf(s.json, 'AWS::SNS::Subscription').map(([, sub]) => sub.Properties);
     for (const sub of TOPIC_SUBSCRIBERS) assert.equal(sub.topic, 'delivery', sub.name);
     assert.deepEqual(
       subscriptions.filter((p) => isDeepStrictEqual(p.TopicArn, { Ref: topicId })),
-      TOPIC_SUBSCRIBERS.map((sub) => ({ Protocol: 'lambda', TopicArn: { Ref: topicId }, Endpoint: { 'Fn::GetAtt': [functionInfo(s, sub.name).id, 'Arn'] } })),
+      TOPIC_SUBSCRIBERS.map((sub) => ({
+        Protocol: 'lambda',
+        TopicArn: { Ref: topicId },
+        Endpoint: { 'Fn::GetAtt': [functionInfo(s, sub.name).id, 'Arn'] },
+      })),
     );
     // The device topic's subscribers are outside the stack (push platforms, SMS, the operator's own).
     assert.equal(subscriptions.length, TOPIC_SUBSCRIBERS.length);
     // SNS may invoke the deliver function, for this topic only.
-    const permissions = resourcesOf(s.json, 'AWS::Lambda::Permission').map(([, p]) => p.Properties).filter((p) => p.Principal === 'sns.amazonaws.com');
-    assert.deepEqual(permissions, [{ Action: 'lambda:InvokeFunction', FunctionName: deliverArn, Principal: 'sns.amazonaws.com', SourceArn: { Ref: topicId } }]);
+    const permissions = resourcesOf(s.json, 'AWS::Lambda::Permission')
+      .map(([, p]) => p.Properties)
+      .filter((p) => p.Principal === 'sns.amazonaws.com');
+    assert.deepEqual(permissions, [
+      {
+        Action: 'lambda:InvokeFunction',
+        FunctionName: deliverArn,
+        Principal: 'sns.amazonaws.com',
+        SourceArn: { Ref: topicId },
+      },
+    ]);
   });
 
   it('delivery dead-letter queue: SQS-managed encryption, TLS only, 14 days, retained', () => {
     const queueId = logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue);
     const queues = resourcesOf(s.json, 'AWS::SQS::Queue');
-    assert.deepEqual(queues.map(([id]) => id), [queueId]);
+    assert.deepEqual(
+      queues.map(([id]) => id),
+      [queueId],
+    );
     const queue = s.json.Resources[queueId];
     assert.equal(queue.Properties.SqsManagedSseEnabled, true);
     assert.equal(queue.Properties.KmsMasterKeyId, undefined);
     assert.equal(queue.Properties.MessageRetentionPeriod, 14 * 24 * 3600);
     assert.equal(queue.DeletionPolicy, 'Retain');
-    const policies = resourcesOf(s.json, 'AWS::SQS::QueuePolicy').filter(([, p]) => isDeepStrictEqual(p.Properties.Queues, [{ Ref: queueId }]));
+    const policies = resourcesOf(s.json, 'AWS::SQS::QueuePolicy').filter(([, p]) =>
+      isDeepStrictEqual(p.Properties.Queues, [{ Ref: queueId }]),
+    );
     assert.equal(policies.length, 1);
     const statements = (policies[0]![1].Properties.PolicyDocument.Statement as Json[]).map(normalize);
-    assert.ok(statements.some((st) => st.Effect === 'Deny' && st.Condition?.Bool?.['aws:SecureTransport'] === 'false' && st.Resource.some((r) => isDeepStrictEqual(r, { 'Fn::GetAtt': [queueId, 'Arn'] }))));
-    assert.ok(!statements.some((st) => st.Effect === 'Allow'), 'no resource-policy grants: the state machine role is authorized by IAM');
+    assert.ok(
+      statements.some(
+        (st) =>
+          st.Effect === 'Deny' &&
+          st.Condition?.Bool?.['aws:SecureTransport'] === 'false' &&
+          st.Resource.some((r) => isDeepStrictEqual(r, { 'Fn::GetAtt': [queueId, 'Arn'] })),
+      ),
+    );
+    assert.ok(
+      !statements.some((st) => st.Effect === 'Allow'),
+      'no resource-policy grants: the state machine role is authorized by IAM',
+    );
   });
 });
 
@@ -315,25 +386,43 @@ describe('CibaStack: state machine', () => {
     const subs = sm.Properties.DefinitionSubstitutions;
     assert.deepEqual(new Set(Object.keys(subs)), placeholders);
     assert.deepEqual(subs.TableName, { Ref: logicalId(s.stack, s.stack.server.table) });
-    assert.deepEqual(subs.Partition, { Ref: 'AWS::Partition' }, 'service integration ARNs follow the partition (aws, aws-cn, aws-us-gov)');
+    assert.deepEqual(
+      subs.Partition,
+      { Ref: 'AWS::Partition' },
+      'service integration ARNs follow the partition (aws, aws-cn, aws-us-gov)',
+    );
     for (const wf of WORKFLOW_FUNCTIONS) {
       assert.deepEqual(subs[`${pascal(wf.name)}FunctionArn`], { 'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'] });
     }
     assert.ok(WORKFLOW_FUNCTIONS.some((wf) => wf.name === 'enqueue-delivery'));
-    assert.deepEqual(subs.EnqueueDeliveryFunctionArn, { 'Fn::GetAtt': [functionInfo(s, 'enqueue-delivery').id, 'Arn'] });
-    assert.deepEqual(subs.DeliveryDeadLetterQueueUrl, { Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) });
+    assert.deepEqual(subs.EnqueueDeliveryFunctionArn, {
+      'Fn::GetAtt': [functionInfo(s, 'enqueue-delivery').id, 'Arn'],
+    });
+    assert.deepEqual(subs.DeliveryDeadLetterQueueUrl, {
+      Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue),
+    });
   });
 
   it('waits on Lambda callback tasks: the device decision until the request expiry, the delivery for a fixed time', () => {
     const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
-    const callbacks = Object.values(asl.States).filter((st) => st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken');
+    const callbacks = Object.values(asl.States).filter(
+      (st) => st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken',
+    );
     for (const task of callbacks) assert.equal(task.Parameters.Payload['taskToken.$'], '$$.Task.Token');
     // Poll (NotifyDeviceAndWait) and ping/push (NotifyDeviceThenDeliver) both wait on the device until the expiry.
     const onDevice = callbacks.filter((st) => st.Parameters.FunctionName === '${NotifyDeviceFunctionArn}');
     assert.equal(onDevice.length, 2);
     for (const task of onDevice) assert.equal(task.TimeoutSecondsPath, '$.expiresIn');
-    assert.ok(onDevice.some((task) => task.Catch.some((c: Json) => c.ErrorEquals.includes('States.Timeout'))), 'poll: expiry is recorded');
-    assert.ok(onDevice.some((task) => task.Catch.some((c: Json) => c.ErrorEquals.includes('States.ALL') && c.Next === 'Deliver')), 'ping/push: every outcome is delivered');
+    assert.ok(
+      onDevice.some((task) => task.Catch.some((c: Json) => c.ErrorEquals.includes('States.Timeout'))),
+      'poll: expiry is recorded',
+    );
+    assert.ok(
+      onDevice.some((task) =>
+        task.Catch.some((c: Json) => c.ErrorEquals.includes('States.ALL') && c.Next === 'Deliver'),
+      ),
+      'ping/push: every outcome is delivered',
+    );
     const onDelivery = callbacks.filter((st) => st.Parameters.FunctionName === '${EnqueueDeliveryFunctionArn}');
     assert.equal(onDelivery.length, 1);
     assert.equal(typeof onDelivery[0]!.TimeoutSeconds, 'number');
@@ -342,7 +431,9 @@ describe('CibaStack: state machine', () => {
   it('Deliver retries retryable failures and callback timeouts with capped exponential backoff and full jitter, then dead-letters', () => {
     // The synthesized definition: the staged asset CloudFormation reads.
     const [[, sm]] = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine') as [[string, Json]];
-    const asl = JSON.parse(readFileSync(path.join(s.outdir, `asset.${sm.Properties.DefinitionS3Location.Key}`), 'utf8')) as { States: Record<string, Json> };
+    const asl = JSON.parse(
+      readFileSync(path.join(s.outdir, `asset.${sm.Properties.DefinitionS3Location.Key}`), 'utf8'),
+    ) as { States: Record<string, Json> };
     const deliver = asl.States.Deliver;
     assert.equal(deliver.Type, 'Task');
     assert.equal(deliver.Parameters.FunctionName, '${EnqueueDeliveryFunctionArn}');
@@ -350,8 +441,14 @@ describe('CibaStack: state machine', () => {
     const retries = (deliver.Retry as Json[]).filter((r) => r.ErrorEquals.includes('Delivery.Retryable'));
     assert.equal(retries.length, 1);
     const retry = retries[0]!;
-    assert.ok(retry.ErrorEquals.includes('States.Timeout'), 'an unanswered attempt (deliver crashed, timed out or was throttled) is retried');
-    assert.ok(!retry.ErrorEquals.includes('States.ALL') && !retry.ErrorEquals.some((e: string) => /Rejected|Exhausted/.test(e)), 'final outcomes are not retried');
+    assert.ok(
+      retry.ErrorEquals.includes('States.Timeout'),
+      'an unanswered attempt (deliver crashed, timed out or was throttled) is retried',
+    );
+    assert.ok(
+      !retry.ErrorEquals.includes('States.ALL') && !retry.ErrorEquals.some((e: string) => /Rejected|Exhausted/.test(e)),
+      'final outcomes are not retried',
+    );
     assert.equal(retry.IntervalSeconds, 2);
     assert.equal(retry.BackoffRate, 2);
     assert.equal(retry.MaxDelaySeconds, 300);
@@ -360,7 +457,10 @@ describe('CibaStack: state machine', () => {
     // (MaxDelaySeconds / 2) the attempts outlast the longest window (24 h).
     assert.ok((retry.MaxAttempts * retry.MaxDelaySeconds) / 2 >= 86_400, String(retry.MaxAttempts));
     // Every other error is dead-lettered, the record goes to the queue, and the execution fails.
-    assert.deepEqual(deliver.Catch.map((c: Json) => [c.ErrorEquals, c.Next]), [[['States.ALL'], 'DeadLetter']]);
+    assert.deepEqual(
+      deliver.Catch.map((c: Json) => [c.ErrorEquals, c.Next]),
+      [[['States.ALL'], 'DeadLetter']],
+    );
     assert.equal(asl.States[deliver.Next].Type, 'Succeed');
     const deadLetter = asl.States.DeadLetter;
     assert.equal(deadLetter.Resource, 'arn:${Partition}:states:::sqs:sendMessage');
@@ -370,19 +470,37 @@ describe('CibaStack: state machine', () => {
   });
 
   it('role: invoke the workflow functions, UpdateItem on the table, SendMessage to the dead-letter queue, nothing else', () => {
-    const smRoleId: string = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.RoleArn['Fn::GetAtt'][0];
-    const statements = roleStatements(s.json, smRoleId).filter((st) => !st.Action.every((a) => STAR_RESOURCE_ACTIONS.has(a)));
-    assert.deepEqual([...actionsOf(statements)].sort(), ['dynamodb:UpdateItem', 'lambda:InvokeFunction', 'sqs:SendMessage']);
+    const smRoleId: string = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.RoleArn[
+      'Fn::GetAtt'
+    ][0];
+    const statements = roleStatements(s.json, smRoleId).filter(
+      (st) => !st.Action.every((a) => STAR_RESOURCE_ACTIONS.has(a)),
+    );
+    assert.deepEqual([...actionsOf(statements)].sort(), [
+      'dynamodb:UpdateItem',
+      'lambda:InvokeFunction',
+      'sqs:SendMessage',
+    ]);
     assert.deepEqual(
       sortJson(resourcesFor(statements, 'lambda:InvokeFunction')),
       sortJson(WORKFLOW_FUNCTIONS.map((wf) => ({ 'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'] }))),
     );
-    assert.deepEqual(resourcesFor(statements, 'dynamodb:UpdateItem'), [{ 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.table), 'Arn'] }]);
-    assert.deepEqual(resourcesFor(statements, 'sqs:SendMessage'), [{ 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue), 'Arn'] }]);
+    assert.deepEqual(resourcesFor(statements, 'dynamodb:UpdateItem'), [
+      { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.table), 'Arn'] },
+    ]);
+    assert.deepEqual(resourcesFor(statements, 'sqs:SendMessage'), [
+      { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue), 'Arn'] },
+    ]);
     // Nobody else may write to the queue (and no KMS grant is needed: SQS-managed encryption).
-    const sqsGrants = allPolicyDocuments(s.json).filter((d) => d.statements.some((st) => st.Effect === 'Allow' && st.Action.some((a) => a.startsWith('sqs:'))));
+    const sqsGrants = allPolicyDocuments(s.json).filter((d) =>
+      d.statements.some((st) => st.Effect === 'Allow' && st.Action.some((a) => a.startsWith('sqs:'))),
+    );
     assert.ok(sqsGrants.length > 0);
-    for (const d of sqsGrants) assert.ok(asArray(s.json.Resources[d.where].Properties.Roles).some((r: Json) => r.Ref === smRoleId), d.where);
+    for (const d of sqsGrants)
+      assert.ok(
+        asArray(s.json.Resources[d.where].Properties.Roles).some((r: Json) => r.Ref === smRoleId),
+        d.where,
+      );
   });
 });
 
@@ -391,7 +509,12 @@ describe('CibaStack: functions', () => {
     const fns = resourcesOf(s.json, 'AWS::Lambda::Function');
     assert.equal(fns.length, FUNCTION_NAMES.length);
     assert.deepEqual(Object.keys(s.stack.server.functions).sort(), [...FUNCTION_NAMES].sort());
-    const timeouts = new Map(FUNCTION_NAMES.map((name) => [functionInfo(s, name).id, TOPIC_SUBSCRIBERS.find((t) => t.name === name)?.timeoutSeconds ?? 10]));
+    const timeouts = new Map(
+      FUNCTION_NAMES.map((name) => [
+        functionInfo(s, name).id,
+        TOPIC_SUBSCRIBERS.find((t) => t.name === name)?.timeoutSeconds ?? 10,
+      ]),
+    );
     for (const [id, fn] of fns) {
       assert.equal(fn.Properties.Runtime, 'nodejs24.x', id);
       assert.deepEqual(fn.Properties.Architectures, ['arm64'], id);
@@ -422,7 +545,10 @@ describe('CibaStack: functions', () => {
 
   it('deliver: a 30 s delivery-topic subscriber without Lambda retries (the workflow retries), events kept no longer than one attempt', () => {
     const sub = TOPIC_SUBSCRIBERS.find((t) => t.name === 'deliver');
-    assert.deepEqual(sub && { topic: sub.topic, timeoutSeconds: sub.timeoutSeconds }, { topic: 'delivery', timeoutSeconds: 30 });
+    assert.deepEqual(sub && { topic: sub.topic, timeoutSeconds: sub.timeoutSeconds }, {
+      topic: 'delivery',
+      timeoutSeconds: 30,
+    });
     const { id, props } = functionInfo(s, 'deliver');
     assert.equal(props.Runtime, 'nodejs24.x');
     assert.equal(props.Timeout, 30);
@@ -430,23 +556,42 @@ describe('CibaStack: functions', () => {
     const attempt: number = asl.States.Deliver.TimeoutSeconds;
     assert.ok(props.Timeout < attempt, 'a delivery finishes (or dies) before the workflow gives up on the attempt');
     const configs = resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig').map(([, c]) => c.Properties);
-    assert.deepEqual(configs, [{ FunctionName: { Ref: id }, Qualifier: '$LATEST', MaximumRetryAttempts: 0, MaximumEventAgeInSeconds: Math.max(60, attempt) }]);
+    assert.deepEqual(configs, [
+      {
+        FunctionName: { Ref: id },
+        Qualifier: '$LATEST',
+        MaximumRetryAttempts: 0,
+        MaximumEventAgeInSeconds: Math.max(60, attempt),
+      },
+    ]);
   });
 
   it('environment: ARNs of the state machine and the topics only where the function uses them', () => {
     const sealingKeyArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'] };
     for (const spec of functionSpecs()) {
       const env = functionInfo(s, spec.name).props.Environment.Variables;
-      for (const required of ['ISSUER', 'TABLE_NAME', 'KMS_RSA_KEY_ID', 'KMS_EC_KEY_ID']) assert.ok(env[required], `${spec.name}: ${required}`);
+      for (const required of ['ISSUER', 'TABLE_NAME', 'KMS_RSA_KEY_ID', 'KMS_EC_KEY_ID'])
+        assert.ok(env[required], `${spec.name}: ${required}`);
       // functions/config.ts requires the sealing key id of every function with KEYS_SOURCE=kms (IAM decides who may use it).
       assert.deepEqual(env.KMS_SEAL_KEY_ID, sealingKeyArn, spec.name);
-      assert.equal('STATE_MACHINE_ARN' in env, Boolean(spec.access.startExecution || spec.access.sendTaskResult), `${spec.name}: STATE_MACHINE_ARN`);
+      assert.equal(
+        'STATE_MACHINE_ARN' in env,
+        Boolean(spec.access.startExecution || spec.access.sendTaskResult),
+        `${spec.name}: STATE_MACHINE_ARN`,
+      );
       assert.equal('DEVICE_TOPIC_ARN' in env, Boolean(spec.access.publishDevice), `${spec.name}: DEVICE_TOPIC_ARN`);
-      assert.equal('DELIVERY_TOPIC_ARN' in env, Boolean(spec.access.publishDelivery), `${spec.name}: DELIVERY_TOPIC_ARN`);
-      if ('DELIVERY_TOPIC_ARN' in env) assert.deepEqual(env.DELIVERY_TOPIC_ARN, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
+      assert.equal(
+        'DELIVERY_TOPIC_ARN' in env,
+        Boolean(spec.access.publishDelivery),
+        `${spec.name}: DELIVERY_TOPIC_ARN`,
+      );
+      if ('DELIVERY_TOPIC_ARN' in env)
+        assert.deepEqual(env.DELIVERY_TOPIC_ARN, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
       // Tunables appear only when configured.
-      for (const tunable of ['CIBA_MAX_EXPIRES_IN', 'CIBA_DELIVERY_WINDOW', 'CIBA_DELIVERY_TIMEOUT']) assert.ok(!(tunable in env));
-      if ('STATE_MACHINE_ARN' in env) assert.deepEqual(env.STATE_MACHINE_ARN, s.stack.resolve(s.stack.server.stateMachineArn));
+      for (const tunable of ['CIBA_MAX_EXPIRES_IN', 'CIBA_DELIVERY_WINDOW', 'CIBA_DELIVERY_TIMEOUT'])
+        assert.ok(!(tunable in env));
+      if ('STATE_MACHINE_ARN' in env)
+        assert.deepEqual(env.STATE_MACHINE_ARN, s.stack.resolve(s.stack.server.stateMachineArn));
     }
   });
 
@@ -460,8 +605,16 @@ describe('CibaStack: least privilege', () => {
   it("every function's role allows exactly what its `access` says, plus writing its own logs", () => {
     for (const spec of functionSpecs()) {
       const { props, statements } = functionInfo(s, spec.name);
-      assert.deepEqual([...actionsOf(statements)].sort(), [...expectedActions(spec.access), ...LOG_WRITE].sort(), spec.name);
-      assert.deepEqual(resourcesFor(statements, 'logs:PutLogEvents'), [{ 'Fn::GetAtt': [props.LoggingConfig.LogGroup.Ref, 'Arn'] }], spec.name);
+      assert.deepEqual(
+        [...actionsOf(statements)].sort(),
+        [...expectedActions(spec.access), ...LOG_WRITE].sort(),
+        spec.name,
+      );
+      assert.deepEqual(
+        resourcesFor(statements, 'logs:PutLogEvents'),
+        [{ 'Fn::GetAtt': [props.LoggingConfig.LogGroup.Ref, 'Arn'] }],
+        spec.name,
+      );
     }
   });
 
@@ -498,7 +651,11 @@ describe('CibaStack: least privilege', () => {
 
   it('sealing key: bc-authorize and deliver seal and unseal, token only unseals (client_secret_jwt), nobody else touches it; always with the sealing context', () => {
     const sealingKeyArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'] };
-    const expected: Record<string, string[]> = { 'bc-authorize': ['kms:Decrypt', 'kms:GenerateDataKey'], token: ['kms:Decrypt'], deliver: ['kms:Decrypt', 'kms:GenerateDataKey'] };
+    const expected: Record<string, string[]> = {
+      'bc-authorize': ['kms:Decrypt', 'kms:GenerateDataKey'],
+      token: ['kms:Decrypt'],
+      deliver: ['kms:Decrypt', 'kms:GenerateDataKey'],
+    };
     for (const name of FUNCTION_NAMES) {
       const statements = functionInfo(s, name).statements;
       const onKey = statements.filter((st) => st.Resource.some((r) => isDeepStrictEqual(r, sealingKeyArn)));
@@ -508,21 +665,30 @@ describe('CibaStack: least privilege', () => {
         assert.deepEqual(st.Condition, { StringEquals: { 'kms:EncryptionContext:purpose': 'ciba-sealing' } }, name);
       }
       // Sealing actions on nothing else (e.g. the signing keys).
-      for (const action of ['kms:GenerateDataKey', 'kms:Decrypt', 'kms:Encrypt', 'kms:ReEncryptFrom', 'kms:ReEncryptTo']) {
+      for (const action of [
+        'kms:GenerateDataKey',
+        'kms:Decrypt',
+        'kms:Encrypt',
+        'kms:ReEncryptFrom',
+        'kms:ReEncryptTo',
+      ]) {
         for (const r of resourcesFor(statements, action)) assert.deepEqual(r, sealingKeyArn, `${name}: ${action}`);
       }
     }
   });
 
   it('bc-authorize reads the public signing keys (id_token_hint) on the two signing keys only, but cannot sign', () => {
-    const keyArns = [s.stack.server.signingKeys.rsa, s.stack.server.signingKeys.ec].map((k) => ({ 'Fn::GetAtt': [logicalId(s.stack, k), 'Arn'] }));
+    const keyArns = [s.stack.server.signingKeys.rsa, s.stack.server.signingKeys.ec].map((k) => ({
+      'Fn::GetAtt': [logicalId(s.stack, k), 'Arn'],
+    }));
     const bc = functionInfo(s, 'bc-authorize').statements;
     assert.deepEqual(sortJson(resourcesFor(bc, 'kms:GetPublicKey')), sortJson(keyArns));
     const kmsActions = [...actionsOf(bc)].filter((a) => a.startsWith('kms:')).sort();
     assert.deepEqual(kmsActions, ['kms:Decrypt', 'kms:GenerateDataKey', 'kms:GetPublicKey']);
     assert.ok(!actionsOf(bc).has('kms:Sign'));
     // Nothing on the signing keys but GetPublicKey.
-    for (const st of bc.filter((x) => x.Resource.some((r) => keyArns.some((k) => isDeepStrictEqual(r, k))))) assert.deepEqual(st.Action, ['kms:GetPublicKey']);
+    for (const st of bc.filter((x) => x.Resource.some((r) => keyArns.some((k) => isDeepStrictEqual(r, k)))))
+      assert.deepEqual(st.Action, ['kms:GetPublicKey']);
   });
 
   it('token unseals (client_secret_jwt secrets) but cannot seal', () => {
@@ -536,18 +702,27 @@ describe('CibaStack: least privilege', () => {
     const actions = actionsOf(deliver);
     assert.ok(!actions.has('states:StartExecution'));
     assert.ok(!actions.has('sns:Publish'));
-    assert.deepEqual(resourcesFor(deliver, 'states:SendTaskSuccess'), [s.stack.resolve(s.stack.server.stateMachineArn)]);
+    assert.deepEqual(resourcesFor(deliver, 'states:SendTaskSuccess'), [
+      s.stack.resolve(s.stack.server.stateMachineArn),
+    ]);
     assert.ok(actions.has('kms:Sign'));
     assert.ok(actions.has('dynamodb:UpdateItem'));
   });
 
   it('table access is on the table and its index only; key access on the two signing keys only', () => {
     const tableArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.table), 'Arn'] };
-    const keyArns = [s.stack.server.signingKeys.rsa, s.stack.server.signingKeys.ec].map((k) => ({ 'Fn::GetAtt': [logicalId(s.stack, k), 'Arn'] }));
+    const keyArns = [s.stack.server.signingKeys.rsa, s.stack.server.signingKeys.ec].map((k) => ({
+      'Fn::GetAtt': [logicalId(s.stack, k), 'Arn'],
+    }));
     for (const name of FUNCTION_NAMES) {
       const statements = functionInfo(s, name).statements;
       const tableResources = resourcesFor(statements, 'dynamodb:GetItem');
-      if (tableResources.length) assert.deepEqual(sortJson(tableResources), sortJson([tableArn, { 'Fn::Join': ['', [tableArn, `/index/${TABLE.userIndex.name}`]] }]), name);
+      if (tableResources.length)
+        assert.deepEqual(
+          sortJson(tableResources),
+          sortJson([tableArn, { 'Fn::Join': ['', [tableArn, `/index/${TABLE.userIndex.name}`]] }]),
+          name,
+        );
       const kmsResources = resourcesFor(statements, 'kms:GetPublicKey');
       // Order-insensitive: the minimizePolicies feature flag sorts merged resources.
       if (kmsResources.length) assert.deepEqual(sortJson(kmsResources), sortJson(keyArns), name);
@@ -558,12 +733,16 @@ describe('CibaStack: least privilege', () => {
     for (const doc of allPolicyDocuments(s.json)) {
       for (const st of doc.statements) {
         const where = `${doc.where}: ${JSON.stringify(st)}`;
-        const rootKeyAdmin = doc.kind === 'key' && isAccountRoot(st.Principal) && st.Action.length === 1 && st.Action[0] === 'kms:*';
+        const rootKeyAdmin =
+          doc.kind === 'key' && isAccountRoot(st.Principal) && st.Action.length === 1 && st.Action[0] === 'kms:*';
         // A resource policy may deny a whole service (the dead-letter queue's TLS-only statement denies sqs:*).
         const denyService = doc.kind === 'resource' && st.Effect === 'Deny';
         for (const action of st.Action) {
           assert.notEqual(action, '*', where);
-          assert.ok(denyService || !['dynamodb:*', 'states:*', 'sns:*', 'sqs:*', 'lambda:*', 'iam:*'].includes(action), where);
+          assert.ok(
+            denyService || !['dynamodb:*', 'states:*', 'sns:*', 'sqs:*', 'lambda:*', 'iam:*'].includes(action),
+            where,
+          );
           assert.ok(rootKeyAdmin || denyService || !action.endsWith(':*'), where);
           assert.notEqual(action, 'dynamodb:Scan', where);
         }
@@ -575,7 +754,8 @@ describe('CibaStack: least privilege', () => {
   });
 
   it('no managed policies: no role gets AWSLambdaBasicExecutionRole or any other', () => {
-    for (const [id, role] of resourcesOf(s.json, 'AWS::IAM::Role')) assert.equal(role.Properties.ManagedPolicyArns, undefined, id);
+    for (const [id, role] of resourcesOf(s.json, 'AWS::IAM::Role'))
+      assert.equal(role.Properties.ManagedPolicyArns, undefined, id);
   });
 
   it('has no CloudFormation dependency cycle (state machine ↔ notify-device)', () => {
@@ -603,11 +783,15 @@ describe('CibaStack: HTTP API', () => {
       const integration = s.json.Resources[integrationId].Properties;
       assert.equal(integration.IntegrationType, 'AWS_PROXY');
       assert.equal(integration.PayloadFormatVersion, '2.0');
-      assert.deepEqual(integration.IntegrationUri, { 'Fn::GetAtt': [functionInfo(s, route.name).id, 'Arn'] }, route.name);
+      assert.deepEqual(
+        integration.IntegrationUri,
+        { 'Fn::GetAtt': [functionInfo(s, route.name).id, 'Arn'] },
+        route.name,
+      );
     }
   });
 
-  it('HEAD routes for discovery and JWKS (a GET route does not match HEAD), on the GET route\'s integration', () => {
+  it("HEAD routes for discovery and JWKS (a GET route does not match HEAD), on the GET route's integration", () => {
     const routes = resourcesOf(s.json, 'AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties);
     const target = (key: string) => routes.find((r) => r.RouteKey === key)?.Target;
     for (const path of ['/.well-known/openid-configuration', '/jwks']) {
@@ -615,8 +799,9 @@ describe('CibaStack: HTTP API', () => {
       assert.deepEqual(target(`HEAD ${path}`), target(`GET ${path}`), `HEAD ${path} runs the GET function`);
     }
     // API Gateway may invoke the function for HEAD: a permission for the path with any method, or for HEAD itself.
-    const permissions = resourcesOf(s.json, 'AWS::Lambda::Permission')
-      .map(([, p]) => JSON.stringify(p.Properties.SourceArn));
+    const permissions = resourcesOf(s.json, 'AWS::Lambda::Permission').map(([, p]) =>
+      JSON.stringify(p.Properties.SourceArn),
+    );
     for (const path of ['/.well-known/openid-configuration', '/jwks']) {
       const allows = (arn: string) => arn.includes(`/*/*${path}"`) || arn.includes(`/*/HEAD${path}"`);
       assert.ok(permissions.some(allows), `permission for HEAD ${path}`);
@@ -640,15 +825,34 @@ describe('CibaStack: HTTP API', () => {
   });
 
   it('outputs the issuer, discovery URL, state machine, table, topics and dead-letter queue', () => {
-    for (const name of ['IssuerUrl', 'DiscoveryUrl', 'StateMachineArn', 'TableName', 'DeviceTopicArn', 'DeliveryTopicArn', 'DeliveryDeadLetterQueueUrl']) s.template.hasOutput(name, {});
+    for (const name of [
+      'IssuerUrl',
+      'DiscoveryUrl',
+      'StateMachineArn',
+      'TableName',
+      'DeviceTopicArn',
+      'DeliveryTopicArn',
+      'DeliveryDeadLetterQueueUrl',
+    ])
+      s.template.hasOutput(name, {});
     assert.deepEqual(s.json.Outputs.DeliveryTopicArn.Value, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
-    assert.deepEqual(s.json.Outputs.DeliveryDeadLetterQueueUrl.Value, { Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) });
+    assert.deepEqual(s.json.Outputs.DeliveryDeadLetterQueueUrl.Value, {
+      Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue),
+    });
     // The sealing key, for `npm run seed -- --seal-key-id` (client_secret_jwt secrets sealed as the functions do).
-    assert.deepEqual(s.json.Outputs.SealingKeyId.Value, { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'] });
+    assert.deepEqual(s.json.Outputs.SealingKeyId.Value, {
+      'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'],
+    });
     // Plus AlarmTopicArn and DashboardUrl (monitoring).
     assert.equal(Object.keys(s.json.Outputs).length, 10);
     assert.deepEqual(s.json.Outputs.DiscoveryUrl.Value, {
-      'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.api), 'ApiEndpoint'] }, '/.well-known/openid-configuration']],
+      'Fn::Join': [
+        '',
+        [
+          { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.api), 'ApiEndpoint'] },
+          '/.well-known/openid-configuration',
+        ],
+      ],
     });
   });
 });
@@ -697,18 +901,31 @@ describe('CibaServer props', () => {
     assert.equal(resourcesOf(custom.json, 'AWS::DynamoDB::Table')[0]![1].DeletionPolicy, 'Delete');
     for (const [, k] of resourcesOf(custom.json, 'AWS::KMS::Key')) assert.equal(k.DeletionPolicy, 'Delete');
     for (const [, q] of resourcesOf(custom.json, 'AWS::SQS::Queue')) assert.equal(q.DeletionPolicy, 'Delete');
-    for (const [, lg] of resourcesOf(custom.json, 'AWS::Logs::LogGroup')) assert.equal(lg.Properties.RetentionInDays, 7);
-    assert.equal(resourcesOf(custom.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.StateMachineName, 'Custom-CibaServer');
+    for (const [, lg] of resourcesOf(custom.json, 'AWS::Logs::LogGroup'))
+      assert.equal(lg.Properties.RetentionInDays, 7);
+    assert.equal(
+      resourcesOf(custom.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.StateMachineName,
+      'Custom-CibaServer',
+    );
   });
 
   it('rejects delivery settings outside their bounds, and a POST timeout that does not fit in the deliver function', () => {
     const cases: [CibaServerProps, RegExp][] = [
-      [{ settings: { deliveryWindow: Duration.hours(25) } }, /settings\.deliveryWindow must be whole seconds from 1 to 86400/],
+      [
+        { settings: { deliveryWindow: Duration.hours(25) } },
+        /settings\.deliveryWindow must be whole seconds from 1 to 86400/,
+      ],
       [{ settings: { deliveryWindow: Duration.millis(1500) } }, /settings\.deliveryWindow must be whole seconds/],
-      [{ settings: { deliveryTimeout: Duration.seconds(26) } }, /settings\.deliveryTimeout must be whole seconds from 1 to 25/],
+      [
+        { settings: { deliveryTimeout: Duration.seconds(26) } },
+        /settings\.deliveryTimeout must be whole seconds from 1 to 25/,
+      ],
       [{ settings: { deliveryTimeout: Duration.millis(500) } }, /settings\.deliveryTimeout must be whole seconds/],
       [
-        { settings: { deliveryTimeout: Duration.seconds(15) }, functionProps: { deliver: { timeout: Duration.seconds(15) } } },
+        {
+          settings: { deliveryTimeout: Duration.seconds(15) },
+          functionProps: { deliver: { timeout: Duration.seconds(15) } },
+        },
         /shorter than the deliver function's timeout \(15 s\)/,
       ],
     ];
@@ -727,7 +944,12 @@ describe('CibaServer props', () => {
 });
 
 describe('CibaServer: server settings (rate limits, id_token_hint grace)', () => {
-  const SETTINGS = ['CIBA_RATE_LIMIT_CLIENT', 'CIBA_RATE_LIMIT_USER', 'CIBA_USER_CODE_ATTEMPTS', 'CIBA_ID_TOKEN_HINT_GRACE'];
+  const SETTINGS = [
+    'CIBA_RATE_LIMIT_CLIENT',
+    'CIBA_RATE_LIMIT_USER',
+    'CIBA_USER_CODE_ATTEMPTS',
+    'CIBA_ID_TOKEN_HINT_GRACE',
+  ];
 
   it('are not set by default, so the functions apply their own defaults', () => {
     for (const name of FUNCTION_NAMES) {
@@ -762,13 +984,34 @@ describe('CibaServer: server settings (rate limits, id_token_hint grace)', () =>
 
   it('are rejected outside their bounds', () => {
     const cases: [CibaServerProps, RegExp][] = [
-      [{ settings: { rateLimitPerClient: { count: 0, window: Duration.minutes(1) } } }, /settings\.rateLimitPerClient must be `<count>\/<seconds>`, each 1 to 9999999, got 0 per 1 minute/],
-      [{ settings: { rateLimitPerClient: { count: 1.5, window: Duration.minutes(1) } } }, /settings\.rateLimitPerClient must be/],
-      [{ settings: { rateLimitPerUser: { count: 10_000_000, window: Duration.minutes(1) } } }, /settings\.rateLimitPerUser must be/],
-      [{ settings: { rateLimitPerUser: { count: 10, window: Duration.millis(1500) } } }, /settings\.rateLimitPerUser must be/],
-      [{ settings: { userCodeAttempts: { count: 5, window: Duration.seconds(0) } } }, /settings\.userCodeAttempts must be/],
-      [{ settings: { userCodeAttempts: { count: 5, window: Duration.days(200) } } }, /settings\.userCodeAttempts must be/],
-      [{ settings: { idTokenHintGrace: Duration.days(366) } }, /settings\.idTokenHintGrace must be whole seconds from 0 to 31536000/],
+      [
+        { settings: { rateLimitPerClient: { count: 0, window: Duration.minutes(1) } } },
+        /settings\.rateLimitPerClient must be `<count>\/<seconds>`, each 1 to 9999999, got 0 per 1 minute/,
+      ],
+      [
+        { settings: { rateLimitPerClient: { count: 1.5, window: Duration.minutes(1) } } },
+        /settings\.rateLimitPerClient must be/,
+      ],
+      [
+        { settings: { rateLimitPerUser: { count: 10_000_000, window: Duration.minutes(1) } } },
+        /settings\.rateLimitPerUser must be/,
+      ],
+      [
+        { settings: { rateLimitPerUser: { count: 10, window: Duration.millis(1500) } } },
+        /settings\.rateLimitPerUser must be/,
+      ],
+      [
+        { settings: { userCodeAttempts: { count: 5, window: Duration.seconds(0) } } },
+        /settings\.userCodeAttempts must be/,
+      ],
+      [
+        { settings: { userCodeAttempts: { count: 5, window: Duration.days(200) } } },
+        /settings\.userCodeAttempts must be/,
+      ],
+      [
+        { settings: { idTokenHintGrace: Duration.days(366) } },
+        /settings\.idTokenHintGrace must be whole seconds from 0 to 31536000/,
+      ],
       [{ settings: { idTokenHintGrace: Duration.millis(500) } }, /settings\.idTokenHintGrace must be whole seconds/],
       [{ settings: { maxPendingPerUser: 0 } }, /settings\.maxPendingPerUser must be an integer from 1 to 50, got 0/],
       [{ settings: { logLevel: 'verbose' as 'info' } }, /settings\.logLevel must be `debug` or `info`/],
@@ -782,10 +1025,24 @@ describe('CibaServer: server settings (rate limits, id_token_hint grace)', () =>
 describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
   const CERT_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555';
   const certificate = (): ICertificate => Certificate.fromCertificateArn(new Stack(), 'Cert', CERT_ARN);
-  const MTLS_CONTEXT = { mtlsDomainName: 'mtls.example.com', mtlsCertificateArn: CERT_ARN, mtlsTruststoreUri: 's3://truststore-bucket/ca.pem' };
+  const MTLS_CONTEXT = {
+    mtlsDomainName: 'mtls.example.com',
+    mtlsCertificateArn: CERT_ARN,
+    mtlsTruststoreUri: 's3://truststore-bucket/ca.pem',
+  };
   let m: Synth;
   before(() => {
-    m = synth({ mtls: { domainName: 'mtls.auth.example.com', certificate: certificate(), truststoreUri: 's3://ciba-truststore/mtls/truststore.pem', truststoreVersion: 'v3Xyz.abc' } }, 'Mtls');
+    m = synth(
+      {
+        mtls: {
+          domainName: 'mtls.auth.example.com',
+          certificate: certificate(),
+          truststoreUri: 's3://ciba-truststore/mtls/truststore.pem',
+          truststoreVersion: 'v3Xyz.abc',
+        },
+      },
+      'Mtls',
+    );
   });
 
   it('is absent by default: no custom domain, no mapping, no CIBA_MTLS_BASE_URL, no mTLS outputs', () => {
@@ -793,7 +1050,8 @@ describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
     assert.equal(resourcesOf(s.json, 'AWS::ApiGatewayV2::ApiMapping').length, 0);
     assert.equal(s.stack.server.mtlsDomain, undefined);
     assert.equal(s.stack.server.mtlsBaseUrl, undefined);
-    for (const name of FUNCTION_NAMES) assert.ok(!('CIBA_MTLS_BASE_URL' in functionInfo(s, name).props.Environment.Variables), name);
+    for (const name of FUNCTION_NAMES)
+      assert.ok(!('CIBA_MTLS_BASE_URL' in functionInfo(s, name).props.Environment.Variables), name);
     assert.equal(s.json.Outputs.MtlsBaseUrl, undefined);
     assert.equal(s.json.Outputs.MtlsDomainTarget, undefined);
   });
@@ -804,8 +1062,13 @@ describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
     const [domainId, domain] = domains[0]!;
     assert.equal(domainId, logicalId(m.stack, m.stack.server.mtlsDomain!));
     assert.equal(domain.Properties.DomainName, 'mtls.auth.example.com');
-    assert.deepEqual(domain.Properties.DomainNameConfigurations, [{ CertificateArn: CERT_ARN, EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' }]);
-    assert.deepEqual(domain.Properties.MutualTlsAuthentication, { TruststoreUri: 's3://ciba-truststore/mtls/truststore.pem', TruststoreVersion: 'v3Xyz.abc' });
+    assert.deepEqual(domain.Properties.DomainNameConfigurations, [
+      { CertificateArn: CERT_ARN, EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' },
+    ]);
+    assert.deepEqual(domain.Properties.MutualTlsAuthentication, {
+      TruststoreUri: 's3://ciba-truststore/mtls/truststore.pem',
+      TruststoreVersion: 'v3Xyz.abc',
+    });
   });
 
   it("is mapped (root path) to the HTTP API's $default stage, after the stage exists; the execute-api endpoint stays enabled", () => {
@@ -818,21 +1081,32 @@ describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
     assert.equal(mapping.Properties.Stage, '$default');
     assert.equal(mapping.Properties.ApiMappingKey, undefined);
     const [[stageId]] = resourcesOf(m.json, 'AWS::ApiGatewayV2::Stage') as [[string, Json]];
-    assert.ok(asArray(mapping.DependsOn).includes(stageId), 'a mapping to a stage that does not exist yet fails to deploy');
+    assert.ok(
+      asArray(mapping.DependsOn).includes(stageId),
+      'a mapping to a stage that does not exist yet fails to deploy',
+    );
     const [[, api]] = resourcesOf(m.json, 'AWS::ApiGatewayV2::Api') as [[string, Json]];
     assert.notEqual(api.Properties.DisableExecuteApiEndpoint, true);
     // The issuer is still the execute-api endpoint; the mTLS domain is only the alias.
-    assert.deepEqual(functionInfo(m, 'discovery').props.Environment.Variables.ISSUER, { 'Fn::GetAtt': [logicalId(m.stack, m.stack.server.api), 'ApiEndpoint'] });
+    assert.deepEqual(functionInfo(m, 'discovery').props.Environment.Variables.ISSUER, {
+      'Fn::GetAtt': [logicalId(m.stack, m.stack.server.api), 'ApiEndpoint'],
+    });
   });
 
   it('sets CIBA_MTLS_BASE_URL=https://<domain> on every function and exposes it', () => {
     assert.equal(m.stack.server.mtlsBaseUrl, 'https://mtls.auth.example.com');
-    for (const name of FUNCTION_NAMES) assert.equal(functionInfo(m, name).props.Environment.Variables.CIBA_MTLS_BASE_URL, 'https://mtls.auth.example.com', name);
+    for (const name of FUNCTION_NAMES)
+      assert.equal(
+        functionInfo(m, name).props.Environment.Variables.CIBA_MTLS_BASE_URL,
+        'https://mtls.auth.example.com',
+        name,
+      );
   });
 
   it('needs no IAM grants: no function or role gets S3 or API Gateway permissions', () => {
     for (const doc of allPolicyDocuments(m.json)) {
-      for (const st of doc.statements) assert.ok(!st.Action.some((a) => /^(s3|apigateway|acm):/.test(a)), `${doc.where}: ${JSON.stringify(st)}`);
+      for (const st of doc.statements)
+        assert.ok(!st.Action.some((a) => /^(s3|apigateway|acm):/.test(a)), `${doc.where}: ${JSON.stringify(st)}`);
     }
   });
 
@@ -840,11 +1114,18 @@ describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
     const c = synth({}, 'MtlsContext', MTLS_CONTEXT);
     const [[domainId, domain]] = resourcesOf(c.json, 'AWS::ApiGatewayV2::DomainName') as [[string, Json]];
     assert.equal(domain.Properties.DomainName, 'mtls.example.com');
-    assert.deepEqual(domain.Properties.DomainNameConfigurations, [{ CertificateArn: CERT_ARN, EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' }]);
+    assert.deepEqual(domain.Properties.DomainNameConfigurations, [
+      { CertificateArn: CERT_ARN, EndpointType: 'REGIONAL', SecurityPolicy: 'TLS_1_2' },
+    ]);
     // Without a version: the latest object.
     assert.deepEqual(domain.Properties.MutualTlsAuthentication, { TruststoreUri: 's3://truststore-bucket/ca.pem' });
     assert.equal(resourcesOf(c.json, 'AWS::ApiGatewayV2::ApiMapping').length, 1);
-    for (const name of FUNCTION_NAMES) assert.equal(functionInfo(c, name).props.Environment.Variables.CIBA_MTLS_BASE_URL, 'https://mtls.example.com', name);
+    for (const name of FUNCTION_NAMES)
+      assert.equal(
+        functionInfo(c, name).props.Environment.Variables.CIBA_MTLS_BASE_URL,
+        'https://mtls.example.com',
+        name,
+      );
     assert.equal(c.json.Outputs.MtlsBaseUrl.Value, 'https://mtls.example.com');
     assert.deepEqual(c.json.Outputs.MtlsDomainTarget.Value, { 'Fn::GetAtt': [domainId, 'RegionalDomainName'] });
     assert.equal(Object.keys(c.json.Outputs).length, 12);
@@ -855,40 +1136,80 @@ describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
   });
 
   it('context: all three keys or none; not together with the mtls prop; a real ACM ARN', () => {
-    assert.throws(() => synth({}, 'Partial', { mtlsDomainName: 'mtls.example.com' }), /missing: mtlsCertificateArn, mtlsTruststoreUri/);
-    assert.throws(() => synth({}, 'Partial', { mtlsDomainName: 'mtls.example.com', mtlsCertificateArn: CERT_ARN }), /mutual TLS needs all of .*missing: mtlsTruststoreUri$/);
-    assert.throws(() => synth({}, 'Partial', { mtlsTruststoreVersion: 'v1' }), /missing: mtlsDomainName, mtlsCertificateArn, mtlsTruststoreUri/);
-    assert.throws(() => synth({}, 'BadArn', { ...MTLS_CONTEXT, mtlsCertificateArn: 'not-an-arn' }), /mtlsCertificateArn is not an ACM certificate ARN/);
     assert.throws(
-      () => synth({ mtls: { domainName: 'a.example.com', certificate: certificate(), truststoreUri: 's3://b/k.pem' } }, 'Both', MTLS_CONTEXT),
+      () => synth({}, 'Partial', { mtlsDomainName: 'mtls.example.com' }),
+      /missing: mtlsCertificateArn, mtlsTruststoreUri/,
+    );
+    assert.throws(
+      () => synth({}, 'Partial', { mtlsDomainName: 'mtls.example.com', mtlsCertificateArn: CERT_ARN }),
+      /mutual TLS needs all of .*missing: mtlsTruststoreUri$/,
+    );
+    assert.throws(
+      () => synth({}, 'Partial', { mtlsTruststoreVersion: 'v1' }),
+      /missing: mtlsDomainName, mtlsCertificateArn, mtlsTruststoreUri/,
+    );
+    assert.throws(
+      () => synth({}, 'BadArn', { ...MTLS_CONTEXT, mtlsCertificateArn: 'not-an-arn' }),
+      /mtlsCertificateArn is not an ACM certificate ARN/,
+    );
+    assert.throws(
+      () =>
+        synth(
+          { mtls: { domainName: 'a.example.com', certificate: certificate(), truststoreUri: 's3://b/k.pem' } },
+          'Both',
+          MTLS_CONTEXT,
+        ),
       /both in props \(server\.mtls\) and in context/,
     );
   });
 
   it('rejects a truststore that is not s3://bucket/key, a domain that is not a host name, and the mTLS domain as issuer', () => {
     const mtls = (over: Partial<NonNullable<CibaServerProps['mtls']>>): CibaServerProps => ({
-      mtls: { domainName: 'mtls.example.com', certificate: certificate(), truststoreUri: 's3://truststore-bucket/ca.pem', ...over },
+      mtls: {
+        domainName: 'mtls.example.com',
+        certificate: certificate(),
+        truststoreUri: 's3://truststore-bucket/ca.pem',
+        ...over,
+      },
     });
-    for (const truststoreUri of ['https://truststore-bucket.s3.amazonaws.com/ca.pem', 's3://truststore-bucket', 's3://truststore-bucket/', 's3://Bad_Bucket/ca.pem', 's3://truststore-bucket/dir/']) {
-      assert.throws(() => synth(mtls({ truststoreUri }), 'BadTruststore'), /mtls\.truststoreUri must be s3:\/\/<bucket>\/<key>/, truststoreUri);
+    for (const truststoreUri of [
+      'https://truststore-bucket.s3.amazonaws.com/ca.pem',
+      's3://truststore-bucket',
+      's3://truststore-bucket/',
+      's3://Bad_Bucket/ca.pem',
+      's3://truststore-bucket/dir/',
+    ]) {
+      assert.throws(
+        () => synth(mtls({ truststoreUri }), 'BadTruststore'),
+        /mtls\.truststoreUri must be s3:\/\/<bucket>\/<key>/,
+        truststoreUri,
+      );
     }
     for (const domainName of ['https://mtls.example.com', 'mtls.example.com/', 'localhost', '']) {
       assert.throws(() => synth(mtls({ domainName }), 'BadDomain'), /mtls\.domainName must be a host name/, domainName);
     }
-    assert.throws(() => synth({ ...mtls({}), issuer: 'https://MTLS.example.com' }, 'MtlsIssuer'), /issuer must not be the mTLS domain/);
+    assert.throws(
+      () => synth({ ...mtls({}), issuer: 'https://MTLS.example.com' }, 'MtlsIssuer'),
+      /issuer must not be the mTLS domain/,
+    );
   });
 });
 
 // ---- Monitoring -------------------------------------------------------------------------------------------
 
 type Alarm = Json & { id: string };
-const alarmsOf = (json: Json): Alarm[] => resourcesOf(json, 'AWS::CloudWatch::Alarm').map(([id, a]) => ({ id, ...a.Properties }));
-const dimensionsOf = (dims: Json[] | undefined): Record<string, Json> => Object.fromEntries(asArray(dims).map((d: Json) => [d.Name, d.Value]));
+const alarmsOf = (json: Json): Alarm[] =>
+  resourcesOf(json, 'AWS::CloudWatch::Alarm').map(([id, a]) => ({ id, ...a.Properties }));
+const dimensionsOf = (dims: Json[] | undefined): Record<string, Json> =>
+  Object.fromEntries(asArray(dims).map((d: Json) => [d.Name, d.Value]));
 
 /** The one single-metric alarm on `namespace`/`metricName` with exactly these dimensions. */
 function alarmOn(json: Json, namespace: string, metricName: string, dimensions: Record<string, Json>): Alarm {
   const found = alarmsOf(json).filter(
-    (a) => a.Namespace === namespace && a.MetricName === metricName && isDeepStrictEqual(dimensionsOf(a.Dimensions), dimensions),
+    (a) =>
+      a.Namespace === namespace &&
+      a.MetricName === metricName &&
+      isDeepStrictEqual(dimensionsOf(a.Dimensions), dimensions),
   );
   assert.equal(found.length, 1, `one alarm on ${namespace} ${metricName} ${JSON.stringify(dimensions)}`);
   return found[0]!;
@@ -910,12 +1231,24 @@ function assertSumOver5Minutes(alarm: Alarm, threshold: number): void {
 function dashboardBody(json: Json): Json {
   const [[, dashboard]] = resourcesOf(json, 'AWS::CloudWatch::Dashboard') as [[string, Json]];
   const parts: Json[] = dashboard.Properties.DashboardBody['Fn::Join'][1];
-  const text = parts.map((p) => (typeof p === 'string' ? p : typeof p.Ref === 'string' ? (p.Ref.startsWith('AWS::') ? `<${p.Ref}>` : p.Ref) : p['Fn::GetAtt'][0])).join('');
+  const text = parts
+    .map((p) =>
+      typeof p === 'string'
+        ? p
+        : typeof p.Ref === 'string'
+          ? p.Ref.startsWith('AWS::')
+            ? `<${p.Ref}>`
+            : p.Ref
+          : p['Fn::GetAtt'][0],
+    )
+    .join('');
   return JSON.parse(text);
 }
 
 /** Every metric graphed on the dashboard as { namespace, metricName, dimensions, stat }. */
-function dashboardMetrics(body: Json): { namespace: string; metricName: string; dimensions: Record<string, string>; stat?: string }[] {
+function dashboardMetrics(
+  body: Json,
+): { namespace: string; metricName: string; dimensions: Record<string, string>; stat?: string }[] {
   const out: { namespace: string; metricName: string; dimensions: Record<string, string>; stat?: string }[] = [];
   for (const widget of body.widgets as Json[]) {
     for (const row of asArray(widget.properties.metrics) as Json[][]) {
@@ -961,17 +1294,21 @@ describe('monitoring', () => {
     const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
     // The poll path (ping/push outcomes, expiry included, are then delivered: see the delivery alarms).
     const task = Object.values(asl.States).find(
-      (st) => st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken' && st.Catch.some((c: Json) => c.ErrorEquals.includes('States.Timeout')),
+      (st) =>
+        st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken' &&
+        st.Catch.some((c: Json) => c.ErrorEquals.includes('States.Timeout')),
     );
     const onTimeout: string = task.Catch.find((c: Json) => c.ErrorEquals.includes('States.Timeout')).Next;
     const recorded = asl.States[onTimeout]!;
-    for (const next of [recorded.Next, ...asl.States[onTimeout]!.Catch.map((c: Json) => c.Next)]) assert.equal(asl.States[next].Type, 'Succeed', next);
+    for (const next of [recorded.Next, ...asl.States[onTimeout]!.Catch.map((c: Json) => c.Next)])
+      assert.equal(asl.States[next].Type, 'Succeed', next);
     // …while the failure path (device not notified) does end in Fail, which is what ExecutionsFailed counts.
     const onFailure: string = task.Catch.find((c: Json) => c.ErrorEquals.includes('States.ALL')).Next;
     assert.equal(asl.States[asl.States[onFailure]!.Next].Type, 'Fail');
 
     const watched = JSON.stringify(alarmsOf(s.json).map((a) => [a.MetricName, a.Metrics]));
-    for (const metric of ['ExecutionsTimedOut', 'ExecutionsAborted', '"4xx"']) assert.ok(!watched.includes(metric), metric);
+    for (const metric of ['ExecutionsTimedOut', 'ExecutionsAborted', '"4xx"'])
+      assert.ok(!watched.includes(metric), metric);
   });
 
   it('each function: Errors and Throttles, ≥ 1 in 5 minutes', () => {
@@ -987,14 +1324,18 @@ describe('monitoring', () => {
       for (const kind of ['Errors', 'Throttles']) {
         const alarm = alarmOn(s.json, 'AWS/Lambda', kind, { FunctionName: { Ref: functionInfo(s, sub.name).id } });
         assert.match(alarm.AlarmDescription, new RegExp(`subscriber of the ${sub.topic} topic`), `${sub.name} ${kind}`);
-        assert.doesNotMatch(alarm.AlarmDescription, /workflow step|reach the client as 5xx|\(GET |\(POST /, `${sub.name} ${kind}`);
+        assert.doesNotMatch(
+          alarm.AlarmDescription,
+          /workflow step|reach the client as 5xx|\(GET |\(POST /,
+          `${sub.name} ${kind}`,
+        );
       }
       const errors = alarmOn(s.json, 'AWS/Lambda', 'Errors', { FunctionName: { Ref: functionInfo(s, sub.name).id } });
       assert.match(errors.AlarmDescription, new RegExp(`timeout \\(${sub.timeoutSeconds} s\\)`));
     }
   });
 
-  it('delivery: dead-letter queue holds ≥ 1 message (max over 5 minutes); DeliveriesFailed (EMF, this server\'s Server dimension) ≥ 1 in 5 minutes', () => {
+  it("delivery: dead-letter queue holds ≥ 1 message (max over 5 minutes); DeliveriesFailed (EMF, this server's Server dimension) ≥ 1 in 5 minutes", () => {
     const queueName = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue), 'QueueName'] };
     const dlq = alarmOn(s.json, 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: queueName });
     assert.equal(dlq.Statistic, 'Maximum');
@@ -1007,8 +1348,9 @@ describe('monitoring', () => {
     const failed = alarmOn(s.json, 'CibaServer', 'DeliveriesFailed', { Server: s.stack.server.serverName });
     assertSumOver5Minutes(failed, 1);
     assert.equal(failed.TreatMissingData, 'notBreaching');
-    // The functions write that dimension value (functions/lib/metrics.ts reads CIBA_SERVER_NAME).
-    for (const name of FUNCTION_NAMES) assert.equal(functionInfo(s, name).props.Environment.Variables.CIBA_SERVER_NAME, s.stack.server.serverName, name);
+    // The functions write that dimension value (functions/runtime/metrics.ts reads CIBA_SERVER_NAME).
+    for (const name of FUNCTION_NAMES)
+      assert.equal(functionInfo(s, name).props.Environment.Variables.CIBA_SERVER_NAME, s.stack.server.serverName, name);
     assert.equal(failed.AlarmName, 'CibaStack-CibaServer-Delivery-DeliveriesFailed');
   });
 
@@ -1036,7 +1378,9 @@ describe('monitoring', () => {
     );
     const tableRef = { Ref: logicalId(s.stack, s.stack.server.table) };
     for (const metricName of ['SystemErrors', 'ThrottledRequests']) {
-      const found = alarmsOf(s.json).filter((a) => asArray(a.Metrics).some((m: Json) => m.MetricStat?.Metric.MetricName === metricName));
+      const found = alarmsOf(s.json).filter((a) =>
+        asArray(a.Metrics).some((m: Json) => m.MetricStat?.Metric.MetricName === metricName),
+      );
       assert.equal(found.length, 1, metricName);
       const alarm = found[0]!;
       assert.equal(alarm.Threshold, 1);
@@ -1068,7 +1412,9 @@ describe('monitoring', () => {
   it('alarm topic: created, TLS only, and CloudWatch alarms of this account may publish to it', () => {
     const topicRef = alarmTopicRef();
     assert.equal(s.json.Resources[topicRef.Ref].Type, 'AWS::SNS::Topic');
-    const [[, policy]] = resourcesOf(s.json, 'AWS::SNS::TopicPolicy').filter(([, p]) => isDeepStrictEqual(p.Properties.Topics, [topicRef])) as [[string, Json]];
+    const [[, policy]] = resourcesOf(s.json, 'AWS::SNS::TopicPolicy').filter(([, p]) =>
+      isDeepStrictEqual(p.Properties.Topics, [topicRef]),
+    ) as [[string, Json]];
     const statements = (policy.Properties.PolicyDocument.Statement as Json[]).map(normalize);
     assert.ok(statements.some((st) => st.Effect === 'Deny' && st.Condition?.Bool?.['aws:SecureTransport'] === 'false'));
     const allow = statements.find((st) => st.Effect === 'Allow');
@@ -1089,33 +1435,64 @@ describe('monitoring', () => {
     const body = dashboardBody(s.json);
     const metrics = dashboardMetrics(body);
     const has = (namespace: string, metricName: string, dimensions: Record<string, string>, stat?: string): boolean =>
-      metrics.some((m) => m.namespace === namespace && m.metricName === metricName && isDeepStrictEqual(m.dimensions, dimensions) && (!stat || m.stat === stat));
+      metrics.some(
+        (m) =>
+          m.namespace === namespace &&
+          m.metricName === metricName &&
+          isDeepStrictEqual(m.dimensions, dimensions) &&
+          (!stat || m.stat === stat),
+      );
     const apiId = logicalId(s.stack, s.stack.server.api);
     for (const route of new Set(ROUTES.map((r) => `${r.method} ${r.path}`))) {
       const dims = { ApiId: apiId, Stage: '$default', Route: route };
-      for (const [metricName, stat] of [['Count', 'Sum'], ['4xx', 'Sum'], ['5xx', 'Sum'], ['Latency', 'p50'], ['Latency', 'p99']] as const) {
+      for (const [metricName, stat] of [
+        ['Count', 'Sum'],
+        ['4xx', 'Sum'],
+        ['5xx', 'Sum'],
+        ['Latency', 'p50'],
+        ['Latency', 'p99'],
+      ] as const) {
         assert.ok(has('AWS/ApiGateway', metricName, dims, stat), `${route} ${metricName} ${stat}`);
       }
     }
-    for (const metricName of ['4xx', '5xx']) assert.ok(has('AWS/ApiGateway', metricName, { ApiId: apiId, Stage: '$default' }), metricName);
+    for (const metricName of ['4xx', '5xx'])
+      assert.ok(has('AWS/ApiGateway', metricName, { ApiId: apiId, Stage: '$default' }), metricName);
     const sm = { StateMachineArn: logicalId(s.stack, s.stack.server.stateMachine) };
-    for (const metricName of ['ExecutionsStarted', 'ExecutionsSucceeded', 'ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionTime']) {
+    for (const metricName of [
+      'ExecutionsStarted',
+      'ExecutionsSucceeded',
+      'ExecutionsFailed',
+      'ExecutionsTimedOut',
+      'ExecutionTime',
+    ]) {
       assert.ok(has('AWS/States', metricName, sm), metricName);
     }
     for (const name of FUNCTION_NAMES) {
       const fn = { FunctionName: functionInfo(s, name).id };
-      for (const metricName of ['Errors', 'Throttles', 'Duration', 'ConcurrentExecutions']) assert.ok(has('AWS/Lambda', metricName, fn), `${name} ${metricName}`);
+      for (const metricName of ['Errors', 'Throttles', 'Duration', 'ConcurrentExecutions'])
+        assert.ok(has('AWS/Lambda', metricName, fn), `${name} ${metricName}`);
     }
     const table = { TableName: logicalId(s.stack, s.stack.server.table) };
-    for (const metricName of ['ConsumedReadCapacityUnits', 'ConsumedWriteCapacityUnits']) assert.ok(has('AWS/DynamoDB', metricName, table), metricName);
+    for (const metricName of ['ConsumedReadCapacityUnits', 'ConsumedWriteCapacityUnits'])
+      assert.ok(has('AWS/DynamoDB', metricName, table), metricName);
     assert.ok(metrics.some((m) => m.metricName === 'ThrottledRequests' && m.dimensions.TableName === table.TableName));
     const topic = { TopicName: logicalId(s.stack, s.stack.server.deviceTopic) };
-    for (const metricName of ['NumberOfNotificationsDelivered', 'NumberOfNotificationsFailed']) assert.ok(has('AWS/SNS', metricName, topic), metricName);
+    for (const metricName of ['NumberOfNotificationsDelivered', 'NumberOfNotificationsFailed'])
+      assert.ok(has('AWS/SNS', metricName, topic), metricName);
     // Ping/push delivery: the deliver function's EMF metrics and the dead-letter queue depth.
     const server = { Server: s.stack.server.serverName };
-    for (const metricName of ['DeliveriesSucceeded', 'DeliveryRetries', 'DeliveriesFailed']) assert.ok(has('CibaServer', metricName, server, 'Sum'), metricName);
-    for (const stat of ['p50', 'p99']) assert.ok(has('CibaServer', 'ApprovalToNotification', server, stat), `ApprovalToNotification ${stat}`);
-    assert.ok(has('AWS/SQS', 'ApproximateNumberOfMessagesVisible', { QueueName: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) }, 'Maximum'));
+    for (const metricName of ['DeliveriesSucceeded', 'DeliveryRetries', 'DeliveriesFailed'])
+      assert.ok(has('CibaServer', metricName, server, 'Sum'), metricName);
+    for (const stat of ['p50', 'p99'])
+      assert.ok(has('CibaServer', 'ApprovalToNotification', server, stat), `ApprovalToNotification ${stat}`);
+    assert.ok(
+      has(
+        'AWS/SQS',
+        'ApproximateNumberOfMessagesVisible',
+        { QueueName: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) },
+        'Maximum',
+      ),
+    );
 
     // Every alarm's state is on it, and a table of the latest function errors.
     const alarmWidget = (body.widgets as Json[]).find((w) => w.type === 'alarm');
@@ -1128,7 +1505,10 @@ describe('monitoring', () => {
     assert.deepEqual(s.json.Outputs.AlarmTopicArn.Value, alarmTopicRef());
     const url = s.json.Outputs.DashboardUrl.Value['Fn::Join'][1] as Json[];
     const text = url.map((p) => (typeof p === 'string' ? p : `<${p.Ref}>`)).join('');
-    assert.equal(text, 'https://<AWS::Region>.console.aws.amazon.com/cloudwatch/home?region=<AWS::Region>#dashboards/dashboard/CibaStack-ciba');
+    assert.equal(
+      text,
+      'https://<AWS::Region>.console.aws.amazon.com/cloudwatch/home?region=<AWS::Region>#dashboards/dashboard/CibaStack-ciba',
+    );
   });
 
   it('an existing alarmTopic receives every alarm and no topic is created for it', () => {
@@ -1137,7 +1517,9 @@ describe('monitoring', () => {
     const own = synth({ monitoring: { alarmTopic } }, 'OwnTopic');
     assert.equal(own.stack.server.monitoring.alarmTopic, alarmTopic);
     assert.deepEqual(
-      resourcesOf(own.json, 'AWS::SNS::Topic').map(([id]) => id).sort(),
+      resourcesOf(own.json, 'AWS::SNS::Topic')
+        .map(([id]) => id)
+        .sort(),
       [logicalId(own.stack, own.stack.server.deviceTopic), logicalId(own.stack, own.stack.server.deliveryTopic)].sort(),
     );
     assert.equal(resourcesOf(own.json, 'AWS::SNS::TopicPolicy').length, 2);
@@ -1163,15 +1545,27 @@ describe('monitoring', () => {
 
 // The real app through the real CLI, offline and without credentials: this one runs esbuild on every handler.
 describe('cdk synth (real app, CLI, esbuild)', () => {
-  it('synthesizes offline without credentials', { skip: allHandlersExist ? false : `handlers not written yet: ${missingHandlers.join(', ')}`, timeout: 180_000 }, async () => {
+  it('synthesizes offline without credentials', {
+    skip: allHandlersExist ? false : `handlers not written yet: ${missingHandlers.join(', ')}`,
+    timeout: 180_000,
+  }, async () => {
     const out = mkdtempSync(path.join(tmpdir(), 'ciba-synth-'));
     const home = mkdtempSync(path.join(tmpdir(), 'ciba-home-'));
     tmpDirs.push(out, home);
     const bin = path.join(ROOT, 'node_modules', '.bin');
     // A clean environment: no AWS_* variables, an empty HOME (no ~/.aws), node_modules/.bin first so the
     // CLI's `node infra/bin/app.ts` gets Node 24.
-    const env = { PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`, HOME: home, CDK_DISABLE_CLI_TELEMETRY: 'true', CIBA_STACK_NAME: 'CibaSynthTest' };
-    const child = spawn(path.join(bin, 'cdk'), ['synth', '--quiet', '--no-notices', '-o', out], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const env = {
+      PATH: `${bin}${path.delimiter}${process.env.PATH ?? ''}`,
+      HOME: home,
+      CDK_DISABLE_CLI_TELEMETRY: 'true',
+      CIBA_STACK_NAME: 'CibaSynthTest',
+    };
+    const child = spawn(path.join(bin, 'cdk'), ['synth', '--quiet', '--no-notices', '-o', out], {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr.on('data', (d: Buffer) => (output += d.toString()));
@@ -1187,7 +1581,10 @@ describe('cdk synth (real app, CLI, esbuild)', () => {
       const assetDir = path.join(out, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
       const files = readdirSync(assetDir);
       assert.ok(files.includes('index.mjs') && files.includes('index.mjs.map'), `${id}: ${files.join(', ')}`);
-      assert.match(readFileSync(path.join(assetDir, 'index.mjs'), 'utf8').slice(0, 200), /^import \{ ?createRequire ?\} from ?['"]module['"]/);
+      assert.match(
+        readFileSync(path.join(assetDir, 'index.mjs'), 'utf8').slice(0, 200),
+        /^import \{ ?createRequire ?\} from ?['"]module['"]/,
+      );
     }
   });
 });

@@ -1,1 +1,1 @@
-export * from '../../infra/local/certs.ts';
+export * from '../../local/certs.ts';

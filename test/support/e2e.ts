@@ -2,9 +2,9 @@
 // through openid-client, the device side through the device API client.
 import * as oidc from 'openid-client';
 import type { JWK } from 'jose';
-import { startLocalStack, type LocalStack } from '../../infra/local/stack.ts';
-import type { HttpsListenerOptions } from '../../infra/local/api.ts';
-import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../infra/local/device-client.ts';
+import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import type { HttpsListenerOptions } from '../../local/api.ts';
+import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../local/device-client.ts';
 import { CIBA_GRANT } from '../../functions/core/model.ts';
 import { encodeBasic } from '../../functions/core/client-auth.ts';
 
@@ -35,9 +35,27 @@ export function testSeed(aliceJwk: JWK, bobJwk: JWK) {
   };
   return {
     clients: [
-      { ...base, client_id: 'rp', client_secret: SECRET, client_name: 'Store POS', token_endpoint_auth_method: 'client_secret_basic' },
-      { ...base, client_id: 'rp-post', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_post', id_token_signed_response_alg: 'ES256' },
-      { ...base, client_id: 'rp-ps256', client_secret: SECRET, token_endpoint_auth_method: 'client_secret_basic', id_token_signed_response_alg: 'PS256' },
+      {
+        ...base,
+        client_id: 'rp',
+        client_secret: SECRET,
+        client_name: 'Store POS',
+        token_endpoint_auth_method: 'client_secret_basic',
+      },
+      {
+        ...base,
+        client_id: 'rp-post',
+        client_secret: SECRET,
+        token_endpoint_auth_method: 'client_secret_post',
+        id_token_signed_response_alg: 'ES256',
+      },
+      {
+        ...base,
+        client_id: 'rp-ps256',
+        client_secret: SECRET,
+        token_endpoint_auth_method: 'client_secret_basic',
+        id_token_signed_response_alg: 'PS256',
+      },
       { ...base, client_id: 'other', client_secret: OTHER_SECRET, token_endpoint_auth_method: 'client_secret_basic' },
       { ...base, client_id: 'no-refresh', client_secret: SECRET, grant_types: [CIBA_GRANT] },
       { ...base, client_id: 'no-ciba', client_secret: SECRET, grant_types: ['refresh_token'] },
@@ -45,8 +63,14 @@ export function testSeed(aliceJwk: JWK, bobJwk: JWK) {
     ],
     users: [
       {
-        sub: 'alice', email: 'alice@example.com', phone_number: '+15551234567', email_verified: true,
-        name: 'Alice Example', given_name: 'Alice', family_name: 'Example', user_code: USER_CODE,
+        sub: 'alice',
+        email: 'alice@example.com',
+        phone_number: '+15551234567',
+        email_verified: true,
+        name: 'Alice Example',
+        given_name: 'Alice',
+        family_name: 'Example',
+        user_code: USER_CODE,
         devices: [{ device_id: 'alice-phone', jwk: publicDeviceJwk(aliceJwk) }],
       },
       { sub: 'bob', email: 'bob@example.com', devices: [{ device_id: 'bob-phone', jwk: publicDeviceJwk(bobJwk) }] },
@@ -73,8 +97,11 @@ export async function startWorld(
     // Generous abuse limits: the suites make many requests for alice and leave some pending;
     // test/e2e/rate-limits*.test.ts set their own (an empty value means the server default).
     env: {
-      LOG_LEVEL: 'warn', CIBA_RATE_LIMIT_USER: '10000/60', CIBA_RATE_LIMIT_CLIENT: '100000/60',
-      CIBA_MAX_PENDING_PER_USER: '50', ...env,
+      LOG_LEVEL: 'warn',
+      CIBA_RATE_LIMIT_USER: '10000/60',
+      CIBA_RATE_LIMIT_CLIENT: '100000/60',
+      CIBA_MAX_PENDING_PER_USER: '50',
+      ...env,
     },
   });
   const issuer = stack.issuer;
@@ -84,17 +111,31 @@ export async function startWorld(
     alice: new DeviceClient(issuer, 'alice-phone', aliceKey),
     bob: new DeviceClient(issuer, 'bob-phone', bobKey),
     rp: (clientId = 'rp', secret = SECRET, post = false) =>
-      oidc.discovery(new URL(issuer), clientId, undefined, post ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret), {
-        execute: [oidc.allowInsecureRequests],
-      }),
+      oidc.discovery(
+        new URL(issuer),
+        clientId,
+        undefined,
+        post ? oidc.ClientSecretPost(secret) : oidc.ClientSecretBasic(secret),
+        {
+          execute: [oidc.allowInsecureRequests],
+        },
+      ),
     close: () => stack.close(),
   };
 }
 
 /** A raw form POST (for error cases openid-client would refuse to send). */
-export async function postForm(url: string, params: Record<string, string> | string, headers: Record<string, string> = {}) {
+export async function postForm(
+  url: string,
+  params: Record<string, string> | string,
+  headers: Record<string, string> = {},
+) {
   const body = typeof params === 'string' ? params : new URLSearchParams(params).toString();
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body });
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+    body,
+  });
   const text = await res.text();
   let json: Record<string, unknown> = {};
   try {

@@ -27,7 +27,10 @@ function parse(text: string): Record<string, unknown> {
 
 export async function request(method: 'GET' | 'POST', url: string, options: RequestOptions = {}): Promise<Reply> {
   const body = options.form ? new URLSearchParams(options.form).toString() : undefined;
-  const headers: Record<string, string> = { ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...options.headers };
+  const headers: Record<string, string> = {
+    ...(body !== undefined ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+    ...options.headers,
+  };
   if (!url.startsWith('https:')) {
     const res = await fetch(url, { method, headers, ...(body !== undefined ? { body } : {}) });
     const text = await res.text();
@@ -37,7 +40,13 @@ export async function request(method: 'GET' | 'POST', url: string, options: Requ
   return new Promise((resolve, reject) => {
     const req = httpsRequest(
       new URL(url),
-      { method, agent: false, ...(ca ? { ca } : {}), ...(cert ? { key: cert.keyPem, cert: cert.certPem } : {}), headers },
+      {
+        method,
+        agent: false,
+        ...(ca ? { ca } : {}),
+        ...(cert ? { key: cert.keyPem, cert: cert.certPem } : {}),
+        headers,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));

@@ -2,9 +2,16 @@
 // records what arrives and answers as each test scripts it (default 204). It can go down and come back on its port.
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { listen, readBody } from '../../infra/local/http-server.ts';
+import { listen, readBody } from '../../local/http-server.ts';
 
-export type Received = { path: string; method: string; headers: IncomingHttpHeaders; body: string; json: Record<string, unknown>; at: number };
+export type Received = {
+  path: string;
+  method: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+  json: Record<string, unknown>;
+  at: number;
+};
 export type Reply = number | { status: number; body?: string; headers?: Record<string, string> };
 /** Decides the answer to the n-th request (0-based) on a path. */
 export type Responder = (n: number, received: Received) => Reply;
@@ -44,7 +51,8 @@ export class NotificationReceiver {
   async waitFor(path: string, count = 1, timeoutMs = 30_000): Promise<Received[]> {
     const deadline = Date.now() + timeoutMs;
     while (this.received(path).length < count) {
-      if (Date.now() > deadline) throw new Error(`${path}: ${this.received(path).length} of ${count} notifications after ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`${path}: ${this.received(path).length} of ${count} notifications after ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
         const done = () => (this.#waiters.delete(done), clearTimeout(timer), resolve());
         const timer = setTimeout(done, 200);

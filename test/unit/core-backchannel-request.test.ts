@@ -3,8 +3,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import {
-  checkAcrValues, checkGrantType, checkHint, checkRequestedExpiry, checkScope, checkUserCode, rejectUnsupported,
-  validateBackchannelRequest, type RequestPolicy,
+  checkAcrValues,
+  checkGrantType,
+  checkHint,
+  checkRequestedExpiry,
+  checkScope,
+  checkUserCode,
+  rejectUnsupported,
+  validateBackchannelRequest,
+  type RequestPolicy,
 } from '../../functions/core/backchannel-request.ts';
 import { validateBindingMessage } from '../../functions/core/binding-message.ts';
 import { CIBA_GRANT, REFRESH_GRANT, type Client } from '../../functions/core/model.ts';
@@ -43,16 +50,31 @@ describe('checkGrantType', () => {
 
 describe('rejectUnsupported', () => {
   test('§7.1.1 a request parameter that reaches validation unverified → invalid_request', () => {
-    throwsOAuth(() => rejectUnsupported(params({ ...VALID, request: 'eyJ.eyJ.sig' }), client()), 'invalid_request', 400, /request/);
+    throwsOAuth(
+      () => rejectUnsupported(params({ ...VALID, request: 'eyJ.eyJ.sig' }), client()),
+      'invalid_request',
+      400,
+      /request/,
+    );
   });
   test('§7.1.1 signed requests pass for a client that must sign; unsigned ones do not', () => {
     const signer = client({ backchannel_authentication_request_signing_alg: 'PS256' });
     assert.equal(rejectUnsupported(params(VALID), signer, true), undefined);
     throwsOAuth(() => rejectUnsupported(params(VALID), signer), 'invalid_request', 400, /must send signed/);
-    throwsOAuth(() => rejectUnsupported(params(VALID), client({ security_profile: 'fapi-ciba' })), 'invalid_request', 400, /must send signed/);
+    throwsOAuth(
+      () => rejectUnsupported(params(VALID), client({ security_profile: 'fapi-ciba' })),
+      'invalid_request',
+      400,
+      /must send signed/,
+    );
   });
   test('§7.1 request_uri is not defined for CIBA → invalid_request', () => {
-    throwsOAuth(() => rejectUnsupported(params({ ...VALID, request_uri: 'urn:x' }), client()), 'invalid_request', 400, /request_uri/);
+    throwsOAuth(
+      () => rejectUnsupported(params({ ...VALID, request_uri: 'urn:x' }), client()),
+      'invalid_request',
+      400,
+      /request_uri/,
+    );
   });
   test('§7.1 a plain request passes', () => {
     assert.equal(rejectUnsupported(params(VALID), client()), undefined);
@@ -81,7 +103,15 @@ describe('checkScope', () => {
     throwsOAuth(() => checkScope(params({ scope: 'openid admin' }), client()), 'invalid_scope', 400, /admin/);
   });
   test('RFC 6749 §3.3 malformed scope (double, leading or trailing space, tab, quote, backslash, non-ASCII) → invalid_scope', () => {
-    for (const scope of ['openid  profile', ' openid', 'openid ', 'openid\tprofile', 'openid "x"', 'openid a\\b', 'openid profilé']) {
+    for (const scope of [
+      'openid  profile',
+      ' openid',
+      'openid ',
+      'openid\tprofile',
+      'openid "x"',
+      'openid a\\b',
+      'openid profilé',
+    ]) {
       throwsOAuth(() => checkScope(params({ scope }), client()), 'invalid_scope', 400, /malformed/);
     }
   });
@@ -89,21 +119,49 @@ describe('checkScope', () => {
 
 describe('checkHint', () => {
   test('§7.1 no hint → invalid_request', () => {
-    throwsOAuth(() => checkHint(params({ scope: 'openid' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
+    throwsOAuth(
+      () => checkHint(params({ scope: 'openid' })),
+      'invalid_request',
+      400,
+      /(one of|only one of) login_hint/,
+    );
   });
   test('§7.1 exactly one hint: login_hint is returned', () => {
     assert.deepEqual(checkHint(params(VALID)), { type: 'login_hint', value: 'alice' });
   });
   test('§7.2 step 3 two hints → invalid_request', () => {
-    throwsOAuth(() => checkHint(params({ login_hint: 'alice', id_token_hint: 'eyJ.x.y' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
-    throwsOAuth(() => checkHint(params({ login_hint: 'alice', login_hint_token: 'eyJ.x.y' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
-    throwsOAuth(() => checkHint(params({ login_hint_token: 'a', id_token_hint: 'b' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
+    throwsOAuth(
+      () => checkHint(params({ login_hint: 'alice', id_token_hint: 'eyJ.x.y' })),
+      'invalid_request',
+      400,
+      /(one of|only one of) login_hint/,
+    );
+    throwsOAuth(
+      () => checkHint(params({ login_hint: 'alice', login_hint_token: 'eyJ.x.y' })),
+      'invalid_request',
+      400,
+      /(one of|only one of) login_hint/,
+    );
+    throwsOAuth(
+      () => checkHint(params({ login_hint_token: 'a', id_token_hint: 'b' })),
+      'invalid_request',
+      400,
+      /(one of|only one of) login_hint/,
+    );
   });
   test('§7.2 step 3 three hints → invalid_request', () => {
-    throwsOAuth(() => checkHint(params({ login_hint: 'alice', login_hint_token: 'a', id_token_hint: 'b' })), 'invalid_request', 400, /(one of|only one of) login_hint/);
+    throwsOAuth(
+      () => checkHint(params({ login_hint: 'alice', login_hint_token: 'a', id_token_hint: 'b' })),
+      'invalid_request',
+      400,
+      /(one of|only one of) login_hint/,
+    );
   });
   test('§7.1 login_hint_token or id_token_hint alone is the hint (verified later)', () => {
-    assert.deepEqual(checkHint(params({ login_hint_token: 'eyJ.x.y' })), { type: 'login_hint_token', value: 'eyJ.x.y' });
+    assert.deepEqual(checkHint(params({ login_hint_token: 'eyJ.x.y' })), {
+      type: 'login_hint_token',
+      value: 'eyJ.x.y',
+    });
     assert.deepEqual(checkHint(params({ id_token_hint: 'eyJ.x.y' })), { type: 'id_token_hint', value: 'eyJ.x.y' });
   });
   test('§7.1 login_hint of 256 characters passes, 257 → invalid_request', () => {
@@ -140,7 +198,14 @@ describe('validateBindingMessage', () => {
     throwsOAuth(() => validateBindingMessage('ORDER-4711 ', policy), 'invalid_binding_message', 400);
   });
   test('§7.1 binding_message in any script: Unicode letters are accepted', () => {
-    for (const msg of ['Überweisung an Jürgen: 12,50 €', 'Код подтверждения 4821', '確認コード 4821', 'تأكيد 4821', 'A', '#1234']) {
+    for (const msg of [
+      'Überweisung an Jürgen: 12,50 €',
+      'Код подтверждения 4821',
+      '確認コード 4821',
+      'تأكيد 4821',
+      'A',
+      '#1234',
+    ]) {
       assert.equal(validateBindingMessage(msg), msg);
     }
   });
@@ -185,7 +250,12 @@ describe('validateBindingMessage', () => {
 describe('checkUserCode', () => {
   const withCode = client({ backchannel_user_code_parameter: true });
   test('§7.1 user_code from a client without backchannel_user_code_parameter → invalid_request', () => {
-    throwsOAuth(() => checkUserCode(params({ ...VALID, user_code: '1234' }), client()), 'invalid_request', 400, /backchannel_user_code_parameter/);
+    throwsOAuth(
+      () => checkUserCode(params({ ...VALID, user_code: '1234' }), client()),
+      'invalid_request',
+      400,
+      /backchannel_user_code_parameter/,
+    );
   });
   test('§7.1 no user_code from a client without backchannel_user_code_parameter is fine', () => {
     assert.equal(checkUserCode(params(VALID), client()), undefined);
@@ -198,12 +268,17 @@ describe('checkUserCode', () => {
     assert.equal(checkUserCode(params({ ...VALID, user_code: 'x'.repeat(64) }), withCode), 'x'.repeat(64));
   });
   test('§13 an over-long user_code (65) → invalid_user_code (400)', () => {
-    throwsOAuth(() => checkUserCode(params({ ...VALID, user_code: 'x'.repeat(65) }), withCode), 'invalid_user_code', 400);
+    throwsOAuth(
+      () => checkUserCode(params({ ...VALID, user_code: 'x'.repeat(65) }), withCode),
+      'invalid_user_code',
+      400,
+    );
   });
 });
 
 describe('checkRequestedExpiry', () => {
-  const bad = (raw: string | number) => throwsOAuth(() => checkRequestedExpiry(raw, POLICY), 'invalid_request', 400, /positive integer/);
+  const bad = (raw: string | number) =>
+    throwsOAuth(() => checkRequestedExpiry(raw, POLICY), 'invalid_request', 400, /positive integer/);
 
   test('§7.1 no requested_expiry → the default expires_in', () => {
     assert.equal(checkRequestedExpiry(undefined, POLICY), 300);
@@ -250,7 +325,12 @@ describe('checkRequestedExpiry', () => {
     assert.equal(checkRequestedExpiry(5, POLICY), 10);
   });
   test('local stack: requested_expiry from 10 s to 600 s is honoured exactly with the default configuration', () => {
-    const cfg = loadConfig({ ISSUER: 'http://localhost:8080', CIBA_LOCAL: 'true', TABLE_NAME: 't', KEYS_FILE: 'k.json' });
+    const cfg = loadConfig({
+      ISSUER: 'http://localhost:8080',
+      CIBA_LOCAL: 'true',
+      TABLE_NAME: 't',
+      KEYS_FILE: 'k.json',
+    });
     assert.ok(cfg.maxExpiresIn >= 600);
     for (const s of [10, 11, 60, 599, 600]) assert.equal(checkRequestedExpiry(String(s), cfg), s);
     assert.equal(checkRequestedExpiry(String(cfg.maxExpiresIn), cfg), cfg.maxExpiresIn);
@@ -262,7 +342,10 @@ describe('checkAcrValues', () => {
     assert.equal(checkAcrValues(params(VALID)), undefined);
   });
   test('§7.1 acr_values: space-separated values in order of preference are kept as sent', () => {
-    assert.equal(checkAcrValues(params({ acr_values: 'urn:example:loa:3 urn:example:loa:2' })), 'urn:example:loa:3 urn:example:loa:2');
+    assert.equal(
+      checkAcrValues(params({ acr_values: 'urn:example:loa:3 urn:example:loa:2' })),
+      'urn:example:loa:3 urn:example:loa:2',
+    );
   });
   test('§7.1 malformed acr_values (double space, leading space, quote, backslash, non-ASCII, control) → invalid_request', () => {
     for (const acr_values of ['a  b', ' a', 'a ', 'a "b"', 'a\\b', 'niveau-élevé', 'a\tb']) {
@@ -284,20 +367,39 @@ describe('validateBackchannelRequest', () => {
     assert.equal('acrValues' in r, false);
   });
   test('§7.1 a full valid request carries every parameter through', () => {
-    const r = validateBackchannelRequest(params({
-      scope: 'openid email openid', login_hint: 'alice@example.com', binding_message: 'W4SCT', user_code: '675325',
-      acr_values: 'urn:example:loa:2', requested_expiry: '120',
-    }), client({ backchannel_user_code_parameter: true }), POLICY);
+    const r = validateBackchannelRequest(
+      params({
+        scope: 'openid email openid',
+        login_hint: 'alice@example.com',
+        binding_message: 'W4SCT',
+        user_code: '675325',
+        acr_values: 'urn:example:loa:2',
+        requested_expiry: '120',
+      }),
+      client({ backchannel_user_code_parameter: true }),
+      POLICY,
+    );
     assert.deepEqual(r, {
-      scope: 'openid email', hint: { type: 'login_hint', value: 'alice@example.com' }, expiresIn: 120,
-      bindingMessage: 'W4SCT', userCode: '675325', acrValues: 'urn:example:loa:2',
+      scope: 'openid email',
+      hint: { type: 'login_hint', value: 'alice@example.com' },
+      expiresIn: 120,
+      bindingMessage: 'W4SCT',
+      userCode: '675325',
+      acrValues: 'urn:example:loa:2',
     });
   });
   test('§13 unauthorized_client is decided before any parameter check', () => {
-    throwsOAuth(() => validateBackchannelRequest(params({}), client({ grant_types: [REFRESH_GRANT] }), POLICY), 'unauthorized_client', 400);
+    throwsOAuth(
+      () => validateBackchannelRequest(params({}), client({ grant_types: [REFRESH_GRANT] }), POLICY),
+      'unauthorized_client',
+      400,
+    );
   });
   test('§7.2 every parameter rule is applied by validateBackchannelRequest', () => {
-    const v = (p: Record<string, string>, c = client()) => () => validateBackchannelRequest(params(p), c, POLICY);
+    const v =
+      (p: Record<string, string>, c = client()) =>
+      () =>
+        validateBackchannelRequest(params(p), c, POLICY);
     throwsOAuth(v({ ...VALID, request: 'x' }), 'invalid_request', 400, /request/);
     throwsOAuth(v({ login_hint: 'alice' }), 'invalid_request', 400, /scope is required/);
     throwsOAuth(v({ ...VALID, scope: 'openid phone' }), 'invalid_scope', 400);
@@ -312,13 +414,33 @@ describe('validateBackchannelRequest', () => {
 });
 
 test('§7.1.1 a client registered with backchannel_authentication_request_signing_alg must sign; unsigned requests → invalid_request', () => {
-  throwsOAuth(() => rejectUnsupported(params(VALID), client({ backchannel_authentication_request_signing_alg: 'PS256' })), 'invalid_request', 400, /signed/);
+  throwsOAuth(
+    () => rejectUnsupported(params(VALID), client({ backchannel_authentication_request_signing_alg: 'PS256' })),
+    'invalid_request',
+    400,
+    /signed/,
+  );
 });
 
 test('FAPI-CIBA §5.2.2 a FAPI client needs binding_message or request_context', () => {
   const fapi = client({ security_profile: 'fapi-ciba' });
-  throwsOAuth(() => validateBackchannelRequest(params(VALID), fapi, POLICY, true), 'invalid_request', 400, /binding_message or request_context/);
-  assert.equal(validateBackchannelRequest(params({ ...VALID, binding_message: 'T-1' }), fapi, POLICY, true).bindingMessage, 'T-1');
-  assert.equal(validateBackchannelRequest(params({ ...VALID, request_context: '{"ip":"1"}' }), fapi, POLICY, true).scope, 'openid');
-  assert.equal(validateBackchannelRequest(params(VALID), client(), POLICY).scope, 'openid', 'not required outside the profile');
+  throwsOAuth(
+    () => validateBackchannelRequest(params(VALID), fapi, POLICY, true),
+    'invalid_request',
+    400,
+    /binding_message or request_context/,
+  );
+  assert.equal(
+    validateBackchannelRequest(params({ ...VALID, binding_message: 'T-1' }), fapi, POLICY, true).bindingMessage,
+    'T-1',
+  );
+  assert.equal(
+    validateBackchannelRequest(params({ ...VALID, request_context: '{"ip":"1"}' }), fapi, POLICY, true).scope,
+    'openid',
+  );
+  assert.equal(
+    validateBackchannelRequest(params(VALID), client(), POLICY).scope,
+    'openid',
+    'not required outside the profile',
+  );
 });

@@ -17,7 +17,12 @@ function basic(id: string, secret: string): string {
 function params(entries: Record<string, string> = {}): ReadonlyMap<string, string> {
   return new Map(Object.entries(entries));
 }
-function client(id: string, secret: string, method: ClientAuthMethod = 'client_secret_basic', extra: Partial<Client> = {}): Client {
+function client(
+  id: string,
+  secret: string,
+  method: ClientAuthMethod = 'client_secret_basic',
+  extra: Partial<Client> = {},
+): Client {
   return {
     client_id: id,
     token_endpoint_auth_method: method,
@@ -36,7 +41,12 @@ const SECRET = 'correct-horse-battery-staple-0123456789';
 
 test('RFC 6749 §2.3.1 client_secret_basic: credentials are read from the Authorization header', () => {
   const presented = presentedCredentials(basic('pos-terminal', SECRET), params());
-  assert.deepEqual(presented, { clientId: 'pos-terminal', kind: 'secret', method: 'client_secret_basic', secret: SECRET });
+  assert.deepEqual(presented, {
+    clientId: 'pos-terminal',
+    kind: 'secret',
+    method: 'client_secret_basic',
+    secret: SECRET,
+  });
   const c = client('pos-terminal', SECRET);
   assert.equal(authenticateClient(c, presented), c);
 });
@@ -46,7 +56,10 @@ test('RFC 6749 §2.3.1 client_secret_basic: id and secret with : % + and space a
   const secret = 'p:ss w%rd+plus:colon%41';
   const header = basic(id, secret);
   // The encoded form really escapes what needs escaping (guards the test's own encoder).
-  assert.equal(Buffer.from(header.slice(6), 'base64').toString(), 'pos%3Aterminal+7%25%2B1:p%3Ass+w%25rd%2Bplus%3Acolon%2541');
+  assert.equal(
+    Buffer.from(header.slice(6), 'base64').toString(),
+    'pos%3Aterminal+7%25%2B1:p%3Ass+w%25rd%2Bplus%3Acolon%2541',
+  );
   const presented = presentedCredentials(header, params());
   assert.deepEqual(presented, { clientId: id, kind: 'secret', method: 'client_secret_basic', secret });
   authenticateClient(client(id, secret), presented);
@@ -54,7 +67,12 @@ test('RFC 6749 §2.3.1 client_secret_basic: id and secret with : % + and space a
 
 test('RFC 6749 §2.3.1 client_secret_basic: %20 is a space as well as +', () => {
   const header = 'Basic ' + Buffer.from('my%20client:s%20e%20c%20r%20e%20t-0123456789').toString('base64');
-  assert.deepEqual(presentedCredentials(header, params()), { clientId: 'my client', kind: 'secret', method: 'client_secret_basic', secret: 's e c r e t-0123456789' });
+  assert.deepEqual(presentedCredentials(header, params()), {
+    clientId: 'my client',
+    kind: 'secret',
+    method: 'client_secret_basic',
+    secret: 's e c r e t-0123456789',
+  });
 });
 
 test('RFC 6749 §2.3.1 client_secret_basic: an unencoded + in the secret decodes to a space, so it does not match', () => {
@@ -78,8 +96,16 @@ test('RFC 6749 §2.3.1 client_secret_post: client_id and client_secret in the bo
 });
 
 test('RFC 6749 §2.3 more than one authentication method in a request → invalid_request', () => {
-  throwsOAuth(() => presentedCredentials(basic('c1', SECRET), params({ client_id: 'c1', client_secret: SECRET })), 'invalid_request', 400);
-  throwsOAuth(() => presentedCredentials(basic('c1', SECRET), params({ client_secret: SECRET })), 'invalid_request', 400);
+  throwsOAuth(
+    () => presentedCredentials(basic('c1', SECRET), params({ client_id: 'c1', client_secret: SECRET })),
+    'invalid_request',
+    400,
+  );
+  throwsOAuth(
+    () => presentedCredentials(basic('c1', SECRET), params({ client_secret: SECRET })),
+    'invalid_request',
+    400,
+  );
 });
 
 test('§7.1 a client must use its registered method: post client presenting basic → invalid_client with Basic challenge', () => {
@@ -91,7 +117,12 @@ test('§7.1 a client must use its registered method: post client presenting basi
 
 test('§7.1 a client must use its registered method: basic client presenting post → invalid_client', () => {
   const presented = presentedCredentials(undefined, params({ client_id: 'c1', client_secret: SECRET }));
-  throwsOAuth(() => authenticateClient(client('c1', SECRET, 'client_secret_basic'), presented), 'invalid_client', 401, /client_secret_basic/);
+  throwsOAuth(
+    () => authenticateClient(client('c1', SECRET, 'client_secret_basic'), presented),
+    'invalid_client',
+    401,
+    /client_secret_basic/,
+  );
 });
 
 test('RFC 6749 §5.2 wrong secret → invalid_client (basic: 401 with WWW-Authenticate)', () => {
@@ -112,12 +143,24 @@ test('RFC 6749 §5.2 unknown client → invalid_client 401 (basic: with WWW-Auth
   const e = caught(() => authenticateClient(undefined, presentedCredentials(basic('ghost', SECRET), params())));
   isOAuthError(e, 'invalid_client', 401);
   assert.match((e as { headers: Record<string, string> }).headers['WWW-Authenticate'] ?? '', BASIC_CHALLENGE);
-  throwsOAuth(() => authenticateClient(undefined, presentedCredentials(undefined, params({ client_id: 'ghost', client_secret: SECRET }))), 'invalid_client', 401);
+  throwsOAuth(
+    () =>
+      authenticateClient(
+        undefined,
+        presentedCredentials(undefined, params({ client_id: 'ghost', client_secret: SECRET })),
+      ),
+    'invalid_client',
+    401,
+  );
 });
 
 test('RFC 6749 §5.2 a client without a stored secret cannot authenticate → invalid_client', () => {
   const { client_secret_hash: _, ...noSecret } = client('c1', SECRET);
-  throwsOAuth(() => authenticateClient(noSecret, presentedCredentials(basic('c1', SECRET), params())), 'invalid_client', 401);
+  throwsOAuth(
+    () => authenticateClient(noSecret, presentedCredentials(basic('c1', SECRET), params())),
+    'invalid_client',
+    401,
+  );
 });
 
 test('RFC 6749 §2.3.1 client_id in the body different from the Basic id → invalid_client with WWW-Authenticate', () => {
@@ -160,6 +203,10 @@ test('RFC 6749 §2.3 a non-Basic Authorization header is not client authenticati
 
 test('RFC 6749 §2.3 a client_id no registered client can have (too long, control characters) → invalid_client (401) before any lookup', () => {
   throwsOAuth(() => presentedCredentials(basic('x'.repeat(129), SECRET), params()), 'invalid_client', 401);
-  throwsOAuth(() => presentedCredentials(undefined, params({ client_id: 'a\u0000b', client_secret: SECRET })), 'invalid_client', 401);
+  throwsOAuth(
+    () => presentedCredentials(undefined, params({ client_id: 'a\u0000b', client_secret: SECRET })),
+    'invalid_client',
+    401,
+  );
   assert.equal(presentedCredentials(basic('x'.repeat(128), SECRET), params()).clientId, 'x'.repeat(128));
 });

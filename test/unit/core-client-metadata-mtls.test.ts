@@ -2,15 +2,17 @@
 // certificate (tls_client_auth / self_signed_tls_client_auth, certificate-bound access tokens, the fapi-ciba profile)
 // is refused when it is validated, with a reason naming the client, the field and why; the same client is fine where
 // there is an mTLS endpoint, and clients without such needs are fine everywhere. mtlsRequirement is the same rule for
-// a client already stored (checked at request time by functions/lib/client-authn.ts).
+// a client already stored (checked at request time by functions/usecases/client-auth.ts).
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ClientMetadataError, mtlsRequirement, parseClientMetadata } from '../../functions/core/client-metadata.ts';
 import { CIBA_GRANT, type Client } from '../../functions/core/model.ts';
 
 const JWK = {
-  kty: 'EC', crv: 'P-256',
-  x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+  kty: 'EC',
+  crv: 'P-256',
+  x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+  y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
 };
 const base = { grant_types: [CIBA_GRANT], scope: 'openid', backchannel_token_delivery_mode: 'poll' };
 const SECRET = 'pos-terminal-secret-0123456789';
@@ -19,8 +21,12 @@ const NEEDS_MTLS: [string, Record<string, unknown>, RegExp][] = [
   [
     'security_profile fapi-ciba (private_key_jwt)',
     {
-      ...base, client_id: 'fapi-rp', token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [JWK] },
-      security_profile: 'fapi-ciba', backchannel_authentication_request_signing_alg: 'PS256',
+      ...base,
+      client_id: 'fapi-rp',
+      token_endpoint_auth_method: 'private_key_jwt',
+      jwks: { keys: [JWK] },
+      security_profile: 'fapi-ciba',
+      backchannel_authentication_request_signing_alg: 'PS256',
       id_token_signed_response_alg: 'PS256',
     },
     /^client fapi-rp: security_profile fapi-ciba \(requires certificate-bound access tokens, RFC 8705\)/,
@@ -48,12 +54,15 @@ describe('parseClientMetadata without an mTLS endpoint', () => {
   for (const [what, raw, reason] of NEEDS_MTLS) {
     test(`${what}: refused, naming the client, the field and why`, () => {
       for (const localMode of [false, true]) {
-        assert.throws(() => parseClientMetadata(raw, { localMode, mtlsEndpoint: false }), (e: unknown) => {
-          assert.ok(e instanceof ClientMetadataError, String(e));
-          assert.match(e.message, reason);
-          assert.match(e.message, WHY);
-          return true;
-        });
+        assert.throws(
+          () => parseClientMetadata(raw, { localMode, mtlsEndpoint: false }),
+          (e: unknown) => {
+            assert.ok(e instanceof ClientMetadataError, String(e));
+            assert.match(e.message, reason);
+            assert.match(e.message, WHY);
+            return true;
+          },
+        );
       }
     });
 
@@ -83,9 +92,14 @@ describe('parseClientMetadata without an mTLS endpoint', () => {
 
 describe('mtlsRequirement (a stored client, at request time)', () => {
   const stored = (over: Partial<Client>): Client => ({
-    client_id: 'stored', token_endpoint_auth_method: 'client_secret_basic', client_secret_hash: 'x',
-    grant_types: [CIBA_GRANT], scope: 'openid', backchannel_token_delivery_mode: 'poll',
-    backchannel_user_code_parameter: false, id_token_signed_response_alg: 'RS256',
+    client_id: 'stored',
+    token_endpoint_auth_method: 'client_secret_basic',
+    client_secret_hash: 'x',
+    grant_types: [CIBA_GRANT],
+    scope: 'openid',
+    backchannel_token_delivery_mode: 'poll',
+    backchannel_user_code_parameter: false,
+    id_token_signed_response_alg: 'RS256',
     ...over,
   });
 
@@ -93,7 +107,8 @@ describe('mtlsRequirement (a stored client, at request time)', () => {
     const cases: [Partial<Client>, RegExp][] = [
       [
         {
-          security_profile: 'fapi-ciba', tls_client_certificate_bound_access_tokens: true,
+          security_profile: 'fapi-ciba',
+          tls_client_certificate_bound_access_tokens: true,
           token_endpoint_auth_method: 'private_key_jwt',
         },
         /security_profile fapi-ciba/,

@@ -2,7 +2,14 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  hashClientSecret, hashUserCode, randomId, safeEqual, sha256, sha256b64u, verifyClientSecret, verifyUserCode,
+  hashClientSecret,
+  hashUserCode,
+  randomId,
+  safeEqual,
+  sha256,
+  sha256b64u,
+  verifyClientSecret,
+  verifyUserCode,
 } from '../../functions/core/crypto.ts';
 
 /** CIBA §7.3: auth_req_id characters are restricted to A-Z a-z 0-9 . - _ */
@@ -58,7 +65,13 @@ test('client secret: the hash does not contain the secret and is salted (two has
 
 test('client secret: wrong, empty, prefixed and case-changed secrets are rejected', () => {
   const stored = hashClientSecret('s3cret-value-0123456789');
-  for (const wrong of ['s3cret-value-012345678', 's3cret-value-01234567890', '', 'S3CRET-VALUE-0123456789', ' s3cret-value-0123456789']) {
+  for (const wrong of [
+    's3cret-value-012345678',
+    's3cret-value-01234567890',
+    '',
+    'S3CRET-VALUE-0123456789',
+    ' s3cret-value-0123456789',
+  ]) {
     assert.equal(verifyClientSecret(wrong, stored), false, JSON.stringify(wrong));
   }
 });

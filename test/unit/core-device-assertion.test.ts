@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
-import { DEVICE_ASSERTION_MAX_LIFETIME_S, verifyDeviceAssertion, type DeviceAssertionContext } from '../../functions/core/device-assertion.ts';
+import {
+  DEVICE_ASSERTION_MAX_LIFETIME_S,
+  verifyDeviceAssertion,
+  type DeviceAssertionContext,
+} from '../../functions/core/device-assertion.ts';
 import type { Device } from '../../functions/core/model.ts';
 import { isOAuthError } from './helpers/oauth-assert.ts';
 
@@ -46,7 +50,16 @@ function context(extra: Partial<DeviceAssertionContext> = {}): DeviceAssertionCo
 }
 
 function claims(over: Record<string, unknown> = {}, omit: string[] = []): JWTPayload {
-  const c: Record<string, unknown> = { iss: 'alice-phone', aud: ISSUER, iat: NOW, exp: NOW + 60, jti: randomUUID(), htm: 'GET', htu: URL_, ...over };
+  const c: Record<string, unknown> = {
+    iss: 'alice-phone',
+    aud: ISSUER,
+    iat: NOW,
+    exp: NOW + 60,
+    jti: randomUUID(),
+    htm: 'GET',
+    htu: URL_,
+    ...over,
+  };
   for (const k of omit) delete c[k];
   return c as JWTPayload;
 }
@@ -118,7 +131,11 @@ test('aud as a one-element array holding the issuer is the issuer as sole audien
 
 test('draft-ietf-oauth-rfc7523bis / FAPI 2.0: aud naming the issuer and more (or it twice) → 401', async () => {
   const ctx = context();
-  for (const aud of [[ISSUER, 'https://other.example.com'], ['https://other.example.com', ISSUER], [ISSUER, ISSUER]]) {
+  for (const aud of [
+    [ISSUER, 'https://other.example.com'],
+    ['https://other.example.com', ISSUER],
+    [ISSUER, ISSUER],
+  ]) {
     await rejected(`Bearer ${await es256(claims({ aud }))}`, /aud must be a single audience/, ctx);
   }
   assert.equal(ctx.jtiCalls.length, 0, 'a refused assertion does not use up its jti');
@@ -129,7 +146,10 @@ test('device API: an expired assertion → 401', async () => {
 });
 
 test('device API: small clock skew is tolerated: exp 20 s ago still passes', async () => {
-  const device = await verifyDeviceAssertion(`Bearer ${await es256(claims({ iat: NOW - 80, exp: NOW - 20 }))}`, context());
+  const device = await verifyDeviceAssertion(
+    `Bearer ${await es256(claims({ iat: NOW - 80, exp: NOW - 20 }))}`,
+    context(),
+  );
   assert.equal(device.device_id, 'alice-phone');
 });
 
@@ -204,13 +224,17 @@ test('device API: alg none (unsecured JWT) → 401', async () => {
 });
 
 test('device API: HS256 (symmetric) → 401', async () => {
-  const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode('a-shared-secret-that-is-long-enough!'));
+  const token = await new SignJWT(claims())
+    .setProtectedHeader({ alg: 'HS256' })
+    .sign(new TextEncoder().encode('a-shared-secret-that-is-long-enough!'));
   await rejected(`Bearer ${token}`, /invalid device assertion/);
 });
 
 test('device API: HS256 keyed with the device public key (algorithm confusion) → 401', async () => {
   const jwk = DEVICES[0]!.jwk;
-  const token = await new SignJWT(claims()).setProtectedHeader({ alg: 'HS256' }).sign(new TextEncoder().encode(JSON.stringify(jwk)));
+  const token = await new SignJWT(claims())
+    .setProtectedHeader({ alg: 'HS256' })
+    .sign(new TextEncoder().encode(JSON.stringify(jwk)));
   await rejected(`Bearer ${token}`, /invalid device assertion/);
 });
 

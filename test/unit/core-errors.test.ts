@@ -7,8 +7,14 @@ const ALL_CODES = Object.keys(ERROR_STATUS) as OAuthErrorCode[];
 
 test('§13 backchannel endpoint: invalid_request, invalid_scope, expired_login_hint_token, unknown_user_id, unauthorized_client, missing_user_code, invalid_user_code, invalid_binding_message → 400', () => {
   for (const code of [
-    'invalid_request', 'invalid_scope', 'expired_login_hint_token', 'unknown_user_id',
-    'unauthorized_client', 'missing_user_code', 'invalid_user_code', 'invalid_binding_message',
+    'invalid_request',
+    'invalid_scope',
+    'expired_login_hint_token',
+    'unknown_user_id',
+    'unauthorized_client',
+    'missing_user_code',
+    'invalid_user_code',
+    'invalid_binding_message',
   ] as const) {
     assert.equal(ERROR_STATUS[code], 400, code);
     assert.equal(new OAuthError(code).status, 400, code);
@@ -26,7 +32,14 @@ test('§13 access_denied at the backchannel endpoint → 403', () => {
 });
 
 test('§11 token errors authorization_pending, slow_down, expired_token, access_denied, invalid_grant, unsupported_grant_type are in the table', () => {
-  for (const code of ['authorization_pending', 'slow_down', 'expired_token', 'access_denied', 'invalid_grant', 'unsupported_grant_type'] as const) {
+  for (const code of [
+    'authorization_pending',
+    'slow_down',
+    'expired_token',
+    'access_denied',
+    'invalid_grant',
+    'unsupported_grant_type',
+  ] as const) {
     assert.ok(code in ERROR_STATUS, code);
   }
 });
@@ -78,7 +91,10 @@ test('RFC 6749 §5.2 body: error only when there is no description', () => {
 
 test('RFC 6749 §5.2 body: error and error_description, nothing else', () => {
   const e = new OAuthError('invalid_scope', 'scope not allowed for this client: phone');
-  assert.deepEqual(JSON.parse(JSON.stringify(e)), { error: 'invalid_scope', error_description: 'scope not allowed for this client: phone' });
+  assert.deepEqual(JSON.parse(JSON.stringify(e)), {
+    error: 'invalid_scope',
+    error_description: 'scope not allowed for this client: phone',
+  });
 });
 
 test('RFC 6749 §5.2 error_description keeps every allowed character %x20-21 / %x23-5B / %x5D-7E', () => {

@@ -44,17 +44,34 @@ const FAPI: AssertionPolicy = {
 const SECRET_JWT: AssertionPolicy = { ...FAPI, algorithms: ['HS256'] };
 
 function claims(over: Record<string, unknown> = {}, omit: string[] = []): JWTPayload {
-  const c: Record<string, unknown> = { iss: CLIENT, sub: CLIENT, aud: TOKEN_ENDPOINT, iat: NOW, exp: NOW + 60, jti: randomUUID(), ...over };
+  const c: Record<string, unknown> = {
+    iss: CLIENT,
+    sub: CLIENT,
+    aud: TOKEN_ENDPOINT,
+    iat: NOW,
+    exp: NOW + 60,
+    jti: randomUUID(),
+    ...over,
+  };
   for (const k of omit) delete c[k];
   return c as JWTPayload;
 }
 
-const ps256 = (payload: JWTPayload, key = ps.privateKey, kid = 'ps') => new SignJWT(payload).setProtectedHeader({ alg: 'PS256', kid }).sign(key);
-const es256 = (payload: JWTPayload) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'es' }).sign(es.privateKey);
-const rs256 = (payload: JWTPayload) => new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'rs' }).sign(rs.privateKey);
-const hs256 = (payload: JWTPayload, secret = SECRET) => new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(secret);
+const ps256 = (payload: JWTPayload, key = ps.privateKey, kid = 'ps') =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'PS256', kid }).sign(key);
+const es256 = (payload: JWTPayload) =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'es' }).sign(es.privateKey);
+const rs256 = (payload: JWTPayload) =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'rs' }).sign(rs.privateKey);
+const hs256 = (payload: JWTPayload, secret = SECRET) =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'HS256' }).sign(secret);
 
-async function rejected(jwt: string | Promise<string>, message: RegExp, key: AssertionKey = CLIENT_KEYS, policy = FAPI): Promise<void> {
+async function rejected(
+  jwt: string | Promise<string>,
+  message: RegExp,
+  key: AssertionKey = CLIENT_KEYS,
+  policy = FAPI,
+): Promise<void> {
   await rejectsOAuth(verifyClientAssertion(await jwt, key, policy), 'invalid_client', 401, message);
 }
 
@@ -75,14 +92,21 @@ test('OIDC Core §9 private_key_jwt: PS256 and ES256 assertions verified with th
 
 test('OIDC Core §9 private_key_jwt: RS256 passes when the caller allows it (non-FAPI client)', async () => {
   const p = claims();
-  const result = await verifyClientAssertion(await rs256(p), CLIENT_KEYS, { ...FAPI, algorithms: ['PS256', 'ES256', 'RS256'] });
+  const result = await verifyClientAssertion(await rs256(p), CLIENT_KEYS, {
+    ...FAPI,
+    algorithms: ['PS256', 'ES256', 'RS256'],
+  });
   assert.equal(result.jti, p.jti);
 });
 
 test('RFC 7523 §3 aud: the issuer, token and backchannel endpoints, as a string or a one-element array', async () => {
   for (const aud of [ISSUER, TOKEN_ENDPOINT, BC_ENDPOINT, [ISSUER], [TOKEN_ENDPOINT], [BC_ENDPOINT]]) {
     const p = claims({ aud });
-    assert.equal((await verifyClientAssertion(await ps256(p), CLIENT_KEYS, FAPI)).jti, p.jti, `aud ${JSON.stringify(aud)}`);
+    assert.equal(
+      (await verifyClientAssertion(await ps256(p), CLIENT_KEYS, FAPI)).jti,
+      p.jti,
+      `aud ${JSON.stringify(aud)}`,
+    );
   }
 });
 
@@ -197,7 +221,10 @@ test('OIDC Core §9 HS256 for a private_key_jwt client, and PS256 for a client_s
 
 test('RFC 7523 §3 alg none (unsecured JWT) → 401 invalid_client', async () => {
   await rejected(new UnsecuredJWT(claims()).encode(), /alg none/);
-  await rejected(new UnsecuredJWT(claims()).encode(), /alg none/, SECRET, { ...SECRET_JWT, algorithms: ['HS256', 'none'] });
+  await rejected(new UnsecuredJWT(claims()).encode(), /alg none/, SECRET, {
+    ...SECRET_JWT,
+    algorithms: ['HS256', 'none'],
+  });
 });
 
 test('RFC 7523 §3 bad signature: tampered payload → 401 invalid_client', async () => {
@@ -216,7 +243,13 @@ test('OIDC Core §9 private_key_jwt signed by a key the client did not register 
 });
 
 test('RFC 7523 §3.1 a malformed JWT → 401 invalid_client', async () => {
-  for (const jwt of ['', 'not-a-jwt', 'a.b.c', 'a.b', `${Buffer.from('{"alg":"PS256"}').toString('base64url')}.bm90LWpzb24.c2ln`]) {
+  for (const jwt of [
+    '',
+    'not-a-jwt',
+    'a.b.c',
+    'a.b',
+    `${Buffer.from('{"alg":"PS256"}').toString('base64url')}.bm90LWpzb24.c2ln`,
+  ]) {
     await rejected(jwt, /not a well-formed signed JWT/);
   }
 });
@@ -226,14 +259,25 @@ test('RFC 7523 §3.1 a malformed JWT → 401 invalid_client', async () => {
 test('RFC 7521 §4.2 assertionParams: absent → undefined; jwt-bearer type with an assertion → the assertion', () => {
   assert.equal(assertionParams(new Map([['client_id', CLIENT]])), undefined);
   assert.deepEqual(
-    assertionParams(new Map([['client_assertion_type', CLIENT_ASSERTION_TYPE], ['client_assertion', 'x.y.z']])),
+    assertionParams(
+      new Map([
+        ['client_assertion_type', CLIENT_ASSERTION_TYPE],
+        ['client_assertion', 'x.y.z'],
+      ]),
+    ),
     { assertion: 'x.y.z' },
   );
 });
 
 test('RFC 7523 §2.2 assertionParams: a client_assertion_type other than jwt-bearer → 401 invalid_client', () => {
   throwsOAuth(
-    () => assertionParams(new Map([['client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer'], ['client_assertion', 'x']])),
+    () =>
+      assertionParams(
+        new Map([
+          ['client_assertion_type', 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer'],
+          ['client_assertion', 'x'],
+        ]),
+      ),
     'invalid_client',
     401,
     /client_assertion_type must be/,
@@ -241,8 +285,18 @@ test('RFC 7523 §2.2 assertionParams: a client_assertion_type other than jwt-bea
 });
 
 test('RFC 7521 §4.2 assertionParams: one of client_assertion / client_assertion_type without the other → 401 invalid_client', () => {
-  throwsOAuth(() => assertionParams(new Map([['client_assertion', 'x.y.z']])), 'invalid_client', 401, /requires client_assertion_type/);
-  throwsOAuth(() => assertionParams(new Map([['client_assertion_type', CLIENT_ASSERTION_TYPE]])), 'invalid_client', 401, /requires client_assertion$/);
+  throwsOAuth(
+    () => assertionParams(new Map([['client_assertion', 'x.y.z']])),
+    'invalid_client',
+    401,
+    /requires client_assertion_type/,
+  );
+  throwsOAuth(
+    () => assertionParams(new Map([['client_assertion_type', CLIENT_ASSERTION_TYPE]])),
+    'invalid_client',
+    401,
+    /requires client_assertion$/,
+  );
 });
 
 test('RFC 7523 §3 assertionClientId: the unverified sub (else iss) names the client to look up', async () => {

@@ -3,9 +3,20 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { providerMetadata } from '../../functions/core/discovery.ts';
-import { ClientMetadataError, parseClientMetadata, validateNotificationEndpoint } from '../../functions/core/client-metadata.ts';
 import {
-  CLAIMS, CLIENT_AUTH_METHODS, DELIVERY_MODES, GRANT_TYPES, ID_TOKEN_ALGS, REQUEST_OBJECT_ALGS, SCOPE_CLAIMS, SCOPES,
+  ClientMetadataError,
+  parseClientMetadata,
+  validateNotificationEndpoint,
+} from '../../functions/core/client-metadata.ts';
+import {
+  CLAIMS,
+  CLIENT_AUTH_METHODS,
+  DELIVERY_MODES,
+  GRANT_TYPES,
+  ID_TOKEN_ALGS,
+  REQUEST_OBJECT_ALGS,
+  SCOPE_CLAIMS,
+  SCOPES,
 } from '../../functions/core/capabilities.ts';
 import { verifyClientSecret } from '../../functions/core/crypto.ts';
 import { CIBA_GRANT, REFRESH_GRANT } from '../../functions/core/model.ts';
@@ -18,10 +29,20 @@ const LOCAL = { localMode: true, mtlsEndpoint: true };
 
 /** A seed client with most of the fields docs/seed-file.md lists, as a seed author would write it. */
 const SEED_EXAMPLE = {
-  client_id: 'pos-terminal', client_secret: SECRET,
+  client_id: 'pos-terminal',
+  client_secret: SECRET,
   client_name: 'Store POS',
   token_endpoint_auth_method: 'client_secret_basic',
-  jwks: { keys: [{ kty: 'EC', crv: 'P-256', x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU', y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0' }] },
+  jwks: {
+    keys: [
+      {
+        kty: 'EC',
+        crv: 'P-256',
+        x: 'f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU',
+        y: 'x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0',
+      },
+    ],
+  },
   grant_types: [CIBA_GRANT, REFRESH_GRANT],
   scope: 'openid profile email',
   backchannel_token_delivery_mode: 'poll',
@@ -42,18 +63,25 @@ function clientFor(method: string): Record<string, unknown> {
     case 'client_secret_jwt':
       return { ...base, token_endpoint_auth_method: method, client_secret: 's'.repeat(32) };
     case 'tls_client_auth':
-      return { ...base, token_endpoint_auth_method: method, tls_client_auth_subject_dn: 'CN=pos.example.com,O=Example' };
+      return {
+        ...base,
+        token_endpoint_auth_method: method,
+        tls_client_auth_subject_dn: 'CN=pos.example.com,O=Example',
+      };
     default:
       return { ...base, token_endpoint_auth_method: method, jwks: EXAMPLE.jwks };
   }
 }
 
 function rejects(raw: unknown, message: RegExp, options = AWS): void {
-  assert.throws(() => parseClientMetadata(raw, options), (e: unknown) => {
-    assert.ok(e instanceof ClientMetadataError, `expected ClientMetadataError, got ${String(e)}`);
-    assert.match(e.message, message);
-    return true;
-  });
+  assert.throws(
+    () => parseClientMetadata(raw, options),
+    (e: unknown) => {
+      assert.ok(e instanceof ClientMetadataError, `expected ClientMetadataError, got ${String(e)}`);
+      assert.match(e.message, message);
+      return true;
+    },
+  );
 }
 
 describe('discovery', () => {
@@ -86,7 +114,11 @@ describe('discovery', () => {
 
   test('CIBA §4 backchannel_authentication_request_signing_alg_values_supported: asymmetric algorithms only (§7.1.1)', () => {
     assert.deepEqual(md.backchannel_authentication_request_signing_alg_values_supported, [...REQUEST_OBJECT_ALGS]);
-    assert.ok(!(md.backchannel_authentication_request_signing_alg_values_supported as string[]).some((a) => a === 'none' || a.startsWith('HS')));
+    assert.ok(
+      !(md.backchannel_authentication_request_signing_alg_values_supported as string[]).some(
+        (a) => a === 'none' || a.startsWith('HS'),
+      ),
+    );
     assert.equal(md.request_uri_parameter_supported, false);
   });
 
@@ -100,19 +132,34 @@ describe('discovery', () => {
       userinfo_endpoint: 'https://mtls.op.example.com/userinfo',
     });
     assert.equal('mtls_endpoint_aliases' in md, false, 'without one, none');
-    assert.ok(!(md.token_endpoint_auth_methods_supported as string[]).some((m) => m.includes('tls')), 'and no mTLS method');
+    assert.ok(
+      !(md.token_endpoint_auth_methods_supported as string[]).some((m) => m.includes('tls')),
+      'and no mTLS method',
+    );
   });
 
   test('OIDC Discovery §3 required fields are present', () => {
-    for (const k of ['issuer', 'jwks_uri', 'response_types_supported', 'subject_types_supported', 'id_token_signing_alg_values_supported']) {
+    for (const k of [
+      'issuer',
+      'jwks_uri',
+      'response_types_supported',
+      'subject_types_supported',
+      'id_token_signing_alg_values_supported',
+    ]) {
       assert.ok(k in md, k);
     }
-    assert.ok((md.id_token_signing_alg_values_supported as string[]).includes('RS256'), 'OIDC Discovery: RS256 MUST be included');
+    assert.ok(
+      (md.id_token_signing_alg_values_supported as string[]).includes('RS256'),
+      'OIDC Discovery: RS256 MUST be included',
+    );
   });
 
   test('capabilities.ts: discovery advertises exactly the capability lists', () => {
     assert.deepEqual(md.backchannel_token_delivery_modes_supported, [...DELIVERY_MODES]);
-    assert.deepEqual(md.token_endpoint_auth_methods_supported, CLIENT_AUTH_METHODS.filter((m) => !m.includes('tls')));
+    assert.deepEqual(
+      md.token_endpoint_auth_methods_supported,
+      CLIENT_AUTH_METHODS.filter((m) => !m.includes('tls')),
+    );
     assert.deepEqual(md.grant_types_supported, [...GRANT_TYPES]);
     assert.deepEqual(md.id_token_signing_alg_values_supported, [...ID_TOKEN_ALGS]);
     assert.deepEqual(md.scopes_supported, [...SCOPES]);
@@ -130,7 +177,8 @@ describe('discovery', () => {
     for (const mode of DELIVERY_MODES) parseClientMetadata({ ...EXAMPLE, backchannel_token_delivery_mode: mode }, AWS);
     for (const method of CLIENT_AUTH_METHODS) parseClientMetadata(clientFor(method), AWS);
     for (const alg of ID_TOKEN_ALGS) parseClientMetadata({ ...EXAMPLE, id_token_signed_response_alg: alg }, AWS);
-    for (const scope of SCOPES) if (scope !== 'openid') parseClientMetadata({ ...EXAMPLE, scope: `openid ${scope}` }, AWS);
+    for (const scope of SCOPES)
+      if (scope !== 'openid') parseClientMetadata({ ...EXAMPLE, scope: `openid ${scope}` }, AWS);
     parseClientMetadata({ ...EXAMPLE, grant_types: [...GRANT_TYPES] }, AWS);
     for (const mode of ['poll', 'ping', 'push'].filter((m) => !(DELIVERY_MODES as readonly string[]).includes(m))) {
       rejects({ ...EXAMPLE, backchannel_token_delivery_mode: mode }, /backchannel_token_delivery_mode/);
@@ -154,7 +202,10 @@ describe('parseClientMetadata', () => {
       backchannel_user_code_parameter: false,
       id_token_signed_response_alg: 'RS256',
     });
-    assert.ok(client_secret_hash && verifyClientSecret(SECRET, client_secret_hash), 'secret stored hashed and verifiable');
+    assert.ok(
+      client_secret_hash && verifyClientSecret(SECRET, client_secret_hash),
+      'secret stored hashed and verifiable',
+    );
     assert.ok(!JSON.stringify(c).includes(SECRET), 'the plain secret is not kept');
   });
 
@@ -174,12 +225,25 @@ describe('parseClientMetadata', () => {
 
   test('CIBA §4 poll, ping and push are accepted; ping and push need a notification endpoint; unknown modes are rejected', () => {
     for (const mode of ['poll', 'ping', 'push'] as const) {
-      assert.equal(parseClientMetadata({ ...EXAMPLE, backchannel_token_delivery_mode: mode }, AWS).backchannel_token_delivery_mode, mode);
+      assert.equal(
+        parseClientMetadata({ ...EXAMPLE, backchannel_token_delivery_mode: mode }, AWS).backchannel_token_delivery_mode,
+        mode,
+      );
     }
     const { backchannel_client_notification_endpoint: _, ...noEndpoint } = EXAMPLE;
-    rejects({ ...noEndpoint, backchannel_token_delivery_mode: 'ping' }, /ping mode requires backchannel_client_notification_endpoint/);
-    rejects({ ...noEndpoint, backchannel_token_delivery_mode: 'push' }, /push mode requires backchannel_client_notification_endpoint/);
-    assert.equal(parseClientMetadata({ ...noEndpoint, backchannel_token_delivery_mode: 'poll' }, AWS).backchannel_token_delivery_mode, 'poll');
+    rejects(
+      { ...noEndpoint, backchannel_token_delivery_mode: 'ping' },
+      /ping mode requires backchannel_client_notification_endpoint/,
+    );
+    rejects(
+      { ...noEndpoint, backchannel_token_delivery_mode: 'push' },
+      /push mode requires backchannel_client_notification_endpoint/,
+    );
+    assert.equal(
+      parseClientMetadata({ ...noEndpoint, backchannel_token_delivery_mode: 'poll' }, AWS)
+        .backchannel_token_delivery_mode,
+      'poll',
+    );
     rejects({ ...EXAMPLE, backchannel_token_delivery_mode: 'POLL' }, /backchannel_token_delivery_mode/);
     rejects({ ...EXAMPLE, backchannel_token_delivery_mode: 'webhook' }, /backchannel_token_delivery_mode/);
   });
@@ -206,22 +270,38 @@ describe('parseClientMetadata', () => {
     const c = parseClientMetadata(clientFor('client_secret_jwt'), AWS);
     assert.equal(c.client_secret_hash, undefined);
     rejects({ ...clientFor('client_secret_jwt'), client_secret: 'x'.repeat(31) }, /at least 32 bytes/);
-    rejects({ ...clientFor('client_secret_jwt'), token_endpoint_auth_signing_alg: 'RS256' }, /token_endpoint_auth_signing_alg must be one of HS256/);
+    rejects(
+      { ...clientFor('client_secret_jwt'), token_endpoint_auth_signing_alg: 'RS256' },
+      /token_endpoint_auth_signing_alg must be one of HS256/,
+    );
   });
 
   test('RFC 7523 private_key_jwt: keys required (jwks or jwks_uri, not both), no secret, asymmetric assertion algs', () => {
     const { jwks: _j, ...noKeys } = clientFor('private_key_jwt');
     rejects(noKeys, /requires jwks or jwks_uri/);
     rejects({ ...clientFor('private_key_jwt'), jwks_uri: 'https://rp.example.com/jwks' }, /not both/);
-    assert.equal(parseClientMetadata({ ...noKeys, jwks_uri: 'https://rp.example.com/jwks' }, AWS).jwks_uri, 'https://rp.example.com/jwks');
+    assert.equal(
+      parseClientMetadata({ ...noKeys, jwks_uri: 'https://rp.example.com/jwks' }, AWS).jwks_uri,
+      'https://rp.example.com/jwks',
+    );
     rejects({ ...noKeys, jwks_uri: 'http://rp.example.com/jwks' }, /jwks_uri must be https/);
     rejects({ ...clientFor('private_key_jwt'), client_secret: SECRET }, /client_secret must not be set/);
-    rejects({ ...clientFor('private_key_jwt'), token_endpoint_auth_signing_alg: 'HS256' }, /token_endpoint_auth_signing_alg/);
-    assert.equal(parseClientMetadata({ ...clientFor('private_key_jwt'), token_endpoint_auth_signing_alg: 'ES256' }, AWS).token_endpoint_auth_signing_alg, 'ES256');
+    rejects(
+      { ...clientFor('private_key_jwt'), token_endpoint_auth_signing_alg: 'HS256' },
+      /token_endpoint_auth_signing_alg/,
+    );
+    assert.equal(
+      parseClientMetadata({ ...clientFor('private_key_jwt'), token_endpoint_auth_signing_alg: 'ES256' }, AWS)
+        .token_endpoint_auth_signing_alg,
+      'ES256',
+    );
   });
 
   test('RFC 8705 §2.1.2 tls_client_auth: exactly one subject DN or SAN; self_signed_tls_client_auth needs jwks', () => {
-    assert.equal(parseClientMetadata(clientFor('tls_client_auth'), AWS).tls_client_auth_subject_dn, 'CN=pos.example.com,O=Example');
+    assert.equal(
+      parseClientMetadata(clientFor('tls_client_auth'), AWS).tls_client_auth_subject_dn,
+      'CN=pos.example.com,O=Example',
+    );
     const { tls_client_auth_subject_dn: _dn, ...none } = clientFor('tls_client_auth') as Record<string, unknown>;
     rejects(none, /exactly one of tls_client_auth_subject_dn/);
     rejects({ ...clientFor('tls_client_auth'), tls_client_auth_san_dns: 'pos.example.com' }, /exactly one/);
@@ -231,22 +311,40 @@ describe('parseClientMetadata', () => {
   });
 
   test('RFC 8705 §3 certificate-bound tokens cannot go with push delivery', () => {
-    rejects({ ...EXAMPLE, tls_client_certificate_bound_access_tokens: true, backchannel_token_delivery_mode: 'push' }, /cannot be combined with push/);
-    assert.equal(parseClientMetadata({ ...EXAMPLE, tls_client_certificate_bound_access_tokens: true }, AWS).tls_client_certificate_bound_access_tokens, true);
+    rejects(
+      { ...EXAMPLE, tls_client_certificate_bound_access_tokens: true, backchannel_token_delivery_mode: 'push' },
+      /cannot be combined with push/,
+    );
+    assert.equal(
+      parseClientMetadata({ ...EXAMPLE, tls_client_certificate_bound_access_tokens: true }, AWS)
+        .tls_client_certificate_bound_access_tokens,
+      true,
+    );
   });
 
   test('FAPI-CIBA profile: private_key_jwt or mTLS, signed requests PS256/ES256, no push, PS256/ES256 ID tokens, bound tokens', () => {
-    const fapi = { ...clientFor('private_key_jwt'), security_profile: 'fapi-ciba', backchannel_authentication_request_signing_alg: 'PS256', id_token_signed_response_alg: 'PS256' };
+    const fapi = {
+      ...clientFor('private_key_jwt'),
+      security_profile: 'fapi-ciba',
+      backchannel_authentication_request_signing_alg: 'PS256',
+      id_token_signed_response_alg: 'PS256',
+    };
     const c = parseClientMetadata(fapi, AWS);
     assert.equal(c.security_profile, 'fapi-ciba');
     assert.equal(c.tls_client_certificate_bound_access_tokens, true);
-    rejects({ ...fapi, token_endpoint_auth_method: 'client_secret_basic', client_secret: SECRET }, /fapi-ciba profile requires private_key_jwt/);
+    rejects(
+      { ...fapi, token_endpoint_auth_method: 'client_secret_basic', client_secret: SECRET },
+      /fapi-ciba profile requires private_key_jwt/,
+    );
     const { backchannel_authentication_request_signing_alg: _a, ...unsigned } = fapi;
     rejects(unsigned, /backchannel_authentication_request_signing_alg PS256 or ES256/);
     rejects({ ...fapi, backchannel_authentication_request_signing_alg: 'RS256' }, /PS256 or ES256/);
     rejects({ ...fapi, backchannel_token_delivery_mode: 'push' }, /push/);
     rejects({ ...fapi, id_token_signed_response_alg: 'RS256' }, /id_token_signed_response_alg PS256 or ES256/);
-    rejects({ ...fapi, token_endpoint_auth_signing_alg: 'RS256' }, /token_endpoint_auth_signing_alg must be one of PS256, ES256/);
+    rejects(
+      { ...fapi, token_endpoint_auth_signing_alg: 'RS256' },
+      /token_endpoint_auth_signing_alg must be one of PS256, ES256/,
+    );
     rejects({ ...fapi, security_profile: 'fapi2' }, /security_profile/);
   });
 
@@ -280,7 +378,10 @@ describe('parseClientMetadata', () => {
 
   test('CIBA §4 backchannel_user_code_parameter must be a boolean', () => {
     rejects({ ...EXAMPLE, backchannel_user_code_parameter: 'true' }, /backchannel_user_code_parameter/);
-    assert.equal(parseClientMetadata({ ...EXAMPLE, backchannel_user_code_parameter: true }, AWS).backchannel_user_code_parameter, true);
+    assert.equal(
+      parseClientMetadata({ ...EXAMPLE, backchannel_user_code_parameter: true }, AWS).backchannel_user_code_parameter,
+      true,
+    );
   });
 
   test('OIDC Registration id_token_signed_response_alg: none and HS256 are rejected', () => {
@@ -301,10 +402,18 @@ describe('parseClientMetadata', () => {
 
   test('local stack: loopback http notification endpoint is accepted in local mode only', () => {
     for (const url of ['http://localhost:3000/cb', 'http://127.0.0.1:9999/notify', 'http://localhost/cb']) {
-      assert.equal(parseClientMetadata({ ...EXAMPLE, backchannel_client_notification_endpoint: url }, LOCAL).backchannel_client_notification_endpoint, url);
+      assert.equal(
+        parseClientMetadata({ ...EXAMPLE, backchannel_client_notification_endpoint: url }, LOCAL)
+          .backchannel_client_notification_endpoint,
+        url,
+      );
     }
     rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'http://pos.example.com/cb' }, /https/, LOCAL);
-    rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'http://localhost.evil.example/cb' }, /https/, LOCAL);
+    rejects(
+      { ...EXAMPLE, backchannel_client_notification_endpoint: 'http://localhost.evil.example/cb' },
+      /https/,
+      LOCAL,
+    );
     rejects({ ...EXAMPLE, backchannel_client_notification_endpoint: 'http://127.0.0.1.nip.io/cb' }, /https/, LOCAL);
   });
 

@@ -32,7 +32,13 @@ const client = createClientCert(ca, {
     email: ['ops@example.com'],
   },
 });
-const other = createClientCert(ca, { subject: [['C', 'US'], ['O', 'Example, Inc.'], ['CN', 'other.example.com']] });
+const other = createClientCert(ca, {
+  subject: [
+    ['C', 'US'],
+    ['O', 'Example, Inc.'],
+    ['CN', 'other.example.com'],
+  ],
+});
 const selfSigned = createSelfSignedCert();
 const stranger = createSelfSignedCert();
 
@@ -42,8 +48,17 @@ describe('parseClientCertificate', () => {
   });
 
   test('garbage is invalid_client (401)', () => {
-    throwsOAuth(() => parseClientCertificate('not a certificate'), 'invalid_client', 401, /malformed client certificate/);
-    throwsOAuth(() => parseClientCertificate('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'), 'invalid_client', 401);
+    throwsOAuth(
+      () => parseClientCertificate('not a certificate'),
+      'invalid_client',
+      401,
+      /malformed client certificate/,
+    );
+    throwsOAuth(
+      () => parseClientCertificate('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n'),
+      'invalid_client',
+      401,
+    );
   });
 });
 
@@ -62,11 +77,17 @@ describe('tls_client_auth subject DN (RFC 8705 §2.1.2)', () => {
   const dn = (value: string) => matchesTlsClientAuth(client.cert, { tls_client_auth_subject_dn: value });
 
   test('RFC 4514 order (least significant first) with escaped comma and plus', () => {
-    assert.equal(dn('emailAddress=ops@example.com,CN=client.example.com,OU=R\\+D,O=Example\\, Inc.,ST=Washington,C=US'), true);
+    assert.equal(
+      dn('emailAddress=ops@example.com,CN=client.example.com,OU=R\\+D,O=Example\\, Inc.,ST=Washington,C=US'),
+      true,
+    );
   });
 
   test("certificate order (most significant first), as API Gateway's subjectDN", () => {
-    assert.equal(dn('C=US,ST=Washington,O=Example\\, Inc.,OU=R\\+D,CN=client.example.com,emailAddress=ops@example.com'), true);
+    assert.equal(
+      dn('C=US,ST=Washington,O=Example\\, Inc.,OU=R\\+D,CN=client.example.com,emailAddress=ops@example.com'),
+      true,
+    );
   });
 
   test("node's X509Certificate.subject form", () => {
@@ -74,15 +95,30 @@ describe('tls_client_auth subject DN (RFC 8705 §2.1.2)', () => {
   });
 
   test('type aliases and case, value case and spaces, hex escapes', () => {
-    assert.equal(dn('E=OPS@example.com, cn=Client.Example.COM, ou=r\\2bd, o=example\\,   inc. , S=washington, C=us'), true);
-    assert.equal(dn('1.2.840.113549.1.9.1=ops@example.com,OID.2.5.4.3=client.example.com,OU=R\\+D,O=Example\\2C Inc.,ST=Washington,C=US'), true);
+    assert.equal(
+      dn('E=OPS@example.com, cn=Client.Example.COM, ou=r\\2bd, o=example\\,   inc. , S=washington, C=us'),
+      true,
+    );
+    assert.equal(
+      dn(
+        '1.2.840.113549.1.9.1=ops@example.com,OID.2.5.4.3=client.example.com,OU=R\\+D,O=Example\\2C Inc.,ST=Washington,C=US',
+      ),
+      true,
+    );
   });
 
   test('a different or partial DN does not match', () => {
     assert.equal(dn('CN=other.example.com,O=Example\\, Inc.,C=US'), false);
     assert.equal(dn('CN=client.example.com,O=Example\\, Inc.,C=US'), false, 'missing RDNs');
-    assert.equal(dn('emailAddress=ops@example.com,CN=client.example.com,OU=R\\+D,O=Example\\, Inc.,ST=Washington,C=GB'), false);
-    assert.equal(dn('C=US,ST=Washington,O=Example\\, Inc.,CN=client.example.com,OU=R\\+D,emailAddress=ops@example.com'), false, 'RDNs out of order');
+    assert.equal(
+      dn('emailAddress=ops@example.com,CN=client.example.com,OU=R\\+D,O=Example\\, Inc.,ST=Washington,C=GB'),
+      false,
+    );
+    assert.equal(
+      dn('C=US,ST=Washington,O=Example\\, Inc.,CN=client.example.com,OU=R\\+D,emailAddress=ops@example.com'),
+      false,
+      'RDNs out of order',
+    );
     assert.equal(dn('O=Example, Inc.,C=US'), false, 'unescaped comma');
     assert.equal(dn(''), false);
     assert.equal(dn('not a DN'), false);
@@ -95,13 +131,23 @@ describe('tls_client_auth SANs (RFC 8705 §2.1.2)', () => {
     assert.equal(matchesTlsClientAuth(client.cert, { tls_client_auth_san_dns: 'alt.example.net' }), true);
     assert.equal(matchesTlsClientAuth(client.cert, { tls_client_auth_san_dns: 'CLIENT.example.com' }), true);
     assert.equal(matchesTlsClientAuth(client.cert, { tls_client_auth_san_dns: 'example.com' }), false);
-    assert.equal(matchesTlsClientAuth(other.cert, { tls_client_auth_san_dns: 'other.example.com' }), false, 'CN is not a SAN');
+    assert.equal(
+      matchesTlsClientAuth(other.cert, { tls_client_auth_san_dns: 'other.example.com' }),
+      false,
+      'CN is not a SAN',
+    );
   });
 
   test('uniformResourceIdentifier, exact', () => {
-    assert.equal(matchesTlsClientAuth(client.cert, { tls_client_auth_san_uri: 'spiffe://example.com/ciba/client' }), true);
+    assert.equal(
+      matchesTlsClientAuth(client.cert, { tls_client_auth_san_uri: 'spiffe://example.com/ciba/client' }),
+      true,
+    );
     assert.equal(matchesTlsClientAuth(client.cert, { tls_client_auth_san_uri: 'https://client.example.com/id' }), true);
-    assert.equal(matchesTlsClientAuth(client.cert, { tls_client_auth_san_uri: 'https://client.example.com/ID' }), false);
+    assert.equal(
+      matchesTlsClientAuth(client.cert, { tls_client_auth_san_uri: 'https://client.example.com/ID' }),
+      false,
+    );
     assert.equal(matchesTlsClientAuth(client.cert, { tls_client_auth_san_uri: 'https://client.example.com/' }), false);
   });
 
@@ -126,7 +172,13 @@ describe('tls_client_auth SANs (RFC 8705 §2.1.2)', () => {
 
   test('exactly one registered value: none or two never match', () => {
     assert.equal(matchesTlsClientAuth(client.cert, {}), false);
-    assert.equal(matchesTlsClientAuth(client.cert, { tls_client_auth_san_dns: 'alt.example.net', tls_client_auth_san_ip: '192.0.2.7' }), false);
+    assert.equal(
+      matchesTlsClientAuth(client.cert, {
+        tls_client_auth_san_dns: 'alt.example.net',
+        tls_client_auth_san_ip: '192.0.2.7',
+      }),
+      false,
+    );
     assert.equal(matchesTlsClientAuth(client.cert, { tls_client_auth_san_dns: '' }), false);
   });
 });
@@ -135,7 +187,10 @@ describe('self_signed_tls_client_auth (RFC 8705 §2.2)', () => {
   test('the public key is a registered JWK (RFC 7638 thumbprint)', async () => {
     assert.equal(await matchesSelfSigned(selfSigned.cert, { keys: [stranger.jwk, selfSigned.jwk] }), true);
     // Extra members (kid, use, alg) do not change the thumbprint; a private JWK holds the same public key.
-    assert.equal(await matchesSelfSigned(selfSigned.cert, { keys: [{ ...selfSigned.jwk, kid: 'k1', use: 'sig', alg: 'ES256' }] }), true);
+    assert.equal(
+      await matchesSelfSigned(selfSigned.cert, { keys: [{ ...selfSigned.jwk, kid: 'k1', use: 'sig', alg: 'ES256' }] }),
+      true,
+    );
     assert.equal(await matchesSelfSigned(selfSigned.cert, { keys: [selfSigned.privateJwk] }), true);
     assert.equal(
       await calculateJwkThumbprint(selfSigned.jwk),
@@ -150,7 +205,10 @@ describe('self_signed_tls_client_auth (RFC 8705 §2.2)', () => {
 
   test('another key, a broken key or no keys do not match', async () => {
     assert.equal(await matchesSelfSigned(selfSigned.cert, { keys: [stranger.jwk] }), false);
-    assert.equal(await matchesSelfSigned(selfSigned.cert, { keys: [{ kty: 'EC', crv: 'P-256' }, { kty: 'nope' }] }), false);
+    assert.equal(
+      await matchesSelfSigned(selfSigned.cert, { keys: [{ kty: 'EC', crv: 'P-256' }, { kty: 'nope' }] }),
+      false,
+    );
     assert.equal(await matchesSelfSigned(selfSigned.cert, { keys: [] }), false);
     assert.equal(await matchesSelfSigned(client.cert, { keys: [selfSigned.jwk] }), false);
   });

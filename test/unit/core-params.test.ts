@@ -8,7 +8,13 @@ const FORM = 'application/x-www-form-urlencoded';
 
 test('§7.1 application/x-www-form-urlencoded is accepted', () => {
   const p = parseForm(FORM, 'scope=openid&login_hint=alice');
-  assert.deepEqual([...p], [['scope', 'openid'], ['login_hint', 'alice']]);
+  assert.deepEqual(
+    [...p],
+    [
+      ['scope', 'openid'],
+      ['login_hint', 'alice'],
+    ],
+  );
 });
 
 test('§7.1 content type with charset parameter and different case is accepted', () => {
@@ -18,7 +24,13 @@ test('§7.1 content type with charset parameter and different case is accepted',
 });
 
 test('§7.1 a body that is not form-encoded → invalid_request', () => {
-  for (const type of ['application/json', 'multipart/form-data; boundary=x', 'text/plain', '', 'application/x-www-form-urlencodedx']) {
+  for (const type of [
+    'application/json',
+    'multipart/form-data; boundary=x',
+    'text/plain',
+    '',
+    'application/x-www-form-urlencodedx',
+  ]) {
     throwsOAuth(() => parseForm(type, 'a=1'), 'invalid_request', 400, /x-www-form-urlencoded/);
   }
 });

@@ -2,7 +2,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import {
-  clientQuota, pendingRetryAfter, tooManyRequests, windowOf, withinLimit,
+  clientQuota,
+  pendingRetryAfter,
+  tooManyRequests,
+  windowOf,
+  withinLimit,
 } from '../../functions/core/rate-limit.ts';
 import { parseLimit } from '../../functions/settings.ts';
 import { OAuthError } from '../../functions/core/errors.ts';
@@ -10,7 +14,8 @@ import { OAuthError } from '../../functions/core/errors.ts';
 test('parseLimit: <count>/<seconds>', () => {
   assert.deepEqual(parseLimit('10/300'), { count: 10, windowSeconds: 300 });
   assert.deepEqual(parseLimit(' 1/1 '), { count: 1, windowSeconds: 1 });
-  for (const bad of ['', '10', '0/60', '10/0', '-1/60', '1.5/60', '10/60s', 'ten/60']) assert.equal(parseLimit(bad), undefined, bad);
+  for (const bad of ['', '10', '0/60', '10/0', '-1/60', '1.5/60', '10/60s', 'ten/60'])
+    assert.equal(parseLimit(bad), undefined, bad);
 });
 
 test('windowOf: fixed windows aligned to the epoch; Retry-After is what is left, at least 1 s', () => {
@@ -31,7 +36,7 @@ test('withinLimit: up to the limit passes; tooManyRequests is 429 slow_down with
   assert.match(e.message, /too many things; retry after 50 s/);
 });
 
-test('clientQuota: the client\'s registered backchannel_rate_limit, else the server default', () => {
+test("clientQuota: the client's registered backchannel_rate_limit, else the server default", () => {
   const fallback = { count: 12000, windowSeconds: 60 };
   assert.deepEqual(clientQuota(undefined, fallback), fallback);
   assert.deepEqual(clientQuota('100/1', fallback), { count: 100, windowSeconds: 1 });

@@ -4,7 +4,11 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { test } from 'node:test';
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWTPayload } from 'jose';
-import { checkOnlyRequestObject, verifyRequestObject, type RequestObjectPolicy } from '../../functions/core/request-object.ts';
+import {
+  checkOnlyRequestObject,
+  verifyRequestObject,
+  type RequestObjectPolicy,
+} from '../../functions/core/request-object.ts';
 import { rejectsOAuth, throwsOAuth } from './helpers/oauth-assert.ts';
 
 const ISSUER = 'https://op.example.com';
@@ -52,9 +56,12 @@ function claims(over: Record<string, unknown> = {}, omit: string[] = []): JWTPay
   return c as JWTPayload;
 }
 
-const ps256 = (payload: JWTPayload, key = ps.privateKey, kid = 'ps') => new SignJWT(payload).setProtectedHeader({ alg: 'PS256', kid }).sign(key);
-const es256 = (payload: JWTPayload) => new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'es' }).sign(es.privateKey);
-const rs256 = (payload: JWTPayload) => new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'rs' }).sign(rs.privateKey);
+const ps256 = (payload: JWTPayload, key = ps.privateKey, kid = 'ps') =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'PS256', kid }).sign(key);
+const es256 = (payload: JWTPayload) =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: 'es' }).sign(es.privateKey);
+const rs256 = (payload: JWTPayload) =>
+  new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: 'rs' }).sign(rs.privateKey);
 
 async function rejected(jwt: string | Promise<string>, message: RegExp, policy = FAPI): Promise<void> {
   await rejectsOAuth(verifyRequestObject(await jwt, REGISTERED, policy), 'invalid_request', 400, message);
@@ -67,10 +74,12 @@ test('CIBA §7.1.1 a valid PS256 request object: its claims become the request p
   const result = await verifyRequestObject(await ps256(payload), REGISTERED, FAPI);
   assert.equal(result.jti, payload.jti);
   assert.equal(result.exp, NOW + 5 * MIN);
-  assert.deepEqual(
-    Object.fromEntries(result.params),
-    { scope: 'openid', login_hint: 'alice@example.com', binding_message: 'W4SCT', acr_values: 'urn:mace:incommon:iap:silver' },
-  );
+  assert.deepEqual(Object.fromEntries(result.params), {
+    scope: 'openid',
+    login_hint: 'alice@example.com',
+    binding_message: 'W4SCT',
+    acr_values: 'urn:mace:incommon:iap:silver',
+  });
 });
 
 test('FAPI-CIBA §5.2.2 ES256 is accepted; aud may be a one-element array holding the issuer', async () => {
@@ -79,7 +88,10 @@ test('FAPI-CIBA §5.2.2 ES256 is accepted; aud may be a one-element array holdin
 });
 
 test('CIBA §7.1.1 RS256 is accepted when the policy allows it (non-FAPI client with no registered alg)', async () => {
-  const result = await verifyRequestObject(await rs256(claims()), REGISTERED, { ...FAPI, algorithms: ['PS256', 'ES256', 'RS256'] });
+  const result = await verifyRequestObject(await rs256(claims()), REGISTERED, {
+    ...FAPI,
+    algorithms: ['PS256', 'ES256', 'RS256'],
+  });
   assert.equal(result.params.get('login_hint'), 'alice@example.com');
 });
 
@@ -100,9 +112,15 @@ test('CIBA §7.1.1 requested_expiry that is not a positive integer (1.5, -5, 0, 
 });
 
 test('CIBA §7.1.1 JSON-valued claims (authorization_details, request_context) become their JSON text', async () => {
-  const authorization_details = [{ type: 'payment_initiation', instructedAmount: { currency: 'EUR', amount: '123.50' } }];
+  const authorization_details = [
+    { type: 'payment_initiation', instructedAmount: { currency: 'EUR', amount: '123.50' } },
+  ];
   const request_context = { location: { lat: 1.5, lon: 2 } };
-  const result = await verifyRequestObject(await ps256(claims({ authorization_details, request_context })), REGISTERED, FAPI);
+  const result = await verifyRequestObject(
+    await ps256(claims({ authorization_details, request_context })),
+    REGISTERED,
+    FAPI,
+  );
   assert.deepEqual(JSON.parse(result.params.get('authorization_details')!), authorization_details);
   assert.deepEqual(JSON.parse(result.params.get('request_context')!), request_context);
 });
@@ -126,7 +144,11 @@ test('CIBA §7.1.1 request or request_uri nested inside a request object → 400
 
 test('FAPI-CIBA §5.2.2 nbf up to the clock tolerance ahead, and exactly 60 min old with a lifetime of 60 min, pass', async () => {
   await verifyRequestObject(await ps256(claims({ nbf: NOW + 30, exp: NOW + 10 * MIN })), REGISTERED, FAPI);
-  await verifyRequestObject(await ps256(claims({ iat: NOW - 60 * MIN, nbf: NOW - 60 * MIN, exp: NOW })), REGISTERED, FAPI);
+  await verifyRequestObject(
+    await ps256(claims({ iat: NOW - 60 * MIN, nbf: NOW - 60 * MIN, exp: NOW })),
+    REGISTERED,
+    FAPI,
+  );
 });
 
 // ---- FAPI-CIBA conformance: aud ----
@@ -192,7 +214,10 @@ test('FAPI-CIBA ensure-request-object-nbf-is-10-minutes-in-future-fails → 400 
 });
 
 test('FAPI-CIBA ensure-request-object-nbf-is-70-minutes-in-past-fails → 400 invalid_request', async () => {
-  await rejected(ps256(claims({ iat: NOW - 70 * MIN, nbf: NOW - 70 * MIN, exp: NOW + 5 * MIN })), /nbf is more than 3600 s in the past/);
+  await rejected(
+    ps256(claims({ iat: NOW - 70 * MIN, nbf: NOW - 70 * MIN, exp: NOW + 5 * MIN })),
+    /nbf is more than 3600 s in the past/,
+  );
 });
 
 // ---- jti ----
@@ -240,9 +265,13 @@ test('FAPI-CIBA ensure-request-object-signed-by-other-client-fails (key not regi
   await rejected(ps256(claims(), stranger.privateKey, 'ps'), /signature is invalid/);
   // A resolver that knows no keys at all (client registered none).
   await rejectsOAuth(
-    verifyRequestObject(await ps256(claims()), async () => {
-      throw new Error('no jwks registered');
-    }, FAPI),
+    verifyRequestObject(
+      await ps256(claims()),
+      async () => {
+        throw new Error('no jwks registered');
+      },
+      FAPI,
+    ),
     'invalid_request',
     400,
     /not signed by a key registered/,
@@ -259,9 +288,23 @@ test('CIBA §7.1.1 request that is not a JWS (garbage, two parts, JWE-shaped, no
 // ---- parameters outside the request object ----
 
 test('FAPI-CIBA ensure-authorization-request-with-parameters-outside-request-object-fails → 400 invalid_request naming the parameter', () => {
-  for (const name of ['scope', 'login_hint', 'binding_message', 'client_notification_token', 'requested_expiry', 'request_uri']) {
+  for (const name of [
+    'scope',
+    'login_hint',
+    'binding_message',
+    'client_notification_token',
+    'requested_expiry',
+    'request_uri',
+  ]) {
     throwsOAuth(
-      () => checkOnlyRequestObject(new Map([['request', 'x.y.z'], ['client_id', CLIENT], [name, 'v']])),
+      () =>
+        checkOnlyRequestObject(
+          new Map([
+            ['request', 'x.y.z'],
+            ['client_id', CLIENT],
+            [name, 'v'],
+          ]),
+        ),
       'invalid_request',
       400,
       new RegExp(`parameter ${name} must be sent inside the signed request object`),
@@ -270,8 +313,19 @@ test('FAPI-CIBA ensure-authorization-request-with-parameters-outside-request-obj
 });
 
 test('CIBA §7.1.1 only request and client authentication parameters may sit outside the request object', () => {
-  checkOnlyRequestObject(new Map([['request', 'x.y.z'], ['client_id', CLIENT]]));
-  checkOnlyRequestObject(new Map([['request', 'x.y.z'], ['client_id', CLIENT], ['client_secret', 's']]));
+  checkOnlyRequestObject(
+    new Map([
+      ['request', 'x.y.z'],
+      ['client_id', CLIENT],
+    ]),
+  );
+  checkOnlyRequestObject(
+    new Map([
+      ['request', 'x.y.z'],
+      ['client_id', CLIENT],
+      ['client_secret', 's'],
+    ]),
+  );
   checkOnlyRequestObject(
     new Map([
       ['request', 'x.y.z'],
@@ -280,5 +334,10 @@ test('CIBA §7.1.1 only request and client authentication parameters may sit out
     ]),
   );
   // Without a request object there is nothing to check.
-  checkOnlyRequestObject(new Map([['scope', 'openid'], ['login_hint', 'alice']]));
+  checkOnlyRequestObject(
+    new Map([
+      ['scope', 'openid'],
+      ['login_hint', 'alice'],
+    ]),
+  );
 });

@@ -1,7 +1,12 @@
 // functions/core/token-grant.ts: what a poll at the token endpoint gets (CIBA Core §10.1, §11).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decidePoll, POLL_TOLERANCE_MS, SLOW_DOWN_PENALTY_S, type PollDecision } from '../../functions/core/token-grant.ts';
+import {
+  decidePoll,
+  POLL_TOLERANCE_MS,
+  SLOW_DOWN_PENALTY_S,
+  type PollDecision,
+} from '../../functions/core/token-grant.ts';
 import { tokenError } from '../../functions/core/errors.ts';
 import type { AuthRequest, AuthRequestStatus } from '../../functions/core/model.ts';
 import { isOAuthError } from './helpers/oauth-assert.ts';
@@ -93,7 +98,11 @@ test('§11 expiry is checked on read: a stored pending/approved/denied request p
 });
 
 test('§10.1.1 a redeemed request stays invalid_grant after expiry (one-time use is final)', () => {
-  assertError(decidePoll(req({ status: 'redeemed', expires_at: NOW - 1 }), 'pos-terminal', NOW), 'invalid_grant', /redeemed/);
+  assertError(
+    decidePoll(req({ status: 'redeemed', expires_at: NOW - 1 }), 'pos-terminal', NOW),
+    'invalid_grant',
+    /redeemed/,
+  );
 });
 
 test('§11 slow_down: "the interval MUST be increased by at least 5 seconds"', () => {

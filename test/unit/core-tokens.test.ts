@@ -9,7 +9,14 @@ import type { User } from '../../functions/core/model.ts';
 
 const ISSUER = 'https://op.example.com';
 const NOW_S = 1_800_000_000;
-const GRANT: Grant = { clientId: 'pos-terminal', sub: 'alice', scope: 'openid profile', authTime: NOW_S - 30, acr: 'urn:example:loa:2', amr: ['hwk'] };
+const GRANT: Grant = {
+  clientId: 'pos-terminal',
+  sub: 'alice',
+  scope: 'openid profile',
+  authTime: NOW_S - 30,
+  acr: 'urn:example:loa:2',
+  amr: ['hwk'],
+};
 
 /** OIDC Core §3.3.2.11, computed here independently: left-most half of the SHA-2 hash, base64url. */
 function leftHalf(value: string, bits: 256 | 384 | 512): string {
@@ -19,8 +26,14 @@ function leftHalf(value: string, bits: 256 | 384 | 512): string {
 
 test('OIDC Core §2 ID token: iss, sub, aud = client_id, iat, exp = iat + ttl, auth_time, acr, amr', () => {
   assert.deepEqual(idTokenClaims(ISSUER, GRANT, 'RS256', NOW_S, 600), {
-    iss: ISSUER, sub: 'alice', aud: 'pos-terminal', iat: NOW_S, exp: NOW_S + 600,
-    auth_time: NOW_S - 30, acr: 'urn:example:loa:2', amr: ['hwk'],
+    iss: ISSUER,
+    sub: 'alice',
+    aud: 'pos-terminal',
+    iat: NOW_S,
+    exp: NOW_S + 600,
+    auth_time: NOW_S - 30,
+    acr: 'urn:example:loa:2',
+    amr: ['hwk'],
   });
 });
 
@@ -31,11 +44,14 @@ test('OIDC Core §2 ID token: auth_time, acr and amr are omitted when unknown (n
 
 test('OIDC Core §3.1.3.6 ID token from the token endpoint carries no at_hash, rt_hash or auth_req_id without extras', () => {
   const claims = idTokenClaims(ISSUER, GRANT, 'RS256', NOW_S, 600);
-  for (const k of ['at_hash', 'urn:openid:params:jwt:claim:rt_hash', 'urn:openid:params:jwt:claim:auth_req_id']) assert.equal(k in claims, false, k);
+  for (const k of ['at_hash', 'urn:openid:params:jwt:claim:rt_hash', 'urn:openid:params:jwt:claim:auth_req_id'])
+    assert.equal(k in claims, false, k);
 });
 
 test('OIDC Core §3.3.2.11 at_hash: the published example (Appendix A) for RS256', () => {
-  const claims = idTokenClaims(ISSUER, GRANT, 'RS256', NOW_S, 600, { accessToken: 'jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y' });
+  const claims = idTokenClaims(ISSUER, GRANT, 'RS256', NOW_S, 600, {
+    accessToken: 'jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y',
+  });
   assert.equal(claims.at_hash, '77QmUPtjPfzWtF2AnpK9RQ');
 });
 
@@ -49,7 +65,11 @@ test('OIDC Core §3.3.2.11 at_hash for RS256, PS256 and ES256 = left 128 bits of
 });
 
 test('CIBA §10.3.1 push ID token: auth_req_id, at_hash and rt_hash (same construction as at_hash) for RS256 and ES256', () => {
-  const extras = { authReqId: 'auth-req-id-value', accessToken: 'access-token-value', refreshToken: 'refresh-token-value' };
+  const extras = {
+    authReqId: 'auth-req-id-value',
+    accessToken: 'access-token-value',
+    refreshToken: 'refresh-token-value',
+  };
   for (const alg of ['RS256', 'ES256'] as const) {
     const claims = idTokenClaims(ISSUER, GRANT, alg, NOW_S, 600, extras);
     assert.equal(claims['urn:openid:params:jwt:claim:auth_req_id'], 'auth-req-id-value', alg);
@@ -69,8 +89,15 @@ test('RFC 9068 §2.2 access token: iss, sub, aud, client_id, scope, iat, exp, jt
   const claims = accessTokenClaims(ISSUER, GRANT, NOW_S, 600);
   const { jti, ...rest } = claims;
   assert.deepEqual(rest, {
-    iss: ISSUER, sub: 'alice', aud: ISSUER, client_id: 'pos-terminal', scope: 'openid profile',
-    iat: NOW_S, exp: NOW_S + 600, auth_time: NOW_S - 30, acr: 'urn:example:loa:2',
+    iss: ISSUER,
+    sub: 'alice',
+    aud: ISSUER,
+    client_id: 'pos-terminal',
+    scope: 'openid profile',
+    iat: NOW_S,
+    exp: NOW_S + 600,
+    auth_time: NOW_S - 30,
+    acr: 'urn:example:loa:2',
   });
   assert.match(jti as string, /^[A-Za-z0-9_-]{22,}$/);
 });
@@ -88,8 +115,14 @@ test('RFC 9068 §2.2 access token without auth_time/acr omits them', () => {
 });
 
 const USER: User = {
-  sub: 'alice', email: 'alice@example.com', email_verified: false, phone_number: '+15551234567',
-  name: 'Alice Example', given_name: 'Alice', family_name: 'Example', user_code_hash: 'scrypt$salt$key',
+  sub: 'alice',
+  email: 'alice@example.com',
+  email_verified: false,
+  phone_number: '+15551234567',
+  name: 'Alice Example',
+  given_name: 'Alice',
+  family_name: 'Example',
+  user_code_hash: 'scrypt$salt$key',
 };
 
 test('OIDC Core §5.4 openid alone releases only sub', () => {
@@ -97,23 +130,41 @@ test('OIDC Core §5.4 openid alone releases only sub', () => {
 });
 
 test('OIDC Core §5.4 profile → name, given_name, family_name', () => {
-  assert.deepEqual(userinfoClaims(USER, 'openid profile'), { sub: 'alice', name: 'Alice Example', given_name: 'Alice', family_name: 'Example' });
+  assert.deepEqual(userinfoClaims(USER, 'openid profile'), {
+    sub: 'alice',
+    name: 'Alice Example',
+    given_name: 'Alice',
+    family_name: 'Example',
+  });
 });
 
 test('OIDC Core §5.4 email → email, email_verified (false is released, not dropped)', () => {
-  assert.deepEqual(userinfoClaims(USER, 'openid email'), { sub: 'alice', email: 'alice@example.com', email_verified: false });
+  assert.deepEqual(userinfoClaims(USER, 'openid email'), {
+    sub: 'alice',
+    email: 'alice@example.com',
+    email_verified: false,
+  });
 });
 
 test('OIDC Core §5.4 phone → phone_number (phone_number_verified only when known)', () => {
   assert.deepEqual(userinfoClaims(USER, 'openid phone'), { sub: 'alice', phone_number: '+15551234567' });
-  assert.deepEqual(userinfoClaims({ ...USER, phone_number_verified: true }, 'phone'), { sub: 'alice', phone_number: '+15551234567', phone_number_verified: true });
+  assert.deepEqual(userinfoClaims({ ...USER, phone_number_verified: true }, 'phone'), {
+    sub: 'alice',
+    phone_number: '+15551234567',
+    phone_number_verified: true,
+  });
 });
 
 test('OIDC Core §5.4 all scopes together; offline_access and unknown scopes release nothing; the user code hash never leaks', () => {
   const claims = userinfoClaims(USER, 'openid profile email phone offline_access address');
   assert.deepEqual(claims, {
-    sub: 'alice', name: 'Alice Example', given_name: 'Alice', family_name: 'Example',
-    email: 'alice@example.com', email_verified: false, phone_number: '+15551234567',
+    sub: 'alice',
+    name: 'Alice Example',
+    given_name: 'Alice',
+    family_name: 'Example',
+    email: 'alice@example.com',
+    email_verified: false,
+    phone_number: '+15551234567',
   });
   assert.equal('user_code_hash' in claims, false);
 });
@@ -132,7 +183,7 @@ test('CIBA §7.1 acrFor: no acr_values → no acr', () => {
   assert.equal(acrFor(undefined, SUPPORTED_ACR), undefined);
 });
 
-test('CIBA §7.1 acrFor: the most preferred supported value, in the client\'s order of preference', () => {
+test("CIBA §7.1 acrFor: the most preferred supported value, in the client's order of preference", () => {
   assert.equal(acrFor('urn:example:loa:3 urn:example:loa:2', SUPPORTED_ACR), 'urn:example:loa:3');
   assert.equal(acrFor('urn:example:loa:9 urn:example:loa:2', SUPPORTED_ACR), 'urn:example:loa:2');
 });

@@ -12,10 +12,13 @@ import { SETTINGS } from '../../functions/settings.ts';
 const ROOT = path.join(import.meta.dirname, '..', '..');
 const tracked = (): string[] =>
   execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
-    .split('\n').filter(Boolean);
+    .split('\n')
+    .filter(Boolean);
 const docsText = (): string =>
   [path.join(ROOT, 'README.md'), ...readdirSync(path.join(ROOT, 'docs')).map((f) => path.join(ROOT, 'docs', f))]
-    .filter((f) => f.endsWith('.md')).map((f) => readFileSync(f, 'utf8')).join('\n');
+    .filter((f) => f.endsWith('.md'))
+    .map((f) => readFileSync(f, 'utf8'))
+    .join('\n');
 
 /** Variables only the AWS SDK, Node or CI read: set by the local stack or the CI machine, not configuration. */
 const NOT_CONFIGURATION = new Set(['CI', 'NODE_OPTIONS', 'HOME', 'PATH', 'NO_COLOR', 'FORCE_COLOR', 'TERM']);
@@ -43,7 +46,11 @@ test('every npm script is documented, and every documented `npm run x` exists', 
   const undocumented = scripts.filter((s) => !docs.includes(`npm run ${s}`) && !docs.includes(`npm ${s}`));
   assert.deepEqual(undocumented, [], 'npm scripts missing from the docs');
   const mentioned = new Set([...docs.matchAll(/npm run ([a-z][a-z:-]*)/g)].map((m) => m[1]!));
-  assert.deepEqual([...mentioned].filter((s) => !scripts.includes(s)), [], 'documented scripts that do not exist');
+  assert.deepEqual(
+    [...mentioned].filter((s) => !scripts.includes(s)),
+    [],
+    'documented scripts that do not exist',
+  );
 });
 
 test('nothing in the repo points to files outside it', () => {

@@ -1,10 +1,10 @@
-// functions/lib/http.ts: a HEAD request gets what GET gets, without the body (RFC 9110 §9.3.2), from the shared
+// functions/runtime/http.ts: a HEAD request gets what GET gets, without the body (RFC 9110 §9.3.2), from the shared
 // middleware, for successes and for OAuth errors alike; other methods keep their body.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OAuthError } from '../../functions/core/errors.ts';
-import { httpHandler, json, type HttpEvent, type HttpResponse } from '../../functions/lib/http.ts';
-import { lambdaContext } from '../../infra/local/api.ts';
+import { httpHandler, json, type HttpEvent, type HttpResponse } from '../../functions/runtime/http.ts';
+import { lambdaContext } from '../../local/api.ts';
 
 const event = (method: string): HttpEvent =>
   ({

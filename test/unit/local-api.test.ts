@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { existsSync } from 'node:fs';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { startApiServer } from '../../infra/local/api.ts';
-import { startLocalStack } from '../../infra/local/stack.ts';
-import type { ApiServer, HttpLambdaHandler, RequestLogEntry } from '../../infra/local/api.ts';
+import { startApiServer } from '../../local/api.ts';
+import { startLocalStack } from '../../local/stack.ts';
+import type { ApiServer, HttpLambdaHandler, RequestLogEntry } from '../../local/api.ts';
 import { ROUTES } from '../../functions/routes.ts';
 import type { HttpRoute } from '../../functions/routes.ts';
 import { handlers } from '../fixtures/local/api-handlers.ts';
@@ -55,7 +55,11 @@ function send(method: string, path: string, headers: [string, string][] = [], bo
   });
 }
 
-const echoed = (reply: Reply) => JSON.parse(reply.body.toString()) as { event: APIGatewayProxyEventV2; context: { functionName: string; remaining: number } };
+const echoed = (reply: Reply) =>
+  JSON.parse(reply.body.toString()) as {
+    event: APIGatewayProxyEventV2;
+    context: { functionName: string; remaining: number };
+  };
 
 describe('local API Gateway (HTTP API, payload 2.0)', () => {
   test('event shape', async () => {
@@ -88,7 +92,13 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
     assert.equal(rc.apiId, 'local');
     assert.equal(rc.domainName, new URL(api.url).host);
     assert.equal(rc.domainPrefix, '127');
-    assert.deepEqual(rc.http, { method: 'GET', path: '/echo', protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: 'local-test' });
+    assert.deepEqual(rc.http, {
+      method: 'GET',
+      path: '/echo',
+      protocol: 'HTTP/1.1',
+      sourceIp: '127.0.0.1',
+      userAgent: 'local-test',
+    });
     assert.equal(rc.requestId, reply.headers['apigw-requestid']);
     assert.equal(rc.routeKey, 'GET /echo');
     assert.equal(rc.stage, '$default');
@@ -99,10 +109,14 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
   });
 
   test('text bodies as is, other bodies base64', async () => {
-    const json = echoed(await send('POST', '/echo', [['Content-Type', 'application/json; charset=utf-8']], '{"a":"é"}')).event;
+    const json = echoed(
+      await send('POST', '/echo', [['Content-Type', 'application/json; charset=utf-8']], '{"a":"é"}'),
+    ).event;
     assert.equal(json.body, '{"a":"é"}');
     assert.equal(json.isBase64Encoded, false);
-    const form = echoed(await send('POST', '/echo', [['Content-Type', 'application/x-www-form-urlencoded']], 'a=1&b=2')).event;
+    const form = echoed(
+      await send('POST', '/echo', [['Content-Type', 'application/x-www-form-urlencoded']], 'a=1&b=2'),
+    ).event;
     assert.equal(form.body, 'a=1&b=2');
     assert.equal(form.isBase64Encoded, false);
     const bytes = Buffer.from([0, 1, 2, 250, 255]);
@@ -121,7 +135,13 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
   });
 
   test('404 for unknown paths and for known paths with another method', async () => {
-    for (const [method, path] of [['GET', '/nope'], ['DELETE', '/echo'], ['GET', '/items/abc'], ['GET', '/echo/'], ['POST', '/items/a/b']] as const) {
+    for (const [method, path] of [
+      ['GET', '/nope'],
+      ['DELETE', '/echo'],
+      ['GET', '/items/abc'],
+      ['GET', '/echo/'],
+      ['POST', '/items/a/b'],
+    ] as const) {
       const reply = await send(method, path);
       assert.equal(reply.status, 404, `${method} ${path}`);
       assert.deepEqual(JSON.parse(reply.body.toString()), { message: 'Not Found' });
@@ -153,7 +173,13 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
     log.length = 0;
     await send('GET', '/plain');
     await send('GET', '/nope');
-    assert.deepEqual(log.map((e) => [e.method, e.path, e.routeKey, e.status]), [['GET', '/plain', 'GET /plain', 200], ['GET', '/nope', undefined, 404]]);
+    assert.deepEqual(
+      log.map((e) => [e.method, e.path, e.routeKey, e.status]),
+      [
+        ['GET', '/plain', 'GET /plain', 200],
+        ['GET', '/nope', undefined, 404],
+      ],
+    );
     assert.ok(log.every((e) => e.end >= e.start));
   });
 
@@ -167,7 +193,11 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
       },
     });
     try {
-      const reply = await fetch(`${server.url}/device/requests/req-1`, { method: 'POST', body: '{"decision":"approve"}', headers: { 'content-type': 'application/json' } });
+      const reply = await fetch(`${server.url}/device/requests/req-1`, {
+        method: 'POST',
+        body: '{"decision":"approve"}',
+        headers: { 'content-type': 'application/json' },
+      });
       const { event } = (await reply.json()) as { event: APIGatewayProxyEventV2 };
       assert.equal(event.routeKey, 'POST /device/requests/{id}');
       assert.deepEqual(event.pathParameters, { id: 'req-1' });
@@ -204,6 +234,9 @@ describe('local stack', { skip: !realHandlers && 'functions/handlers/discovery.t
     } finally {
       await again.close();
     }
-    await assert.rejects(startLocalStack({ port: 0, dataDir: null, env: { CIBA_POLL_INTERVAL: '2' } }), /different settings \(CIBA_POLL_INTERVAL\)/);
+    await assert.rejects(
+      startLocalStack({ port: 0, dataDir: null, env: { CIBA_POLL_INTERVAL: '2' } }),
+      /different settings \(CIBA_POLL_INTERVAL\)/,
+    );
   });
 });

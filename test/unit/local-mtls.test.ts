@@ -1,13 +1,13 @@
-// The local API Gateway's mutual-TLS listener (infra/local/api.ts, option `https`): real TLS clients with and without
+// The local API Gateway's mutual-TLS listener (local/api.ts, option `https`): real TLS clients with and without
 // certificates; the handler sees requestContext.authentication.clientCert as API Gateway HTTP APIs pass it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { startApiServer } from '../../infra/local/api.ts';
-import { startLocalStack } from '../../infra/local/stack.ts';
-import type { ApiServer, HttpLambdaHandler } from '../../infra/local/api.ts';
+import { startApiServer } from '../../local/api.ts';
+import { startLocalStack } from '../../local/stack.ts';
+import type { ApiServer, HttpLambdaHandler } from '../../local/api.ts';
 import type { HttpRoute } from '../../functions/routes.ts';
 import { handlers } from '../fixtures/local/api-handlers.ts';
 import { createCa, createClientCert, createSelfSignedCert, createServerCert } from '../support/certs.ts';
@@ -40,19 +40,44 @@ const loadHandler = async (route: { name: string }) => {
   return handlers[route.name as keyof typeof handlers] as HttpLambdaHandler;
 };
 
-type Reply = { status: number; headers: Record<string, string | string[] | undefined>; body: string; /** TLS session resumed. */ reused: boolean };
+type Reply = {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string /** TLS session resumed. */;
+  reused: boolean;
+};
 
 /** One HTTPS request, by default on a fresh connection (agent: false: nothing shared between client certificates). */
-function send(url: string, path: string, cert?: IssuedCertificate, method = 'GET', body?: string, agent: Agent | false = false): Promise<Reply> {
+function send(
+  url: string,
+  path: string,
+  cert?: IssuedCertificate,
+  method = 'GET',
+  body?: string,
+  agent: Agent | false = false,
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
       new URL(path, url),
-      { method, agent, ca: ca.certPem, ...(cert ? { key: cert.keyPem, cert: cert.certPem } : {}), headers: body ? { 'content-type': 'application/json' } : {} },
+      {
+        method,
+        agent,
+        ca: ca.certPem,
+        ...(cert ? { key: cert.keyPem, cert: cert.certPem } : {}),
+        headers: body ? { 'content-type': 'application/json' } : {},
+      },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         const reused = (res.socket as TLSSocket).isSessionReused();
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString(), reused }));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString(),
+            reused,
+          }),
+        );
       },
     );
     req.on('error', reject);
@@ -67,7 +92,13 @@ const OPENSSL_TIME = /^(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) [ 1-3]\
 describe('mutual TLS listener with a truststore (ca)', () => {
   let api: ApiServer;
   before(async () => {
-    api = await startApiServer({ port: 0, routes, loadHandler, log: () => {}, https: { port: 0, key: server.keyPem, cert: server.certPem, ca: ca.certPem } });
+    api = await startApiServer({
+      port: 0,
+      routes,
+      loadHandler,
+      log: () => {},
+      https: { port: 0, key: server.keyPem, cert: server.certPem, ca: ca.certPem },
+    });
   });
   after(() => api.close());
 
@@ -108,14 +139,21 @@ describe('mutual TLS listener with a truststore (ca)', () => {
         assert.equal(event.body, body);
         assert.equal(event.requestContext.authentication?.clientCert.clientCertPem, client.certPem);
       }
-      assert.equal(Object.values(agent.sockets).flat().length + Object.values(agent.freeSockets).flat().length, 1, 'one connection');
+      assert.equal(
+        Object.values(agent.sockets).flat().length + Object.values(agent.freeSockets).flat().length,
+        1,
+        'one connection',
+      );
     } finally {
       agent.destroy();
     }
   });
 
   test('a resumed TLS session keeps its certificate and verdict', async () => {
-    for (const [cert, status] of [[client, 200], [untrusted, 403]] as const) {
+    for (const [cert, status] of [
+      [client, 200],
+      [untrusted, 403],
+    ] as const) {
       const agent = new Agent({ keepAlive: false, maxCachedSessions: 10 });
       const resumed: boolean[] = [];
       try {
@@ -123,7 +161,8 @@ describe('mutual TLS listener with a truststore (ca)', () => {
           const reply = await send(api.httpsUrl!, '/echo', cert, 'GET', undefined, agent);
           resumed.push(reply.reused);
           assert.equal(reply.status, status);
-          if (status === 200) assert.equal(eventOf(reply).requestContext.authentication?.clientCert.clientCertPem, cert.certPem);
+          if (status === 200)
+            assert.equal(eventOf(reply).requestContext.authentication?.clientCert.clientCertPem, cert.certPem);
         }
         assert.ok(resumed.slice(1).some(Boolean), `a later connection resumed the session (${resumed.join(', ')})`);
       } finally {
@@ -152,7 +191,10 @@ describe('mutual TLS listener with a truststore (ca)', () => {
     assert.equal((await send(api.httpsUrl!, '/nowhere', untrusted)).status, 403);
     assert.equal((await send(api.httpsUrl!, '/nowhere', client)).status, 404);
     // A body sent with a refused request is drained: the answer still arrives.
-    assert.equal((await send(api.httpsUrl!, '/echo', untrusted, 'POST', JSON.stringify({ big: 'x'.repeat(200_000) }))).status, 403);
+    assert.equal(
+      (await send(api.httpsUrl!, '/echo', untrusted, 'POST', JSON.stringify({ big: 'x'.repeat(200_000) }))).status,
+      403,
+    );
   });
 
   test('the plain HTTP listener is unchanged: no client certificate, x-forwarded-proto http', async () => {
@@ -167,7 +209,13 @@ describe('mutual TLS listener with a truststore (ca)', () => {
 describe('mutual TLS listener without a truststore', () => {
   let api: ApiServer;
   before(async () => {
-    api = await startApiServer({ port: 0, routes, loadHandler, log: () => {}, https: { key: server.keyPem, cert: server.certPem } });
+    api = await startApiServer({
+      port: 0,
+      routes,
+      loadHandler,
+      log: () => {},
+      https: { key: server.keyPem, cert: server.certPem },
+    });
   });
   after(() => api.close());
 
@@ -200,7 +248,12 @@ describe('no https option', () => {
 
 describe('local stack', () => {
   test('mtlsUrl serves the real handlers over mutual TLS', async () => {
-    const stack = await startLocalStack({ port: 0, dataDir: null, quiet: true, https: { port: 0, key: server.keyPem, cert: server.certPem, ca: ca.certPem } });
+    const stack = await startLocalStack({
+      port: 0,
+      dataDir: null,
+      quiet: true,
+      https: { port: 0, key: server.keyPem, cert: server.certPem, ca: ca.certPem },
+    });
     try {
       assert.match(stack.mtlsUrl ?? '', /^https:\/\/localhost:\d+$/);
       const reply = await send(stack.mtlsUrl!, '/.well-known/openid-configuration', client);

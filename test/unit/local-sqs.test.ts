@@ -7,11 +7,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { QueueDoesNotExist, ReceiveMessageCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../infra/local/dynamodb.ts';
-import { LocalSqs, SqsError } from '../../infra/local/sqs.ts';
-import { LocalStepFunctions } from '../../infra/local/stepfunctions.ts';
-import { startAwsEndpoint } from '../../infra/local/aws-endpoint.ts';
-import type { AwsEndpoint } from '../../infra/local/aws-endpoint.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb.ts';
+import { LocalSqs, SqsError } from '../../local/sqs.ts';
+import { LocalStepFunctions } from '../../local/stepfunctions.ts';
+import { startAwsEndpoint } from '../../local/aws-endpoint.ts';
+import type { AwsEndpoint } from '../../local/aws-endpoint.ts';
 
 let sqs: LocalSqs;
 let endpoint: AwsEndpoint;

@@ -18,12 +18,12 @@ import {
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { SNSEvent } from 'aws-lambda';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamoDb } from '../../infra/local/dynamodb.ts';
-import type { LocalDynamoDb } from '../../infra/local/dynamodb.ts';
-import { LocalStepFunctions } from '../../infra/local/stepfunctions.ts';
-import { LocalSns, formatDeviceNotification } from '../../infra/local/sns.ts';
-import { startAwsEndpoint } from '../../infra/local/aws-endpoint.ts';
-import type { AwsEndpoint } from '../../infra/local/aws-endpoint.ts';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamoDb } from '../../local/dynamodb.ts';
+import type { LocalDynamoDb } from '../../local/dynamodb.ts';
+import { LocalStepFunctions } from '../../local/stepfunctions.ts';
+import { LocalSns, formatDeviceNotification } from '../../local/sns.ts';
+import { startAwsEndpoint } from '../../local/aws-endpoint.ts';
+import type { AwsEndpoint } from '../../local/aws-endpoint.ts';
 import { handler as fixtureFunction, hooks, invocation, invocations } from '../fixtures/local/workflow-function.ts';
 import type { FixtureEvent } from '../fixtures/local/workflow-function.ts';
 

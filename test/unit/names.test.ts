@@ -8,7 +8,12 @@ import { WORKFLOW_ERRORS } from '../../functions/names.ts';
 
 type Json = { [key: string]: unknown };
 
-function errorNames(node: unknown, clause: 'Retry' | 'Catch' | 'any', out = new Set<string>(), inClause = false): Set<string> {
+function errorNames(
+  node: unknown,
+  clause: 'Retry' | 'Catch' | 'any',
+  out = new Set<string>(),
+  inClause = false,
+): Set<string> {
   if (Array.isArray(node)) for (const n of node) errorNames(n, clause, out, inClause);
   else if (node && typeof node === 'object') {
     for (const [k, v] of Object.entries(node as Json)) {
@@ -28,14 +33,21 @@ const awsError = (e: string) => /^(States|Lambda|DynamoDB|SQS|SNS)\./.test(e);
 
 test('every error the ASL routes on is an AWS error or one of WORKFLOW_ERRORS', () => {
   const ours = new Set<string>(Object.values(WORKFLOW_ERRORS));
-  assert.deepEqual([...routed].filter((e) => !awsError(e) && !ours.has(e)), []);
+  assert.deepEqual(
+    [...routed].filter((e) => !awsError(e) && !ours.has(e)),
+    [],
+  );
 });
 
 test('retryable errors are retried, final ones never; a denial and an expiry are caught by name', () => {
   for (const e of [WORKFLOW_ERRORS.deliveryRetryable, WORKFLOW_ERRORS.notifyFailed, WORKFLOW_ERRORS.enqueueFailed]) {
     assert.ok(retried.has(e), e);
   }
-  for (const e of [WORKFLOW_ERRORS.deliveryRejected, WORKFLOW_ERRORS.deliveryExhausted, WORKFLOW_ERRORS.nothingToDeliver]) {
+  for (const e of [
+    WORKFLOW_ERRORS.deliveryRejected,
+    WORKFLOW_ERRORS.deliveryExhausted,
+    WORKFLOW_ERRORS.nothingToDeliver,
+  ]) {
     assert.ok(!retried.has(e), e);
   }
   for (const e of [WORKFLOW_ERRORS.denied, WORKFLOW_ERRORS.timeout]) assert.ok(caught.has(e), e);

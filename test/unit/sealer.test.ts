@@ -7,7 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const dir = mkdtempSync(join(tmpdir(), 'sealer-'));
-Object.assign(process.env, { ISSUER: 'http://localhost:8080', CIBA_LOCAL: 'true', TABLE_NAME: 't', KEYS_FILE: join(dir, 'signing-keys.json') });
+Object.assign(process.env, {
+  ISSUER: 'http://localhost:8080',
+  CIBA_LOCAL: 'true',
+  TABLE_NAME: 't',
+  KEYS_FILE: join(dir, 'signing-keys.json'),
+});
 const { seal, unseal } = await import('../../functions/adapters/sealer.ts');
 
 test('round trip; fresh IV per seal; key file created once, private', async () => {

@@ -23,11 +23,17 @@ test('every default is itself a valid value of its setting', () => {
 });
 
 test('a bad value stops the process with a message naming the variable and what it accepts', () => {
-  assert.throws(() => readSetting('pollInterval', { CIBA_POLL_INTERVAL: '0' }), /CIBA_POLL_INTERVAL must be whole seconds from 1 to 60, got "0"/);
+  assert.throws(
+    () => readSetting('pollInterval', { CIBA_POLL_INTERVAL: '0' }),
+    /CIBA_POLL_INTERVAL must be whole seconds from 1 to 60, got "0"/,
+  );
   assert.throws(() => readSetting('pollInterval', { CIBA_POLL_INTERVAL: '1.5' }), /CIBA_POLL_INTERVAL/);
   assert.throws(() => readSetting('rateLimitPerUser', { CIBA_RATE_LIMIT_USER: '10' }), /CIBA_RATE_LIMIT_USER must be/);
   assert.throws(() => readSetting('logLevel', { LOG_LEVEL: 'verbose' }), /LOG_LEVEL must be `debug` or `info`/);
-  assert.throws(() => readSetting('bindingMessagePattern', { CIBA_BINDING_MESSAGE_PATTERN: '[' }), /CIBA_BINDING_MESSAGE_PATTERN/);
+  assert.throws(
+    () => readSetting('bindingMessagePattern', { CIBA_BINDING_MESSAGE_PATTERN: '[' }),
+    /CIBA_BINDING_MESSAGE_PATTERN/,
+  );
   assert.throws(() => loadConfig({ ...BASE, CIBA_MAX_PENDING_PER_USER: '0' }), /CIBA_MAX_PENDING_PER_USER/);
 });
 
@@ -43,7 +49,10 @@ test('loadConfig: cross-setting rules and derived values', () => {
   assert.deepEqual(cfg.keys, { source: 'file', file: '/tmp/keys.json' });
   assert.deepEqual(cfg.sealing, { source: 'file', file: '/tmp/sealing-key.json' });
   assert.deepEqual(cfg.limits.client, { count: 12000, windowSeconds: 60 });
-  assert.throws(() => loadConfig({ ...BASE, CIBA_DEFAULT_EXPIRES_IN: '5' }), /CIBA_DEFAULT_EXPIRES_IN must be from 10 to 1800/);
+  assert.throws(
+    () => loadConfig({ ...BASE, CIBA_DEFAULT_EXPIRES_IN: '5' }),
+    /CIBA_DEFAULT_EXPIRES_IN must be from 10 to 1800/,
+  );
   assert.throws(() => loadConfig({ ...BASE, CIBA_LOCAL: 'false' }), /ISSUER must be https/);
   assert.throws(() => loadConfig({ ...BASE, TABLE_NAME: '' }), /TABLE_NAME is required/);
   assert.throws(() => loadConfig({ ISSUER: 'https://x.example', TABLE_NAME: 't' }), /KMS_RSA_KEY_ID is required/);

@@ -2,20 +2,21 @@
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { db, isConditionFailure, key, table, updateIf } from './table.ts';
 
-
 /**
  * Count one event under `key` in the window starting at `windowStart` (epoch s); returns the count so far, this
  * event included. The count is the reservation: a caller that then refuses the event gives it back (uncount).
  */
 export async function countInWindow(key: string, windowStart: number, windowEnd: number): Promise<number> {
-  const out = await db().send(new UpdateCommand({
-    TableName: table(),
-    Key: { pk: `RATE#${key}#${windowStart}`, sk: 'RATE' },
-    UpdateExpression: 'ADD n :one SET #ttl = :ttl',
-    ExpressionAttributeNames: { '#ttl': 'ttl' },
-    ExpressionAttributeValues: { ':one': 1, ':ttl': windowEnd },
-    ReturnValues: 'UPDATED_NEW',
-  }));
+  const out = await db().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: { pk: `RATE#${key}#${windowStart}`, sk: 'RATE' },
+      UpdateExpression: 'ADD n :one SET #ttl = :ttl',
+      ExpressionAttributeNames: { '#ttl': 'ttl' },
+      ExpressionAttributeValues: { ':one': 1, ':ttl': windowEnd },
+      ReturnValues: 'UPDATED_NEW',
+    }),
+  );
   return (out.Attributes?.n as number | undefined) ?? 1;
 }
 
@@ -37,7 +38,11 @@ export async function uncount(key: string, windowStart: number): Promise<void> {
  * Returns true when claimed, or the epoch ms at which the earliest open request expires when the user is at the cap.
  */
 export async function claimPendingSlot(
-  sub: string, requestId: string, expiresAt: number, now: number, cap: number,
+  sub: string,
+  requestId: string,
+  expiresAt: number,
+  now: number,
+  cap: number,
 ): Promise<true | number> {
   const claim = () =>
     updateIf({
@@ -53,19 +58,31 @@ export async function claimPendingSlot(
     const open = out.Item?.open as Record<string, number> | undefined;
     if (!open) {
       // First request of this user: create the empty map (a concurrent creator wins harmlessly), then claim.
-      await db().send(new PutCommand({
-        TableName: table(), Item: { ...key.pending(sub), open: {} }, ConditionExpression: 'attribute_not_exists(pk)',
-      })).catch((e: unknown) => { if (!isConditionFailure(e)) throw e; });
+      await db()
+        .send(
+          new PutCommand({
+            TableName: table(),
+            Item: { ...key.pending(sub), open: {} },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        )
+        .catch((e: unknown) => {
+          if (!isConditionFailure(e)) throw e;
+        });
       continue;
     }
-    const expired = Object.entries(open).filter(([, exp]) => exp <= now).map(([id]) => id);
+    const expired = Object.entries(open)
+      .filter(([, exp]) => exp <= now)
+      .map(([id]) => id);
     if (expired.length === 0) return Math.min(...Object.values(open));
-    await db().send(new UpdateCommand({
-      TableName: table(),
-      Key: key.pending(sub),
-      UpdateExpression: `REMOVE ${expired.map((_, i) => `#open.#e${i}`).join(', ')}`,
-      ExpressionAttributeNames: { '#open': 'open', ...Object.fromEntries(expired.map((id, i) => [`#e${i}`, id])) },
-    }));
+    await db().send(
+      new UpdateCommand({
+        TableName: table(),
+        Key: key.pending(sub),
+        UpdateExpression: `REMOVE ${expired.map((_, i) => `#open.#e${i}`).join(', ')}`,
+        ExpressionAttributeNames: { '#open': 'open', ...Object.fromEntries(expired.map((id, i) => [`#e${i}`, id])) },
+      }),
+    );
   }
   return now;
 }
@@ -79,4 +96,3 @@ export async function releasePendingSlot(sub: string, requestId: string): Promis
     ExpressionAttributeNames: { '#open': 'open', '#id': requestId },
   });
 }
-

@@ -5,13 +5,14 @@ import { db, key, strip, table, updateIf } from './table.ts';
 
 export type { RefreshTokenRecord };
 
-
 export async function putRefreshToken(hash: string, record: RefreshTokenRecord): Promise<void> {
-  await db().send(new PutCommand({
-    TableName: table(),
-    Item: { ...key.refresh(hash), ...record, ttl: Math.ceil(record.expires_at / 1000) },
-    ConditionExpression: 'attribute_not_exists(pk)',
-  }));
+  await db().send(
+    new PutCommand({
+      TableName: table(),
+      Item: { ...key.refresh(hash), ...record, ttl: Math.ceil(record.expires_at / 1000) },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
 }
 
 export async function getRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined> {
@@ -31,7 +32,12 @@ export async function useRefreshToken(hash: string, now: number): Promise<boolea
 }
 
 export async function revokeFamily(family: string, untilMs: number): Promise<void> {
-  await db().send(new PutCommand({ TableName: table(), Item: { ...key.family(family), revoked: true, ttl: Math.ceil(untilMs / 1000) } }));
+  await db().send(
+    new PutCommand({
+      TableName: table(),
+      Item: { ...key.family(family), revoked: true, ttl: Math.ceil(untilMs / 1000) },
+    }),
+  );
 }
 
 export async function isFamilyRevoked(family: string): Promise<boolean> {

@@ -1,8 +1,7 @@
-// Registered clients, users (with their login identifiers) and authentication devices.
+// Registered clients and users (with their login identifiers). Devices: store/devices.ts.
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { Client, Device, User } from '../../core/model.ts';
+import type { Client, User } from '../../core/model.ts';
 import { db, isConditionFailure, key, strip, table } from './table.ts';
-
 
 export async function putClient(client: Client): Promise<void> {
   await db().send(new PutCommand({ TableName: table(), Item: { ...key.client(client.client_id), ...client } }));
@@ -22,15 +21,18 @@ export async function putUser(user: User): Promise<void> {
   const logins = [user.sub, user.email, user.phone_number].filter((v): v is string => !!v);
   for (const login of logins) {
     try {
-      await db().send(new PutCommand({
-        TableName: table(),
-        Item: { ...key.login(login), sub: user.sub },
-        ConditionExpression: 'attribute_not_exists(pk) OR #sub = :sub',
-        ExpressionAttributeNames: { '#sub': 'sub' },
-        ExpressionAttributeValues: { ':sub': user.sub },
-      }));
+      await db().send(
+        new PutCommand({
+          TableName: table(),
+          Item: { ...key.login(login), sub: user.sub },
+          ConditionExpression: 'attribute_not_exists(pk) OR #sub = :sub',
+          ExpressionAttributeNames: { '#sub': 'sub' },
+          ExpressionAttributeValues: { ':sub': user.sub },
+        }),
+      );
     } catch (e) {
-      if (isConditionFailure(e)) throw new LoginConflictError(`login ${JSON.stringify(login)} already belongs to another user`);
+      if (isConditionFailure(e))
+        throw new LoginConflictError(`login ${JSON.stringify(login)} already belongs to another user`);
       throw e;
     }
   }
@@ -46,13 +48,3 @@ export async function getUser(sub: string): Promise<User | undefined> {
   const out = await db().send(new GetCommand({ TableName: table(), Key: key.user(sub) }));
   return strip<User>(out.Item);
 }
-
-export async function putDevice(device: Device): Promise<void> {
-  await db().send(new PutCommand({ TableName: table(), Item: { ...key.device(device.device_id), ...device } }));
-}
-
-export async function getDevice(deviceId: string): Promise<Device | undefined> {
-  const out = await db().send(new GetCommand({ TableName: table(), Key: key.device(deviceId) }));
-  return strip<Device>(out.Item);
-}
-

@@ -8,23 +8,24 @@ import { db, key, strip, table, updateIf } from './table.ts';
 /** Rows stay readable this long after they expire, so a late poll gets expired_token rather than invalid_grant. */
 const EXPIRED_ROW_GRACE_S = 86_400;
 
-
 const ttlOf = (expiresAtMs: number): number => Math.ceil(expiresAtMs / 1000) + EXPIRED_ROW_GRACE_S;
 
 export async function createAuthRequest(req: AuthRequest): Promise<void> {
-  await db().send(new PutCommand({
-    TableName: table(),
-    Item: {
-      ...key.request(req.id),
-      ...req,
-      // Sparse index of a user's pending requests (device API); removed once decided or expired.
-      [TABLE.userIndex.partitionKey]: `USERREQ#${req.sub}`,
-      [TABLE.userIndex.sortKey]: `${String(req.created_at).padStart(15, '0')}#${req.id}`,
-      // Ping and push rows outlive the request by the delivery window: the client is told after it ends.
-      ttl: ttlOf(req.expires_at) + (req.mode === 'poll' ? 0 : config().deliveryWindow),
-    },
-    ConditionExpression: 'attribute_not_exists(pk)',
-  }));
+  await db().send(
+    new PutCommand({
+      TableName: table(),
+      Item: {
+        ...key.request(req.id),
+        ...req,
+        // Sparse index of a user's pending requests (device API); removed once decided or expired.
+        [TABLE.userIndex.partitionKey]: `USERREQ#${req.sub}`,
+        [TABLE.userIndex.sortKey]: `${String(req.created_at).padStart(15, '0')}#${req.id}`,
+        // Ping and push rows outlive the request by the delivery window: the client is told after it ends.
+        ttl: ttlOf(req.expires_at) + (req.mode === 'poll' ? 0 : config().deliveryWindow),
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
 }
 
 export async function getAuthRequest(id: string): Promise<AuthRequest | undefined> {
@@ -37,13 +38,22 @@ export async function getAuthRequest(id: string): Promise<AuthRequest | undefine
  * `next_poll_at`; otherwise raises the interval by `penalty` seconds for this and all later polls.
  * Returns 'ok' | 'slow_down' | 'changed' (the request left `pending` meanwhile: read it again).
  */
-export async function recordPoll(req: AuthRequest, now: number, tolerance: number, penalty: number): Promise<'ok' | 'slow_down' | 'changed'> {
+export async function recordPoll(
+  req: AuthRequest,
+  now: number,
+  tolerance: number,
+  penalty: number,
+): Promise<'ok' | 'slow_down' | 'changed'> {
   const onTime = await updateIf({
     Key: key.request(req.id),
     UpdateExpression: 'SET next_poll_at = :next',
     ConditionExpression: '#status = :pending AND next_poll_at <= :earliest',
     ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':pending': 'pending', ':earliest': now + tolerance, ':next': now + req.interval * 1000 },
+    ExpressionAttributeValues: {
+      ':pending': 'pending',
+      ':earliest': now + tolerance,
+      ':next': now + req.interval * 1000,
+    },
   });
   if (onTime) return 'ok';
   const slowed = await updateIf({
@@ -51,7 +61,11 @@ export async function recordPoll(req: AuthRequest, now: number, tolerance: numbe
     UpdateExpression: 'SET #interval = #interval + :penalty, next_poll_at = :next',
     ConditionExpression: '#status = :pending',
     ExpressionAttributeNames: { '#status': 'status', '#interval': 'interval' },
-    ExpressionAttributeValues: { ':pending': 'pending', ':penalty': penalty, ':next': now + (req.interval + penalty) * 1000 },
+    ExpressionAttributeValues: {
+      ':pending': 'pending',
+      ':penalty': penalty,
+      ':next': now + (req.interval + penalty) * 1000,
+    },
   });
   return slowed ? 'slow_down' : 'changed';
 }
@@ -61,7 +75,8 @@ export async function redeemAuthRequest(id: string, clientId: string, now: numbe
   const row = await updateIf({
     Key: key.request(id),
     UpdateExpression: 'SET #status = :redeemed, redeemed_at = :now',
-    ConditionExpression: '#status = :approved AND client_id = :client AND (expires_at > :now OR redeemable_until > :now)',
+    ConditionExpression:
+      '#status = :approved AND client_id = :client AND (expires_at > :now OR redeemable_until > :now)',
     ExpressionAttributeNames: { '#status': 'status' },
     ExpressionAttributeValues: { ':redeemed': 'redeemed', ':approved': 'approved', ':client': clientId, ':now': now },
     ReturnValues: 'ALL_NEW',
@@ -101,7 +116,8 @@ export async function endPendingRequest(id: string, status: 'expired' | 'failed'
 export async function prepareDelivery(id: string, taskToken: string, now: number): Promise<AuthRequest | undefined> {
   const row = await updateIf({
     Key: key.request(id),
-    UpdateExpression: 'SET delivery_task_token = :token, delivery_started_at = if_not_exists(delivery_started_at, :now) ADD delivery_attempts :one',
+    UpdateExpression:
+      'SET delivery_task_token = :token, delivery_started_at = if_not_exists(delivery_started_at, :now) ADD delivery_attempts :one',
     ConditionExpression: 'attribute_exists(pk)',
     ExpressionAttributeValues: { ':token': taskToken, ':now': now, ':one': 1 },
     ReturnValues: 'ALL_NEW',
@@ -129,13 +145,15 @@ export async function claimDelivery(id: string, attempt: number): Promise<AuthRe
  * minted once. False when another attempt got there first (use its stored set).
  */
 export async function storePushTokens(id: string, sealed: string, now: number): Promise<boolean> {
-  return (await updateIf({
-    Key: key.request(id),
-    UpdateExpression: 'SET push_tokens = :tokens, #status = :redeemed, redeemed_at = :now',
-    ConditionExpression: '#status = :approved AND attribute_not_exists(push_tokens)',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':tokens': sealed, ':redeemed': 'redeemed', ':approved': 'approved', ':now': now },
-  })) !== undefined;
+  return (
+    (await updateIf({
+      Key: key.request(id),
+      UpdateExpression: 'SET push_tokens = :tokens, #status = :redeemed, redeemed_at = :now',
+      ConditionExpression: '#status = :approved AND attribute_not_exists(push_tokens)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':tokens': sealed, ':redeemed': 'redeemed', ':approved': 'approved', ':now': now },
+    })) !== undefined
+  );
 }
 
 /** Ping (CIBA §10.2) sent late: keep the approved request redeemable until `until` (epoch ms). */
@@ -151,29 +169,49 @@ export async function extendRedemption(id: string, until: number): Promise<void>
 
 /** The delivery is over (delivered or given up): the secrets kept for it leave the row. */
 export async function finishDelivery(id: string, status: 'delivered' | 'failed', now: number): Promise<void> {
-  await db().send(new UpdateCommand({
-    TableName: table(),
-    Key: key.request(id),
-    UpdateExpression: 'SET delivery_status = :status, delivered_at = :now REMOVE delivery_secrets, push_tokens, delivery_task_token',
-    ExpressionAttributeValues: { ':status': status, ':now': now },
-  }));
+  await db().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key.request(id),
+      UpdateExpression:
+        'SET delivery_status = :status, delivered_at = :now REMOVE delivery_secrets, push_tokens, delivery_task_token',
+      ExpressionAttributeValues: { ':status': status, ':now': now },
+    }),
+  );
 }
 
 export type DecisionResult =
-  | { ok: true; /** The workflow's callback token, if it was stored already (now removed from the row). */ taskToken?: string }
+  | {
+      ok: true /** The workflow's callback token, if it was stored already (now removed from the row). */;
+      taskToken?: string;
+    }
   | { ok: false; reason: 'not_found' | 'already_decided' | 'expired' };
 
 /**
  * The user's decision: a conditional write on `status = pending AND expires_at > now` for that user's request.
  * The task token is taken out of the row in the same write: it is used once, by the caller.
  */
-export async function decideAuthRequest(id: string, sub: string, decision: 'approved' | 'denied', now: number, amr: string[]): Promise<DecisionResult> {
+export async function decideAuthRequest(
+  id: string,
+  sub: string,
+  decision: 'approved' | 'denied',
+  now: number,
+  amr: string[],
+): Promise<DecisionResult> {
   const old = await updateIf({
     Key: key.request(id),
-    UpdateExpression: 'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr REMOVE gsi1pk, gsi1sk, task_token',
+    UpdateExpression:
+      'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr REMOVE gsi1pk, gsi1sk, task_token',
     ConditionExpression: '#status = :pending AND expires_at > :now AND #sub = :sub',
     ExpressionAttributeNames: { '#status': 'status', '#sub': 'sub' },
-    ExpressionAttributeValues: { ':decision': decision, ':now': now, ':authTime': Math.floor(now / 1000), ':amr': amr, ':pending': 'pending', ':sub': sub },
+    ExpressionAttributeValues: {
+      ':decision': decision,
+      ':now': now,
+      ':authTime': Math.floor(now / 1000),
+      ':amr': amr,
+      ':pending': 'pending',
+      ':sub': sub,
+    },
     ReturnValues: 'UPDATED_OLD',
   });
   if (old) {
@@ -188,15 +226,16 @@ export async function decideAuthRequest(id: string, sub: string, decision: 'appr
 
 /** A user's pending, unexpired requests, oldest first. */
 export async function listPendingRequests(sub: string, now: number): Promise<AuthRequest[]> {
-  const out = await db().send(new QueryCommand({
-    TableName: table(),
-    IndexName: TABLE.userIndex.name,
-    KeyConditionExpression: '#g = :g',
-    FilterExpression: '#status = :pending AND expires_at > :now',
-    ExpressionAttributeNames: { '#g': TABLE.userIndex.partitionKey, '#status': 'status' },
-    ExpressionAttributeValues: { ':g': `USERREQ#${sub}`, ':pending': 'pending', ':now': now },
-    Limit: 100,
-  }));
+  const out = await db().send(
+    new QueryCommand({
+      TableName: table(),
+      IndexName: TABLE.userIndex.name,
+      KeyConditionExpression: '#g = :g',
+      FilterExpression: '#status = :pending AND expires_at > :now',
+      ExpressionAttributeNames: { '#g': TABLE.userIndex.partitionKey, '#status': 'status' },
+      ExpressionAttributeValues: { ':g': `USERREQ#${sub}`, ':pending': 'pending', ':now': now },
+      Limit: 100,
+    }),
+  );
   return (out.Items ?? []).map((i) => strip<AuthRequest>(i)!);
 }
-

@@ -33,13 +33,16 @@ export function normalizeLogin(value: string): string {
 }
 
 export const isConditionFailure = (e: unknown): boolean =>
-  e instanceof ConditionalCheckFailedException || (e as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
+  e instanceof ConditionalCheckFailedException ||
+  (e as { name?: string } | null)?.name === 'ConditionalCheckFailedException';
 
 /**
  * A conditional single-item update: the attributes it returned ({} when it was asked for none), or undefined when its
  * condition did not hold. Every other error is thrown.
  */
-export async function updateIf(input: Omit<UpdateCommandInput, 'TableName'>): Promise<Record<string, unknown> | undefined> {
+export async function updateIf(
+  input: Omit<UpdateCommandInput, 'TableName'>,
+): Promise<Record<string, unknown> | undefined> {
   try {
     const out = await db().send(new UpdateCommand({ TableName: table(), ...input }));
     return out.Attributes ?? {};
@@ -54,4 +57,3 @@ export function strip<T>(item: Record<string, unknown> | undefined): T | undefin
   const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ttl: _ttl, ...rest } = item;
   return rest as T;
 }
-

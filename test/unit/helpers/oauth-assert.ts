@@ -4,7 +4,10 @@ import assert from 'node:assert/strict';
 import { OAuthError } from '../../../functions/core/errors.ts';
 
 export function isOAuthError(e: unknown, error: string, status: number, message?: RegExp): true {
-  assert.ok(e instanceof OAuthError, `expected an OAuthError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+  assert.ok(
+    e instanceof OAuthError,
+    `expected an OAuthError, got ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`,
+  );
   assert.equal(e.error, error, `error code (message: ${e.message})`);
   assert.equal(e.status, status, `HTTP status of ${e.error}`);
   if (message) assert.match(e.message, message);
@@ -15,7 +18,12 @@ export function throwsOAuth(fn: () => unknown, error: string, status: number, me
   assert.throws(fn, (e: unknown) => isOAuthError(e, error, status, message));
 }
 
-export async function rejectsOAuth(promise: Promise<unknown>, error: string, status: number, message?: RegExp): Promise<void> {
+export async function rejectsOAuth(
+  promise: Promise<unknown>,
+  error: string,
+  status: number,
+  message?: RegExp,
+): Promise<void> {
   await assert.rejects(promise, (e: unknown) => isOAuthError(e, error, status, message));
 }
 

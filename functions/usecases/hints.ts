@@ -14,7 +14,11 @@ import { config } from '../config.ts';
 const unknownUser = () => new OAuthError('unknown_user_id', 'the hint does not identify a known user');
 
 /** The sub the hint names. `loginLookup` is an already started findSubByLogin for a login_hint (saves a round trip). */
-export async function resolveHint(hint: Hint, client: Client, loginLookup?: Promise<string | undefined>): Promise<string> {
+export async function resolveHint(
+  hint: Hint,
+  client: Client,
+  loginLookup?: Promise<string | undefined>,
+): Promise<string> {
   const cfg = config();
   const now = Math.floor(Date.now() / 1000);
   if (hint.type === 'login_hint') {
@@ -24,15 +28,31 @@ export async function resolveHint(hint: Hint, client: Client, loginLookup?: Prom
   }
   if (hint.type === 'id_token_hint') {
     const { sub } = await verifyIdTokenHint(hint.value, await ownKeys(), {
-      issuer: cfg.issuer, clientId: client.client_id, now, expiredGrace: cfg.idTokenHintGrace, algorithms: ID_TOKEN_ALGS,
+      issuer: cfg.issuer,
+      clientId: client.client_id,
+      now,
+      expiredGrace: cfg.idTokenHintGrace,
+      algorithms: ID_TOKEN_ALGS,
     });
     if (!(await getUser(sub))) throw unknownUser();
     return sub;
   }
   const keys = clientKeys(client);
-  if (!keys) throw new OAuthError('unknown_user_id', 'login_hint_token needs keys registered for the client (jwks or jwks_uri)');
-  const subject = await verifyLoginHintToken(hint.value, keys, { issuer: cfg.issuer, clientId: client.client_id, now, clockTolerance: 30, algorithms: REQUEST_OBJECT_ALGS });
-  const sub = subject.kind === 'sub' ? ((await getUser(subject.value)) ? subject.value : undefined) : await findSubByLogin(subject.value);
+  if (!keys)
+    throw new OAuthError('unknown_user_id', 'login_hint_token needs keys registered for the client (jwks or jwks_uri)');
+  const subject = await verifyLoginHintToken(hint.value, keys, {
+    issuer: cfg.issuer,
+    clientId: client.client_id,
+    now,
+    clockTolerance: 30,
+    algorithms: REQUEST_OBJECT_ALGS,
+  });
+  const sub =
+    subject.kind === 'sub'
+      ? (await getUser(subject.value))
+        ? subject.value
+        : undefined
+      : await findSubByLogin(subject.value);
   if (!sub) throw unknownUser();
   return sub;
 }

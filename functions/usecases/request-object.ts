@@ -18,7 +18,8 @@ const MAX_AGE = 3600;
 export async function unpackRequestObject(params: Params, client: Client): Promise<Params> {
   checkOnlyRequestObject(params);
   const keys = clientKeys(client);
-  if (!keys) throw new OAuthError('invalid_request', 'the client has no registered keys to verify a request object with');
+  if (!keys)
+    throw new OAuthError('invalid_request', 'the client has no registered keys to verify a request object with');
   const now = Math.floor(Date.now() / 1000);
   const verified = await verifyRequestObject(params.get('request')!, keys, {
     issuer: config().issuer,

@@ -41,7 +41,7 @@ import {
   ResourceNotFoundException,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
-import { TABLE } from '../table.ts';
+import { TABLE } from '../infra/table.ts';
 
 const require = createRequire(import.meta.url);
 type DynaliteOptions = { createTableMs?: number; deleteTableMs?: number; updateTableMs?: number; path?: string };
@@ -56,7 +56,8 @@ export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local
 export const DYNAMODB_ENGINES = ['dynalite', 'dynamodb-local'] as const;
 export type DynamoDbEngine = (typeof DYNAMODB_ENGINES)[number];
 
-export const isDynamoDbEngine = (value: unknown): value is DynamoDbEngine => (DYNAMODB_ENGINES as readonly unknown[]).includes(value);
+export const isDynamoDbEngine = (value: unknown): value is DynamoDbEngine =>
+  (DYNAMODB_ENGINES as readonly unknown[]).includes(value);
 
 export type LocalDynamoDbOptions = {
   /** Default 'dynalite'. */
@@ -84,7 +85,8 @@ export type LocalDynamoDb = {
 
 export async function startLocalDynamoDb(options: LocalDynamoDbOptions): Promise<LocalDynamoDb> {
   const engine = options.engine ?? 'dynalite';
-  if (!isDynamoDbEngine(engine)) throw new Error(`unknown DynamoDB engine ${JSON.stringify(engine)} (${DYNAMODB_ENGINES.join(' or ')})`);
+  if (!isDynamoDbEngine(engine))
+    throw new Error(`unknown DynamoDB engine ${JSON.stringify(engine)} (${DYNAMODB_ENGINES.join(' or ')})`);
   const host = options.host ?? '127.0.0.1';
   let dataPath: string | undefined;
   if (options.dataDir) {
@@ -149,7 +151,8 @@ export function dynamoDbLocalDir(): string {
     .filter((name) => name.startsWith('dynamodb_local_') && existsSync(join(libDir, name, 'DynamoDBLocal.jar')))
     .sort();
   const newest = dirs.at(-1);
-  if (!newest) throw new DynamoDbLocalError(`DynamoDB Local: no lib/dynamodb_local_*/DynamoDBLocal.jar in ${dirname(libDir)}`);
+  if (!newest)
+    throw new DynamoDbLocalError(`DynamoDB Local: no lib/dynamodb_local_*/DynamoDBLocal.jar in ${dirname(libDir)}`);
   return join(libDir, newest);
 }
 
@@ -164,10 +167,21 @@ const WATCHDOG = [
 const OUTPUT_TAIL = 4000;
 const KILL_AFTER_MS = 5000;
 
-async function startDynamoDbLocal(host: string, port: number | undefined, dbPath: string | undefined, timeoutMs: number): Promise<Running> {
-  if (process.platform === 'win32') throw new DynamoDbLocalError('DynamoDB Local: the dynamodb-local engine needs a POSIX shell (Linux, macOS or WSL); use dynalite');
+async function startDynamoDbLocal(
+  host: string,
+  port: number | undefined,
+  dbPath: string | undefined,
+  timeoutMs: number,
+): Promise<Running> {
+  if (process.platform === 'win32')
+    throw new DynamoDbLocalError(
+      'DynamoDB Local: the dynamodb-local engine needs a POSIX shell (Linux, macOS or WSL); use dynalite',
+    );
   const java = findJava();
-  if (!java) throw new DynamoDbLocalError('DynamoDB Local needs Java 17 or newer, but no `java` was found on PATH; install a JRE or use the dynalite engine');
+  if (!java)
+    throw new DynamoDbLocalError(
+      'DynamoDB Local needs Java 17 or newer, but no `java` was found on PATH; install a JRE or use the dynalite engine',
+    );
   const dir = dynamoDbLocalDir();
   const args = (p: number) => [
     `-Djava.library.path=${join(dir, 'DynamoDBLocal_lib')}`,
@@ -202,7 +216,8 @@ async function launch(java: string, args: string[], host: string, port: number, 
   child.stdin!.on('error', () => {}); // EPIPE once the child is gone
   // Never keeps this process alive by itself (when this process exits, the pipe closes and the watcher ends java).
   child.unref();
-  for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as unknown as { unref?: () => void }).unref?.();
+  for (const stream of [child.stdin, child.stdout, child.stderr])
+    (stream as unknown as { unref?: () => void }).unref?.();
 
   let closing = false;
   let ready = false;
@@ -212,7 +227,8 @@ async function launch(java: string, args: string[], host: string, port: number, 
       child.stdin!.destroy(); // ends the watcher
       probing.abort();
       resolve({ code, signal });
-      if (ready && !closing) console.error(`[dynamodb-local] exited unexpectedly (${signal ?? `code ${code}`}):\n${output.trim()}`);
+      if (ready && !closing)
+        console.error(`[dynamodb-local] exited unexpectedly (${signal ?? `code ${code}`}):\n${output.trim()}`);
     });
   });
   const url = `http://${host}:${port}`;
@@ -233,11 +249,16 @@ async function launch(java: string, args: string[], host: string, port: number, 
     await close();
     const text = output.trim();
     if (err instanceof TimeoutError) {
-      throw new DynamoDbLocalError(`DynamoDB Local did not answer ListTables on ${url} within ${timeoutMs} ms${text ? `; its output:\n${text}` : ''}`);
+      throw new DynamoDbLocalError(
+        `DynamoDB Local did not answer ListTables on ${url} within ${timeoutMs} ms${text ? `; its output:\n${text}` : ''}`,
+      );
     }
-    if (/Address already in use|Failed to bind/.test(text)) throw new PortInUseError(`DynamoDB Local: port ${port} is already in use`);
+    if (/Address already in use|Failed to bind/.test(text))
+      throw new PortInUseError(`DynamoDB Local: port ${port} is already in use`);
     const how = child.signalCode ?? `code ${child.exitCode}`;
-    throw new DynamoDbLocalError(`DynamoDB Local (${java} -jar DynamoDBLocal.jar) exited during startup with ${how}${text ? `:\n${text}` : ''}`);
+    throw new DynamoDbLocalError(
+      `DynamoDB Local (${java} -jar DynamoDBLocal.jar) exited during startup with ${how}${text ? `:\n${text}` : ''}`,
+    );
   }
   ready = true;
   return { url, port, close };
@@ -289,7 +310,11 @@ async function freePort(): Promise<number> {
  * Creates the table of infra/table.ts (on-demand billing, string keys, GSI with projection ALL) unless it exists;
  * with `timeToLive`, also enables TTL on its ttl attribute unless it is enabled (not on dynalite: no UpdateTimeToLive).
  */
-export async function ensureTable(endpoint: string, tableName: string, options: { timeToLive?: boolean } = {}): Promise<void> {
+export async function ensureTable(
+  endpoint: string,
+  tableName: string,
+  options: { timeToLive?: boolean } = {},
+): Promise<void> {
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS });
   try {
     let exists = true;
@@ -330,7 +355,10 @@ export async function ensureTable(endpoint: string, tableName: string, options: 
       const { TimeToLiveDescription: ttl } = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
       if (ttl?.TimeToLiveStatus !== 'ENABLED') {
         await client.send(
-          new UpdateTimeToLiveCommand({ TableName: tableName, TimeToLiveSpecification: { AttributeName: ttlAttribute, Enabled: true } }),
+          new UpdateTimeToLiveCommand({
+            TableName: tableName,
+            TimeToLiveSpecification: { AttributeName: ttlAttribute, Enabled: true },
+          }),
         );
       }
     }

@@ -4,7 +4,7 @@ import { verifyDeviceAssertion } from '../core/device-assertion.ts';
 import type { Device } from '../core/model.ts';
 import { getDevice, useOnce } from '../adapters/store.ts';
 import { config } from '../config.ts';
-import { requestUrl, type HttpEvent } from './http.ts';
+import { requestUrl, type HttpEvent } from '../runtime/http.ts';
 
 /**
  * Verify the device assertion. `readAlongside`, for read-only follow-ups, starts once the signature has been

@@ -29,12 +29,20 @@ import { createServer as createHttpsServer } from 'node:https';
 import { TLSSocket } from 'node:tls';
 import { randomUUID } from 'node:crypto';
 import type { X509Certificate } from 'node:crypto';
-import type { APIGatewayEventClientCertificate, APIGatewayProxyEventV2, APIGatewayProxyResultV2, Context } from 'aws-lambda';
-import { ROUTES } from '../../functions/routes.ts';
-import type { HttpRoute } from '../../functions/routes.ts';
+import type {
+  APIGatewayEventClientCertificate,
+  APIGatewayProxyEventV2,
+  APIGatewayProxyResultV2,
+  Context,
+} from 'aws-lambda';
+import { ROUTES } from '../functions/routes.ts';
+import type { HttpRoute } from '../functions/routes.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
 
-export type HttpLambdaHandler = (event: APIGatewayProxyEventV2, context: Context) => Promise<APIGatewayProxyResultV2 | unknown>;
+export type HttpLambdaHandler = (
+  event: APIGatewayProxyEventV2,
+  context: Context,
+) => Promise<APIGatewayProxyResultV2 | unknown>;
 /** Returns the handler for a route (default: `handler` exported by functions/handlers/<route.name>.ts). */
 /** Loads the handler of a function by its name (an HTTP route or a workflow function of functions/routes.ts). */
 export type HandlerLoader = (fn: { name: string }) => Promise<HttpLambdaHandler>;
@@ -93,13 +101,14 @@ const INTERNAL_ERROR = JSON.stringify({ message: 'Internal Server Error' });
 const FORBIDDEN = JSON.stringify({ message: 'Forbidden' });
 
 /** The default loader: the real handler modules (functions/handlers/<name>.ts), imported once each. */
-export function moduleHandlerLoader(dir = new URL('../../functions/handlers/', import.meta.url)): HandlerLoader {
+export function moduleHandlerLoader(dir = new URL('../functions/handlers/', import.meta.url)): HandlerLoader {
   const cache = new Map<string, Promise<HttpLambdaHandler>>();
   return (route) => {
     let loaded = cache.get(route.name);
     if (!loaded) {
       loaded = import(new URL(`${route.name}.ts`, dir).href).then((mod: { handler?: unknown }) => {
-        if (typeof mod.handler !== 'function') throw new Error(`functions/handlers/${route.name}.ts does not export a handler function`);
+        if (typeof mod.handler !== 'function')
+          throw new Error(`functions/handlers/${route.name}.ts does not export a handler function`);
         return mod.handler as HttpLambdaHandler;
       });
       loaded.catch(() => cache.delete(route.name)); // retry the import on the next request
@@ -121,22 +130,40 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     const requestId = randomUUID();
     let routeKey: string | undefined;
     const done = (status: number, headers: Record<string, string | string[]>, body: string | Buffer) => {
-      // HEAD: node sends no body; an empty one from a handler (functions/lib/http.ts) keeps the handler's
+      // HEAD: node sends no body; an empty one from a handler (functions/runtime/http.ts) keeps the handler's
       // Content-Length, the size of the GET content (RFC 9110 §8.6).
       const given = req.method === 'HEAD' && Buffer.byteLength(body) === 0 ? headers['content-length'] : undefined;
       const length = typeof given === 'string' ? given : Buffer.byteLength(body);
       res.writeHead(status, { ...headers, 'apigw-requestid': requestId, 'content-length': length });
       res.end(body);
-      options.onRequest?.({ requestId, method: req.method ?? '', path: (req.url ?? '').split('?')[0] ?? '', ...(routeKey ? { routeKey } : {}), status, start, end: performance.now() });
+      options.onRequest?.({
+        requestId,
+        method: req.method ?? '',
+        path: (req.url ?? '').split('?')[0] ?? '',
+        ...(routeKey ? { routeKey } : {}),
+        status,
+        start,
+        end: performance.now(),
+      });
     };
     (async () => {
       // API Gateway checks the client certificate during the TLS handshake, before anything else.
-      if (trustStore && req.socket instanceof TLSSocket && req.socket.getPeerX509Certificate() && !req.socket.authorized) {
+      if (
+        trustStore &&
+        req.socket instanceof TLSSocket &&
+        req.socket.getPeerX509Certificate() &&
+        !req.socket.authorized
+      ) {
         req.resume();
         return done(403, { 'content-type': 'application/json' }, FORBIDDEN);
       }
       const body = await readBody(req, MAX_BODY);
-      if (body === undefined) return done(413, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Request Entity Too Large' }));
+      if (body === undefined)
+        return done(
+          413,
+          { 'content-type': 'application/json' },
+          JSON.stringify({ message: 'Request Entity Too Large' }),
+        );
       const url = req.url ?? '/';
       const rawPath = url.split('?')[0] ?? '/';
       const match = matchRoute(routes, req.method ?? 'GET', rawPath);
@@ -149,7 +176,9 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
         const handler = await loadHandler(match.route);
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), timeoutMs)));
-        result = await Promise.race([handler(event, lambdaContext(match.route.name, timeoutMs)), timeout]).finally(() => clearTimeout(timer));
+        result = await Promise.race([handler(event, lambdaContext(match.route.name, timeoutMs)), timeout]).finally(() =>
+          clearTimeout(timer),
+        );
         if (result === 'timeout') {
           log(`[api] ${match.routeKey}: handler did not answer within ${timeoutMs} ms`);
           return done(503, { 'content-type': 'application/json' }, JSON.stringify({ message: 'Service Unavailable' }));
@@ -175,7 +204,10 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const { key, cert, ca, port } = options.https;
   // requestCert: ask every client for a certificate; rejectUnauthorized false: decide per request (above), so a
   // client without one, or with an untrusted one, still completes the handshake.
-  const tlsServer = createHttpsServer({ key, cert, ...(ca !== undefined ? { ca } : {}), requestCert: true, rejectUnauthorized: false }, handle);
+  const tlsServer = createHttpsServer(
+    { key, cert, ...(ca !== undefined ? { ca } : {}), requestCert: true, rejectUnauthorized: false },
+    handle,
+  );
   let https;
   try {
     https = await listen(tlsServer as unknown as Server, host, port);
@@ -209,7 +241,13 @@ function compileRoutes(routes: readonly HttpRoute[]): CompiledRoute[] {
         return p[2] ? '(.+)' : '([^/]+)';
       })
       .join('/');
-    return { route, routeKey: `${route.method} ${route.path}`, pattern: new RegExp(`^${source}$`), params, literal: params.length === 0 };
+    return {
+      route,
+      routeKey: `${route.method} ${route.path}`,
+      pattern: new RegExp(`^${source}$`),
+      params,
+      literal: params.length === 0,
+    };
   });
 }
 
@@ -229,7 +267,12 @@ function matchRoute(routes: CompiledRoute[], method: string, rawPath: string): R
 }
 
 /** The payload format 2.0 event for one request. */
-export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, match: RouteMatch, requestId: string): APIGatewayProxyEventV2 {
+export function toApiGatewayEvent(
+  req: IncomingMessage,
+  body: Buffer,
+  match: RouteMatch,
+  requestId: string,
+): APIGatewayProxyEventV2 {
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
   const rawPath = queryAt === -1 ? url : url.slice(0, queryAt);
@@ -238,7 +281,13 @@ export function toApiGatewayEvent(req: IncomingMessage, body: Buffer, match: Rou
   let cookies: string[] | undefined;
   for (const [name, values] of Object.entries(req.headersDistinct)) {
     if (!values) continue;
-    if (name === 'cookie') cookies = values.flatMap((v) => v.split(';').map((c) => c.trim()).filter(Boolean));
+    if (name === 'cookie')
+      cookies = values.flatMap((v) =>
+        v
+          .split(';')
+          .map((c) => c.trim())
+          .filter(Boolean),
+      );
     else headers[name] = values.join(',');
   }
   // Added by API Gateway (which terminates TLS; locally the scheme is that of the listener).
@@ -318,10 +367,19 @@ function distinguishedName(nodeName: string): string {
 }
 
 /** API Gateway's mapping of a format 2.0 Lambda result to the HTTP response; undefined if the result is invalid. */
-export function toHttpResponse(result: unknown): { status: number; headers: Record<string, string | string[]>; body: string | Buffer } | undefined {
+export function toHttpResponse(
+  result: unknown,
+): { status: number; headers: Record<string, string | string[]>; body: string | Buffer } | undefined {
   if (result !== null && typeof result === 'object' && 'statusCode' in result) {
-    const r = result as { statusCode: unknown; headers?: unknown; body?: unknown; cookies?: unknown; isBase64Encoded?: unknown };
-    if (typeof r.statusCode !== 'number' || !Number.isInteger(r.statusCode) || r.statusCode < 100 || r.statusCode > 599) return undefined;
+    const r = result as {
+      statusCode: unknown;
+      headers?: unknown;
+      body?: unknown;
+      cookies?: unknown;
+      isBase64Encoded?: unknown;
+    };
+    if (typeof r.statusCode !== 'number' || !Number.isInteger(r.statusCode) || r.statusCode < 100 || r.statusCode > 599)
+      return undefined;
     const headers: Record<string, string | string[]> = {};
     if (r.headers !== undefined && r.headers !== null) {
       if (typeof r.headers !== 'object') return undefined;
@@ -366,7 +424,9 @@ function isTextContent(contentType: string | undefined): boolean {
   return (
     type.startsWith('text/') ||
     /^application\/([a-z0-9.+-]+\+)?(json|xml)$/.test(type) ||
-    ['application/x-www-form-urlencoded', 'application/jwt', 'application/javascript', 'application/graphql'].includes(type)
+    ['application/x-www-form-urlencoded', 'application/jwt', 'application/javascript', 'application/graphql'].includes(
+      type,
+    )
   );
 }
 
@@ -384,4 +444,3 @@ function safeDecode(segment: string): string {
     return segment;
   }
 }
-

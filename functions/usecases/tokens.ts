@@ -31,16 +31,27 @@ export type MintOptions = {
  * JWT access token, ID token (with openid), and a refresh token for clients allowed one (stored as its SHA-256 under
  * `family` for rotation).
  */
-export async function mintTokens(client: Client, grant: Grant, family: string, options: MintOptions = {}): Promise<TokenSet> {
+export async function mintTokens(
+  client: Client,
+  grant: Grant,
+  family: string,
+  options: MintOptions = {},
+): Promise<TokenSet> {
   const { authReqId, certificateThumbprint } = options;
   const cfg = config();
   const nowS = Math.floor(Date.now() / 1000);
   const refreshToken = client.grant_types.includes(REFRESH_GRANT) ? randomId(32) : undefined;
-  const accessToken = await signJwt(accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl, certificateThumbprint), ACCESS_TOKEN_ALG, 'at+jwt');
+  const accessToken = await signJwt(
+    accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl, certificateThumbprint),
+    ACCESS_TOKEN_ALG,
+    'at+jwt',
+  );
   const alg = client.id_token_signed_response_alg;
   const extras = authReqId ? { authReqId, accessToken, ...(refreshToken ? { refreshToken } : {}) } : {};
   const [idToken] = await Promise.all([
-    grant.scope.split(' ').includes('openid') ? signJwt(idTokenClaims(cfg.issuer, grant, alg, nowS, cfg.idTokenTtl, extras), alg) : undefined,
+    grant.scope.split(' ').includes('openid')
+      ? signJwt(idTokenClaims(cfg.issuer, grant, alg, nowS, cfg.idTokenTtl, extras), alg)
+      : undefined,
     refreshToken
       ? store.putRefreshToken(sha256b64u(refreshToken), {
           client_id: client.client_id,

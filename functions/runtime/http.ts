@@ -1,10 +1,10 @@
 // The HTTP side of every API Gateway handler: middy with header normalisation and one error mapper, so a handler
 // is a plain async function from event to response and any OAuthError becomes the spec's JSON error.
-import middy from '@middy/core';
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { OAuthError } from '../core/errors.ts';
-import { errorFields, log } from './log.ts';
+import { lambdaHandler } from './handler.ts';
+import { errorFields, log, withLogContext } from './log.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2;
 export type HttpResponse = APIGatewayProxyStructuredResultV2;
@@ -13,7 +13,11 @@ export type HttpResponse = APIGatewayProxyStructuredResultV2;
 export const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
-  return { statusCode, headers: { 'Content-Type': 'application/json', ...NO_STORE, ...headers }, body: JSON.stringify(body) };
+  return {
+    statusCode,
+    headers: { 'Content-Type': 'application/json', ...NO_STORE, ...headers },
+    body: JSON.stringify(body),
+  };
 }
 
 export function noContent(): HttpResponse {
@@ -59,14 +63,17 @@ export function withoutBodyForHead(event: HttpEvent, response: HttpResponse): Ht
  * HEAD.
  */
 export function httpHandler(route: string, fn: (event: HttpEvent) => Promise<HttpResponse>) {
-  return middy<HttpEvent, HttpResponse>()
+  return lambdaHandler<HttpEvent, HttpResponse>(route, fn)
     .use(httpHeaderNormalizer())
     .use({
       after: async (request) => {
         request.response = withoutBodyForHead(request.event, request.response);
       },
       onError: async (request) => {
-        request.response = withoutBodyForHead(request.event, errorResponse(request.error, route));
+        const response = withLogContext({ function: route, awsRequestId: request.context.awsRequestId }, () =>
+          errorResponse(request.error, route),
+        );
+        request.response = withoutBodyForHead(request.event, response);
       },
     })
     .handler(fn);

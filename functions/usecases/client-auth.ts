@@ -14,7 +14,7 @@ import { clientKeys } from '../adapters/client-keys.ts';
 import { sealContext, unseal } from '../adapters/sealer.ts';
 import { useOnce } from '../adapters/store.ts';
 import { config } from '../config.ts';
-import type { HttpEvent } from './http.ts';
+import type { HttpEvent } from '../runtime/http.ts';
 
 /** An assertion may live at most this long from now (seconds); a JWT with a longer life is refused. */
 const ASSERTION_MAX_LIFETIME = 600;
@@ -24,7 +24,8 @@ export type Presented = { credentials: PresentedCredentials; certificate?: X509C
 
 /** The TLS client certificate API Gateway (mTLS custom domain) or the local HTTPS listener passed along, if any. */
 export function presentedCertificate(event: HttpEvent): X509Certificate | undefined {
-  const pem = (event.requestContext as { authentication?: { clientCert?: { clientCertPem?: string } } }).authentication?.clientCert?.clientCertPem;
+  const pem = (event.requestContext as { authentication?: { clientCert?: { clientCertPem?: string } } }).authentication
+    ?.clientCert?.clientCertPem;
   return pem ? parseClientCertificate(pem) : undefined;
 }
 
@@ -57,12 +58,20 @@ export async function verifyClient(registered: Client | undefined, presented: Pr
     let key;
     if (secretJwt) {
       if (!client.client_secret_sealed) throw failure(credentials, 'client authentication failed');
-      key = new TextEncoder().encode(await unseal(client.client_secret_sealed, sealContext.clientSecret(client.client_id)));
+      key = new TextEncoder().encode(
+        await unseal(client.client_secret_sealed, sealContext.clientSecret(client.client_id)),
+      );
     } else {
       key = clientKeys(client);
       if (!key) throw failure(credentials, 'the client has no registered keys');
     }
-    const algorithms = secretJwt ? ['HS256'] : client.token_endpoint_auth_signing_alg ? [client.token_endpoint_auth_signing_alg] : fapi ? FAPI_ALGS : ASSERTION_ALGS;
+    const algorithms = secretJwt
+      ? ['HS256']
+      : client.token_endpoint_auth_signing_alg
+        ? [client.token_endpoint_auth_signing_alg]
+        : fapi
+          ? FAPI_ALGS
+          : ASSERTION_ALGS;
     const { jti, exp } = await verifyClientAssertion(credentials.assertion, key, {
       clientId: client.client_id,
       audiences: assertionAudiences(),
@@ -72,14 +81,19 @@ export async function verifyClient(registered: Client | undefined, presented: Pr
       maxLifetime: ASSERTION_MAX_LIFETIME,
     });
     // RFC 7523 §3 item 7: a jti is used once.
-    if (!(await useOnce(`assertion#${client.client_id}`, jti, exp + CLOCK_TOLERANCE, now))) throw failure(credentials, 'client_assertion has been used before (jti)');
+    if (!(await useOnce(`assertion#${client.client_id}`, jti, exp + CLOCK_TOLERANCE, now)))
+      throw failure(credentials, 'client_assertion has been used before (jti)');
     return client;
   }
   if (credentials.kind === 'certificate') {
     const cert = presented.certificate;
     if (!cert) throw failure(credentials, 'a TLS client certificate is required');
-    if (!certificateCurrent(cert, now)) throw failure(credentials, 'the client certificate is expired or not yet valid');
-    const ok = client.token_endpoint_auth_method === 'tls_client_auth' ? matchesTlsClientAuth(cert, client) : await matchesSelfSigned(cert, client.jwks ?? { keys: [] });
+    if (!certificateCurrent(cert, now))
+      throw failure(credentials, 'the client certificate is expired or not yet valid');
+    const ok =
+      client.token_endpoint_auth_method === 'tls_client_auth'
+        ? matchesTlsClientAuth(cert, client)
+        : await matchesSelfSigned(cert, client.jwks ?? { keys: [] });
     if (!ok) throw failure(credentials, 'the client certificate does not match the registered client');
   }
   return client;

@@ -8,7 +8,17 @@
 // files are written by writeIssued and ensureLocalMtls only.
 import { execFileSync } from 'node:child_process';
 import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
@@ -94,12 +104,22 @@ __SAN__
 
 /** A CA (self-signed, CA:TRUE); default subject O=CIBA test, CN=Test CA. */
 export function createCa(options: CertOptions = {}): IssuedCertificate {
-  return issue('ca_ext', { subject: [['O', 'CIBA test'], ['CN', 'Test CA']], ...options });
+  return issue('ca_ext', {
+    subject: [
+      ['O', 'CIBA test'],
+      ['CN', 'Test CA'],
+    ],
+    ...options,
+  });
 }
 
 /** A server certificate for the local HTTPS listener: SANs localhost, 127.0.0.1 and ::1 unless given. */
 export function createServerCert(ca: IssuedCertificate, options: CertOptions = {}): IssuedCertificate {
-  return issue('server_ext', { subject: [['CN', 'localhost']], san: { dns: ['localhost'], ip: ['127.0.0.1', '::1'] }, ...options }, ca);
+  return issue(
+    'server_ext',
+    { subject: [['CN', 'localhost']], san: { dns: ['localhost'], ip: ['127.0.0.1', '::1'] }, ...options },
+    ca,
+  );
 }
 
 /** A client certificate (extendedKeyUsage clientAuth) signed by the CA, for tls_client_auth. */
@@ -125,7 +145,8 @@ function subjectArg(subject: Subject): string {
 
 function sanSection(san: SubjectAltNames | undefined): string {
   const lines: string[] = [];
-  const add = (kind: string, values: string[] | undefined) => values?.forEach((v, i) => lines.push(`${kind}.${i + 1} = ${v}`));
+  const add = (kind: string, values: string[] | undefined) =>
+    values?.forEach((v, i) => lines.push(`${kind}.${i + 1} = ${v}`));
   add('DNS', san?.dns);
   add('URI', san?.uri);
   add('IP', san?.ip);
@@ -133,13 +154,20 @@ function sanSection(san: SubjectAltNames | undefined): string {
   return lines.join('\n');
 }
 
-function issue(extensions: 'ca_ext' | 'server_ext' | 'client_ext' | 'self_ext', options: CertOptions, ca?: IssuedCertificate): IssuedCertificate {
+function issue(
+  extensions: 'ca_ext' | 'server_ext' | 'client_ext' | 'self_ext',
+  options: CertOptions,
+  ca?: IssuedCertificate,
+): IssuedCertificate {
   const dir = mkdtempSync(join(tmpdir(), 'ciba-certs-'));
   try {
     const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const keyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
     const sanLines = sanSection(options.san);
-    const config = CONFIG.replace('[dn]', `[dn]\n[san]\n${sanLines || 'DNS.1 = localhost'}`).replaceAll('__SAN__', sanLines ? 'subjectAltName = @san' : '');
+    const config = CONFIG.replace('[dn]', `[dn]\n[san]\n${sanLines || 'DNS.1 = localhost'}`).replaceAll(
+      '__SAN__',
+      sanLines ? 'subjectAltName = @san' : '',
+    );
     writeFileSync(join(dir, 'openssl.cnf'), config);
     writeFileSync(join(dir, 'key.pem'), keyPem, { mode: 0o600 });
     const serial = options.serial ?? BigInt(`0x${randomBytes(8).toString('hex')}`) + 1n;
@@ -185,7 +213,11 @@ function signWithValidity(
   const hex = serial.toString(16);
   writeFileSync(join(dir, 'serial'), `${hex.length % 2 ? '0' : ''}${hex}\n`);
   writeFileSync(join(dir, 'index.txt'), '');
-  const time = (d: Date) => `${d.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:T]/g, '')}`;
+  const time = (d: Date) =>
+    `${d
+      .toISOString()
+      .replace(/\.\d{3}Z$/, 'Z')
+      .replace(/[-:T]/g, '')}`;
   const args = ['ca', '-batch', '-config', 'openssl.cnf', '-notext', '-preserveDN', '-in', 'request.pem'];
   args.push('-out', 'cert.pem');
   args.push('-startdate', time(validity.notBefore), '-enddate', time(validity.notAfter), '-extensions', extensions);
@@ -200,7 +232,10 @@ function openssl(args: string[], cwd: string): void {
     execFileSync(OPENSSL, args, { stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
   } catch (err) {
     const e = err as { code?: string; stderr?: Buffer };
-    if (e.code === 'ENOENT') throw new Error(`making certificates needs the OpenSSL 3 CLI (${OPENSSL} not found; Debian: apt-get install openssl)`);
+    if (e.code === 'ENOENT')
+      throw new Error(
+        `making certificates needs the OpenSSL 3 CLI (${OPENSSL} not found; Debian: apt-get install openssl)`,
+      );
     throw new Error(`openssl ${args[0]} failed: ${e.stderr?.toString().trim() ?? String(err)}`);
   }
 }
@@ -216,7 +251,10 @@ export function subjectDn(subject: Subject): string {
       .replace(/\0/g, '\\00')
       .replace(/^[ #]/, (c) => `\\${c}`)
       .replace(/ $/, '\\ ');
-  return [...subject].reverse().map(([type, value]) => `${type}=${escape(value)}`).join(',');
+  return [...subject]
+    .reverse()
+    .map(([type, value]) => `${type}=${escape(value)}`)
+    .join(',');
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -293,21 +331,32 @@ export function writeIssued(issued: IssuedCertificate, certFile: string, keyFile
 export type TruststoreEntry = { file: string; subject: string; certPem: string };
 
 /** The certificates of <dir>/*.pem (several per file allowed); files that hold no readable certificate are `rejected`. */
-export function readTruststore(dir: string): { trusted: TruststoreEntry[]; rejected: { file: string; reason: string }[] } {
+export function readTruststore(dir: string): {
+  trusted: TruststoreEntry[];
+  rejected: { file: string; reason: string }[];
+} {
   const trusted: TruststoreEntry[] = [];
   const rejected: { file: string; reason: string }[] = [];
   let names: string[];
   try {
-    names = readdirSync(dir).filter((n) => n.endsWith('.pem')).sort();
+    names = readdirSync(dir)
+      .filter((n) => n.endsWith('.pem'))
+      .sort();
   } catch {
     return { trusted, rejected };
   }
   for (const name of names) {
     const file = join(dir, name);
     try {
-      const blocks = readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+      const blocks =
+        readFileSync(file, 'utf8').match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
       if (blocks.length === 0) throw new Error('no PEM certificate in it');
-      for (const certPem of blocks) trusted.push({ file, subject: new X509Certificate(certPem).subject.replace(/\n/g, ', '), certPem: `${certPem}\n` });
+      for (const certPem of blocks)
+        trusted.push({
+          file,
+          subject: new X509Certificate(certPem).subject.replace(/\n/g, ', '),
+          certPem: `${certPem}\n`,
+        });
     } catch (err) {
       rejected.push({ file, reason: err instanceof Error ? err.message : String(err) });
     }
@@ -339,18 +388,37 @@ export function ensureLocalMtls(dataDir: string, options: { caDays?: number; ser
   const created: LocalMtls['created'] = [];
   let ca = readIssued(files.ca, files.caKey);
   if (!ca || expiresSoon(ca.cert) || !ca.cert.ca) {
-    ca = createCa({ subject: [['O', 'CIBA local'], ['CN', 'CIBA local CA']], days: options.caDays ?? LOCAL_CA_DAYS });
+    ca = createCa({
+      subject: [
+        ['O', 'CIBA local'],
+        ['CN', 'CIBA local CA'],
+      ],
+      days: options.caDays ?? LOCAL_CA_DAYS,
+    });
     writeIssued(ca, files.ca, files.caKey);
     created.push('ca');
   }
   let server = readIssued(files.server, files.serverKey);
-  if (!server || expiresSoon(server.cert) || !server.cert.checkIssued(ca.cert) || !server.cert.verify(ca.cert.publicKey)) {
+  if (
+    !server ||
+    expiresSoon(server.cert) ||
+    !server.cert.checkIssued(ca.cert) ||
+    !server.cert.verify(ca.cert.publicKey)
+  ) {
     server = createServerCert(ca, { days: options.serverDays ?? LOCAL_SERVER_DAYS });
     writeIssued(server, files.server, files.serverKey);
     created.push('server');
   }
   const { trusted, rejected } = readTruststore(files.truststore);
-  return { files, ca, server, created, trusted, rejected, caBundle: [ca.certPem, ...trusted.map((t) => t.certPem)].join('') };
+  return {
+    files,
+    ca,
+    server,
+    created,
+    trusted,
+    rejected,
+    caBundle: [ca.certPem, ...trusted.map((t) => t.certPem)].join(''),
+  };
 }
 
 /** The local CA of a data dir, to issue client certificates; throws when it is missing, unreadable or expired. */
@@ -359,8 +427,11 @@ export function readLocalCa(dataDir: string): IssuedCertificate {
   const ca = readIssued(files.ca, files.caKey);
   if (!ca) {
     const why = existsSync(files.ca) ? 'is unreadable or does not match ca-key.pem' : 'does not exist yet';
-    throw new Error(`the local CA ${files.ca} ${why}: start the server once with \`npm start -- --mtls-port <n>\` on this data dir`);
+    throw new Error(
+      `the local CA ${files.ca} ${why}: start the server once with \`npm start -- --mtls-port <n>\` on this data dir`,
+    );
   }
-  if (expiresSoon(ca.cert, 0)) throw new Error(`the local CA ${files.ca} has expired: restart \`npm start -- --mtls-port <n>\` to make a new one`);
+  if (expiresSoon(ca.cert, 0))
+    throw new Error(`the local CA ${files.ca} has expired: restart \`npm start -- --mtls-port <n>\` to make a new one`);
   return ca;
 }

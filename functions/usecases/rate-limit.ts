@@ -4,9 +4,16 @@
 import { OAuthError } from '../core/errors.ts';
 import { verifyUserCode } from '../core/crypto.ts';
 import type { Client } from '../core/model.ts';
-import { clientQuota, pendingRetryAfter, tooManyRequests, windowOf, withinLimit, type Limit } from '../core/rate-limit.ts';
+import {
+  clientQuota,
+  pendingRetryAfter,
+  tooManyRequests,
+  windowOf,
+  withinLimit,
+  type Limit,
+} from '../core/rate-limit.ts';
 import { claimPendingSlot, countInWindow, getUser, releasePendingSlot, uncount } from '../adapters/store.ts';
-import { log } from './log.ts';
+import { log } from '../runtime/log.ts';
 import { config } from '../config.ts';
 
 /** What one backchannel request reserved; given back if the request is refused or cannot be started. */
@@ -54,11 +61,19 @@ export function reserveClientQuota(client: Client, nowS: number, reservations: R
  * (the request `requestId`, open until `expiresAt` epoch ms). Both are reserved at once.
  */
 export async function reserveUserLimits(
-  sub: string, requestId: string, expiresAt: number, reservations: Reservations,
+  sub: string,
+  requestId: string,
+  expiresAt: number,
+  reservations: Reservations,
 ): Promise<void> {
   const { limits, maxPendingPerUser } = config();
   const now = Date.now();
-  const rate = reserveInWindow(limits.user, `user#${sub}`, Math.floor(now / 1000), 'backchannel requests for this user');
+  const rate = reserveInWindow(
+    limits.user,
+    `user#${sub}`,
+    Math.floor(now / 1000),
+    'backchannel requests for this user',
+  );
   const slot = claimPendingSlot(sub, requestId, expiresAt, now, maxPendingPerUser).then((claimed) => {
     if (claimed === true) return () => releasePendingSlot(sub, requestId);
     const retryAfter = pendingRetryAfter(claimed, now);
@@ -76,7 +91,12 @@ export async function reserveUserLimits(
  */
 export async function checkUserCode(sub: string, userCode: string, nowS: number): Promise<void> {
   const [undo, user] = await Promise.all([
-    reserveInWindow(config().limits.userCode, `usercode-failures#${sub}`, nowS, 'failed user_code attempts for this user'),
+    reserveInWindow(
+      config().limits.userCode,
+      `usercode-failures#${sub}`,
+      nowS,
+      'failed user_code attempts for this user',
+    ),
     getUser(sub),
   ]);
   if (!user?.user_code_hash || !(await verifyUserCode(userCode, user.user_code_hash))) {

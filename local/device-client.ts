@@ -2,7 +2,7 @@
 // the device's private key and lists / decides requests. Used by `npm run demo`, the tests and the benchmark.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
-import type { DeviceRequestView } from '../../functions/core/model.ts';
+import type { DeviceRequestView } from '../functions/core/model.ts';
 
 /** One pending request as the device API lists it (docs/device-api.md). */
 export type DeviceRequest = DeviceRequestView;
@@ -29,10 +29,24 @@ export class DeviceClient {
   }
 
   /** A single-use assertion bound to the method and URL (without query) it will be sent with; `overrides` replace any claim. */
-  async assertion(method: string, url: string, overrides: Record<string, unknown> = {}, lifetime = 60): Promise<string> {
+  async assertion(
+    method: string,
+    url: string,
+    overrides: Record<string, unknown> = {},
+    lifetime = 60,
+  ): Promise<string> {
     const key = await importJWK(this.#privateJwk, 'ES256');
     const now = Math.floor(Date.now() / 1000);
-    const claims = { iss: this.deviceId, aud: this.issuer, iat: now, exp: now + lifetime, jti: randomUUID(), htm: method, htu: url.split('?')[0], ...overrides };
+    const claims = {
+      iss: this.deviceId,
+      aud: this.issuer,
+      iat: now,
+      exp: now + lifetime,
+      jti: randomUUID(),
+      htm: method,
+      htu: url.split('?')[0],
+      ...overrides,
+    };
     return new SignJWT(claims).setProtectedHeader({ alg: 'ES256', typ: 'JWT' }).sign(key);
   }
 

@@ -8,13 +8,22 @@ export const METRICS_NAMESPACE = METRICS.namespace;
 
 type Unit = 'Count' | 'Milliseconds';
 
-export function emitMetrics(metrics: Partial<Record<MetricName, { value: number; unit: Unit }>>, properties: Record<string, unknown> = {}): void {
+export function emitMetrics(
+  metrics: Partial<Record<MetricName, { value: number; unit: Unit }>>,
+  properties: Record<string, unknown> = {},
+): void {
   const names = Object.keys(metrics) as MetricName[];
   if (names.length === 0 || readSetting('metrics') === 'off') return;
   const record: Record<string, unknown> = {
     _aws: {
       Timestamp: Date.now(),
-      CloudWatchMetrics: [{ Namespace: METRICS_NAMESPACE, Dimensions: [['Server']], Metrics: names.map((Name) => ({ Name, Unit: metrics[Name]!.unit })) }],
+      CloudWatchMetrics: [
+        {
+          Namespace: METRICS_NAMESPACE,
+          Dimensions: [['Server']],
+          Metrics: names.map((Name) => ({ Name, Unit: metrics[Name]!.unit })),
+        },
+      ],
     },
     ...properties,
     Server: readSetting('serverName'),

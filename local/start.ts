@@ -8,7 +8,7 @@
 //   --dynamodb <e>    or CIBA_LOCAL_DYNAMODB: dynalite (default) or dynamodb-local (AWS's DynamoDB Local, needs java)
 //   --mtls-port <n>   or CIBA_MTLS_PORT (0 = a free port): also serve the API with mutual TLS (RFC 8705) on
 //                     https://localhost:<n>, discovery's mtls_endpoint_aliases. <data-dir>/mtls/ keeps a local CA and
-//                     the listener's certificate (infra/local/certs.ts ensureLocalMtls), made on first start and reused;
+//                     the listener's certificate (local/certs.ts ensureLocalMtls), made on first start and reused;
 //                     the CA plus truststore/*.pem is the truststore, like an API Gateway mTLS custom domain's.
 //                     `npm run mtls-cert` (scripts/mtls-cert.ts) issues client certificates from that CA.
 //   --quiet           no device-notification lines
@@ -22,7 +22,9 @@ import type { LocalMtls } from './certs.ts';
 
 const major = Number(process.versions.node.split('.')[0]);
 if (major < 24) {
-  console.error(`This project needs Node.js 24 or newer (found ${process.version}). Run it with \`npm start\`, which uses the`);
+  console.error(
+    `This project needs Node.js 24 or newer (found ${process.version}). Run it with \`npm start\`, which uses the`,
+  );
   console.error('project\'s own Node 24 (the "node" devDependency), after `npm ci`.');
   process.exit(1);
 }
@@ -74,12 +76,14 @@ async function main(): Promise<void> {
   const portText = values.port ?? process.env.PORT ?? '8080';
   let port = Number(portText);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port: ${portText}`);
-  const projectDir = fileURLToPath(new URL('../../', import.meta.url));
+  const projectDir = fileURLToPath(new URL('../', import.meta.url));
   const dataDir = resolve(values['data-dir'] ?? process.env.CIBA_DATA_DIR ?? resolve(projectDir, '.local-data'));
   const seedFile = values.seed ?? process.env.CIBA_SEED;
   const dynamodb = values.dynamodb ?? (process.env.CIBA_LOCAL_DYNAMODB || 'dynalite');
   if (dynamodb !== 'dynalite' && dynamodb !== 'dynamodb-local') {
-    throw new UsageError(`invalid DynamoDB engine ${JSON.stringify(dynamodb)} (--dynamodb / CIBA_LOCAL_DYNAMODB): use dynalite or dynamodb-local`);
+    throw new UsageError(
+      `invalid DynamoDB engine ${JSON.stringify(dynamodb)} (--dynamodb / CIBA_LOCAL_DYNAMODB): use dynalite or dynamodb-local`,
+    );
   }
 
   // One server per data dir, checked before anything is started or written there.
@@ -97,7 +101,8 @@ async function main(): Promise<void> {
   let mtlsPort: number | undefined;
   if (mtlsPortText !== undefined) {
     mtlsPort = Number(mtlsPortText);
-    if (mtlsPortText.trim() === '' || !Number.isInteger(mtlsPort) || mtlsPort < 0 || mtlsPort > 65535) throw new UsageError(`invalid mTLS port: ${mtlsPortText} (--mtls-port / CIBA_MTLS_PORT)`);
+    if (mtlsPortText.trim() === '' || !Number.isInteger(mtlsPort) || mtlsPort < 0 || mtlsPort > 65535)
+      throw new UsageError(`invalid mTLS port: ${mtlsPortText} (--mtls-port / CIBA_MTLS_PORT)`);
     if (mtlsPort !== 0 && mtlsPort === port) throw new UsageError(`the mTLS port must differ from the port (${port})`);
   }
 
@@ -118,7 +123,9 @@ async function main(): Promise<void> {
     try {
       seed = JSON.parse(await readFile(seedFile, 'utf8'));
     } catch (err) {
-      throw new UsageError(`cannot read the seed file ${seedFile}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new UsageError(
+        `cannot read the seed file ${seedFile}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
   }
 
@@ -129,7 +136,9 @@ async function main(): Promise<void> {
     try {
       mtls = ensureLocalMtls(dataDir);
     } catch (err) {
-      throw new UsageError(`cannot set up mutual TLS in ${join(dataDir, 'mtls')}: ${err instanceof Error ? err.message : String(err)}`);
+      throw new UsageError(
+        `cannot set up mutual TLS in ${join(dataDir, 'mtls')}: ${err instanceof Error ? err.message : String(err)}`,
+      );
     }
     for (const r of mtls.rejected) console.error(`npm start: ignoring ${r.file} in the mTLS truststore: ${r.reason}`);
   }
@@ -145,14 +154,21 @@ async function main(): Promise<void> {
       dynamodb,
       seed,
       quiet: values.quiet,
-      ...(mtls ? { https: { port: mtlsPort, key: mtls.server.keyPem, cert: mtls.server.certPem, ca: mtls.caBundle } } : {}),
+      ...(mtls
+        ? { https: { port: mtlsPort, key: mtls.server.keyPem, cert: mtls.server.certPem, ca: mtls.caBundle } }
+        : {}),
     });
   } catch (err) {
     const e = err as Error & { code?: string };
     if (e.code === 'EADDRINUSE') {
       const busy = (e as { port?: number }).port;
-      if (mtls && busy === mtlsPort) throw new UsageError(`the mTLS port ${mtlsPort} is already in use: stop the other server or pick another port (--mtls-port / CIBA_MTLS_PORT)`);
-      throw new UsageError(`port ${busy ?? port} is already in use: stop the other server or pick another port (--port / PORT)`);
+      if (mtls && busy === mtlsPort)
+        throw new UsageError(
+          `the mTLS port ${mtlsPort} is already in use: stop the other server or pick another port (--mtls-port / CIBA_MTLS_PORT)`,
+        );
+      throw new UsageError(
+        `port ${busy ?? port} is already in use: stop the other server or pick another port (--port / PORT)`,
+      );
     }
     if (e.name === 'SeedError') throw new UsageError(`invalid seed${seedFile ? ` in ${seedFile}` : ''}: ${e.message}`);
     if (e.name === 'DynamoDbLocalError') throw new UsageError(e.message);
@@ -262,7 +278,8 @@ class UsageError extends Error {
 main().catch((err: unknown) => {
   const code = (err as { code?: unknown } | null)?.code;
   if (err instanceof UsageError) console.error(`npm start: ${err.message}`);
-  else if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) console.error(`npm start: ${(err as Error).message}\n\n${HELP}`);
+  else if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS'))
+    console.error(`npm start: ${(err as Error).message}\n\n${HELP}`);
   else console.error('npm start failed:', err);
   process.exit(1);
 });

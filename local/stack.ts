@@ -6,15 +6,15 @@
 // One stack per process: the handlers read their configuration and create their AWS clients once per process. A
 // stack can be closed and started again in the same process only with the same settings (it then reuses the same
 // ports, so the cached clients still reach it); otherwise start() throws.
-import { ASL_PATH, workflowSubstitutions } from '../../statemachines/ciba.ts';
+import { ASL_PATH, workflowSubstitutions } from '../statemachines/ciba.ts';
 import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SNSEvent } from 'aws-lambda';
-import { TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
-import { setAwsCallObserver } from '../../functions/adapters/aws.ts';
-import type { AwsCall } from '../../functions/adapters/aws.ts';
+import { TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../functions/routes.ts';
+import { setAwsCallObserver } from '../functions/adapters/aws.ts';
+import type { AwsCall } from '../functions/adapters/aws.ts';
 import { DYNAMODB_ENGINES, isDynamoDbEngine, startLocalDynamoDb, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
 import type { DynamoDbEngine } from './dynamodb.ts';
 import { LocalSns, formatDeviceNotification } from './sns.ts';
@@ -30,7 +30,7 @@ import type { HttpsListenerOptions, RequestLogEntry } from './api.ts';
 export type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
 export type { PublishedMessage } from './sns.ts';
 export type { RequestLogEntry } from './api.ts';
-export type { AwsCall } from '../../functions/adapters/aws.ts';
+export type { AwsCall } from '../functions/adapters/aws.ts';
 export type { DynamoDbEngine } from './dynamodb.ts';
 
 export type LocalStackOptions = {
@@ -60,7 +60,7 @@ export type LocalStackOptions = {
   quiet?: boolean;
   /** Called after every HTTP response (timings for `npm run bench`). */
   onRequest?: (entry: RequestLogEntry) => void;
-  /** Also serve the API over HTTPS with client certificates (mutual TLS, RFC 8705; see infra/local/api.ts). */
+  /** Also serve the API over HTTPS with client certificates (mutual TLS, RFC 8705; see local/api.ts). */
   https?: HttpsListenerOptions;
 };
 
@@ -107,17 +107,28 @@ export const DEVICE_TOPIC_NAME = 'ciba-device';
 export const DELIVERY_TOPIC_NAME = 'ciba-delivery';
 export const DEAD_LETTER_QUEUE_NAME = 'ciba-delivery-dlq';
 
-export const localFunctionArn = (name: string): string => `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${name}`;
+export const localFunctionArn = (name: string): string =>
+  `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${name}`;
 
 // Process-wide: the running stack, and the settings of the first one (handlers cache configuration per process).
 let running = false;
 let pinned:
-  | { env: Record<string, string>; apiPort: number; dynamoPort: number; awsPort: number; host: string; engine: DynamoDbEngine; tempDir?: string }
+  | {
+      env: Record<string, string>;
+      apiPort: number;
+      dynamoPort: number;
+      awsPort: number;
+      host: string;
+      engine: DynamoDbEngine;
+      tempDir?: string;
+    }
   | undefined;
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   if (running) {
-    throw new Error('a local stack is already running in this process; close() it first (handlers read their configuration once per process)');
+    throw new Error(
+      'a local stack is already running in this process; close() it first (handlers read their configuration once per process)',
+    );
   }
   running = true;
   const parts: Parts = {};
@@ -163,7 +174,10 @@ async function shutdown(parts: Parts): Promise<void> {
   await step('SNS', parts.sns && (() => parts.sns!.drain()));
   await step('AWS endpoint', parts.aws && (() => parts.aws!.close()));
   await step('DynamoDB', parts.dynamo && (() => parts.dynamo!.close()));
-  await step('temp dir', parts.tempDir !== undefined ? () => rm(parts.tempDir!, { recursive: true, force: true }) : undefined);
+  await step(
+    'temp dir',
+    parts.tempDir !== undefined ? () => rm(parts.tempDir!, { recursive: true, force: true }) : undefined,
+  );
   parts.lock?.release();
   for (const key of Object.keys(parts) as (keyof Parts)[]) delete parts[key];
 }
@@ -176,7 +190,9 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   const engine: string = options.dynamodb ?? (process.env.CIBA_LOCAL_DYNAMODB || 'dynalite');
   if (!isDynamoDbEngine(engine)) {
     const from = options.dynamodb === undefined ? 'CIBA_LOCAL_DYNAMODB' : 'the dynamodb option';
-    throw new Error(`${from} is ${JSON.stringify(engine)}; use ${DYNAMODB_ENGINES.map((e) => JSON.stringify(e)).join(' or ')}`);
+    throw new Error(
+      `${from} is ${JSON.stringify(engine)}; use ${DYNAMODB_ENGINES.map((e) => JSON.stringify(e)).join(' or ')}`,
+    );
   }
   if (pinned && engine !== pinned.engine) throw restartError(['dynamodb']);
 
@@ -192,7 +208,13 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     parts.tempDir = keysDir;
   }
 
-  const dynamo = await startLocalDynamoDb({ engine, dataDir, tableName: TABLE_NAME, host, port: pinned?.dynamoPort ?? 0 });
+  const dynamo = await startLocalDynamoDb({
+    engine,
+    dataDir,
+    tableName: TABLE_NAME,
+    host,
+    port: pinned?.dynamoPort ?? 0,
+  });
   parts.dynamo = dynamo;
 
   let deviceTopicArn = '';
@@ -255,7 +277,9 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     ...options.env,
   };
   if (pinned) {
-    const changed = [...new Set([...Object.keys(env), ...Object.keys(pinned.env)])].filter((k) => env[k] !== pinned?.env[k]);
+    const changed = [...new Set([...Object.keys(env), ...Object.keys(pinned.env)])].filter(
+      (k) => env[k] !== pinned?.env[k],
+    );
     if (changed.length > 0) throw restartError(changed);
   }
   // Before any handler module is imported (they read the configuration once). From here on this process is tied
@@ -263,7 +287,15 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   Object.assign(process.env, env);
   delete process.env.AWS_PROFILE;
   delete process.env.AWS_SESSION_TOKEN;
-  pinned ??= { env, apiPort: api.port, dynamoPort: dynamo.port, awsPort: aws.port, host, engine, ...(dataDir ? {} : { tempDir: keysDir }) };
+  pinned ??= {
+    env,
+    apiPort: api.port,
+    dynamoPort: dynamo.port,
+    awsPort: aws.port,
+    host,
+    engine,
+    ...(dataDir ? {} : { tempDir: keysDir }),
+  };
 
   // The workflow's functions, invoked by the local Step Functions as Lambda would (payload, context).
   const loadHandler = moduleHandlerLoader();
@@ -292,7 +324,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
 
   let seeded: LocalStack['seeded'];
   if (options.seed !== undefined) {
-    const { loadSeed } = await import('../../functions/admin/seed.ts');
+    const { loadSeed } = await import('../functions/admin/seed.ts');
     seeded = await loadSeed(options.seed);
   }
 

@@ -32,16 +32,27 @@ export function demoReceiverPort(serverPort: number, env: Record<string, string 
   const text = env.CIBA_DEMO_RECEIVER_PORT;
   const port = text ? Number(text) : serverPort + 1;
   if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(text ? `CIBA_DEMO_RECEIVER_PORT must be a port number (1-65535), got ${JSON.stringify(text)}` : `no receiver port after server port ${serverPort}; set CIBA_DEMO_RECEIVER_PORT`);
+    throw new RangeError(
+      text
+        ? `CIBA_DEMO_RECEIVER_PORT must be a port number (1-65535), got ${JSON.stringify(text)}`
+        : `no receiver port after server port ${serverPort}; set CIBA_DEMO_RECEIVER_PORT`,
+    );
   }
   return port;
 }
 
-export const demoReceiverUrl = (receiverPort: number, mode: 'ping' | 'push'): string => `http://127.0.0.1:${receiverPort}${DEMO_RECEIVER_PATHS[mode]}`;
+export const demoReceiverUrl = (receiverPort: number, mode: 'ping' | 'push'): string =>
+  `http://127.0.0.1:${receiverPort}${DEMO_RECEIVER_PATHS[mode]}`;
 
 export const DEMO_DEVICE_ID = 'alice-phone';
 
-export const DEMO_DEVICE_PRIVATE_JWK: JWK = {"kty":"EC","crv":"P-256","x":"ynwX_EEepxaPHlfGjWG4GCGClhEc-sXxit3ZydsXDWI","y":"E58Dk6ztlqBS_Cz8AKeyvJXl3QaQ2P-mbKtYOgaLp2w","d":"NsolXdHJv-ljRVJJkBy_J3nuZg3WvuoIpkdzYVJb9dc"};
+export const DEMO_DEVICE_PRIVATE_JWK: JWK = {
+  kty: 'EC',
+  crv: 'P-256',
+  x: 'ynwX_EEepxaPHlfGjWG4GCGClhEc-sXxit3ZydsXDWI',
+  y: 'E58Dk6ztlqBS_Cz8AKeyvJXl3QaQ2P-mbKtYOgaLp2w',
+  d: 'NsolXdHJv-ljRVJJkBy_J3nuZg3WvuoIpkdzYVJb9dc',
+};
 
 const { d: _private, ...devicePublicJwk } = DEMO_DEVICE_PRIVATE_JWK;
 
@@ -58,7 +69,13 @@ export function demoSeed(receiverPort: number) {
   };
   return {
     clients: [
-      { client_id: DEMO_CLIENT.client_id, client_secret: DEMO_CLIENT.client_secret, client_name: 'Demo Call Centre', ...common, backchannel_token_delivery_mode: 'poll' },
+      {
+        client_id: DEMO_CLIENT.client_id,
+        client_secret: DEMO_CLIENT.client_secret,
+        client_name: 'Demo Call Centre',
+        ...common,
+        backchannel_token_delivery_mode: 'poll',
+      },
       {
         client_id: DEMO_PING_CLIENT.client_id,
         client_secret: DEMO_PING_CLIENT.client_secret,

@@ -1,6 +1,15 @@
 // Structured JSON logs (one line per event). Callers pass only non-secret fields: request ids (the SHA-256 form),
 // client ids, subs, error codes. Never an auth_req_id, token, secret, user code, task token or notification token.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { readSetting } from '../settings.ts';
+
+/** Fields every line of one invocation carries (the Lambda request id and the function), set by lambdaHandler. */
+const invocation = new AsyncLocalStorage<Record<string, unknown>>();
+
+/** Runs `fn` with `fields` added to every log line it writes (see runtime/handler.ts). */
+export function withLogContext<T>(fields: Record<string, unknown>, fn: () => T): T {
+  return invocation.run(fields, fn);
+}
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -15,7 +24,7 @@ function threshold(): number {
 
 function write(level: Level, message: string, fields: Record<string, unknown> = {}): void {
   if (ORDER[level] < threshold()) return;
-  const line = JSON.stringify({ level, message, time: new Date().toISOString(), ...fields });
+  const line = JSON.stringify({ level, message, time: new Date().toISOString(), ...invocation.getStore(), ...fields });
   (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(line + '\n');
 }
 
@@ -28,6 +37,11 @@ export const log = {
 
 /** What may be logged about an error: its name and message for our own errors, only the name for others. */
 export function errorFields(e: unknown): Record<string, unknown> {
-  if (e instanceof Error) return { error: e.name, ...(e.name === 'OAuthError' ? { description: e.message } : {}), stack: e.stack?.split('\n').slice(1, 4).join(' | ') };
+  if (e instanceof Error)
+    return {
+      error: e.name,
+      ...(e.name === 'OAuthError' ? { description: e.message } : {}),
+      stack: e.stack?.split('\n').slice(1, 4).join(' | '),
+    };
   return { error: typeof e };
 }
