@@ -29,6 +29,12 @@ export const METRICS = {
   deliveryRetries: 'DeliveryRetries',
   deliveriesFailed: 'DeliveriesFailed',
   approvalToNotification: 'ApprovalToNotification',
+  /** dispatch-notifications: one per channel send that reached its service (Web Push, SNS, SES, operator hook). */
+  notificationsSent: 'NotificationsSent',
+  /** dispatch-notifications: one per channel send that failed for good (refused, gone, or retries ran out). */
+  notificationsFailed: 'NotificationsFailed',
+  /** dispatch-notifications: a user with a pending request whom no channel reached (docs/notifications.md). */
+  usersUnreachable: 'UsersUnreachable',
 } as const;
 
 export type MetricName = Exclude<(typeof METRICS)[keyof typeof METRICS], typeof METRICS.namespace>;

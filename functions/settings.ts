@@ -94,6 +94,15 @@ export const SETTINGS = {
       "`acr_values_supported` (space-separated): the ID token's `acr` is the most preferred requested value in " +
       'this list. Unset: the device approval is deemed to satisfy any requested value; set it in production.',
   },
+  authorizationDetailsTypes: {
+    env: 'CIBA_AUTHORIZATION_DETAILS_TYPES',
+    type: 'list',
+    scope: 'operator',
+    description:
+      'RFC 9396 `authorization_details_types_supported` (space-separated): the only `authorization_details` types ' +
+      "accepted (each must also be in the client's `authorization_details_types`), advertised in discovery. Unset: " +
+      'any type the client registered, with the RFC 9396 §2 common fields checked; nothing advertised.',
+  },
   // ---- Abuse limits (CIBA §14; functions/core/rate-limit.ts) ------------------------------------------------
   rateLimitPerClient: {
     env: 'CIBA_RATE_LIMIT_CLIENT',
@@ -129,6 +138,53 @@ export const SETTINGS = {
     scope: 'operator',
     description:
       'Failed `user_code` attempts per user (`<count>/<seconds>`); beyond them even the right code is refused.',
+  },
+  // ---- Authentication devices (docs/device-api.md) ------------------------------------------------------------
+  maxDevicesPerUser: {
+    env: 'CIBA_MAX_DEVICES_PER_USER',
+    type: 'integer',
+    default: 5,
+    min: 1,
+    max: 50,
+    scope: 'operator',
+    description:
+      'Authentication devices one user may have enrolled at once; one more is refused with `409 too_many_devices`.',
+  },
+  enrolmentCodeTtl: {
+    env: 'CIBA_ENROLMENT_CODE_TTL',
+    type: 'seconds',
+    default: 600,
+    min: 60,
+    max: 86_400,
+    scope: 'operator',
+    description: 'How long a one-time device enrolment code stays valid.',
+  },
+  enrolmentFailures: {
+    env: 'CIBA_ENROLMENT_FAILURES',
+    type: 'limit',
+    default: '20/600',
+    scope: 'operator',
+    description:
+      'Failed device enrolments (`POST /device/enrol`) per source IP address (`<count>/<seconds>`); beyond them ' +
+      'every enrolment from that address is refused with `429 slow_down` and `Retry-After`.',
+  },
+  // ---- Dynamic registration (RFC 7591, RFC 7592) ----------------------------------------------------------------
+  registration: {
+    env: 'CIBA_REGISTRATION',
+    type: 'enum',
+    values: ['on', 'off'],
+    default: 'on',
+    scope: 'operator',
+    description: 'Dynamic client registration at `/register` (advertised in discovery only when `on`).',
+  },
+  openRegistration: {
+    env: 'CIBA_OPEN_REGISTRATION',
+    type: 'boolean',
+    default: false,
+    scope: 'operator',
+    description:
+      'Registration without an initial access token. Off by default: registering needs a token from ' +
+      '`npm run admin -- registration-tokens create`.',
   },
   // ---- Tokens -----------------------------------------------------------------------------------------------
   accessTokenTtl: {
@@ -168,6 +224,17 @@ export const SETTINGS = {
     description:
       'How long after its `exp` an ID token is still accepted as `id_token_hint` (its signature is always checked).',
   },
+  dpopNonce: {
+    env: 'CIBA_DPOP_NONCE',
+    type: 'enum',
+    values: ['on', 'off'],
+    default: 'off',
+    scope: 'operator',
+    description:
+      '`on`: every DPoP proof (RFC 9449) at the token endpoint and userinfo must carry a nonce this server issued ' +
+      '(`DPoP-Nonce` response header; `use_dpop_nonce` otherwise, §8, §9). A nonce is valid for 5 to 10 minutes and ' +
+      'any function instance checks it without a lookup (docs/tokens.md).',
+  },
   jwksRefetchCooldown: {
     env: 'CIBA_JWKS_REFETCH_COOLDOWN',
     type: 'seconds',
@@ -198,6 +265,42 @@ export const SETTINGS = {
     max: 25,
     scope: 'operator',
     description: "Seconds one POST to a client notification endpoint may take (below the deliver function's timeout).",
+  },
+  // ---- Notifying the user (docs/notifications.md) -------------------------------------------------------------
+  notifyWebhookUrl: {
+    env: 'CIBA_NOTIFY_WEBHOOK_URL',
+    type: 'url',
+    scope: 'operator',
+    description:
+      'Operator hook: every user notification is also POSTed here, signed per Standard Webhooks 1.0 (https; ' +
+      'loopback http on the local stack). Needs the secret: construct prop `notifyWebhookSecretArn`, locally ' +
+      '`CIBA_NOTIFY_WEBHOOK_SECRET`. Unset: no hook.',
+  },
+  notifySms: {
+    env: 'CIBA_NOTIFY_SMS',
+    type: 'enum',
+    values: ['on', 'off'],
+    default: 'off',
+    scope: 'operator',
+    description:
+      '`on`: a user with no device channel gets an SMS (SNS) at their `phone_number` with a link to the device app. ' +
+      'Billed per message by AWS.',
+  },
+  notifyEmailFrom: {
+    env: 'CIBA_NOTIFY_EMAIL_FROM',
+    type: 'string',
+    scope: 'operator',
+    description:
+      'Sender address (a verified SES identity, or an address in a verified domain): a user with no device channel ' +
+      'gets an e-mail at their verified `email` with a link to the device app. Unset: no e-mail.',
+  },
+  vapidSubject: {
+    env: 'CIBA_VAPID_SUBJECT',
+    type: 'string',
+    scope: 'operator',
+    description:
+      'RFC 8292 `sub` of the VAPID token sent to Web Push services: a `mailto:` or `https:` contact for the push ' +
+      'service operator. Unset: the issuer (an http issuer on the local stack: `mailto:ciba@localhost`).',
   },
   // ---- Observability ----------------------------------------------------------------------------------------
   logLevel: {
@@ -254,6 +357,26 @@ export const SETTINGS = {
     scope: 'stack',
     description: 'SNS topic of ping/push delivery requests.',
   },
+  snsPlatformFcmArn: {
+    env: 'CIBA_SNS_PLATFORM_FCM_ARN',
+    type: 'string',
+    scope: 'stack',
+    description:
+      'SNS platform application for Firebase Cloud Messaging (construct prop `pushPlatforms.fcm`): devices ' +
+      'enrolling with an `sns` channel on `fcm` get an endpoint in it. Unset: that channel is refused.',
+  },
+  snsPlatformApnsArn: {
+    env: 'CIBA_SNS_PLATFORM_APNS_ARN',
+    type: 'string',
+    scope: 'stack',
+    description: 'SNS platform application for Apple Push Notification service (construct prop `pushPlatforms.apns`).',
+  },
+  snsPlatformApnsSandboxArn: {
+    env: 'CIBA_SNS_PLATFORM_APNS_SANDBOX_ARN',
+    type: 'string',
+    scope: 'stack',
+    description: 'SNS platform application for the APNs sandbox (construct prop `pushPlatforms.apnsSandbox`).',
+  },
   keysSource: {
     env: 'KEYS_SOURCE',
     type: 'enum',
@@ -286,6 +409,34 @@ export const SETTINGS = {
     type: 'string',
     scope: 'local',
     description: 'Local sealing key file (default `sealing-key.json` beside `KEYS_FILE`).',
+  },
+  notifyWebhookSecret: {
+    env: 'CIBA_NOTIFY_WEBHOOK_SECRET',
+    type: 'string',
+    scope: 'local',
+    description:
+      "The operator hook's signing secret (`whsec_` + base64 of at least 24 bytes) on the local stack. On AWS it " +
+      'is read from Secrets Manager (`CIBA_NOTIFY_WEBHOOK_SECRET_ARN`) and never set in configuration.',
+  },
+  notifyWebhookSecretArn: {
+    env: 'CIBA_NOTIFY_WEBHOOK_SECRET_ARN',
+    type: 'string',
+    scope: 'stack',
+    description:
+      "Secrets Manager secret holding the operator hook's signing secret (construct prop `notifyWebhookSecretArn`); " +
+      'only the dispatch-notifications function may read it.',
+  },
+  vapidKmsKeyId: {
+    env: 'CIBA_VAPID_KMS_KEY_ID',
+    type: 'string',
+    scope: 'stack',
+    description: 'KMS P-256 key signing the VAPID tokens of Web Push (RFC 8292); the private key never leaves KMS.',
+  },
+  vapidKeyFile: {
+    env: 'CIBA_VAPID_KEY_FILE',
+    type: 'string',
+    scope: 'local',
+    description: 'Local VAPID key file (P-256, default `vapid-key.json` beside `KEYS_FILE`), made on first use.',
   },
   localMode: {
     env: 'CIBA_LOCAL',

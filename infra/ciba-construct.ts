@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { ArnFormat, Duration, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Fn, Names, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
   ApiMapping,
@@ -39,6 +39,9 @@ import type { Access, HttpRoute, TopicSubscriber } from '../functions/routes.ts'
 import { TABLE } from './table.ts';
 import { ASL_PATH, pascal, workflowSubstitutions } from '../statemachines/ciba.ts';
 import { secondsOf, settingsEnvironment, type CibaSettings, type RateLimit } from './settings-props.ts';
+import { VAPID_SUBJECT } from '../functions/core/user-notification.ts';
+import { DEVICE_APP_FUNCTION } from '../device-app/bundle.ts';
+import { deviceAppInjectFile } from '../device-app/build.ts';
 
 export type { CibaSettings, RateLimit };
 
@@ -128,6 +131,25 @@ export interface CibaServerProps {
    * @default a new alarm topic and the dashboard
    */
   readonly monitoring?: CibaMonitoringOptions;
+  /**
+   * SNS mobile push platform applications (ARNs, made outside this stack with the FCM / APNs credentials), one per
+   * platform a native device app may register an `sns` channel for (docs/device-api.md, "Channels"). The enrolment
+   * and channel functions create endpoints in them (CIBA_SNS_PLATFORM_*_ARN) and may delete those endpoints.
+   * @default none: `sns` channels are refused with 400 invalid_request
+   */
+  readonly pushPlatforms?: {
+    readonly fcm?: string;
+    readonly apns?: string;
+    readonly apnsSandbox?: string;
+  };
+  /**
+   * The operator hook's signing secret (docs/notifications.md): the complete ARN of a Secrets Manager secret whose
+   * SecretString is `whsec_` + base64 (at least 24 bytes). Only the dispatch-notifications function may read it
+   * (GetSecretValue on this ARN; a secret under a customer managed KMS key also needs kms:Decrypt, not granted here).
+   * The construct creates no secret. Required with `settings.notifyWebhookUrl`.
+   * @default no operator hook
+   */
+  readonly notifyWebhookSecretArn?: string;
 }
 
 /**
@@ -140,6 +162,7 @@ type FunctionSpec = {
   routes: Pick<HttpRoute, 'method' | 'path'>[];
   topic?: TopicSubscriber['topic'];
   timeoutSeconds?: number;
+  retries?: TopicSubscriber['retries'];
 };
 
 /** Lambda timeout of every function that does not say otherwise (TOPIC_SUBSCRIBERS give their own), seconds. */
@@ -171,6 +194,7 @@ export function functionSpecs(): FunctionSpec[] {
       routes: [],
       topic: sub.topic,
       timeoutSeconds: sub.timeoutSeconds,
+      retries: sub.retries,
     });
   }
   return [...specs.values()];
@@ -190,6 +214,17 @@ function mergeAccess(a: Access, b: Access): Access {
     ...(a.sendTaskResult || b.sendTaskResult ? { sendTaskResult: true } : {}),
     ...(a.publishDevice || b.publishDevice ? { publishDevice: true } : {}),
     ...(a.publishDelivery || b.publishDelivery ? { publishDelivery: true } : {}),
+    ...(a.vapid === 'sign' || b.vapid === 'sign'
+      ? { vapid: 'sign' as const }
+      : a.vapid || b.vapid
+        ? { vapid: 'public' as const }
+        : {}),
+    ...(a.notifyUsers || b.notifyUsers ? { notifyUsers: true } : {}),
+    ...(a.pushEndpoints === 'manage' || b.pushEndpoints === 'manage'
+      ? { pushEndpoints: 'manage' as const }
+      : a.pushEndpoints || b.pushEndpoints
+        ? { pushEndpoints: 'delete' as const }
+        : {}),
   };
 }
 
@@ -216,6 +251,85 @@ function deliveryCallbackTimeout(): Duration {
     throw new Error(`${ASL_PATH}: a task waiting on a delivery callback needs a fixed TimeoutSeconds`);
   }
   return Duration.seconds(Math.min(...(seconds as number[])));
+}
+
+const PUSH_PLATFORM_ENV = {
+  fcm: 'CIBA_SNS_PLATFORM_FCM_ARN',
+  apns: 'CIBA_SNS_PLATFORM_APNS_ARN',
+  apnsSandbox: 'CIBA_SNS_PLATFORM_APNS_SANDBOX_ARN',
+} as const;
+
+/**
+ * The platform applications given in `pushPlatforms`, checked at synth: each an SNS platform application ARN
+ * (`arn:<partition>:sns:<region>:<account>:app/<PLATFORM>/<name>`), or a token resolved at deploy.
+ */
+function pushPlatformArns(platforms: CibaServerProps['pushPlatforms']): [keyof typeof PUSH_PLATFORM_ENV, string][] {
+  const given = Object.entries(platforms ?? {}).filter((e): e is [keyof typeof PUSH_PLATFORM_ENV, string] => !!e[1]);
+  for (const [platform, arn] of given) {
+    if (!(platform in PUSH_PLATFORM_ENV)) throw new Error(`CibaServer: pushPlatforms.${platform} is not a platform`);
+    if (!Token.isUnresolved(arn) && !/^arn:[a-z-]+:sns:[a-z0-9-]+:\d{12}:app\/[A-Z_]+\/[\w.-]+$/.test(arn)) {
+      throw new Error(
+        `CibaServer: pushPlatforms.${platform} must be an SNS platform application ARN ` +
+          `(arn:aws:sns:<region>:<account>:app/<PLATFORM>/<name>), got ${JSON.stringify(arn)}`,
+      );
+    }
+  }
+  return given;
+}
+
+/** The endpoints of a platform application: `…:app/GCM/name` → `…:endpoint/GCM/name/*`. */
+function platformEndpointsArn(applicationArn: string): string {
+  if (!Token.isUnresolved(applicationArn)) return `${applicationArn.replace(':app/', ':endpoint/')}/*`;
+  const parts = Fn.split(':app/', applicationArn, 2);
+  return Fn.join('', [Fn.select(0, parts), ':endpoint/', Fn.select(1, parts), '/*']);
+}
+
+/** What the user-notification channels touch besides the VAPID key and the push platforms (docs/notifications.md). */
+type NotificationResources = { sms: boolean; emailIdentities: string[]; webhookSecretArn?: string };
+
+/**
+ * The notification settings, checked at synth: the operator hook needs an https URL and the secret's ARN (and the ARN
+ * the URL); e-mail is sent from the SES identity of the sender address or of its domain.
+ */
+function notificationResources(scope: Construct, props: CibaServerProps): NotificationResources {
+  const settings = props.settings ?? {};
+  const url = settings.notifyWebhookUrl;
+  const secretArn = props.notifyWebhookSecretArn;
+  if (url && !Token.isUnresolved(url) && !url.startsWith('https://'))
+    throw new Error(`CibaServer: settings.notifyWebhookUrl must be an https URL, got ${JSON.stringify(url)}`);
+  if (url && !secretArn) throw new Error('CibaServer: settings.notifyWebhookUrl needs notifyWebhookSecretArn');
+  if (secretArn && !url)
+    throw new Error('CibaServer: notifyWebhookSecretArn is only used with settings.notifyWebhookUrl');
+  if (
+    secretArn &&
+    !Token.isUnresolved(secretArn) &&
+    !/^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[\w/+=.@-]+-[A-Za-z0-9]{6}$/.test(secretArn)
+  ) {
+    throw new Error(
+      'CibaServer: notifyWebhookSecretArn must be the complete ARN of a Secrets Manager secret ' +
+        `(…:secret:<name>-<6 characters>), got ${JSON.stringify(secretArn)}`,
+    );
+  }
+  const subject = settings.vapidSubject;
+  if (subject && !Token.isUnresolved(subject) && !VAPID_SUBJECT.test(subject))
+    throw new Error(
+      `CibaServer: settings.vapidSubject must be a mailto: or https: URL, got ${JSON.stringify(subject)}`,
+    );
+  const from = settings.notifyEmailFrom;
+  const emailIdentities: string[] = [];
+  if (from && !Token.isUnresolved(from)) {
+    const m = /^[^\s@<>"]{1,64}@([^\s@<>"]{1,255})$/.exec(from);
+    if (!m)
+      throw new Error(`CibaServer: settings.notifyEmailFrom must be an e-mail address, got ${JSON.stringify(from)}`);
+    const identity = (name: string) =>
+      Stack.of(scope).formatArn({ service: 'ses', resource: 'identity', resourceName: name });
+    emailIdentities.push(identity(from), identity(m[1]!));
+  }
+  return {
+    sms: settings.notifySms === 'on',
+    emailIdentities,
+    ...(secretArn ? { webhookSecretArn: secretArn } : {}),
+  };
 }
 
 /** `s3://bucket/key` split into its parts, or a synth-time error. */
@@ -291,6 +405,11 @@ export class CibaServer extends Construct {
    * `purpose=ciba-sealing`.
    */
   readonly sealingKey: Key;
+  /**
+   * KMS P-256 key (SIGN_VERIFY) of Web Push VAPID (RFC 8292): dispatch-notifications signs VAPID tokens with it,
+   * GET /device/config publishes its public key. Replacing it invalidates every Web Push subscription.
+   */
+  readonly vapidKey: Key;
   /** The mutual-TLS custom domain (RFC 8705), when `mtls` is set; point DNS at its `regionalDomainName`. */
   readonly mtlsDomain?: DomainName;
   /** `https://<mtls.domainName>`: the `mtls_endpoint_aliases` base URL (CIBA_MTLS_BASE_URL), when `mtls` is set. */
@@ -328,8 +447,11 @@ export class CibaServer extends Construct {
       }
     }
 
+    const notify = notificationResources(this, props);
+
     // Mutual TLS: validated here, built with the API below.
     const mtls = props.mtls && { ...props.mtls, truststore: parseS3Uri(props.mtls.truststoreUri) };
+    const pushPlatforms = pushPlatformArns(props.pushPlatforms);
     if (mtls && !Token.isUnresolved(mtls.domainName)) {
       if (!/^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/i.test(mtls.domainName)) {
         throw new Error(
@@ -409,6 +531,15 @@ export class CibaServer extends Construct {
       removalPolicy,
     });
 
+    // ---- VAPID key (Web Push, RFC 8292; the private key never leaves KMS) -----------------------------------
+    this.vapidKey = new Key(this, 'VapidKey', {
+      description: 'CIBA Web Push VAPID key (RFC 8292): signs the tokens that identify this server to push services',
+      keySpec: KeySpec.ECC_NIST_P256,
+      keyUsage: KeyUsage.SIGN_VERIFY,
+      alias: `${aliasPrefix}/vapid`,
+      removalPolicy,
+    });
+
     // ---- HTTP API (created first: the default issuer is its endpoint) --------------------------------------
     this.api = new HttpApi(this, 'Api', {
       description: 'OpenID Connect CIBA authorization server',
@@ -466,6 +597,12 @@ export class CibaServer extends Construct {
         environment.STATE_MACHINE_ARN = this.stateMachineArn;
       if (spec.access.publishDevice) environment.DEVICE_TOPIC_ARN = this.deviceTopic.topicArn;
       if (spec.access.publishDelivery) environment.DELIVERY_TOPIC_ARN = this.deliveryTopic.topicArn;
+      // Only the functions that make push endpoints need to know the platform applications.
+      if (spec.access.pushEndpoints === 'manage')
+        for (const [platform, arn] of pushPlatforms) environment[PUSH_PLATFORM_ENV[platform]] = arn;
+      if (spec.access.vapid) environment.CIBA_VAPID_KMS_KEY_ID = this.vapidKey.keyArn;
+      if (spec.access.notifyUsers && notify.webhookSecretArn)
+        environment.CIBA_NOTIFY_WEBHOOK_SECRET_ARN = notify.webhookSecretArn;
 
       const fn = new NodejsFunction(this, `${id}Function`, {
         description: spec.routes.length
@@ -482,8 +619,11 @@ export class CibaServer extends Construct {
         timeout: Duration.seconds(spec.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS),
         role,
         logGroup: ownLogGroup,
-        // No Lambda retries: the workflow is the retry mechanism (an unanswered Deliver task times out and is retried), so these would only duplicate POSTs.
-        ...(spec.topic ? { retryAttempts: 0, maxEventAge: callbackTimeout } : {}),
+        // Delivery: no Lambda retries, the workflow is the retry mechanism (an unanswered Deliver task times out and is
+        // retried), so these would only duplicate POSTs. The dispatcher: Lambda retries a crashed invocation and the
+        // notification ledger skips what was sent; a notice older than an hour is of no use.
+        ...(spec.topic === 'delivery' ? { retryAttempts: 0, maxEventAge: callbackTimeout } : {}),
+        ...(spec.topic === 'device' ? { retryAttempts: spec.retries ?? 0, maxEventAge: Duration.hours(1) } : {}),
         ...override,
         environment: { ...environment, ...override.environment },
         bundling: {
@@ -496,12 +636,19 @@ export class CibaServer extends Construct {
           banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
           // The Lambda Node.js runtime ships AWS SDK v3.
           externalModules: ['@aws-sdk/*'],
+          // The device web app, built at synth and injected as DEVICE_APP_BUNDLE (device-app/build.ts); only when
+          // this stack is bundled (`cdk synth --exclusively` and the tests skip bundling).
+          ...(spec.name === DEVICE_APP_FUNCTION && Stack.of(this).bundlingRequired
+            ? { inject: [deviceAppInjectFile()] }
+            : {}),
           ...override.bundling,
         },
       });
       ownLogGroup?.grantWrite(fn);
-      for (const statement of this.statementsFor(spec.access, tableResources, keyArns)) fn.addToRolePolicy(statement);
+      for (const statement of this.statementsFor(spec.access, tableResources, keyArns, pushPlatforms, notify))
+        fn.addToRolePolicy(statement);
       if (spec.topic === 'delivery') this.deliveryTopic.addSubscription(new LambdaSubscription(fn));
+      if (spec.topic === 'device') this.deviceTopic.addSubscription(new LambdaSubscription(fn));
       functions[spec.name] = fn;
     }
     this.functions = functions;
@@ -591,7 +738,13 @@ export class CibaServer extends Construct {
   }
 
   /** Least privilege: exactly what `access` in functions/routes.ts says, on these resources only. */
-  private statementsFor(access: Access, tableResources: string[], keyArns: string[]): PolicyStatement[] {
+  private statementsFor(
+    access: Access,
+    tableResources: string[],
+    keyArns: string[],
+    pushPlatforms: [string, string][],
+    notify: NotificationResources,
+  ): PolicyStatement[] {
     const statements: PolicyStatement[] = [];
     if (access.table) {
       const read = ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem'];
@@ -635,9 +788,41 @@ export class CibaServer extends Construct {
         }),
       );
     }
+    if (access.pushEndpoints && pushPlatforms.length > 0) {
+      // Endpoints are made in the configured platform applications only, and only their endpoints are deleted.
+      const applications = pushPlatforms.map(([, arn]) => arn);
+      if (access.pushEndpoints === 'manage')
+        statements.push(new PolicyStatement({ actions: ['sns:CreatePlatformEndpoint'], resources: applications }));
+      statements.push(
+        new PolicyStatement({ actions: ['sns:DeleteEndpoint'], resources: applications.map(platformEndpointsArn) }),
+      );
+    }
     if (access.keys) {
       const actions = access.keys === 'sign' ? ['kms:Sign', 'kms:GetPublicKey'] : ['kms:GetPublicKey'];
       statements.push(new PolicyStatement({ actions, resources: keyArns }));
+    }
+    if (access.vapid) {
+      const actions = access.vapid === 'sign' ? ['kms:Sign', 'kms:GetPublicKey'] : ['kms:GetPublicKey'];
+      statements.push(new PolicyStatement({ actions, resources: [this.vapidKey.keyArn] }));
+    }
+    if (access.notifyUsers) {
+      // SMS: SNS authorizes a Publish to a phone number on Resource "*" only (there is no phone-number resource), so
+      // Publish gets "*" exactly when the operator turned SMS on (settings.notifySms); otherwise it may publish only
+      // to the endpoints of the configured platform applications (mobile push).
+      if (notify.sms) statements.push(new PolicyStatement({ actions: ['sns:Publish'], resources: ['*'] }));
+      else if (pushPlatforms.length > 0)
+        statements.push(
+          new PolicyStatement({
+            actions: ['sns:Publish'],
+            resources: pushPlatforms.map(([, arn]) => platformEndpointsArn(arn)),
+          }),
+        );
+      if (notify.emailIdentities.length > 0)
+        statements.push(new PolicyStatement({ actions: ['ses:SendEmail'], resources: notify.emailIdentities }));
+      if (notify.webhookSecretArn)
+        statements.push(
+          new PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [notify.webhookSecretArn] }),
+        );
     }
     return statements;
   }

@@ -3,8 +3,8 @@
 // deliveries, tokens out). Everything is derived from the server's own resources and the route table, so a new
 // route or function is monitored without touching this file.
 //
-// Alarms: 9 fixed ones (workflow ×2, API ×2, table ×2, device topic, delivery dead-letter queue, failed
-// deliveries) plus Errors and Throttles for every function.
+// Alarms: 10 fixed ones (workflow ×2, API ×2, table ×2, device topic, delivery dead-letter queue, failed
+// deliveries, unreachable users) plus Errors and Throttles for every function.
 //
 // What deliberately does not alarm: 4xx (every poll before the user decides is a 400 authorization_pending,
 // polling too fast is slow_down) and expired requests (the workflow catches States.Timeout, records the expiry
@@ -135,6 +135,7 @@ export class CibaMonitoring extends Construct {
     this.tableAlarms(server.table);
     this.deviceTopicAlarms(server.deviceTopic);
     this.deliveryAlarms(server, server.deliveryDeadLetterQueue);
+    this.notificationAlarms(server);
 
     if (props.dashboard ?? true) {
       const stack = Stack.of(this);
@@ -245,18 +246,23 @@ export class CibaMonitoring extends Construct {
       kind === 'route'
         ? 'Client mistakes never count here (they are 4xx) and a handled exception becomes a logged 500 server_error (see the 5xx alarm), ' +
           `so this is a crash, a timeout (${timeout}), a failed cold start, or a dependency (DynamoDB, KMS, Step Functions) hanging. `
-        : kind === 'subscriber'
-          ? `SNS invokes it asynchronously with no Lambda retries, so a crash or a timeout (${timeout}) leaves the workflow's Deliver ` +
-            'task unanswered: it times out and is retried with backoff until the delivery window closes, then the notification is ' +
-            'dead-lettered (see the DeliveryDeadLetterQueue alarm). Client endpoint errors are not counted here (DeliveriesFailed). '
-          : 'The workflow retries Lambda service errors and failed notifications; when retries run out, or on any other error, the ' +
-            'request is marked failed (see the ExecutionsFailed alarm). ' +
-            (name === 'notify-device'
-              ? 'It throws when publishing to the device topic fails or the request row is missing. '
-              : '') +
-            (name === 'enqueue-delivery'
-              ? 'It throws when publishing to the delivery topic fails; the Deliver step retries it. '
-              : '');
+        : kind === 'subscriber' && subscriber!.topic === 'device'
+          ? `SNS invokes it asynchronously; after a crash or a timeout (${timeout}) Lambda retries the invocation ${subscriber!.retries} ` +
+            'times a minute or two later, and its notification ledger skips the channels already done. A device whose notification was ' +
+            'lost still lists the request when its app polls the device API. Push service, SNS, SES and webhook ' +
+            'failures are not counted here (NotificationsFailed, UsersUnreachable). '
+          : kind === 'subscriber'
+            ? `SNS invokes it asynchronously with no Lambda retries, so a crash or a timeout (${timeout}) leaves the workflow's Deliver ` +
+              'task unanswered: it times out and is retried with backoff until the delivery window closes, then the notification is ' +
+              'dead-lettered (see the DeliveryDeadLetterQueue alarm). Client endpoint errors are not counted here (DeliveriesFailed). '
+            : 'The workflow retries Lambda service errors and failed notifications; when retries run out, or on any other error, the ' +
+              'request is marked failed (see the ExecutionsFailed alarm). ' +
+              (name === 'notify-device'
+                ? 'It throws when publishing to the device topic fails or the request row is missing. '
+                : '') +
+              (name === 'enqueue-delivery'
+                ? 'It throws when publishing to the delivery topic fails; the Deliver step retries it. '
+                : '');
     this.alarm(`${name}-Errors`, {
       metric: fn.metricErrors({ statistic: Stats.SUM, period: ALARM_PERIOD }),
       threshold: 1,
@@ -271,9 +277,11 @@ export class CibaMonitoring extends Construct {
         `CIBA: Lambda throttled ${what} in the last 5 minutes: the account's (or the function's reserved) concurrency is exhausted. ` +
         (kind === 'route'
           ? 'Throttled calls reach the client as 5xx. '
-          : kind === 'subscriber'
-            ? 'Lambda keeps throttled SNS events for a while, then drops them and the workflow retries the delivery: clients are notified late. '
-            : 'Step Functions retries, so devices are notified late. ') +
+          : kind === 'subscriber' && subscriber!.topic === 'device'
+            ? 'Lambda keeps throttled SNS events for up to an hour, so users are notified late or, past their request, not at all. '
+            : kind === 'subscriber'
+              ? 'Lambda keeps throttled SNS events for a while, then drops them and the workflow retries the delivery: clients are notified late. '
+              : 'Step Functions retries, so devices are notified late. ') +
         "Look first at: concurrent executions per function on the dashboard, the account's Lambda concurrency quota, and other functions in the account.",
     });
   }
@@ -332,10 +340,23 @@ export class CibaMonitoring extends Construct {
       metric: deviceTopic.metricNumberOfNotificationsFailed({ statistic: Stats.SUM, period: ALARM_PERIOD }),
       threshold: 1,
       description:
-        'CIBA: SNS gave up delivering at least one device notification in 5 minutes (to a push endpoint, HTTPS, SMS or Lambda ' +
-        'subscriber of the device topic). That user was not prompted; the request expires unless their app lists pending requests ' +
-        '(GET /device/requests). Look first at: the subscriber (disabled push endpoints, expired platform credentials, HTTPS endpoint ' +
-        'errors) and SNS delivery status logs.',
+        'CIBA: SNS gave up handing at least one device-topic message to a subscriber in 5 minutes (the dispatch-notifications ' +
+        'function, or a subscriber of your own). Those users were not prompted; their requests expire unless their apps list ' +
+        'pending requests (GET /device/requests). Look first at: the dispatch-notifications Errors and Throttles alarms, its ' +
+        'invoke permission, and the SNS delivery status logs of the device topic.',
+    });
+  }
+
+  private notificationAlarms(server: MonitoredCibaServer): void {
+    this.alarm('Notifications-UsersUnreachable', {
+      metric: deliveryMetric(server, METRICS.usersUnreachable, Stats.SUM, ALARM_PERIOD),
+      threshold: 1,
+      description:
+        `CIBA: at least one user could not be reached at all in 5 minutes (${DELIVERY_NAMESPACE}/UsersUnreachable): every ` +
+        'channel of a new request failed for good (Web Push, SNS mobile push, SMS, e-mail), or the user has no device and no ' +
+        'fallback. Their sign-in waits until it expires. A single user whose only subscription expired (404/410) also counts. ' +
+        'Look first at: the dispatch-notifications logs ("user could not be reached", "user notification failed": channel, ' +
+        'result), the NotificationsFailed graph, push service or SES/SNS health, and the SMS spending limit.',
     });
   }
 
@@ -482,6 +503,28 @@ export class CibaMonitoring extends Construct {
       ],
       [
         heading(
+          "Reaching users (the dispatch-notifications function's metrics: Web Push, SNS, SMS, e-mail, operator hook)",
+        ),
+      ],
+      [
+        graph('Channel sends / min', [
+          deliveryMetric(server, METRICS.notificationsSent, Stats.SUM, GRAPH_PERIOD, 'sent'),
+          deliveryMetric(server, METRICS.notificationsFailed, Stats.SUM, GRAPH_PERIOD, 'failed for good').with({
+            color: RED,
+          }),
+        ]),
+        graph(
+          'Users not reached at all / min',
+          [
+            deliveryMetric(server, METRICS.usersUnreachable, Stats.SUM, GRAPH_PERIOD, 'users unreachable').with({
+              color: RED,
+            }),
+          ],
+          { leftAnnotations: [{ value: 1, label: 'alarm threshold', color: RED }] },
+        ),
+      ],
+      [
+        heading(
           "Ping and push delivery (the deliver function's metrics; undeliverable notifications go to the dead-letter queue)",
         ),
       ],
@@ -570,7 +613,7 @@ export class CibaMonitoring extends Construct {
   }
 }
 
-/** One of the deliver function's EMF metrics (no dimensions). */
+/** One of the functions' EMF metrics (deliver, dispatch-notifications): dimension Server only. */
 function deliveryMetric(
   server: MonitoredCibaServer,
   metricName: MetricName,

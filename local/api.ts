@@ -20,9 +20,10 @@
 // The HTTPS listener sets x-forwarded-proto https; the plain HTTP listener keeps http.
 // Like an HTTP API: unknown path or a known path with another method → 404 {"message":"Not Found"}; a handler that
 // throws or returns something invalid → 500 {"message":"Internal Server Error"}; body over 10 MB → 413.
+// A trailing slash is ignored in matching (`/device/` matches `GET /device`), as API Gateway does; rawPath keeps it.
 // HEAD matches HEAD routes only (as on AWS); a HEAD response never has a body, and when the handler returns none, its
 // Content-Length is passed on (API Gateway reserves that header: whether it does the same is not documented).
-import { listen, readBody } from './http-server.ts';
+import { listen, readBody, type Listening } from './http-server.ts';
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -208,7 +209,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     { key, cert, ...(ca !== undefined ? { ca } : {}), requestCert: true, rejectUnauthorized: false },
     handle,
   );
-  let https;
+  let https: Listening;
   try {
     https = await listen(tlsServer as unknown as Server, host, port);
   } catch (err) {
@@ -256,11 +257,13 @@ function matchRoute(routes: CompiledRoute[], method: string, rawPath: string): R
   const candidates = routes
     .filter((r) => r.route.method === method)
     .sort((a, b) => Number(b.literal) - Number(a.literal) || a.params.length - b.params.length);
+  // Like API Gateway, a path with a trailing slash reaches the route without it (`/device/` → `GET /device`).
+  const trimmed = rawPath.length > 1 && rawPath.endsWith('/') ? rawPath.slice(0, -1) : undefined;
   for (const r of candidates) {
-    const m = r.pattern.exec(rawPath);
+    const m = r.pattern.exec(rawPath) ?? (trimmed === undefined ? null : r.pattern.exec(trimmed));
     if (!m) continue;
     const pathParameters: Record<string, string> = {};
-    r.params.forEach((name, i) => (pathParameters[name] = safeDecode(m[i + 1] ?? '')));
+    for (const [i, name] of r.params.entries()) pathParameters[name] = safeDecode(m[i + 1] ?? '');
     return { route: r.route, routeKey: r.routeKey, pathParameters };
   }
   return undefined;

@@ -4,7 +4,8 @@
 // - Step Functions JSON protocol (awsJson1_0): header `X-Amz-Target: AWSStepFunctions.<Operation>`;
 // - SQS JSON protocol (awsJson1_0): header `X-Amz-Target: AmazonSQS.<Operation>` (on start, a LocalSqs without an
 //   endpoint gets this server's URL for its queue URLs);
-// - SNS query protocol (awsQuery): form-encoded body with `Action=…`.
+// - SNS query protocol (awsQuery): form-encoded body with `Action=…`;
+// - SES v2 (restJson1): by path, `/v2/email/…` (./ses.ts).
 // It also holds what the three services share: the error type (AwsError), the reply shape, and the awsJson1_0
 // request parsing and error replies (SNS, an awsQuery service, shares the error type and reply shape).
 // Differences from AWS: no SigV4 signature or credential checks, plain HTTP, no request size limits beyond 1 MB.
@@ -15,6 +16,7 @@ import { randomUUID } from 'node:crypto';
 import type { LocalStepFunctions } from './stepfunctions.ts';
 import type { LocalSns } from './sns.ts';
 import type { LocalSqs } from './sqs.ts';
+import type { LocalSes } from './ses.ts';
 
 /** An error a local AWS service answers with: `code` names it in the protocol, `status` is the HTTP status. */
 export class AwsError extends Error {
@@ -89,6 +91,7 @@ export type AwsEndpointOptions = {
   stepFunctions?: LocalStepFunctions;
   sns?: LocalSns;
   sqs?: LocalSqs;
+  ses?: LocalSes;
   host?: string;
   /** 0 (default) = a random free port. */
   port?: number;
@@ -131,6 +134,10 @@ async function handle(req: IncomingMessage, res: ServerResponse, options: AwsEnd
   if (typeof target === 'string' && target.startsWith('AmazonSQS.')) {
     if (!options.sqs) return unknownService(res);
     return send(res, options.sqs.handleHttp(target, body));
+  }
+  if ((req.url ?? '').startsWith('/v2/email/')) {
+    if (!options.ses) return unknownService(res);
+    return send(res, options.ses.handleHttp(req.method ?? '', req.url ?? '', body));
   }
   if (req.method === 'POST' && /(^|&)Action=/.test(body)) {
     if (!options.sns) return unknownService(res);

@@ -145,8 +145,9 @@ function subjectArg(subject: Subject): string {
 
 function sanSection(san: SubjectAltNames | undefined): string {
   const lines: string[] = [];
-  const add = (kind: string, values: string[] | undefined) =>
-    values?.forEach((v, i) => lines.push(`${kind}.${i + 1} = ${v}`));
+  const add = (kind: string, values: string[] | undefined) => {
+    for (const [i, v] of (values ?? []).entries()) lines.push(`${kind}.${i + 1} = ${v}`);
+  };
   add('DNS', san?.dns);
   add('URI', san?.uri);
   add('IP', san?.ip);
@@ -245,7 +246,7 @@ function openssl(args: string[], cwd: string): void {
  * `tls_client_auth_subject_dn`: [['O', 'Example'], ['CN', 'rp']] → `CN=rp,O=Example`.
  */
 export function subjectDn(subject: Subject): string {
-  const escape = (value: string) =>
+  const escapeValue = (value: string) =>
     value
       .replace(/[\\"+,;<>]/g, (c) => `\\${c}`)
       .replace(/\0/g, '\\00')
@@ -253,7 +254,7 @@ export function subjectDn(subject: Subject): string {
       .replace(/ $/, '\\ ');
   return [...subject]
     .reverse()
-    .map(([type, value]) => `${type}=${escape(value)}`)
+    .map(([type, value]) => `${type}=${escapeValue(value)}`)
     .join(',');
 }
 

@@ -1,5 +1,6 @@
 // The authentication device's side of the device API (docs/device-api.md), as a small client: signs device assertions with
-// the device's private key and lists / decides requests. Used by `npm run demo`, the tests and the benchmark.
+// the device's private key, lists / decides requests, enrols new devices and manages the user's devices. Used by
+// `npm run demo`, the tests and the benchmark.
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { DeviceRequestView } from '../functions/core/model.ts';
@@ -15,6 +16,80 @@ export function generateDeviceKey(): JWK {
 /** The public JWK to register for a device (seed file `devices[].jwk`). */
 export function publicDeviceJwk(jwk: JWK): JWK {
   return { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y };
+}
+
+/** One answer of the device API: status, parsed JSON body ({} when none) and the raw text. */
+export type DeviceApiAnswer = { status: number; json: Record<string, unknown>; text: string; headers: Headers };
+
+async function answer(res: Response): Promise<DeviceApiAnswer> {
+  const text = await res.text();
+  let json: Record<string, unknown> = {};
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    /* no JSON body */
+  }
+  return { status: res.status, json, text, headers: res.headers };
+}
+
+/**
+ * The proof of possession of `POST /device/enrol`: a JWS signed by the new device's private key with `aud` = issuer,
+ * `iat` = now, a fresh `jti` and the enrolment `code`; `overrides` replace any claim (tests).
+ */
+export async function enrolmentProof(
+  issuer: string,
+  privateJwk: JWK,
+  code: string,
+  overrides: Record<string, unknown> = {},
+): Promise<string> {
+  const claims = {
+    aud: issuer.replace(/\/+$/, ''),
+    iat: Math.floor(Date.now() / 1000),
+    jti: randomUUID(),
+    code,
+    ...overrides,
+  };
+  return new SignJWT(claims).setProtectedHeader({ alg: 'ES256' }).sign(await importJWK(privateJwk, 'ES256'));
+}
+
+export type EnrolOptions = {
+  /** The new device's private key (default: a new one). */
+  key?: JWK;
+  name?: string;
+  channel?: unknown;
+  /** Replace the proof (default: a valid one for `key` and the code), or the registered public key (tests). */
+  proof?: string;
+  jwk?: JWK;
+};
+
+/** Enrols a new device with a one-time code (`POST /device/enrol`); on 201, `device` is its client. */
+export async function enrolDevice(
+  issuer: string,
+  code: string,
+  options: EnrolOptions = {},
+): Promise<DeviceApiAnswer & { device?: DeviceClient; key: JWK }> {
+  const base = issuer.replace(/\/+$/, '');
+  const key = options.key ?? generateDeviceKey();
+  const body = {
+    code,
+    jwk: options.jwk ?? publicDeviceJwk(key),
+    proof: options.proof ?? (await enrolmentProof(base, key, code)),
+    ...(options.name !== undefined ? { name: options.name } : {}),
+    ...(options.channel !== undefined ? { channel: options.channel } : {}),
+  };
+  const res = await answer(
+    await fetch(`${base}/device/enrol`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    }),
+  );
+  const deviceId = res.json.device_id;
+  return {
+    ...res,
+    key,
+    ...(res.status === 201 && typeof deviceId === 'string' ? { device: new DeviceClient(base, deviceId, key) } : {}),
+  };
 }
 
 export class DeviceClient {
@@ -66,6 +141,45 @@ export class DeviceClient {
       body: JSON.stringify({ decision }),
     });
     return { status: res.status, body: await res.text() };
+  }
+
+  /** One device API call with a fresh assertion; `body` is sent as JSON. */
+  async call(method: string, path: string, body?: unknown): Promise<DeviceApiAnswer> {
+    const url = `${this.issuer}${path}`;
+    const res = await fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${await this.assertion(method, url)}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return answer(res);
+  }
+
+  /** `GET /device/requests/{id}`: one pending request (200), else 404. */
+  request(id: string): Promise<DeviceApiAnswer> {
+    return this.call('GET', `/device/requests/${encodeURIComponent(id)}`);
+  }
+
+  /** `POST /device/enrolment-codes`: a one-time code enrolling another device of this user (201). */
+  enrolmentCode(): Promise<DeviceApiAnswer> {
+    return this.call('POST', '/device/enrolment-codes', {});
+  }
+
+  /** `GET /device/devices`: this user's devices (200 {"devices": […]}). */
+  devices(): Promise<DeviceApiAnswer> {
+    return this.call('GET', '/device/devices');
+  }
+
+  /** `DELETE /device/devices/{id}`: removes one of this user's devices (204), this one included. */
+  remove(deviceId: string): Promise<DeviceApiAnswer> {
+    return this.call('DELETE', `/device/devices/${encodeURIComponent(deviceId)}`);
+  }
+
+  /** `PUT /device/channel`: how this device is reached (null: not at all) (204). */
+  setChannel(channel: unknown): Promise<DeviceApiAnswer> {
+    return this.call('PUT', '/device/channel', { channel });
   }
 
   /** Wait until a pending request matching `predicate` shows up (polling the device API). */

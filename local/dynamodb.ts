@@ -210,7 +210,9 @@ async function launch(java: string, args: string[], host: string, port: number, 
   const started = Date.now();
   const child = spawn('/bin/sh', ['-c', WATCHDOG, 'sh', java, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   let output = '';
-  const collect = (chunk: Buffer) => void (output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL));
+  const collect = (chunk: Buffer) => {
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL);
+  };
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   child.stdin!.on('error', () => {}); // EPIPE once the child is gone

@@ -1,10 +1,19 @@
-// Local SNS: the `Publish` action of the SNS query API (awsQuery: form-encoded request, XML reply), with in-process
-// fan-out to subscriber functions that receive the same `SNSEvent` a Lambda subscription receives on AWS. Errors and
-// replies use the local services' shared AwsError / AwsReply (./aws-endpoint.ts).
+// Local SNS: the `Publish`, `CreatePlatformEndpoint` and `DeleteEndpoint` actions of the SNS query API (awsQuery:
+// form-encoded request, XML reply), with in-process fan-out to subscriber functions that receive the same `SNSEvent`
+// a Lambda subscription receives on AWS. Errors and replies use the local services' shared AwsError / AwsReply
+// (./aws-endpoint.ts).
 //
 // Differences from AWS SNS:
-// - only Publish (to a topic ARN) is served over HTTP; topics and subscriptions are created in-process by the stack
-//   (createTopic/subscribe), there is no CreateTopic/Subscribe API, no SMS/phone or platform endpoints.
+// - Publish (to a topic ARN) is served over HTTP; topics and subscriptions are created in-process by the stack
+//   (createTopic/subscribe), there is no CreateTopic/Subscribe API.
+// - Publish to a phone number (SMS) or to an existing platform endpoint (`TargetArn` …:endpoint/…) delivers nothing:
+//   the message (with MessageStructure json, its `default` entry: the same JSON the app gets) goes to
+//   `onDirectPublish` (the stack appends it to <data dir>/outbox.jsonl and prints it). SMS attributes, opt-outs,
+//   spending limits and disabled endpoints are not emulated.
+// - mobile push: platform applications are created in-process (createPlatformApplication; no credentials, any
+//   token accepted). CreatePlatformEndpoint gives one endpoint per (application, token), as SNS does, ARNs like
+//   arn:aws:sns:<region>:<account>:endpoint/GCM/<app>/<uuid>; DeleteEndpoint removes one (a missing one is fine).
+//   Attributes and CustomUserData are accepted and ignored; nothing is delivered to endpoints.
 // - subscribers are in-process async functions called once per message, right after the Publish reply
 //   (asynchronously, as SNS does); there are no retries, no delivery policies, no filter policies, no DLQ.
 //   A subscriber error is logged, never returned to the publisher (as on AWS).
@@ -37,6 +46,12 @@ export type PublishInput = {
 
 export type SnsSubscriber = (event: SNSEvent) => Promise<void>;
 
+/** A Publish that AWS delivers outside SNS: an SMS, or a mobile push through a platform endpoint. */
+export type DirectMessage = { channel: 'sms' | 'sns'; to: string; message: string; messageId: string; time: number };
+
+/** A mobile push platform endpoint (CreatePlatformEndpoint). */
+export type PlatformEndpoint = { endpointArn: string; platformApplicationArn: string; token: string };
+
 /** An SNS API error: `code` is the awsQuery error code (the SDK maps NotFound → NotFoundException). */
 export class SnsError extends AwsError {}
 
@@ -48,6 +63,8 @@ export type LocalSnsOptions = {
   accountId?: string;
   /** Called synchronously for every accepted message (the stack prints device notifications with it). */
   onPublish?: (message: PublishedMessage) => void;
+  /** Called for every SMS and platform-endpoint Publish (the stack's outbox). */
+  onDirectPublish?: (message: DirectMessage) => void;
   log?: (line: string) => void;
 };
 
@@ -57,13 +74,18 @@ export class LocalSns {
   readonly #topics = new Map<string, Set<SnsSubscriber>>();
   readonly #messages: PublishedMessage[] = [];
   readonly #inFlight = new Set<Promise<void>>();
+  readonly #applications = new Set<string>();
+  readonly #endpoints = new Map<string, PlatformEndpoint>();
   readonly #onPublish: ((message: PublishedMessage) => void) | undefined;
+  readonly #onDirectPublish: ((message: DirectMessage) => void) | undefined;
+  readonly #direct: DirectMessage[] = [];
   readonly #log: (line: string) => void;
 
   constructor(options: LocalSnsOptions = {}) {
     this.region = options.region ?? LOCAL_REGION;
     this.accountId = options.accountId ?? LOCAL_ACCOUNT_ID;
     this.#onPublish = options.onPublish;
+    this.#onDirectPublish = options.onDirectPublish;
     this.#log = options.log ?? ((line) => console.error(line));
   }
 
@@ -84,9 +106,61 @@ export class LocalSns {
     return () => void subscribers.delete(fn);
   }
 
+  /** Creates a mobile push platform application (`platform` as SNS names it: GCM, APNS, APNS_SANDBOX); its ARN. */
+  createPlatformApplication(platform: string, name: string): string {
+    const arn = `arn:aws:sns:${this.region}:${this.accountId}:app/${platform}/${name}`;
+    this.#applications.add(arn);
+    return arn;
+  }
+
+  /** CreatePlatformEndpoint: the endpoint of `token` in the application, made on first use. */
+  createPlatformEndpoint(platformApplicationArn: string, token: string): string {
+    if (!this.#applications.has(platformApplicationArn)) {
+      throw new SnsError('NotFound', 'PlatformApplication does not exist', 404);
+    }
+    if (token === '' || token.length > 4096) throw new SnsError('InvalidParameter', 'Invalid parameter: Token');
+    for (const e of this.#endpoints.values()) {
+      if (e.platformApplicationArn === platformApplicationArn && e.token === token) return e.endpointArn;
+    }
+    const endpointArn = `${platformApplicationArn.replace(':app/', ':endpoint/')}/${randomUUID()}`;
+    this.#endpoints.set(endpointArn, { endpointArn, platformApplicationArn, token });
+    return endpointArn;
+  }
+
+  /** DeleteEndpoint (idempotent, as on AWS). */
+  deleteEndpoint(endpointArn: string): void {
+    this.#endpoints.delete(endpointArn);
+  }
+
+  /** The platform endpoints that exist now. */
+  platformEndpoints(): PlatformEndpoint[] {
+    return [...this.#endpoints.values()].map((e) => ({ ...e }));
+  }
+
   /** Everything published so far, oldest first. */
   messages(): PublishedMessage[] {
     return [...this.#messages];
+  }
+
+  /** Every SMS and platform-endpoint message so far, oldest first. */
+  directMessages(): DirectMessage[] {
+    return [...this.#direct];
+  }
+
+  /** Publish to a phone number or a platform endpoint (the HTTP action, also callable in-process). */
+  publishDirect(input: { channel: DirectMessage['channel']; to: string; message: string }): { messageId: string } {
+    if (input.channel === 'sns' && !this.#endpoints.has(input.to))
+      throw new SnsError('NotFound', 'Endpoint does not exist', 404);
+    if (input.channel === 'sms' && !/^\+[1-9][0-9]{6,14}$/.test(input.to))
+      throw new SnsError('InvalidParameter', 'Invalid parameter: PhoneNumber Reason: not an E.164 number');
+    if (input.message === '') throw new SnsError('InvalidParameter', 'Invalid parameter: Empty message');
+    if (Buffer.byteLength(input.message) > MAX_MESSAGE_BYTES) {
+      throw new SnsError('InvalidParameter', 'Invalid parameter: Message too long');
+    }
+    const direct: DirectMessage = { ...input, messageId: randomUUID(), time: Date.now() };
+    this.#direct.push(direct);
+    this.#onDirectPublish?.(direct);
+    return { messageId: direct.messageId };
   }
 
   /** Resolves when every delivery started so far has finished (tests, shutdown). */
@@ -147,9 +221,34 @@ export class LocalSns {
     const headers = { 'x-amzn-requestid': requestId };
     try {
       const action = params.get('Action');
+      const reply = (result: string) => ({
+        status: 200,
+        contentType: 'text/xml',
+        headers,
+        body:
+          `<${action}Response xmlns="${XMLNS}">${result}` +
+          `<ResponseMetadata><RequestId>${requestId}</RequestId></ResponseMetadata></${action}Response>`,
+      });
+      if (action === 'CreatePlatformEndpoint') {
+        const application = params.get('PlatformApplicationArn');
+        const token = params.get('Token');
+        if (!application) throw new SnsError('InvalidParameter', 'Invalid parameter: PlatformApplicationArn');
+        if (token === null) throw new SnsError('InvalidParameter', 'Invalid parameter: Token');
+        const arn = this.createPlatformEndpoint(application, token);
+        return reply(
+          `<CreatePlatformEndpointResult><EndpointArn>${xml(arn)}</EndpointArn></CreatePlatformEndpointResult>`,
+        );
+      }
+      if (action === 'DeleteEndpoint') {
+        const arn = params.get('EndpointArn');
+        if (!arn) throw new SnsError('InvalidParameter', 'Invalid parameter: EndpointArn');
+        this.deleteEndpoint(arn);
+        return reply('');
+      }
       if (action !== 'Publish')
         throw new SnsError('InvalidAction', `The action ${action ?? '(none)'} is not valid for this endpoint.`);
-      const result = this.publish(parsePublish(params));
+      const direct = parseDirect(params);
+      const result = direct ? this.publishDirect(direct) : this.publish(parsePublish(params));
       return {
         status: 200,
         contentType: 'text/xml',
@@ -176,34 +275,9 @@ export class LocalSns {
 
 function parsePublish(params: URLSearchParams): PublishInput {
   const topicArn = params.get('TopicArn') ?? params.get('TargetArn');
-  if (!topicArn) {
-    throw new SnsError(
-      'InvalidParameter',
-      params.has('PhoneNumber') ? 'Invalid parameter: SMS is not supported locally' : 'Invalid parameter: TopicArn',
-    );
-  }
-  let message = params.get('Message');
-  if (message === null) throw new SnsError('InvalidParameter', 'Invalid parameter: Message');
-  if (params.get('MessageStructure') === 'json') {
-    // One message per protocol: a Lambda subscriber receives the `lambda` entry, else `default` (required).
-    let structured: unknown;
-    try {
-      structured = JSON.parse(message);
-    } catch {
-      throw new SnsError(
-        'InvalidParameter',
-        'Invalid parameter: Message Structure - JSON message body failed to parse',
-      );
-    }
-    const entries = structured as Record<string, unknown> | null;
-    if (typeof entries?.default !== 'string') {
-      throw new SnsError(
-        'InvalidParameter',
-        'Invalid parameter: Message Structure - No default entry in JSON message body',
-      );
-    }
-    message = typeof entries.lambda === 'string' ? entries.lambda : entries.default;
-  }
+  if (!topicArn) throw new SnsError('InvalidParameter', 'Invalid parameter: TopicArn');
+  // One message per protocol: a Lambda subscriber receives the `lambda` entry, else `default` (required).
+  const message = messageOf(params, 'lambda');
   const attributes: Record<string, MessageAttribute> = {};
   for (let n = 1; params.has(`MessageAttributes.entry.${n}.Name`); n++) {
     const prefix = `MessageAttributes.entry.${n}`;
@@ -218,6 +292,39 @@ function parsePublish(params: URLSearchParams): PublishInput {
   }
   const subject = params.get('Subject');
   return { topicArn, message, ...(subject !== null ? { subject } : {}), attributes };
+}
+
+/** The Message parameter; with MessageStructure json, its `protocol` entry, else its (required) `default` entry. */
+function messageOf(params: URLSearchParams, protocol: string): string {
+  const message = params.get('Message');
+  if (message === null) throw new SnsError('InvalidParameter', 'Invalid parameter: Message');
+  if (params.get('MessageStructure') !== 'json') return message;
+  let structured: unknown;
+  try {
+    structured = JSON.parse(message);
+  } catch {
+    throw new SnsError('InvalidParameter', 'Invalid parameter: Message Structure - JSON message body failed to parse');
+  }
+  const entries = structured as Record<string, unknown> | null;
+  if (typeof entries?.default !== 'string') {
+    throw new SnsError(
+      'InvalidParameter',
+      'Invalid parameter: Message Structure - No default entry in JSON message body',
+    );
+  }
+  const entry = entries[protocol];
+  return typeof entry === 'string' ? entry : entries.default;
+}
+
+/** A Publish to a phone number or a platform endpoint, if it is one (to a platform endpoint: its `default` message). */
+function parseDirect(
+  params: URLSearchParams,
+): { channel: DirectMessage['channel']; to: string; message: string } | undefined {
+  const phoneNumber = params.get('PhoneNumber');
+  if (phoneNumber !== null) return { channel: 'sms', to: phoneNumber, message: messageOf(params, 'sms') };
+  const target = params.get('TargetArn');
+  if (target === null || !target.includes(':endpoint/')) return undefined;
+  return { channel: 'sns', to: target, message: messageOf(params, 'default') };
 }
 
 /** The event a Lambda function subscribed to the topic receives. */

@@ -18,17 +18,22 @@ import type { AwsCall } from '../functions/adapters/aws.ts';
 import { DYNAMODB_ENGINES, isDynamoDbEngine, startLocalDynamoDb, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
 import type { DynamoDbEngine } from './dynamodb.ts';
 import { LocalSns, formatDeviceNotification } from './sns.ts';
-import type { PublishedMessage } from './sns.ts';
+import type { PlatformEndpoint, PublishedMessage } from './sns.ts';
+import { removeStateFile, writeStateFile } from './state-file.ts';
+import { SETTINGS } from '../functions/settings.ts';
 import { LocalStepFunctions } from './stepfunctions.ts';
 import { LocalSqs } from './sqs.ts';
 import type { SqsMessage } from './sqs.ts';
 import type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
 import { startAwsEndpoint } from './aws-endpoint.ts';
+import { LocalSes } from './ses.ts';
+import { Outbox, OUTBOX_FILE, type OutboxEntry } from './outbox.ts';
 import { lambdaContext, moduleHandlerLoader, startApiServer } from './api.ts';
 import type { HttpsListenerOptions, RequestLogEntry } from './api.ts';
 
 export type { ExecutionRecord, HistoryEvent } from './stepfunctions.ts';
-export type { PublishedMessage } from './sns.ts';
+export type { PlatformEndpoint, PublishedMessage } from './sns.ts';
+export type { OutboxEntry } from './outbox.ts';
 export type { RequestLogEntry } from './api.ts';
 export type { AwsCall } from '../functions/adapters/aws.ts';
 export type { DynamoDbEngine } from './dynamodb.ts';
@@ -56,7 +61,7 @@ export type LocalStackOptions = {
   env?: Record<string, string>;
   /** Parsed seed (docs/seed-file.md), loaded with functions/admin/seed.ts before the first request is served. */
   seed?: unknown;
-  /** No console output from the stack itself (device notifications). */
+  /** No console output from the stack itself (device notifications, outbox lines). */
   quiet?: boolean;
   /** Called after every HTTP response (timings for `npm run bench`). */
   onRequest?: (entry: RequestLogEntry) => void;
@@ -88,6 +93,8 @@ export type LocalStack = {
     messages(): PublishedMessage[];
     subscribe(topicArn: string, fn: (event: SNSEvent) => Promise<void>): () => void;
     createTopic(name: string): string;
+    /** SNS mobile push endpoints made from device push tokens (every platform has a local application). */
+    platformEndpoints(): PlatformEndpoint[];
     /** Resolves when every delivery to subscribers started so far has finished. */
     drain(): Promise<void>;
   };
@@ -96,7 +103,12 @@ export type LocalStack = {
     deadLetterQueueUrl: string;
     deadLetters(): SqsMessage[];
   };
-  /** The local AWS endpoint (Step Functions, SNS, SQS): for the AWS CLI or SDK with --endpoint-url. */
+  /**
+   * What AWS would have sent to users (SNS mobile push, SMS, SES e-mail): `<data dir>/outbox.jsonl` (in-memory
+   * stacks: in their temp dir), also printed unless quiet (local/outbox.ts).
+   */
+  outbox: { file: string; entries(): OutboxEntry[] };
+  /** The local AWS endpoint (Step Functions, SNS, SQS, SES): for the AWS CLI or SDK with --endpoint-url. */
   awsEndpoint: string;
   awsCalls: { record(): void; calls(): AwsCall[]; reset(): void };
 };
@@ -151,6 +163,8 @@ type Parts = {
   aws?: { close(): Promise<void> };
   dynamo?: { close(): Promise<void> };
   tempDir?: string;
+  /** <dataDir>/local-stack.json (./state-file.ts), once written. */
+  stateFile?: string;
 };
 
 /**
@@ -166,6 +180,7 @@ async function shutdown(parts: Parts): Promise<void> {
     }
   };
   parts.markReady?.(); // release requests held during a failed start
+  if (parts.stateFile) removeStateFile(parts.stateFile); // no new admin commands reach a stopping stack
   await step('API', parts.api && (() => parts.api!.close()));
   // Deliveries in flight report back to Step Functions: let them finish first, then stop the workflow (whose tasks
   // may publish once more), then drain what that published.
@@ -217,6 +232,8 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   });
   parts.dynamo = dynamo;
 
+  // SNS mobile push, SMS and e-mail reach nobody locally: they are written to the outbox (and printed).
+  const outbox = new Outbox(join(keysDir, OUTBOX_FILE), quiet ? undefined : (line) => console.log(line));
   let deviceTopicArn = '';
   const sns = new LocalSns({
     onPublish: (m) => {
@@ -224,9 +241,21 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
       const line = formatDeviceNotification(m.message);
       if (line) console.log(line);
     },
+    onDirectPublish: (m) => outbox.append({ channel: m.channel, to: m.to, message: m.message }, m.time),
+  });
+  const ses = new LocalSes({
+    onSend: (e) => {
+      for (const to of e.to) outbox.append({ channel: 'email', to, message: `${e.subject}\n\n${e.text}` }, e.time);
+    },
   });
   deviceTopicArn = sns.createTopic(DEVICE_TOPIC_NAME);
   const deliveryTopicArn = sns.createTopic(DELIVERY_TOPIC_NAME);
+  // Every SNS mobile push platform is accepted locally (device channels of type sns; nothing is delivered).
+  const pushPlatforms = {
+    CIBA_SNS_PLATFORM_FCM_ARN: sns.createPlatformApplication('GCM', 'ciba-local'),
+    CIBA_SNS_PLATFORM_APNS_ARN: sns.createPlatformApplication('APNS', 'ciba-local'),
+    CIBA_SNS_PLATFORM_APNS_SANDBOX_ARN: sns.createPlatformApplication('APNS_SANDBOX', 'ciba-local'),
+  };
   parts.sns = sns;
 
   const sqs = new LocalSqs({ dataDir });
@@ -234,7 +263,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   const stepFunctions = new LocalStepFunctions({ dynamoDbEndpoint: dynamo.endpoint, sqs, dataDir });
   parts.stepFunctions = stepFunctions;
 
-  const aws = await startAwsEndpoint({ stepFunctions, sns, sqs, host, port: pinned?.awsPort ?? 0 });
+  const aws = await startAwsEndpoint({ stepFunctions, sns, sqs, ses, host, port: pinned?.awsPort ?? 0 });
   parts.aws = aws;
   const deadLetterQueue = sqs.createQueue(DEAD_LETTER_QUEUE_NAME); // its URL points at the AWS endpoint
 
@@ -264,6 +293,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     KEYS_SOURCE: 'file',
     KEYS_FILE: join(keysDir, 'signing-keys.json'),
     SEAL_KEY_FILE: join(keysDir, 'sealing-key.json'),
+    CIBA_VAPID_KEY_FILE: join(keysDir, 'vapid-key.json'),
     // CloudWatch EMF lines would only clutter the console locally.
     CIBA_METRICS: 'off',
     AWS_REGION: LOCAL_REGION,
@@ -272,8 +302,10 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_SFN: aws.url,
     AWS_ENDPOINT_URL_SNS: aws.url,
+    AWS_ENDPOINT_URL_SESV2: aws.url,
     // RFC 8705 §5: the mutual-TLS listener is where mtls_endpoint_aliases point.
     ...(api.httpsPort !== undefined ? { CIBA_MTLS_BASE_URL: `https://localhost:${api.httpsPort}` } : {}),
+    ...pushPlatforms,
     ...options.env,
   };
   if (pinned) {
@@ -329,6 +361,26 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   }
 
   markReady();
+  if (dataDir) {
+    parts.stateFile = writeStateFile(dataDir, {
+      pid: process.pid,
+      issuer,
+      url: api.url,
+      port: api.port,
+      region: LOCAL_REGION,
+      tableName: TABLE_NAME,
+      dynamodbEndpoint: dynamo.endpoint,
+      awsEndpoint: aws.url,
+      keysFile: env.KEYS_FILE!,
+      sealKeyFile: env.SEAL_KEY_FILE!,
+      env: Object.fromEntries(
+        Object.values(SETTINGS).flatMap((s): [string, string][] => {
+          const value = process.env[s.env];
+          return value === undefined ? [] : [[s.env, value]];
+        }),
+      ),
+    });
+  }
 
   const calls: AwsCall[] = [];
   let closing: Promise<void> | undefined;
@@ -357,17 +409,21 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
       messages: () => sns.messages(),
       subscribe: (topicArn, fn) => sns.subscribe(topicArn, fn),
       createTopic: (name) => sns.createTopic(name),
+      platformEndpoints: () => sns.platformEndpoints(),
       drain: () => sns.drain(),
     },
     sqs: {
       deadLetterQueueUrl: deadLetterQueue.url,
       deadLetters: () => sqs.messages(DEAD_LETTER_QUEUE_NAME),
     },
+    outbox: { file: outbox.file, entries: () => outbox.entries() },
     awsEndpoint: aws.url,
     awsCalls: {
       record: () => setAwsCallObserver((call) => calls.push(call)),
       calls: () => [...calls],
-      reset: () => void (calls.length = 0),
+      reset: () => {
+        calls.length = 0;
+      },
     },
   };
 }

@@ -6,11 +6,15 @@
 //   5. Step Functions state transitions per flow (poll, ping, push × approve, deny, expire; one retried delivery) and cost
 //   6. approval-to-notification latency of ping and push flows (same server child as 1; receiver in this process)
 //   7. cost of each client authentication method at POST /bc-authorize (own server child with the mTLS listener)
+//   8. user notifications: request accepted → Web Push received at a loopback push service (same server child as 1),
+//      and the AWS calls the dispatch-notifications function adds per flow (own in-process stack in a child process)
+//   9. the device web app: transfer size (gzip) and time to interactive in headless Chromium (own server child)
+//  10. the AWS calls DPoP (RFC 9449) adds per token request and userinfo, nonces off and on (child processes)
 // Every phase is bounded in count and time; child processes and temporary directories are removed on exit.
 //
 //   npm run bench [-- --quick] [--levels 1,32] [--flows 40,320] [--notify-levels 1,8] [--notify-flows 40,200]
 //                 [--time-cap 60] [--cold-runs 5] [--no-expiry] [--auth-requests 300] [--auth-concurrency 16]
-//                 [--no-auth-methods]
+//                 [--no-auth-methods] [--device-app-runs 5] [--no-device-app]
 import { parseArgs } from 'node:util';
 import { cpus, availableParallelism, platform, release, totalmem, tmpdir, loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -40,6 +44,13 @@ import {
   type BundleResult,
 } from './bench/bundles.ts';
 import { runAuthMethods, type AuthMethodsResult } from './bench/auth-methods.ts';
+import { formatDeviceApp, runDeviceAppBench, type DeviceAppResult } from './bench/device-app.ts';
+import { notifyCalls, runWebPushLevel, webPushUsers, type WebPushLevelResult } from './bench/webpush.ts';
+import { dpopCalls, formatDpopCalls, type DpopCallsRow } from './bench/dpop-calls.ts';
+import type { NotifyCallsRow } from './bench/notify-calls.ts';
+import { WebPushReceiver } from '../local/web-push-receiver.ts';
+import { encodeBasic } from '../functions/core/client-auth.ts';
+import { BENCH_CLIENT_ID, BENCH_CLIENT_SECRET } from './bench/flow.ts';
 import { bytes, fmt, round, section, summarize, table } from './bench/report.ts';
 
 const HELP = `usage: npm run bench [-- options]
@@ -49,7 +60,8 @@ const HELP = `usage: npm run bench [-- options]
   --notify-levels <list>
                       concurrency levels of the ping and push flows for the approval-to-notification latency (default 1,8)
   --notify-flows <list>
-                      measured ping flows and push flows per notify level (default 40,200; warm-up 2 × c each)
+                      measured ping flows and push flows per notify level (default 40,200; warm-up 2 × c each); the
+                      same levels and counts measure request accepted → Web Push received (section 8)
   --time-cap <s>      cap per level for the measured flows, seconds (default 60)
   --inproc-flows <n>  flows recorded for the AWS call count (default 5)
   --cold-runs <n>     fresh processes per bundle for the cold import (default 5)
@@ -61,6 +73,9 @@ const HELP = `usage: npm run bench [-- options]
   --auth-concurrency <n>
                       concurrency of section 7 (default 16)
   --no-auth-methods   skip section 7 (client authentication methods)
+  --device-app-runs <n>
+                      page loads per kind in section 9, the device web app in headless Chromium (default 5; --quick: 2)
+  --no-device-app     skip section 9
   --quick             a fast smoke run (fewer flows and runs)
   -h, --help`;
 
@@ -78,6 +93,8 @@ const { values: args } = parseArgs({
     'auth-requests': { type: 'string', default: '300' },
     'auth-concurrency': { type: 'string', default: '16' },
     'no-auth-methods': { type: 'boolean', default: false },
+    'device-app-runs': { type: 'string', default: '5' },
+    'no-device-app': { type: 'boolean', default: false },
     'in-memory': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -127,6 +144,10 @@ const inprocFlows = args.quick ? 2 : positive(args['inproc-flows'], 'inproc-flow
 const coldRuns = args.quick ? 1 : positive(args['cold-runs'], 'cold-runs', 20);
 const expiry = !args['no-expiry'] && !args.quick;
 const authMethods = !args['no-auth-methods'];
+const deviceApp = !args['no-device-app'];
+const deviceAppRuns = args.quick
+  ? 2
+  : Math.max(1, Math.round(positive(args['device-app-runs'], 'device-app-runs', 50)));
 const authConcurrency = positive(args['auth-concurrency'], 'auth-concurrency', 256);
 const authRequests = args.quick ? 100 : positive(args['auth-requests'], 'auth-requests', 20_000);
 const authRounds = args.quick ? 1 : 3;
@@ -148,8 +169,12 @@ type Results = {
   awsCalls?: AwsCallsResult;
   transitions?: TransitionsResult;
   notify?: NotifyLevelResult[];
+  webPush?: WebPushLevelResult[];
+  notifyCalls?: NotifyCallsRow[];
+  dpopCalls?: DpopCallsRow[];
   bundles?: { results: BundleResult[]; options: Awaited<ReturnType<typeof constructBundling>> };
   authMethods?: AuthMethodsResult;
+  deviceApp?: DeviceAppResult;
 };
 
 async function main(): Promise<void> {
@@ -190,10 +215,15 @@ async function main(): Promise<void> {
   // The ping/push clients' notification endpoint (sections 5 and 6), up before any seed names its URL.
   const receiver = await BenchReceiver.start();
   trackCleanup(() => receiver.close());
+  // The loopback Web Push service of section 8, and users whose one device is subscribed there.
+  const pushReceiver = await WebPushReceiver.start();
+  trackCleanup(() => pushReceiver.close());
+  const pushUsers = webPushUsers(Math.max(...notifyLevels), pushReceiver);
 
   // ---- 1 + 2 (+ 6): load on the local stack in a child process ------------------------------------------------
   const maxC = Math.max(...levels);
   const { seed, users } = benchSeed(Math.max(maxC, ...notifyLevels, 3) + 8, (path) => receiver.url(path));
+  (seed as { users: unknown[] }).users.push(...pushUsers.seedUsers);
   const seedFile = join(tmp, 'seed.json');
   await writeFile(seedFile, JSON.stringify(seed));
   progress(
@@ -260,6 +290,26 @@ async function main(): Promise<void> {
       }
     }
     results.notify = notify;
+    // ---- 8a: request accepted → Web Push received -----------------------------------------------------------
+    const webPush: WebPushLevelResult[] = [];
+    for (const [i, c] of notifyLevels.entries()) {
+      progress(
+        `Web Push c=${c}: ${notifyWarmups[i]} warm-up + ${notifyFlows[i]} measured requests, accepted → push received`,
+      );
+      const r = await runWebPushLevel({
+        issuer: server.url,
+        users: pushUsers.users,
+        receiver: pushReceiver,
+        authorization: encodeBasic(BENCH_CLIENT_ID, BENCH_CLIENT_SECRET),
+        concurrency: c,
+        flows: notifyFlows[i]!,
+        warmup: notifyWarmups[i]!,
+        timeCapMs: timeCapS * 1000,
+      });
+      webPush.push(r);
+      progress(`Web Push c=${c}: ${r.completed} requests in ${r.wallS.toFixed(1)} s, ${r.failed} failed`);
+    }
+    results.webPush = webPush;
   } finally {
     await stopChild(server.child);
   }
@@ -276,6 +326,11 @@ async function main(): Promise<void> {
       rounds: authRounds,
       progress,
     });
+  }
+
+  // ---- 9: the device web app, own server child and headless Chromium -------------------------------------------
+  if (deviceApp) {
+    results.deviceApp = await runDeviceAppBench({ projectDir: PROJECT_DIR, tmp, runs: deviceAppRuns, progress });
   }
 
   // ---- 3 + 5: in-process stack ------------------------------------------------------------------------------
@@ -295,6 +350,14 @@ async function main(): Promise<void> {
   results.transitions = inproc.transitions;
   printAwsCalls(inproc.awsCalls);
 
+  // ---- 8b: AWS calls added by notification (own in-process stack, in a child process) -----------------------
+  progress('AWS calls of dispatch-notifications per kind of user, without and with the operator hook (child process)');
+  results.notifyCalls = [...(await notifyCalls(PROJECT_DIR, false)), ...(await notifyCalls(PROJECT_DIR, true))];
+
+  // ---- 10: AWS calls added by DPoP (own in-process stack per nonce setting, in a child process) ---------------
+  progress('AWS calls DPoP adds per token request and userinfo, nonces off and on (child processes)');
+  results.dpopCalls = [...(await dpopCalls(PROJECT_DIR, false)), ...(await dpopCalls(PROJECT_DIR, true))];
+
   // ---- 4: bundles -------------------------------------------------------------------------------------------
   const benchDir = join(PROJECT_DIR, '.bench');
   if (!existsSync(benchDir)) trackEmptyDir(benchDir);
@@ -313,6 +376,9 @@ async function main(): Promise<void> {
   printTransitions(inproc.transitions, expiry);
   if (results.notify) printNotify(results.notify);
   if (results.authMethods) printAuthMethods(results.authMethods);
+  printUserNotifications(results.webPush, results.notifyCalls);
+  if (results.deviceApp) say(formatDeviceApp(results.deviceApp));
+  if (results.dpopCalls) say(formatDpopCalls(results.dpopCalls));
 
   say(`\nbench time: ${((performance.now() - began) / 1000).toFixed(1)} s`);
   say('\n== JSON (all figures) ==');
@@ -420,7 +486,8 @@ function printAwsCalls(a: AwsCallsResult): void {
       `${a.flows} approve flows at c=1 with the local stack in this process; every DynamoDB / Step Functions / SNS call the
        handlers make is observed (setAwsCallObserver) and filed under the HTTP request it was made for (causal, via an
        AsyncLocalStorage context per request), or under the workflow when made by notify-device (inside the execution
-       started by StartExecution). depth = longest chain of calls each starting after the previous ended (sequential
+       started by StartExecution), or under the device topic when made by its subscriber dispatch-notifications (inside
+       the SNS Publish that fanned out to it; these users' devices poll, so it only reads them: section 8). depth = longest chain of calls each starting after the previous ended (sequential
        round trips; parallel calls count once), median over requests (min–max if they differ). Time-window attribution
        (call inside a request's start/end in the API request log) agrees for ${a.timeWindowAgreement.agree}/${a.timeWindowAgreement.total} calls.
        Not counted: the Step Functions service's own DynamoDB updateItem (RecordExpiry, expiry path only) and KMS (the local
@@ -664,6 +731,66 @@ function printAuthMethods(a: AuthMethodsResult): void {
   for (const r of a.rows) for (const e of r.errors) say(`  error (${r.label}): ${e}`);
 }
 
+function printUserNotifications(webPush: WebPushLevelResult[] | undefined, calls: NotifyCallsRow[] | undefined): void {
+  say(
+    section(
+      '8. User notifications: request accepted → Web Push received; AWS calls added per flow',
+      `(a) same server child as section 1, users whose one device has a Web Push subscription at a loopback push service in
+       this process (local/web-push-receiver.ts: answers 201 and decrypts the RFC 8291 payload as the browser would). One
+       flow = POST /bc-authorize (poll client) → the workflow's notify-device publishes to the device topic → the
+       dispatch-notifications subscriber reads the user's devices, claims the send in its ledger, signs a VAPID JWT (cached
+       per push service), encrypts and POSTs → the push arrives; then the device denies (ending the execution). Latency =
+       this process's performance.now() from the bc-authorize answer received (and from the request sent) to the push body
+       received. Closed loop at c workers (worker i = user i) after the warm-up flows; p99 is nearest-rank.
+       (b) \`node scripts/bench/notify-calls.ts\`: its own in-process stack with SMS and e-mail on (and, second run, the operator
+       hook), one request per kind of user, every AWS call the dispatcher makes for it (causal attribution). On AWS add, once
+       per container, KMS GetPublicKey + one KMS Sign per push-service origin every 11 hours (VAPID) and, with the hook, one
+       Secrets Manager GetSecretValue every 5 minutes.`,
+    ),
+  );
+  if (webPush) {
+    say(
+      table(
+        ['>c', '>requests', '>failed', '>wall s', '>accepted→push p50', '>p99', '>max', '>sent→push p50', '>p99'],
+        webPush.map((r) => {
+          const a = summarize(r.acceptedToPush);
+          const s = summarize(r.sentToPush);
+          return [
+            r.concurrency,
+            r.completed,
+            r.failed,
+            fmt(r.wallS),
+            fmt(a.p50),
+            fmt(a.p99),
+            fmt(a.max),
+            fmt(s.p50),
+            fmt(s.p99),
+          ];
+        }),
+      ),
+    );
+    say('  (ms)');
+    for (const r of webPush) for (const e of r.errors) say(`  error in Web Push at c=${r.concurrency}: ${e}`);
+  }
+  if (calls) {
+    say('');
+    say(
+      table(
+        ['user', 'hook', '>AWS calls', '>depth', 'calls'],
+        calls.map((r) => [
+          r.scenario,
+          r.webhook ? 'yes' : 'no',
+          r.total,
+          r.depth,
+          Object.entries(r.calls)
+            .map(([op, n]) => `${op} ×${n}`)
+            .join(', '),
+        ]),
+      ),
+    );
+  }
+}
+
 function toJson(r: Results): unknown {
   const lat = (values: number[]) => {
     const s = summarize(values);
@@ -771,6 +898,17 @@ function toJson(r: Results): unknown {
       deviceDecide: lat(n.deviceDecide),
       ...(n.mode === 'ping' ? { pingRedeem: lat(n.redeem) } : {}),
     })),
+    webPushMs: r.webPush?.map((w) => ({
+      concurrency: w.concurrency,
+      requests: w.completed,
+      failed: w.failed,
+      wallS: round(w.wallS),
+      acceptedToPush: lat(w.acceptedToPush),
+      sentToPush: lat(w.sentToPush),
+    })),
+    notificationAwsCalls: r.notifyCalls,
+    dpopAwsCalls: r.dpopCalls,
+    deviceApp: r.deviceApp,
     clientAuthMethods: r.authMethods && {
       server: 'in-memory local stack in a child process, HTTPS listener with client certificates',
       concurrency: r.authMethods.concurrency,

@@ -8,8 +8,15 @@
 //   npm run demo -- --phone=other  RP only: approve from a second terminal with `npm run demo -- phone`
 //   npm run demo -- phone          the authentication device: list pending requests and approve/deny them
 //   npm run demo -- approve <id> | deny <id>
+//   npm run demo -- enrol          a one-time link (and its QR code) enrolling a browser as another device of alice:
+//                                  the device web app at <issuer>/device/ (docs/device-app.md)
+// In the RP flows the "phone" here also subscribes to Web Push (PUT /device/channel) at a loopback push service in
+// this process (local/web-push-receiver.ts), so the notification the server sends (docs/notifications.md) is shown
+// arriving, decrypted, before the phone lists the request; the subscription is removed again at the end.
+// With --phone=other the RP flows also print the request's link in the device app (<issuer>/device/#request=<id>)
+// as a QR code: scan it with the enrolled phone to open that request.
 // ISSUER, else http://localhost:<PORT, default 8080>, picks the server (the one `npm start` runs). When none answers
-// there, the RP flows start one in-process; `phone`, `approve` and `deny` need the running server and say so.
+// there, the RP flows start one in-process; `phone`, `approve`, `deny` and `enrol` need the running server and say so.
 // The phone asks on a terminal; without one it decides only when told: --yes/--approve or --deny.
 // Colours follow util.styleText: only on a terminal, never with NO_COLOR, always with FORCE_COLOR. Secrets
 // (auth_req_id, access and refresh tokens) are never printed whole: auth_req_id appears as its public request id
@@ -23,9 +30,11 @@ import { createServer } from 'node:http';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose';
 import ora from 'ora';
+import QRCode from 'qrcode';
 import { DeviceClient, type DeviceRequest } from '../local/device-client.ts';
 import { listen, readBody, type Listening } from '../local/http-server.ts';
 import type { LocalStack } from '../local/stack.ts';
+import { WebPushReceiver, type ArrivedPush } from '../local/web-push-receiver.ts';
 import { sha256b64u } from '../functions/core/crypto.ts';
 import {
   DEMO_CLIENT,
@@ -202,6 +211,31 @@ async function phoneMode(): Promise<void> {
   }
 }
 
+/** `enrol`: a one-time link enrolling a browser as another of alice's devices, in the device app. */
+async function enrolLink(): Promise<void> {
+  const res = await phone.enrolmentCode();
+  const url = res.json.enrol_url;
+  if (res.status !== 201 || typeof url !== 'string') {
+    console.error(`could not make an enrolment link: HTTP ${res.status} ${res.text}`);
+    process.exitCode = 1;
+    return;
+  }
+  await showLink(`Enrol a browser as another device of alice: scan or open`, url);
+  const until =
+    typeof res.json.expires_at === 'number' ? new Date(res.json.expires_at * 1000).toLocaleTimeString() : '';
+  console.log(
+    `The link works once${until ? `, until ${until}` : ''}. Then start a request with ${bold(demoCommand('--phone=other'))}.`,
+  );
+  if (new URL(issuer).protocol === 'http:') {
+    console.log(
+      dim(
+        'Over http the app runs only on this computer (localhost is a secure context); for a phone, serve the issuer ' +
+          'at an https address the phone reaches (docs/device-app.md).',
+      ),
+    );
+  }
+}
+
 /** `approve <id>` / `deny <id>`: one decision by request id. */
 async function decideOne(id: string, decision: 'approve' | 'deny'): Promise<void> {
   const res = await phone.decide(id, decision);
@@ -213,11 +247,52 @@ async function decideOne(id: string, decision: 'approve' | 'deny'): Promise<void
   process.exitCode = 1;
 }
 
-/** The phone's part of an RP flow: decide here, or tell the user to decide from another terminal. Resolves when decided. */
-async function phoneDecides(bindingMessage: string): Promise<number | undefined> {
+/**
+ * A link as a QR code for the terminal, two rows of modules per line: qrcode's terminal renderer (dark on a white
+ * background, ANSI colours) where stdout takes colours; otherwise (a pipe, NO_COLOR) the same blocks without escape
+ * codes, dark modules drawn, for a light background.
+ */
+async function qrCode(url: string): Promise<string> {
+  if (out('bold', 'x') !== 'x')
+    return QRCode.toString(url, { type: 'terminal', small: true, errorCorrectionLevel: 'M' });
+  const { modules } = QRCode.create(url, { errorCorrectionLevel: 'M' });
+  const size = modules.size;
+  const dark = (row: number, col: number) =>
+    row >= 0 && row < size && col >= 0 && col < size && modules.get(row, col) === 1;
+  const lines: string[] = [];
+  for (let row = -2; row < size + 2; row += 2) {
+    let line = '';
+    for (let col = -2; col < size + 2; col++) {
+      const [top, bottom] = [dark(row, col), dark(row + 1, col)];
+      line += top && bottom ? '█' : top ? '▀' : bottom ? '▄' : ' ';
+    }
+    lines.push(line.trimEnd());
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** A link for a person to open on a phone: its QR code and the link itself. */
+async function showLink(title: string, url: string): Promise<void> {
+  console.log(`\n${title}\n${await qrCode(url)}${url}\n`);
+}
+
+/**
+ * The phone's part of an RP flow: decide here, or tell the user to decide from another terminal or in the device app
+ * (the request's link, as a QR code). Resolves when decided.
+ */
+async function phoneDecides(bindingMessage: string, authReqId: string): Promise<number | undefined> {
   if (values.phone !== 'here') {
-    console.log(`\nNow approve on the "phone": in another terminal run ${bold(demoCommand('phone'))}\n`);
+    console.log(`\nNow approve on the "phone": in another terminal run ${bold(demoCommand('phone'))}`);
+    await showLink(
+      `or in the device app (a browser enrolled with \`${demoCommand('enrol')}\`): scan or open`,
+      `${issuer}/device/#request=${requestIdOf(authReqId)}`,
+    );
     return undefined;
+  }
+  const pushed = await phoneWebPush?.arrival(requestIdOf(authReqId), 5000);
+  if (pushed?.json) {
+    console.log(`\n📬 ${bold('Web Push')} at the phone (RFC 8291, decrypted): ${JSON.stringify(pushed.json)}`);
+    console.log(dim('   no binding message, client or secret in it: the phone now fetches the request itself'));
   }
   const request = await phone.waitFor((r) => r.binding_message === bindingMessage);
   showOnPhone(request);
@@ -226,6 +301,42 @@ async function phoneDecides(bindingMessage: string): Promise<number | undefined>
   const res = await phone.decide(request.id, approve ? 'approve' : 'deny');
   console.log(`   📱 → ${approve ? 'approved' : 'denied'} (HTTP ${res.status})\n`);
   return decided;
+}
+
+/** The demo phone's Web Push subscription, while an RP flow runs with --phone=here. */
+let phoneWebPush:
+  | { arrival(requestId: string, timeoutMs: number): Promise<ArrivedPush | undefined>; close(): Promise<void> }
+  | undefined;
+
+/**
+ * Subscribes the demo phone to Web Push at a loopback push service in this process (PUT /device/channel), so the
+ * server's notification can be shown arriving. Best effort: without it the phone still finds the request by polling.
+ */
+async function subscribePhone(): Promise<void> {
+  const receiver = await WebPushReceiver.start();
+  const arrived = new Map<string, ArrivedPush>();
+  receiver.onPush((push) => {
+    const id = push.json?.request_id;
+    if (typeof id === 'string') arrived.set(id, push);
+  });
+  const res = await phone
+    .setChannel({ type: 'webpush', subscription: receiver.subscribe(DEMO_DEVICE_ID) })
+    .catch(() => undefined);
+  if (res?.status !== 204) {
+    await receiver.close();
+    return;
+  }
+  phoneWebPush = {
+    async arrival(requestId, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (!arrived.has(requestId) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      return arrived.get(requestId);
+    },
+    async close() {
+      await phone.setChannel(null).catch(() => undefined);
+      await receiver.close();
+    },
+  };
 }
 
 /**
@@ -284,7 +395,7 @@ async function pollFlow(): Promise<void> {
   const polling = oidc.pollBackchannelAuthenticationGrant(config, started);
   polling.catch(() => undefined);
 
-  await phoneDecides(bindingMessage);
+  await phoneDecides(bindingMessage, started.auth_req_id);
   spinner.start();
   const seconds = () => Math.round((Date.now() - began) / 1000);
   const polls = () => (spinner.text = `RP polls the token endpoint: authorization_pending… ${seconds()} s`);
@@ -380,7 +491,11 @@ async function startReceiver(port: number) {
         if (Date.now() > deadline)
           throw new Error(`no notification at ${this.url(path)} within ${Math.round(timeoutMs / 1000)} s`);
         await new Promise<void>((resolve) => {
-          const done = () => (wake.delete(done), clearTimeout(timer), resolve());
+          const done = () => {
+            wake.delete(done);
+            clearTimeout(timer);
+            resolve();
+          };
           const timer = setTimeout(done, 250);
           wake.add(done);
         });
@@ -472,7 +587,7 @@ async function notifiedFlow(mode: 'ping' | 'push', receiverPort: number): Promis
       others.push(`${n.method} ${n.path}${typeof n.json.auth_req_id === 'string' ? ' for another auth_req_id' : ''}`),
     );
     waiting.catch(() => undefined);
-    const decidedAt = await phoneDecides(bindingMessage);
+    const decidedAt = await phoneDecides(bindingMessage, started.auth_req_id);
     spinner.start();
     const seconds = () => Math.round((Date.now() - began) / 1000);
     const at = receiver.url(path);
@@ -609,11 +724,11 @@ async function main(): Promise<void> {
     throw new UsageError(`the server URL ${JSON.stringify(issuer)} (${issuerFrom}) is not a URL`);
   }
   const [command, id, ...extra] = positionals;
-  if (command !== undefined && !['phone', 'approve', 'deny'].includes(command)) {
+  if (command !== undefined && !['phone', 'approve', 'deny', 'enrol'].includes(command)) {
     throw new UsageError(`unknown command ${command}`);
   }
   if ((command === 'approve' || command === 'deny') && !id) throw new UsageError(`${command} needs the request id`);
-  if (extra.length || (command === 'phone' && id)) {
+  if (extra.length || ((command === 'phone' || command === 'enrol') && id)) {
     throw new UsageError(`unexpected arguments: ${positionals.join(' ')}`);
   }
   // This terminal plays the phone in an RP flow: refuse now, before any request, if it cannot decide.
@@ -639,10 +754,13 @@ async function main(): Promise<void> {
     });
   }
   try {
+    if (command === undefined && values.phone === 'here') await subscribePhone();
     if (command === 'phone') await phoneMode();
+    else if (command === 'enrol') await enrolLink();
     else if (command === 'approve' || command === 'deny') await decideOne(id!, command);
     else await (mode === 'poll' ? pollFlow() : notifiedFlow(mode, receiverPort));
   } finally {
+    await phoneWebPush?.close();
     // Let a delivery that is still reporting to the workflow (the client has its notification already) finish first.
     await stack?.sns.drain();
     await stack?.close();
@@ -654,16 +772,20 @@ function readHelp(): string {
                             [--login-hint=alice@example.com] [--issuer=URL]]
        npm run demo -- phone [--yes|--deny]
        npm run demo -- approve <id> | deny <id>
+       npm run demo -- enrol
 
   --mode poll   (default) demo-rp polls the token endpoint
   --mode ping   demo-ping is notified {auth_req_id} at its endpoint, then redeems at the token endpoint
   --mode push   demo-push receives the tokens at its endpoint and verifies the ID token (auth_req_id, at_hash, rt_hash)
   --phone       here (default): this terminal plays alice's phone; other: approve with \`npm run demo -- phone\`
+                or in the device app, whose link to the request is printed as a QR code
+  enrol         a one-time link and QR code enrolling a browser (the device app at <issuer>/device/) as another
+                device of alice; needs the running server, like phone, approve and deny
   --yes, -y     approve without asking (also --approve)
   --deny        deny without asking
                 Without these the phone asks on the terminal; without a terminal (stdin piped) it refuses.
   --issuer      the server (env ISSUER, else http://localhost:<env PORT, default 8080>, as \`npm start\` uses).
-                The RP flows start one in-process if none answers; phone, approve and deny need a running one.
+                The RP flows start one in-process if none answers; phone, approve, deny and enrol need a running one.
 
 The ping/push notification receiver listens on http://127.0.0.1:<port>/ping and /push, port = env
 CIBA_DEMO_RECEIVER_PORT or the issuer's port + 1, as \`npm start\` registers them.

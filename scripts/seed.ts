@@ -39,10 +39,10 @@ class SeedCliError extends Error {
 
 type Args = { table: string; issuer: string; sealKeyId?: string; region?: string; file: string };
 
-function readArgs(argv: string[]): Args | 'help' {
-  let parsed;
+/** The command line parsed by node:util's parseArgs; one it rejects is a usage error. */
+function parseCommandLine(argv: string[]) {
   try {
-    parsed = parseArgs({
+    return parseArgs({
       args: argv,
       allowPositionals: true,
       options: {
@@ -56,7 +56,10 @@ function readArgs(argv: string[]): Args | 'help' {
   } catch (e) {
     throw new SeedCliError(`${(e as Error).message}\n\n${USAGE}`, 2);
   }
-  const { values, positionals } = parsed;
+}
+
+function readArgs(argv: string[]): Args | 'help' {
+  const { values, positionals } = parseCommandLine(argv);
   if (values.help) return 'help';
   const missing = [!values.table && '--table', !values.issuer && '--issuer', positionals.length !== 1 && '<seed.json>'];
   const absent = missing.filter((m): m is string => typeof m === 'string');

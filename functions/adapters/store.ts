@@ -6,3 +6,7 @@ export * from './store/requests.ts';
 export * from './store/limits.ts';
 export * from './store/replay.ts';
 export * from './store/refresh-tokens.ts';
+export * from './store/registration.ts';
+export * from './store/revocations.ts';
+export * from './store/scan.ts';
+export * from './store/dpop-nonce.ts';

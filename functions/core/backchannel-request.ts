@@ -2,7 +2,9 @@
 // each throwing the §13 error. Client authentication (step 1) happens before, in client-auth.ts.
 import { OAuthError } from './errors.ts';
 import { validateBindingMessage, type BindingMessagePolicy } from './binding-message.ts';
-import { CIBA_GRANT, type Client } from './model.ts';
+import { CIBA_GRANT, type AuthorizationDetail, type Client } from './model.ts';
+import { parseAuthorizationDetails } from './authorization-details.ts';
+import { parseResources } from './resource.ts';
 import { NOTIFICATION_TOKEN_MAX, NOTIFICATION_TOKEN_SYNTAX } from './notification.ts';
 import { checkOneHint, type HintType } from './hints.ts';
 import { FAPI_ALGS, REQUEST_OBJECT_ALGS } from './capabilities.ts';
@@ -12,6 +14,10 @@ export type Hint = { type: HintType; value: string };
 
 export type BackchannelRequest = {
   scope: string;
+  /** RFC 9396 rich authorization request, checked against the client's and the server's types. */
+  authorizationDetails?: AuthorizationDetail[];
+  /** RFC 8707 resource indicators: the access token's audience. */
+  resource?: string[];
   hint: Hint;
   bindingMessage?: string;
   userCode?: string;
@@ -24,7 +30,11 @@ export type BackchannelRequest = {
 
 export type ExpiryPolicy = { defaultExpiresIn: number; minExpiresIn: number; maxExpiresIn: number };
 /** The server settings the request rules apply (functions/settings.ts). */
-export type RequestPolicy = ExpiryPolicy & BindingMessagePolicy;
+export type RequestPolicy = ExpiryPolicy &
+  BindingMessagePolicy & {
+    /** CIBA_AUTHORIZATION_DETAILS_TYPES: the authorization_details types the server supports (undefined: any). */
+    authorizationDetailsTypes?: readonly string[] | undefined;
+  };
 
 /** §4 / §13 unauthorized_client: only clients registered for the CIBA grant may use this endpoint. */
 export function checkGrantType(client: Client): void {
@@ -77,6 +87,26 @@ export function checkScope(params: Params, client: Client): string {
   const denied = values.filter((v) => !allowed.has(v));
   if (denied.length) throw new OAuthError('invalid_scope', `scope not allowed for this client: ${denied.join(' ')}`);
   return [...new Set(values)].join(' ');
+}
+
+/**
+ * RFC 9396 §3 authorization_details (form parameter or request object claim): only the types the client registered
+ * (§10) and, when the operator lists them, the server supports; 400 invalid_authorization_details otherwise.
+ */
+export function checkAuthorizationDetails(
+  params: Params,
+  client: Client,
+  policy: Pick<RequestPolicy, 'authorizationDetailsTypes'>,
+): AuthorizationDetail[] | undefined {
+  return parseAuthorizationDetails(params.get('authorization_details'), {
+    clientTypes: client.authorization_details_types,
+    serverTypes: policy.authorizationDetailsTypes,
+  });
+}
+
+/** RFC 8707 §2 resource: absolute URIs without a fragment (repeated in the form, a string or array claim); else invalid_target. */
+export function checkResource(params: Params): string[] | undefined {
+  return parseResources(params.get('resource'));
 }
 
 /** §7.1 exactly one of login_hint_token, id_token_hint, login_hint (resolved by functions/usecases/hints.ts). */
@@ -157,6 +187,8 @@ export function validateBackchannelRequest(
   checkGrantType(client);
   rejectUnsupported(params, client, signed);
   const scope = checkScope(params, client);
+  const authorizationDetails = checkAuthorizationDetails(params, client, policy);
+  const resource = checkResource(params);
   const hint = checkHint(params);
   const bindingMessage = validateBindingMessage(params.get('binding_message'), policy);
   checkFapiContext(params, client, bindingMessage);
@@ -168,6 +200,8 @@ export function validateBackchannelRequest(
     scope,
     hint,
     expiresIn,
+    ...(authorizationDetails !== undefined ? { authorizationDetails } : {}),
+    ...(resource !== undefined ? { resource } : {}),
     ...(bindingMessage !== undefined ? { bindingMessage } : {}),
     ...(userCode !== undefined ? { userCode } : {}),
     ...(acrValues !== undefined ? { acrValues } : {}),

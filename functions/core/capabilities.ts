@@ -20,10 +20,17 @@ export const REQUEST_OBJECT_ALGS: readonly SigningAlg[] = ['PS256', 'ES256', 'RS
 export const ASSERTION_ALGS: readonly string[] = ['PS256', 'ES256', 'RS256'];
 /** FAPI 1 Advanced §8.6: PS256 and ES256 only. */
 export const FAPI_ALGS: readonly string[] = ['PS256', 'ES256'];
+/** RFC 9449 DPoP proofs: asymmetric algorithms only (§4.2); advertised as dpop_signing_alg_values_supported. */
+export const DPOP_ALGS: readonly string[] = ['ES256', 'ES384', 'PS256', 'RS256', 'EdDSA'];
 /** RFC 9068 access tokens are signed with the server's default algorithm. */
 export const ACCESS_TOKEN_ALG: SigningAlg = 'RS256';
 export const GRANT_TYPES: readonly string[] = [CIBA_GRANT, REFRESH_GRANT];
-export const SCOPES: readonly string[] = ['openid', 'profile', 'email', 'phone', 'offline_access'];
+/**
+ * Scopes a client may register and request. offline_access is not among them: whether a client gets a refresh token
+ * is decided by its registered grant_types (refresh_token), not by a scope it would have to ask for (OIDC Core §11
+ * ties offline_access to a consent prompt, which CIBA has no place for).
+ */
+export const SCOPES: readonly string[] = ['openid', 'profile', 'email', 'phone'];
 export const CLAIMS: readonly string[] = [
   'sub',
   'iss',

@@ -20,9 +20,16 @@ import {
 } from './model.ts';
 import { hashClientSecret } from './crypto.ts';
 import { parseLimit } from '../settings.ts';
+import { clientSchema, registrationSchema, SchemaError, validate } from './schema.ts';
 
 export class ClientMetadataError extends Error {
   override readonly name = 'ClientMetadataError';
+  /** The field at fault, when one is (RFC 7591 §3.2.2 tells redirect_uris problems apart). */
+  readonly field: string | undefined;
+  constructor(message: string, field?: string) {
+    super(message);
+    this.field = field;
+  }
 }
 
 type Raw = Record<string, unknown>;
@@ -87,6 +94,13 @@ export type MetadataOptions = {
    * Without one, a client that needs a TLS client certificate is refused (see mtlsRequirement).
    */
   mtlsEndpoint: boolean;
+  /**
+   * `strict` (seed files, the admin CLI): an unknown or misspelt field is an error naming it. `registration`
+   * (RFC 7591 §2): fields the server does not understand are ignored. Default `strict`.
+   */
+  schema?: 'strict' | 'registration';
+  /** Prefix for error paths, e.g. `clients[2]`. */
+  path?: string;
 };
 
 /** The fields of a client that make it need mutual TLS. */
@@ -124,7 +138,13 @@ export function mtlsRequirement(client: MtlsFields, mtlsEndpoint: boolean): stri
 export function parseClientMetadata(raw: unknown, options: MetadataOptions): Client {
   if (!raw || typeof raw !== 'object' || Array.isArray(raw))
     throw new ClientMetadataError('client metadata must be an object');
-  const r = raw as Raw;
+  let r: Raw;
+  try {
+    r = validate(options.schema === 'registration' ? registrationSchema : clientSchema, raw, options.path ?? '');
+  } catch (e) {
+    if (e instanceof SchemaError) throw new ClientMetadataError(e.message, e.field);
+    throw e;
+  }
   const clientId = optionalString(r, 'client_id');
   if (!clientId || !CLIENT_ID_SYNTAX.test(clientId))
     throw new ClientMetadataError('client_id must be 1-128 printable ASCII characters');
@@ -233,6 +253,18 @@ export function parseClientMetadata(raw: unknown, options: MetadataOptions): Cli
       `client ${clientId}: tls_client_certificate_bound_access_tokens cannot be combined with push delivery`,
     );
   const idTokenAlg = oneOf<SigningAlg>(r, 'id_token_signed_response_alg', ID_TOKEN_ALGS, fapi ? 'PS256' : 'RS256');
+  // RFC 9449 §5.2: every token request carries a DPoP proof. Push tokens are minted before the client sends anything,
+  // so they could not be bound; and a token bound to the client's certificate is not bound to a DPoP key as well.
+  const dpopBound = r.dpop_bound_access_tokens === true;
+  if (dpopBound && mode === 'push')
+    throw new ClientMetadataError(`client ${clientId}: dpop_bound_access_tokens cannot be combined with push delivery`);
+  if (dpopBound && (boundTokens || fapi))
+    throw new ClientMetadataError(
+      `client ${clientId}: dpop_bound_access_tokens cannot be combined with certificate-bound access tokens ` +
+        `(${fapi ? 'security_profile fapi-ciba' : 'tls_client_certificate_bound_access_tokens'})`,
+    );
+  // RFC 9396 §10: the authorization_details types the client may request.
+  const detailsTypes = r.authorization_details_types as string[] | undefined;
 
   // FAPI-CIBA (FAPI 1 Advanced §5.2.2, FAPI-CIBA §5.2.2): confidential clients with private_key_jwt or mTLS, signed
   // requests with PS256/ES256, no push, certificate-bound access tokens.
@@ -272,6 +304,8 @@ export function parseClientMetadata(raw: unknown, options: MetadataOptions): Cli
     ...(typeof assertionAlg === 'string' ? { token_endpoint_auth_signing_alg: assertionAlg } : {}),
     ...tlsSubject,
     ...(boundTokens || fapi ? { tls_client_certificate_bound_access_tokens: true } : {}),
+    ...(dpopBound ? { dpop_bound_access_tokens: true } : {}),
+    ...(detailsTypes?.length ? { authorization_details_types: [...new Set(detailsTypes)] } : {}),
     ...(profile ? { security_profile: profile } : {}),
     grant_types: grantTypes as string[],
     scope,
@@ -283,5 +317,37 @@ export function parseClientMetadata(raw: unknown, options: MetadataOptions): Cli
     ...(signingAlg ? { backchannel_authentication_request_signing_alg: signingAlg } : {}),
     id_token_signed_response_alg: idTokenAlg,
     ...(rateLimit !== undefined ? { backchannel_rate_limit: rateLimit.trim() } : {}),
+    ...informational(r, options.localMode),
   };
+}
+
+/**
+ * RFC 7591 §2 fields with no role in CIBA, kept so a registered client reads back what it sent: URLs must be
+ * absolute http(s) without a fragment (redirect_uris: RFC 7591 §2 and §3.2.2 invalid_redirect_uri).
+ */
+function informational(r: Raw, localMode: boolean): Partial<Client> {
+  const out: Partial<Client> = {};
+  const url = (field: string, value: string) => {
+    const ok = URL.canParse(value) && /^https?:$/.test(new URL(value).protocol) && !value.includes('#');
+    const secure = value.startsWith('https:') || localMode || field !== 'redirect_uris';
+    if (!ok || !secure)
+      throw new ClientMetadataError(`${field} must hold absolute https URLs without a fragment`, field);
+    return value;
+  };
+  if (r.redirect_uris !== undefined)
+    out.redirect_uris = (r.redirect_uris as string[]).map((u) => url('redirect_uris', u));
+  if (r.contacts !== undefined) out.contacts = r.contacts as string[];
+  for (const field of ['logo_uri', 'client_uri', 'policy_uri', 'tos_uri'] as const) {
+    if (typeof r[field] === 'string') out[field] = url(field, r[field]);
+  }
+  for (const field of ['software_id', 'software_version'] as const) {
+    if (typeof r[field] === 'string') out[field] = r[field];
+  }
+  return out;
+}
+
+/** The metadata of a registered client as RFC 7591 §3.2.1 / RFC 7592 return it: no hash, no sealed secret. */
+export function clientMetadataView(client: Client): Record<string, unknown> {
+  const { client_secret_hash: _h, client_secret_sealed: _s, registration_access_token_hash: _r, ...view } = client;
+  return view;
 }

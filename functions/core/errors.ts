@@ -1,5 +1,6 @@
 // OAuth / CIBA error model: one class, one table of codes with their default HTTP status.
-// CIBA Core §13 (backchannel endpoint), §11 + RFC 6749 §5.2 (token endpoint), RFC 6750 §3.1 (userinfo).
+// CIBA Core §13 (backchannel endpoint), §11 + RFC 6749 §5.2 (token endpoint), RFC 6750 §3.1 (userinfo),
+// RFC 9449 (DPoP), RFC 9396 (rich authorization requests), RFC 8707 (resource indicators).
 
 export const ERROR_STATUS = {
   invalid_request: 400,
@@ -18,6 +19,15 @@ export const ERROR_STATUS = {
   invalid_grant: 400,
   unsupported_grant_type: 400,
   invalid_token: 401,
+  // RFC 7591 §3.2.2 dynamic registration
+  invalid_client_metadata: 400,
+  invalid_redirect_uri: 400,
+  // RFC 9449 §5, §7.1, §8, §9 (DPoP); the resource-server forms are 401 with a WWW-Authenticate DPoP challenge
+  invalid_dpop_proof: 400,
+  use_dpop_nonce: 400,
+  // RFC 9396 §5 rich authorization requests, RFC 8707 §2 resource indicators
+  invalid_authorization_details: 400,
+  invalid_target: 400,
   insufficient_scope: 403,
   server_error: 500,
   temporarily_unavailable: 503,

@@ -41,6 +41,10 @@ export type Client = {
   tls_client_auth_san_email?: string;
   /** RFC 8705 §3: access tokens bound to the client's certificate (cnf.x5t#S256). */
   tls_client_certificate_bound_access_tokens?: boolean;
+  /** RFC 9449 §5.2: every token request must carry a DPoP proof; access tokens are DPoP-bound (cnf.jkt). */
+  dpop_bound_access_tokens?: boolean;
+  /** RFC 9396 §10: the authorization details types the client may request. */
+  authorization_details_types?: string[];
   /** FAPI-CIBA profile: signed requests, private_key_jwt or mTLS, PS256/ES256, no push, certificate-bound tokens. */
   security_profile?: 'fapi-ciba';
   grant_types: string[];
@@ -53,6 +57,19 @@ export type Client = {
   /** This client's backchannel request quota, "<count>/<seconds>" (else the server default CIBA_RATE_LIMIT_CLIENT). */
   backchannel_rate_limit?: string;
   id_token_signed_response_alg: SigningAlg;
+  /** RFC 7591 §2 fields kept and returned to a dynamically registered client (not used by the CIBA flows). */
+  redirect_uris?: string[];
+  contacts?: string[];
+  logo_uri?: string;
+  client_uri?: string;
+  policy_uri?: string;
+  tos_uri?: string;
+  software_id?: string;
+  software_version?: string;
+  /** RFC 7591 §3.2.1: epoch seconds of its registration, for dynamically registered clients. */
+  client_id_issued_at?: number;
+  /** RFC 7592: SHA-256 of the registration access token of a dynamically registered client. */
+  registration_access_token_hash?: string;
 };
 
 export type User = {
@@ -66,6 +83,8 @@ export type User = {
   family_name?: string;
   /** scrypt hash of the user code (CIBA §7.1 user_code); never the code itself. */
   user_code_hash?: string;
+  /** Further login identifiers by name (e.g. `personal_number`): `login_hint` matches their values, unique per user. */
+  identifiers?: Record<string, string>;
   /** A disabled user is refused at the backchannel endpoint, their devices cannot authenticate, no tokens are issued. */
   disabled?: boolean;
 };
@@ -91,6 +110,20 @@ export type StoredChannel =
   | { type: 'webpush'; subscription: { endpoint: string; keys: { p256dh: string; auth: string } } }
   | { type: 'sns'; platform: 'fcm' | 'apns' | 'apns_sandbox'; endpoint_arn: string };
 
+/**
+ * One entry of an RFC 9396 `authorization_details` array: a `type` and the §2.2 common fields, plus whatever the type
+ * defines (any JSON value).
+ */
+export type AuthorizationDetail = {
+  type: string;
+  locations?: string[];
+  actions?: string[];
+  datatypes?: string[];
+  identifier?: string;
+  privileges?: string[];
+  [field: string]: unknown;
+};
+
 export type AuthRequestStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'failed' | 'redeemed';
 
 /**
@@ -106,6 +139,16 @@ export type AuthRequest = {
   scope: string;
   acr_values?: string;
   binding_message?: string;
+  /** RFC 9396: what the client asked for beyond scope (stored as JSON text: functions/adapters/store/requests.ts). */
+  authorization_details?: AuthorizationDetail[];
+  /** RFC 8707: the resources the access token is for (its `aud`); absent: this server. */
+  resource?: string[];
+  /**
+   * What the user approved when narrower than the request (device API, RFC 9396 §3): a subset of `scope` with
+   * openid, a subset of `authorization_details`. Absent: everything requested.
+   */
+  granted_scope?: string;
+  granted_authorization_details?: AuthorizationDetail[];
   mode: DeliveryMode;
   status: AuthRequestStatus;
   /** Epoch milliseconds. */
@@ -147,6 +190,8 @@ export type DeviceRequestView = {
   binding_message?: string;
   scope: string;
   acr_values?: string;
+  /** RFC 9396: the requested authorization details, when there are any. */
+  authorization_details?: AuthorizationDetail[];
   created_at: number;
   expires_at: number;
 };

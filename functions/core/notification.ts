@@ -73,20 +73,21 @@ export type AttemptResult = { kind: 'delivered' | 'retry' | 'rejected'; detail: 
 
 /**
  * §10.2/§10.3: the client answers 204 (200 with any body is accepted too). Redirects are never followed and are
- * final, like other 4xx; network errors, timeouts, 5xx, 408 and 429 are worth another attempt later.
+ * final, like other 4xx; network errors, timeouts, 5xx, 408 and 429 are worth another attempt later. The operator
+ * hook's answers mean the same (core/user-notification.ts); `target` names who answered.
  */
-export function classifyResponse(status: number): AttemptResult {
+export function classifyResponse(status: number, target = 'the notification endpoint'): AttemptResult {
   if (status >= 200 && status < 300) return { kind: 'delivered', detail: `HTTP ${status}` };
   if (status >= 500 || status === 408 || status === 429)
-    return { kind: 'retry', detail: `HTTP ${status} from the notification endpoint` };
+    return { kind: 'retry', detail: `HTTP ${status} from ${target}` };
   if (status >= 300 && status < 400)
-    return { kind: 'rejected', detail: `HTTP ${status} from the notification endpoint (redirects are not followed)` };
-  return { kind: 'rejected', detail: `HTTP ${status} from the notification endpoint` };
+    return { kind: 'rejected', detail: `HTTP ${status} from ${target} (redirects are not followed)` };
+  return { kind: 'rejected', detail: `HTTP ${status} from ${target}` };
 }
 
 /** A POST that got no HTTP answer (refused, reset, DNS, TLS, timeout) is retried. */
-export function classifyNetworkError(code: string): AttemptResult {
-  return { kind: 'retry', detail: `no answer from the notification endpoint (${code})` };
+export function classifyNetworkError(code: string, target = 'the notification endpoint'): AttemptResult {
+  return { kind: 'retry', detail: `no answer from ${target} (${code})` };
 }
 
 /** What the workflow is told about one attempt: success (no error), or the error its Retry/Catch route on. */

@@ -13,6 +13,12 @@ export type RefreshTokenRecord = {
   auth_time?: number;
   acr?: string;
   amr?: string[];
+  /** RFC 9449: the DPoP key (JWK thumbprint) the grant is bound to; every refresh must prove it. */
+  jkt?: string;
+  /** RFC 9396: the granted authorization details, as JSON text (functions/adapters/store/requests.ts says why). */
+  authorization_details?: string;
+  /** RFC 8707: the resources the grant's access tokens are for. */
+  resource?: string[];
   /** Epoch ms. */
   expires_at: number;
   /** Epoch ms of its (single) use. */

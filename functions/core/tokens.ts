@@ -2,12 +2,19 @@
 // Signing lives in functions/adapters/keys.ts; this module only decides the claims.
 import { halfHash, randomId } from './crypto.ts';
 import { SCOPE_CLAIMS } from './capabilities.ts';
-import type { AuthRequest, SigningAlg, User } from './model.ts';
+import { accessTokenAudience } from './resource.ts';
+import type { AuthorizationDetail, AuthRequest, SigningAlg, User } from './model.ts';
 
 export type Grant = {
   clientId: string;
   sub: string;
   scope: string;
+  /** RFC 9396: the granted authorization details (absent or empty: none). */
+  authorizationDetails?: AuthorizationDetail[];
+  /** RFC 8707: the resources of the grant, its access tokens' aud; absent: this server. */
+  resource?: string[];
+  /** RFC 8707 §2.2: the resources this access token is for, when the token request narrowed them (else resource). */
+  audience?: string[];
   /** Epoch seconds of the user's authentication on the device. */
   authTime?: number;
   acr?: string;
@@ -25,34 +32,53 @@ export function acrFor(acrValues: string | undefined, supported?: readonly strin
   return acrValues?.split(' ').find((v) => !supported || supported.includes(v));
 }
 
-/** The grant an approved CIBA request stands for (CIBA §10.1.1): its client, user, scope and authentication. */
+/**
+ * The grant an approved CIBA request stands for (CIBA §10.1.1): its client, user, what the user granted (the request,
+ * or the narrower scope and authorization details of the approval, RFC 9396 §3), resources and authentication.
+ */
 export function grantFromRequest(req: AuthRequest, supportedAcr?: readonly string[]): Grant {
+  const details = req.granted_authorization_details ?? req.authorization_details;
   return {
     clientId: req.client_id,
     sub: req.sub,
-    scope: req.scope,
+    scope: req.granted_scope ?? req.scope,
+    ...(details?.length ? { authorizationDetails: details } : {}),
+    ...(req.resource?.length ? { resource: req.resource } : {}),
     authTime: req.auth_time,
     acr: acrFor(req.acr_values, supportedAcr),
     amr: req.amr,
   };
 }
 
+export type AccessTokenOptions = {
+  /** RFC 8705 §3.1: bound to the client's TLS certificate (cnf.x5t#S256). */
+  certificateThumbprint?: string;
+  /** RFC 9449 §6.1: bound to a DPoP key (cnf.jkt, its RFC 7638 thumbprint). */
+  jkt?: string;
+  /** The grant (refresh token family) it was issued under. */
+  grantId?: string;
+};
+
 /**
- * RFC 9068 JWT access token. `certificateThumbprint` binds it to the client's TLS certificate (RFC 8705 §3.1:
- * cnf.x5t#S256), so only a holder of that certificate's key can use it.
+ * RFC 9068 JWT access token. A confirmation (`cnf`) binds it to the client's TLS certificate or to a DPoP key, so only
+ * a holder of that private key can use it. `aud` is the requested resources (RFC 8707), else this server; the granted
+ * authorization details ride along (RFC 9396 §9.1).
  */
 export function accessTokenClaims(
   issuer: string,
   grant: Grant,
   nowS: number,
   ttl: number,
-  certificateThumbprint?: string,
+  options: AccessTokenOptions = {},
 ): Record<string, unknown> {
+  const { certificateThumbprint, jkt, grantId } = options;
   return {
-    ...(certificateThumbprint ? { cnf: { 'x5t#S256': certificateThumbprint } } : {}),
+    ...(certificateThumbprint ? { cnf: { 'x5t#S256': certificateThumbprint } } : jkt ? { cnf: { jkt } } : {}),
+    // The grant (refresh token family) it was issued under: revoking the refresh token revokes it too (RFC 7009 §2.1).
+    ...(grantId ? { grant_id: grantId } : {}),
     iss: issuer,
     sub: grant.sub,
-    aud: issuer,
+    aud: accessTokenAudience(issuer, grant.audience ?? grant.resource),
     client_id: grant.clientId,
     scope: grant.scope,
     iat: nowS,
@@ -60,6 +86,7 @@ export function accessTokenClaims(
     jti: randomId(16),
     ...(grant.authTime !== undefined ? { auth_time: grant.authTime } : {}),
     ...(grant.acr ? { acr: grant.acr } : {}),
+    ...(grant.authorizationDetails?.length ? { authorization_details: grant.authorizationDetails } : {}),
   };
 }
 

@@ -11,7 +11,8 @@ import { config } from '../config.ts';
 
 export const handler = httpHandler('bc-authorize', async (event) => {
   const cfg = config();
-  const params = parseForm(event.headers['content-type'], bodyText(event));
+  // RFC 8707 §2: resource may be repeated.
+  const params = parseForm(event.headers['content-type'], bodyText(event), ['resource']);
   // A login_hint lookup does not depend on the client: start it now, use it only after the client is authenticated.
   const loginHint = params.has('request') ? undefined : params.get('login_hint');
   const loginLookup = loginHint ? findSubByLogin(loginHint) : undefined;

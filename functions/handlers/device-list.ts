@@ -14,6 +14,8 @@ export function deviceView(r: AuthRequest): DeviceRequestView {
     ...(r.binding_message ? { binding_message: r.binding_message } : {}),
     scope: r.scope,
     ...(r.acr_values ? { acr_values: r.acr_values } : {}),
+    // RFC 9396: what else the client asks for; the approval may keep a subset (device-decide.ts).
+    ...(r.authorization_details ? { authorization_details: r.authorization_details } : {}),
     created_at: toSeconds(r.created_at),
     expires_at: toSeconds(r.expires_at),
   };

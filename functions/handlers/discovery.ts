@@ -4,8 +4,15 @@ import { providerMetadata } from '../core/discovery.ts';
 import { config } from '../config.ts';
 
 export const handler = httpHandler('discovery', async () =>
-  json(200, providerMetadata(config().issuer, config().acrValues, config().mtlsBaseUrl), {
-    'Cache-Control': 'public, max-age=300',
-    Pragma: '',
-  }),
+  json(
+    200,
+    providerMetadata(config().issuer, config().acrValues, config().mtlsBaseUrl, {
+      registration: config().registration === 'on',
+      ...(config().authorizationDetailsTypes ? { authorizationDetailsTypes: config().authorizationDetailsTypes } : {}),
+    }),
+    {
+      'Cache-Control': 'public, max-age=300',
+      Pragma: '',
+    },
+  ),
 );

@@ -2,7 +2,7 @@
 // is a plain async function from event to response and any OAuthError becomes the spec's JSON error.
 import httpHeaderNormalizer from '@middy/http-header-normalizer';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { OAuthError } from '../core/errors.ts';
+import { OAuthError, type OAuthErrorCode } from '../core/errors.ts';
 import { lambdaHandler } from './handler.ts';
 import { errorFields, log, withLogContext } from './log.ts';
 
@@ -28,6 +28,21 @@ export function noContent(): HttpResponse {
 export function bodyText(event: HttpEvent): string {
   if (!event.body) return '';
   return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+}
+
+/**
+ * A JSON request body, or `error` (the endpoint's own code, e.g. RFC 7591's invalid_client_metadata) when the
+ * request is not application/json or the body does not parse.
+ */
+export function jsonBody(event: HttpEvent, error: OAuthErrorCode = 'invalid_request'): unknown {
+  if (!event.headers['content-type']?.toLowerCase().startsWith('application/json')) {
+    throw new OAuthError(error, 'the request must be application/json');
+  }
+  try {
+    return JSON.parse(bodyText(event));
+  } catch {
+    throw new OAuthError(error, 'the body is not valid JSON');
+  }
 }
 
 /** The request URL without query, as the client addressed it (for htu and audience checks). */

@@ -83,6 +83,8 @@ async function admit(
     ...(client.client_name ? { client_name: client.client_name } : {}),
     sub,
     scope: request.scope,
+    ...(request.authorizationDetails ? { authorization_details: request.authorizationDetails } : {}),
+    ...(request.resource ? { resource: request.resource } : {}),
     ...(request.acrValues ? { acr_values: request.acrValues } : {}),
     ...(request.bindingMessage ? { binding_message: request.bindingMessage } : {}),
     mode: client.backchannel_token_delivery_mode,

@@ -3,7 +3,7 @@
 // cache (core/jwt-assertion.ts), TLS client certificates (core/mtls.ts). Used by the backchannel and token endpoints.
 import type { X509Certificate } from 'node:crypto';
 import { authenticateClient, failure, presentedCredentials, type PresentedCredentials } from '../core/client-auth.ts';
-import { verifyClientAssertion } from '../core/jwt-assertion.ts';
+import { verifyClientAssertion, type AssertionKey } from '../core/jwt-assertion.ts';
 import { mtlsRequirement } from '../core/client-metadata.ts';
 import { certificateCurrent, matchesSelfSigned, matchesTlsClientAuth, parseClientCertificate } from '../core/mtls.ts';
 import { ASSERTION_ALGS, FAPI_ALGS } from '../core/capabilities.ts';
@@ -55,7 +55,7 @@ export async function verifyClient(registered: Client | undefined, presented: Pr
   if (credentials.kind === 'assertion') {
     const fapi = client.security_profile === 'fapi-ciba';
     const secretJwt = client.token_endpoint_auth_method === 'client_secret_jwt';
-    let key;
+    let key: AssertionKey | undefined;
     if (secretJwt) {
       if (!client.client_secret_sealed) throw failure(credentials, 'client authentication failed');
       key = new TextEncoder().encode(

@@ -17,11 +17,23 @@ import {
 import { METRICS, WORKFLOW_ERRORS } from '../names.ts';
 import { grantFromRequest } from '../core/tokens.ts';
 import { randomId } from '../core/crypto.ts';
-import type { AuthRequest, Client } from '../core/model.ts';
+import type { AuthorizationDetail, AuthRequest, Client } from '../core/model.ts';
 import { mintTokens } from './tokens.ts';
 import { emitMetrics } from '../runtime/metrics.ts';
 import { errorFields, log } from '../runtime/log.ts';
 import { config } from '../config.ts';
+
+/**
+ * The push token set as kept (sealed) between attempts: CIBA §10.3.1's fields, and what a token response adds when
+ * the approval narrowed the request (RFC 6749 §5.1 scope) or granted authorization details (RFC 9396 §7).
+ */
+type PushTokenSet = PushTokens & { scope?: string; authorization_details?: AuthorizationDetail[] };
+
+/** The push body's additions beyond CIBA §10.3.1 (core/notification.ts notificationBody). */
+const grantedExtras = (tokens: PushTokenSet | undefined): Record<string, unknown> => ({
+  ...(tokens?.scope ? { scope: tokens.scope } : {}),
+  ...(tokens?.authorization_details ? { authorization_details: tokens.authorization_details } : {}),
+});
 
 /** After a late ping the client has this long to redeem (on top of the POST's own timeout). */
 const PING_REDEEM_GRACE_MS = 120_000;
@@ -126,28 +138,31 @@ async function attemptDelivery(
   const body =
     tokens === null
       ? notificationBody(mode, 'failed', secrets.auth_req_id)
-      : notificationBody(mode, outcome, secrets.auth_req_id, tokens);
+      : { ...notificationBody(mode, outcome, secrets.auth_req_id, tokens), ...grantedExtras(tokens) };
   return postNotification(endpoint, secrets.client_notification_token, body, config().deliveryTimeout * 1000);
 }
 
 /** The push token set: the stored one if an earlier attempt minted it, else minted now and stored (once). */
-async function pushTokens(req: AuthRequest, client: Client, authReqId: string): Promise<PushTokens | null> {
+async function pushTokens(req: AuthRequest, client: Client, authReqId: string): Promise<PushTokenSet | null> {
   const context = sealContext.pushTokens(req.id);
-  if (req.push_tokens) return JSON.parse(await unseal(req.push_tokens, context)) as PushTokens;
+  if (req.push_tokens) return JSON.parse(await unseal(req.push_tokens, context)) as PushTokenSet;
   if (req.status !== 'approved') throw new Rejected(`push tokens missing for a ${req.status} request`);
   const user = await store.getUser(req.sub);
-  if (!user) return null;
+  if (!user || user.disabled) return null;
   const set = await mintTokens(client, grantFromRequest(req, config().acrValues), randomId(16), { authReqId });
-  const tokens: PushTokens = {
+  // Push clients cannot use DPoP (client-metadata.ts): their tokens are Bearer tokens.
+  const tokens: PushTokenSet = {
     access_token: set.access_token,
-    token_type: set.token_type,
+    token_type: 'Bearer',
     expires_in: set.expires_in,
     ...(set.refresh_token ? { refresh_token: set.refresh_token } : {}),
     id_token: set.id_token!,
+    ...(set.scope !== req.scope ? { scope: set.scope } : {}),
+    ...(set.authorization_details ? { authorization_details: set.authorization_details } : {}),
   };
   if (await store.storePushTokens(req.id, await seal(JSON.stringify(tokens), context), Date.now())) return tokens;
   // Another attempt minted first: deliver its set, never a second one.
   const current = await store.getAuthRequest(req.id);
   if (!current?.push_tokens) throw new Error('push tokens vanished');
-  return JSON.parse(await unseal(current.push_tokens, context)) as PushTokens;
+  return JSON.parse(await unseal(current.push_tokens, context)) as PushTokenSet;
 }

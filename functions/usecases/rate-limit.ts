@@ -42,7 +42,7 @@ async function reserveInWindow(limit: Limit, key: string, nowS: number, what: st
   const undo = () => uncount(key, start);
   if (!withinLimit(limit, await countInWindow(key, start, end))) {
     await undo();
-    log.warn('backchannel request refused: limit reached', { limit: what, retryAfter });
+    log.warn('request refused: limit reached', { limit: what, retryAfter });
     throw tooManyRequests(what, retryAfter);
   }
   return undo;
@@ -103,4 +103,17 @@ export async function checkUserCode(sub: string, userCode: string, nowS: number)
     throw new OAuthError('invalid_user_code', 'user_code is invalid');
   }
   await undo();
+}
+
+/**
+ * Failed device enrolments per source address (CIBA_ENROLMENT_FAILURES): the attempt is counted before it is checked,
+ * so concurrent guesses cannot exceed the limit; beyond it 429. Resolves to the undo, for an attempt that succeeds.
+ */
+export function reserveEnrolmentAttempt(sourceIp: string, nowS: number): Promise<() => Promise<void>> {
+  return reserveInWindow(
+    config().enrolmentFailures,
+    `enrol-failures#${sourceIp}`,
+    nowS,
+    'failed device enrolments from this address',
+  );
 }

@@ -4,18 +4,22 @@ import type { X509Certificate } from 'node:crypto';
 import { randomId, sha256b64u } from '../core/crypto.ts';
 import { tokenError } from '../core/errors.ts';
 import { certificateThumbprint } from '../core/mtls.ts';
+import { dpopBinding, type DPoPProof } from '../core/dpop.ts';
 import { accessTokenClaims, idTokenClaims, type Grant } from '../core/tokens.ts';
 import { ACCESS_TOKEN_ALG } from '../core/capabilities.ts';
-import { REFRESH_GRANT, type Client } from '../core/model.ts';
+import { REFRESH_GRANT, type AuthorizationDetail, type Client } from '../core/model.ts';
 import * as store from '../adapters/store.ts';
 import { signJwt } from '../adapters/keys.ts';
 import { config } from '../config.ts';
 
 export type TokenSet = {
   access_token: string;
-  token_type: 'Bearer';
+  /** RFC 9449 §5: DPoP for a DPoP-bound access token. */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   scope: string;
+  /** RFC 9396 §7: the granted authorization details. */
+  authorization_details?: AuthorizationDetail[];
   id_token?: string;
   refresh_token?: string;
 };
@@ -25,11 +29,13 @@ export type MintOptions = {
   authReqId?: string;
   /** RFC 8705 §3: bind the access token to this certificate (cnf.x5t#S256). */
   certificateThumbprint?: string;
+  /** RFC 9449 §6: bind the access token to this DPoP key (cnf.jkt), and the grant's refresh tokens with it. */
+  jkt?: string;
 };
 
 /**
  * JWT access token, ID token (with openid), and a refresh token for clients allowed one (stored as its SHA-256 under
- * `family` for rotation).
+ * `family` for rotation, with what the grant is: scope, authorization details, resources, DPoP key).
  */
 export async function mintTokens(
   client: Client,
@@ -37,12 +43,13 @@ export async function mintTokens(
   family: string,
   options: MintOptions = {},
 ): Promise<TokenSet> {
-  const { authReqId, certificateThumbprint } = options;
+  const { authReqId, certificateThumbprint, jkt } = options;
   const cfg = config();
   const nowS = Math.floor(Date.now() / 1000);
   const refreshToken = client.grant_types.includes(REFRESH_GRANT) ? randomId(32) : undefined;
+  const binding = certificateThumbprint ? { certificateThumbprint } : jkt ? { jkt } : {};
   const accessToken = await signJwt(
-    accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl, certificateThumbprint),
+    accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl, { ...binding, grantId: family }),
     ACCESS_TOKEN_ALG,
     'at+jwt',
   );
@@ -61,15 +68,21 @@ export async function mintTokens(
           auth_time: grant.authTime,
           acr: grant.acr,
           amr: grant.amr,
+          ...(jkt ? { jkt } : {}),
+          ...(grant.authorizationDetails?.length
+            ? { authorization_details: JSON.stringify(grant.authorizationDetails) }
+            : {}),
+          ...(grant.resource?.length ? { resource: grant.resource } : {}),
           expires_at: Date.now() + cfg.refreshTokenTtl * 1000,
         })
       : undefined,
   ]);
   return {
     access_token: accessToken,
-    token_type: 'Bearer',
+    token_type: jkt && !certificateThumbprint ? 'DPoP' : 'Bearer',
     expires_in: cfg.accessTokenTtl,
     scope: grant.scope,
+    ...(grant.authorizationDetails?.length ? { authorization_details: grant.authorizationDetails } : {}),
     ...(idToken ? { id_token: idToken } : {}),
     ...(refreshToken ? { refresh_token: refreshToken } : {}),
   };
@@ -89,4 +102,19 @@ export function certificateBinding(client: Client, certificate: X509Certificate 
     );
   }
   return { certificateThumbprint: certificateThumbprint(certificate) };
+}
+
+/**
+ * What the tokens of a token request are bound to: the client's certificate (RFC 8705 §3) or the key of its DPoP
+ * proof (RFC 9449 §5; rules in core/dpop.ts dpopBinding). `grantJkt`: the DPoP key a refreshed grant is bound to.
+ */
+export function tokenBinding(
+  client: Client,
+  certificate: X509Certificate | undefined,
+  proof: DPoPProof | undefined,
+  grantJkt?: string,
+): MintOptions {
+  const certificateBound = certificateBinding(client, certificate);
+  const jkt = dpopBinding(client, proof?.jkt, grantJkt);
+  return jkt ? { ...certificateBound, jkt } : certificateBound;
 }

@@ -297,7 +297,9 @@ async function startChild(
     }),
   );
   let output = '';
-  child.stderr?.on('data', (c: Buffer) => void (output = (output + c.toString('utf8')).slice(-8000)));
+  child.stderr?.on('data', (c: Buffer) => {
+    output = (output + c.toString('utf8')).slice(-8000);
+  });
   const ready = await new Promise<{ mtlsUrl?: string }>((resolve, reject) => {
     const timer = setTimeout(
       () => reject(new Error(`the auth-methods server child did not become ready within 30 s:\n${output}`)),

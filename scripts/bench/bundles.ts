@@ -1,5 +1,6 @@
 // Lambda bundles for `npm run bench`: each function built with esbuild using the options of the CDK construct
 // (read from infra/ciba-construct.ts so the two cannot drift silently), then imported in fresh node processes.
+import { createRequire } from 'node:module';
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -124,9 +125,19 @@ export async function buildBundles(
     const code = await readFile(file);
     const mapBytes = options.sourcemap ? (await stat(`${file}.map`).catch(() => ({ size: 0 }))).size : 0;
     const externalsFile = join(outDir, name, 'externals-only.mjs');
+    // Only the externals the runtime provides (the AWS SDK): esbuild also leaves out optional requires it cannot
+    // resolve inside try/catch (e.g. `supports-color` of `debug`, pulled in by web-push), which fail and are caught.
+    const resolvable = externals.filter((e) => {
+      try {
+        createRequire(join(projectDir, 'package.json')).resolve(e);
+        return true;
+      } catch {
+        return false;
+      }
+    });
     await writeFile(
       externalsFile,
-      `${externals.map((e) => `import ${JSON.stringify(e)};`).join('\n')}\nexport const handler = () => {};\n`,
+      `${resolvable.map((e) => `import ${JSON.stringify(e)};`).join('\n')}\nexport const handler = () => {};\n`,
     );
     results.push({
       name,

@@ -125,12 +125,11 @@ export type FlowOptions = {
 const AUTH = encodeBasic(BENCH_CLIENT_ID, BENCH_CLIENT_SECRET);
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A form POST's answer: the HTTP status and the JSON body. */
+export type FormAnswer = { status: number; json: Record<string, unknown> };
+
 /** A form POST as a client (client_secret_basic; default the poll client); the answer's JSON, or an error field. */
-export async function postForm(
-  url: string,
-  params: Record<string, string>,
-  authorization = AUTH,
-): Promise<{ status: number; json: Record<string, unknown> }> {
+export async function postForm(url: string, params: Record<string, string>, authorization = AUTH): Promise<FormAnswer> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
@@ -182,7 +181,7 @@ export async function runFlow(o: FlowOptions): Promise<FlowOutcome> {
     binding_message: o.bindingMessage,
   };
   if (o.requestedExpiry !== undefined) params.requested_expiry = String(o.requestedExpiry);
-  let ack;
+  let ack: FormAnswer;
   try {
     ack = await timed('bc-authorize', () => postForm(`${o.issuer}/bc-authorize`, params));
   } catch (err) {

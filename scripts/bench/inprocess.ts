@@ -26,10 +26,15 @@ export const CATEGORIES = [
   'device list',
   'device decide',
   'workflow (notify-device)',
+  'device topic (dispatch-notifications)',
 ] as const;
 export type Category = (typeof CATEGORIES)[number] | 'other request' | 'unattributed';
 
-type Ctx = { kind: 'api'; entry?: RequestLogEntry; calls: AwsCall[] } | { kind: 'aws'; calls: AwsCall[] };
+type Ctx =
+  | { kind: 'api'; entry?: RequestLogEntry; calls: AwsCall[] }
+  | { kind: 'aws'; calls: AwsCall[] }
+  /** An SNS request to the local AWS endpoint: the subscribers it fans out to (dispatch-notifications) run inside. */
+  | { kind: 'sns'; calls: AwsCall[] };
 
 export type CategoryStats = {
   category: Category;
@@ -154,12 +159,15 @@ export async function runInProcess(opts: {
   const awsPort = Number(new URL(process.env.AWS_ENDPOINT_URL_SFN ?? 'http://127.0.0.1:0').port);
   const onRequestStart = (message: unknown) => {
     if (!recording) return;
-    const { socket } = message as { request: IncomingMessage; socket: Socket };
+    const { request, socket } = message as { request: IncomingMessage; socket: Socket };
+    const sns =
+      !request.headers['x-amz-target'] &&
+      String(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
     const ctx: Ctx | undefined =
       socket.localPort === port
         ? { kind: 'api', calls: [] }
         : socket.localPort === awsPort
-          ? { kind: 'aws', calls: [] }
+          ? { kind: sns ? 'sns' : 'aws', calls: [] }
           : undefined;
     if (!ctx) return;
     contexts.push(ctx);
@@ -343,7 +351,9 @@ function analyse(contexts: Ctx[], orphans: AwsCall[], all: AwsCall[], flows: num
   const groups: Group[] = [];
   for (const ctx of contexts) {
     if (ctx.kind === 'api') groups.push({ category: categoryOf(ctx.entry), calls: ctx.calls });
-    else if (ctx.calls.length > 0) groups.push({ category: 'workflow (notify-device)', calls: ctx.calls });
+    else if (ctx.kind === 'sns') {
+      if (ctx.calls.length > 0) groups.push({ category: 'device topic (dispatch-notifications)', calls: ctx.calls });
+    } else if (ctx.calls.length > 0) groups.push({ category: 'workflow (notify-device)', calls: ctx.calls });
   }
   if (orphans.length > 0) groups.push({ category: 'unattributed', calls: orphans });
 
@@ -385,8 +395,10 @@ function analyse(contexts: Ctx[], orphans: AwsCall[], all: AwsCall[], flows: num
   let agree = 0;
   for (const call of all) {
     const window = entries.find((e) => e.start <= call.start && call.end <= e.end);
-    const timeCategory: Category = window ? categoryOf(window) : 'workflow (notify-device)';
-    if (timeCategory === byCall.get(call)) agree++;
+    // Outside every API request: the workflow or a topic subscriber, which time alone cannot tell apart.
+    const outside = (c: Category | undefined) =>
+      c === 'workflow (notify-device)' || c === 'device topic (dispatch-notifications)';
+    if (window ? categoryOf(window) === byCall.get(call) : outside(byCall.get(call))) agree++;
   }
   return { flows, categories, perFlowByService, sequentialPerFlow, timeWindowAgreement: { agree, total: all.length } };
 }

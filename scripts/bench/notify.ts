@@ -7,7 +7,16 @@ import { createServer } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { listen, type Listening } from '../../local/http-server.ts';
 import { encodeBasic } from '../../functions/core/client-auth.ts';
-import { BENCH_CLIENT_SECRET, CIBA_GRANT, NOTIFY_CLIENTS, deviceFor, postForm, sleep, type BenchUser } from './flow.ts';
+import {
+  BENCH_CLIENT_SECRET,
+  CIBA_GRANT,
+  NOTIFY_CLIENTS,
+  deviceFor,
+  postForm,
+  sleep,
+  type BenchUser,
+  type FormAnswer,
+} from './flow.ts';
 import type { DeviceClient } from '../../local/device-client.ts';
 import { processCpuSeconds } from './child.ts';
 
@@ -147,7 +156,7 @@ export async function runNotifiedFlow(o: NotifiedFlowOptions): Promise<NotifiedO
     client_notification_token: token,
   };
   if (o.requestedExpiry !== undefined) params.requested_expiry = String(o.requestedExpiry);
-  let ack;
+  let ack: FormAnswer;
   try {
     ack = await postForm(`${o.issuer}/bc-authorize`, params, auth);
   } catch (err) {
@@ -211,7 +220,7 @@ export async function runNotifiedFlow(o: NotifiedFlowOptions): Promise<NotifiedO
   }
   // Ping: the client now asks the token endpoint.
   const t = performance.now();
-  let res;
+  let res: FormAnswer;
   try {
     res = await postForm(`${o.issuer}/token`, { grant_type: CIBA_GRANT, auth_req_id: authReqId }, auth);
   } catch (err) {

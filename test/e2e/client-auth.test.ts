@@ -75,7 +75,7 @@ let served: JWK[] = [rotA.jwk];
 let jwksFetches = 0;
 /** When the jwks_uri server last answered (the server's refetch cooldown runs from there). */
 let lastJwksFetchAt = 0;
-const jwksServer: Server = createServer((req, res) => {
+const jwksServer: Server = createServer((_req, res) => {
   jwksFetches++;
   lastJwksFetchAt = Date.now();
   res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: served }));

@@ -118,13 +118,22 @@ function launch(command: string, args: string[], env: Record<string, string>, sh
   children.add(child);
   const run: Run = { code: null, stdout: '', stderr: '' };
   const listeners = new Set<() => void>();
-  child.stdout!.on('data', (d) => ((run.stdout += d), listeners.forEach((l) => l())));
-  child.stderr!.on('data', (d) => ((run.stderr += d), listeners.forEach((l) => l())));
+  const notify = () => {
+    for (const listener of listeners) listener();
+  };
+  child.stdout!.on('data', (d) => {
+    run.stdout += d;
+    notify();
+  });
+  child.stderr!.on('data', (d) => {
+    run.stderr += d;
+    notify();
+  });
   const exited = new Promise<Run>((resolve) =>
     child.on('close', (code) => {
       run.code = code;
       children.delete(child);
-      listeners.forEach((l) => l());
+      notify();
       resolve(run);
     }),
   );
@@ -142,7 +151,11 @@ function launch(command: string, args: string[], env: Record<string, string>, sh
         const all = () => run.stdout + run.stderr;
         const late = () => done(() => reject(new Error(`no ${pattern} after ${timeoutMs} ms: ${all()}`)));
         const timer = setTimeout(late, timeoutMs);
-        const done = (settle: () => void) => (clearTimeout(timer), listeners.delete(check), settle());
+        const done = (settle: () => void) => {
+          clearTimeout(timer);
+          listeners.delete(check);
+          settle();
+        };
         listeners.add(check);
         check();
       }),

@@ -286,6 +286,8 @@ describe('discovery (RFC 8705 §5)', () => {
       token_endpoint: `${mtls}/token`,
       backchannel_authentication_endpoint: `${mtls}/bc-authorize`,
       userinfo_endpoint: `${mtls}/userinfo`,
+      revocation_endpoint: `${mtls}/revoke`,
+      introspection_endpoint: `${mtls}/introspect`,
     });
     assert.equal(meta.tls_client_certificate_bound_access_tokens, true);
     assert.deepEqual([...(meta.token_endpoint_auth_methods_supported as string[])].sort(), [

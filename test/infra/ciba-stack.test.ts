@@ -1,197 +1,47 @@
 // Infrastructure tests: synthesize the real CibaStack (esbuild skipped) and check the properties that matter for
-// correctness, security and cost. The expected permissions are written out again here on purpose: this file
-// is the specification of least privilege, the construct is the implementation.
+// correctness, security and cost. The expected permissions are written out again on purpose (./support.ts
+// expectedActions and the tests here): the tests are the specification of least privilege, the construct is the
+// implementation. Template plumbing shared with the other infra tests lives in ./support.ts.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
-import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
-import type { CfnFunction } from 'aws-cdk-lib/aws-lambda';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
-import type { NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { ROUTES, TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
-import type { Access } from '../../functions/routes.ts';
 import { TABLE } from '../../infra/table.ts';
 import { ASL_PATH, functionSpecs, pascal } from '../../infra/ciba-construct.ts';
 import type { CibaServerProps } from '../../infra/ciba-construct.ts';
-import { CibaStack } from '../../infra/ciba-stack.ts';
-
-const ROOT = path.join(import.meta.dirname, '..', '..');
-const HANDLERS_DIR = path.join(ROOT, 'functions', 'handlers');
-const FUNCTION_NAMES = [
-  ...new Set([
-    ...ROUTES.map((r) => r.name),
-    ...WORKFLOW_FUNCTIONS.map((w) => w.name),
-    ...TOPIC_SUBSCRIBERS.map((t) => t.name),
-  ]),
-];
-const missingHandlers = FUNCTION_NAMES.filter((n) => !existsSync(path.join(HANDLERS_DIR, `${n}.ts`)));
-const allHandlersExist = missingHandlers.length === 0;
-
-// ---- Template plumbing ----------------------------------------------------------------------------------
-
-type Json = any; // CloudFormation JSON: deliberately untyped, every test narrows what it reads.
-type Statement = { Effect: string; Action: string[]; Resource: Json[]; Principal?: Json; Condition?: Json };
-
-const asArray = <T>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-const normalize = (s: Json): Statement => ({ ...s, Action: asArray(s.Action), Resource: asArray(s.Resource) });
-
-/** cdk.json feature flags, so the test synthesizes what `cdk synth` does (the CLI passes them; `new App` doesn't). */
-function cdkJsonContext(): Record<string, unknown> {
-  return (
-    (JSON.parse(readFileSync(path.join(ROOT, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> }).context ??
-    {}
-  );
-}
-
-/**
- * NodejsFunction insists that its entry file exists even when bundling is skipped. While functions/handlers/*.ts
- * are still being written, point the missing ones at throw-away stubs (a temporary project root) so the
- * infrastructure can be tested on its own. Once every handler exists this returns no overrides.
- */
-function stubMissingHandlers(dir: string): Record<string, Partial<NodejsFunctionProps>> {
-  const overrides: Record<string, Partial<NodejsFunctionProps>> = {};
-  if (allHandlersExist) return overrides;
-  const lockFile = path.join(dir, 'package-lock.json');
-  writeFileSync(lockFile, '{}');
-  for (const name of missingHandlers) {
-    const entry = path.join(dir, `${name}.ts`);
-    writeFileSync(entry, 'export const handler = async () => ({ statusCode: 501 });\n');
-    overrides[name] = { entry, projectRoot: dir, depsLockFilePath: lockFile };
-  }
-  return overrides;
-}
-
-type Synth = { app: App; stack: CibaStack; template: Template; json: Json; outdir: string };
-const tmpDirs: string[] = [];
-
-/** `context`: what `cdk synth -c key=value` would pass (e.g. the mtls* keys CibaStack reads). */
-function synth(server: CibaServerProps = {}, stackName = 'CibaStack', context: Record<string, string> = {}): Synth {
-  const stubDir = mkdtempSync(path.join(tmpdir(), 'ciba-stubs-'));
-  const outdir = mkdtempSync(path.join(tmpdir(), 'ciba-cdkout-'));
-  tmpDirs.push(stubDir, outdir);
-  const app = new App({ outdir, context: { ...cdkJsonContext(), 'aws:cdk:bundling-stacks': [], ...context } });
-  const functionProps = { ...stubMissingHandlers(stubDir), ...server.functionProps };
-  const stack = new CibaStack(app, stackName, { server: { ...server, functionProps } });
-  const template = Template.fromStack(stack);
-  return { app, stack, template, json: template.toJSON(), outdir };
-}
-
-const resourcesOf = (json: Json, type: string): [string, Json][] =>
-  Object.entries(json.Resources as Record<string, Json>).filter(([, r]) => r.Type === type);
-
-const logicalId = (stack: Stack, construct: { node: { defaultChild?: unknown } }): string =>
-  stack.getLogicalId(construct.node.defaultChild as CfnFunction);
-
-/** Every statement of every identity policy attached to a role (inline or AWS::IAM::Policy). */
-function roleStatements(json: Json, roleId: string): Statement[] {
-  const attached = resourcesOf(json, 'AWS::IAM::Policy')
-    .filter(([, p]) => asArray(p.Properties.Roles).some((r: Json) => r.Ref === roleId))
-    .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Json[]);
-  const inline = asArray(json.Resources[roleId]?.Properties?.Policies).flatMap(
-    (p: Json) => p.PolicyDocument.Statement as Json[],
-  );
-  return [...attached, ...inline].map(normalize);
-}
-
-function functionInfo(s: Synth, name: string): { id: string; props: Json; roleId: string; statements: Statement[] } {
-  const fn = s.stack.server.functions[name];
-  assert.ok(fn, `function ${name} exists`);
-  const id = logicalId(s.stack, fn);
-  const props = s.json.Resources[id].Properties;
-  const roleId: string = props.Role['Fn::GetAtt'][0];
-  return { id, props, roleId, statements: roleStatements(s.json, roleId) };
-}
-
-const sortJson = (values: Json[]): Json[] =>
-  [...values].sort((a, b) => JSON.stringify(a).localeCompare(JSON.stringify(b)));
-const actionsOf = (statements: Statement[]): Set<string> => new Set(statements.flatMap((st) => st.Action));
-const resourcesFor = (statements: Statement[], action: string): Json[] =>
-  statements.filter((st) => st.Action.includes(action)).flatMap((st) => st.Resource);
-
-/** What each `access` entitles a function to (besides writing its own log group). */
-function expectedActions(access: Access): string[] {
-  const actions: string[] = [];
-  if (access.table) actions.push('dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:BatchGetItem');
-  if (access.table === 'readwrite') actions.push('dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
-  if (access.startExecution) actions.push('states:StartExecution');
-  if (access.sendTaskResult)
-    actions.push('states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat');
-  if (access.publishDevice || access.publishDelivery) actions.push('sns:Publish');
-  if (access.keys === 'sign') actions.push('kms:Sign', 'kms:GetPublicKey');
-  if (access.keys === 'verify') actions.push('kms:GetPublicKey');
-  if (access.sealing === 'seal' || access.sealing === 'both') actions.push('kms:GenerateDataKey');
-  if (access.sealing === 'open' || access.sealing === 'both') actions.push('kms:Decrypt');
-  return [...new Set(actions)];
-}
-const LOG_WRITE = ['logs:CreateLogStream', 'logs:PutLogEvents'];
-
-/**
- * The only statements allowed to use Resource "*", each because AWS offers no narrower resource:
- * - Step Functions logging to CloudWatch Logs goes through the vended-logs delivery APIs, which take no resource.
- * - X-Ray trace submission (state machine tracing) takes no resource.
- * - A KMS key policy's Resource "*" means "this key"; the account root is granted kms:* so that IAM policies
- *   (the functions' roles) decide who may use the key: AWS's default key policy.
- */
-const STAR_RESOURCE_ACTIONS = new Set([
-  'logs:CreateLogDelivery',
-  'logs:GetLogDelivery',
-  'logs:UpdateLogDelivery',
-  'logs:DeleteLogDelivery',
-  'logs:ListLogDeliveries',
-  'logs:PutResourcePolicy',
-  'logs:DescribeResourcePolicies',
-  'logs:DescribeLogGroups',
-  'xray:PutTraceSegments',
-  'xray:PutTelemetryRecords',
-  'xray:GetSamplingRules',
-  'xray:GetSamplingTargets',
-]);
-const isAccountRoot = (principal: Json): boolean => JSON.stringify(principal?.AWS ?? '').endsWith(':root"]]}');
-
-/** Every policy document in the template, with where it came from. */
-function allPolicyDocuments(
-  json: Json,
-): { where: string; kind: 'identity' | 'key' | 'resource'; statements: Statement[] }[] {
-  const docs: { where: string; kind: 'identity' | 'key' | 'resource'; statements: Statement[] }[] = [];
-  for (const [id, r] of Object.entries(json.Resources as Record<string, Json>)) {
-    const p = r.Properties ?? {};
-    if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
-      docs.push({ where: id, kind: 'identity', statements: p.PolicyDocument.Statement.map(normalize) });
-    if (r.Type === 'AWS::IAM::Role')
-      for (const inline of asArray(p.Policies) as Json[])
-        docs.push({ where: id, kind: 'identity', statements: inline.PolicyDocument.Statement.map(normalize) });
-    if (r.Type === 'AWS::KMS::Key')
-      docs.push({ where: id, kind: 'key', statements: p.KeyPolicy.Statement.map(normalize) });
-    if (r.Type === 'AWS::SNS::TopicPolicy' || r.Type === 'AWS::SQS::QueuePolicy')
-      docs.push({ where: id, kind: 'resource', statements: p.PolicyDocument.Statement.map(normalize) });
-  }
-  return docs;
-}
-
-/** Logical ids a resource depends on (Ref, Fn::GetAtt, Fn::Sub "${X}", DependsOn). */
-function dependenciesOf(resource: Json, ids: Set<string>): Set<string> {
-  const deps = new Set<string>(asArray(resource.DependsOn));
-  const walk = (v: Json): void => {
-    if (Array.isArray(v)) return v.forEach(walk);
-    if (v === null || typeof v !== 'object') return;
-    if (typeof v.Ref === 'string' && ids.has(v.Ref)) deps.add(v.Ref);
-    if (Array.isArray(v['Fn::GetAtt']) && ids.has(v['Fn::GetAtt'][0])) deps.add(v['Fn::GetAtt'][0]);
-    const sub = v['Fn::Sub'];
-    if (sub !== undefined)
-      for (const m of String(Array.isArray(sub) ? sub[0] : sub).matchAll(/\$\{([^}.!]+)/g))
-        if (ids.has(m[1]!)) deps.add(m[1]!);
-    Object.values(v).forEach(walk);
-  };
-  walk(resource.Properties);
-  return deps;
-}
+import {
+  ROOT,
+  FUNCTION_NAMES,
+  missingHandlers,
+  allHandlersExist,
+  type Json,
+  asArray,
+  normalize,
+  type Synth,
+  tmpDirs,
+  synth,
+  resourcesOf,
+  logicalId,
+  roleStatements,
+  functionInfo,
+  sortJson,
+  actionsOf,
+  resourcesFor,
+  expectedActions,
+  LOG_WRITE,
+  STAR_RESOURCE_ACTIONS,
+  isAccountRoot,
+  allPolicyDocuments,
+  dependenciesOf,
+} from './support.ts';
 
 // ---- Tests ------------------------------------------------------------------------------------------------
 
@@ -245,18 +95,18 @@ describe('CibaStack: data', () => {
   });
 
   it('signing keys: RSA_2048 and ECC_NIST_P256, SIGN_VERIFY, with aliases, retained', () => {
-    const sealingId = logicalId(s.stack, s.stack.server.sealingKey);
+    const others = [s.stack.server.sealingKey, s.stack.server.vapidKey].map((k) => logicalId(s.stack, k));
     const keys = resourcesOf(s.json, 'AWS::KMS::Key')
-      .filter(([id]) => id !== sealingId)
+      .filter(([id]) => !others.includes(id))
       .map(([, k]) => k);
     assert.deepEqual(keys.map((k) => k.Properties.KeySpec).sort(), ['ECC_NIST_P256', 'RSA_2048']);
     for (const k of keys) {
       assert.equal(k.Properties.KeyUsage, 'SIGN_VERIFY');
       assert.equal(k.DeletionPolicy, 'Retain');
     }
-    // Two signing keys and the sealing key.
+    // Two signing keys, the sealing key and the VAPID key (test/infra/notifications.test.ts).
     const aliases = resourcesOf(s.json, 'AWS::KMS::Alias').map(([, a]) => a.Properties.AliasName as string);
-    assert.equal(aliases.length, 3);
+    assert.equal(aliases.length, 4);
     for (const a of aliases) assert.match(a, /^alias\/[A-Za-z0-9/_-]+$/);
   });
 
@@ -301,21 +151,25 @@ describe('CibaStack: data', () => {
 
     const deliverArn = { 'Fn::GetAtt': [functionInfo(s, 'deliver').id, 'Arn'] };
     const subscriptions = resourcesOf(s.json, 'AWS::SNS::Subscription').map(([, sub]) => sub.Properties);
-    for (const sub of TOPIC_SUBSCRIBERS) assert.equal(sub.topic, 'delivery', sub.name);
+    const deliverySubscribers = TOPIC_SUBSCRIBERS.filter((sub) => sub.topic === 'delivery');
+    assert.deepEqual(
+      deliverySubscribers.map((sub) => sub.name),
+      ['deliver'],
+    );
     assert.deepEqual(
       subscriptions.filter((p) => isDeepStrictEqual(p.TopicArn, { Ref: topicId })),
-      TOPIC_SUBSCRIBERS.map((sub) => ({
+      deliverySubscribers.map((sub) => ({
         Protocol: 'lambda',
         TopicArn: { Ref: topicId },
         Endpoint: { 'Fn::GetAtt': [functionInfo(s, sub.name).id, 'Arn'] },
       })),
     );
-    // The device topic's subscribers are outside the stack (push platforms, SMS, the operator's own).
+    // Every subscription is a Lambda subscriber of the route table (the device topic's: test/infra/notifications.test.ts).
     assert.equal(subscriptions.length, TOPIC_SUBSCRIBERS.length);
     // SNS may invoke the deliver function, for this topic only.
     const permissions = resourcesOf(s.json, 'AWS::Lambda::Permission')
       .map(([, p]) => p.Properties)
-      .filter((p) => p.Principal === 'sns.amazonaws.com');
+      .filter((p) => p.Principal === 'sns.amazonaws.com' && isDeepStrictEqual(p.SourceArn, { Ref: topicId }));
     assert.deepEqual(permissions, [
       {
         Action: 'lambda:InvokeFunction',
@@ -555,7 +409,9 @@ describe('CibaStack: functions', () => {
     const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
     const attempt: number = asl.States.Deliver.TimeoutSeconds;
     assert.ok(props.Timeout < attempt, 'a delivery finishes (or dies) before the workflow gives up on the attempt');
-    const configs = resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig').map(([, c]) => c.Properties);
+    const configs = resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig')
+      .map(([, c]) => c.Properties)
+      .filter((c) => isDeepStrictEqual(c.FunctionName, { Ref: id }));
     assert.deepEqual(configs, [
       {
         FunctionName: { Ref: id },
@@ -638,9 +494,10 @@ describe('CibaStack: least privilege', () => {
     assert.ok(!actionsOf(bc).has('kms:Sign'));
   });
 
-  it('only notify-device publishes to the device topic, only enqueue-delivery to the delivery topic, nothing else', () => {
+  it('only notify-device and device-enrol publish to the device topic, only enqueue-delivery to the delivery topic, nothing else', () => {
     const publishers: Record<string, Json[]> = {
       'notify-device': [{ Ref: logicalId(s.stack, s.stack.server.deviceTopic) }],
+      'device-enrol': [{ Ref: logicalId(s.stack, s.stack.server.deviceTopic) }],
       'enqueue-delivery': [{ Ref: logicalId(s.stack, s.stack.server.deliveryTopic) }],
     };
     for (const name of FUNCTION_NAMES) {
@@ -649,12 +506,18 @@ describe('CibaStack: least privilege', () => {
     }
   });
 
-  it('sealing key: bc-authorize and deliver seal and unseal, token only unseals (client_secret_jwt), nobody else touches it; always with the sealing context', () => {
+  it('sealing key: bc-authorize and deliver seal and unseal, token only unseals (client_secret_jwt), registration only seals, nobody else touches it; always with the sealing context', () => {
     const sealingKeyArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'] };
     const expected: Record<string, string[]> = {
       'bc-authorize': ['kms:Decrypt', 'kms:GenerateDataKey'],
       token: ['kms:Decrypt'],
       deliver: ['kms:Decrypt', 'kms:GenerateDataKey'],
+      // Dynamic registration seals client_secret_jwt secrets it issues; it never opens one.
+      register: ['kms:GenerateDataKey'],
+      // Revocation and introspection authenticate clients as the token endpoint does (client_secret_jwt secrets).
+      revoke: ['kms:Decrypt'],
+      introspect: ['kms:Decrypt'],
+      'client-configuration': ['kms:GenerateDataKey'],
     };
     for (const name of FUNCTION_NAMES) {
       const statements = functionInfo(s, name).statements;
@@ -709,12 +572,15 @@ describe('CibaStack: least privilege', () => {
     assert.ok(actions.has('dynamodb:UpdateItem'));
   });
 
-  it('table access is on the table and its index only; key access on the two signing keys only', () => {
+  it('table access is on the table and its index only; key access on the two signing keys (and the VAPID key) only', () => {
     const tableArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.table), 'Arn'] };
-    const keyArns = [s.stack.server.signingKeys.rsa, s.stack.server.signingKeys.ec].map((k) => ({
+    const signingKeyArns = [s.stack.server.signingKeys.rsa, s.stack.server.signingKeys.ec].map((k) => ({
       'Fn::GetAtt': [logicalId(s.stack, k), 'Arn'],
     }));
-    for (const name of FUNCTION_NAMES) {
+    const vapidKeyArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.vapidKey), 'Arn'] };
+    for (const spec of functionSpecs()) {
+      const name = spec.name;
+      const keyArns = [...(spec.access.keys ? signingKeyArns : []), ...(spec.access.vapid ? [vapidKeyArn] : [])];
       const statements = functionInfo(s, name).statements;
       const tableResources = resourcesFor(statements, 'dynamodb:GetItem');
       if (tableResources.length)
@@ -751,6 +617,47 @@ describe('CibaStack: least privilege', () => {
         }
       }
     }
+  });
+
+  it('SNS push endpoints: none without pushPlatforms; with them, enrol and channel create endpoints in the configured applications only, and those and remove delete only their endpoints', () => {
+    for (const name of FUNCTION_NAMES) {
+      const actions = actionsOf(functionInfo(s, name).statements);
+      assert.ok(!actions.has('sns:CreatePlatformEndpoint') && !actions.has('sns:DeleteEndpoint'), name);
+      assert.equal(functionInfo(s, name).props.Environment.Variables.CIBA_SNS_PLATFORM_FCM_ARN, undefined, name);
+    }
+    const fcm = 'arn:aws:sns:eu-west-1:123456789012:app/GCM/ciba-app';
+    const apns = 'arn:aws:sns:eu-west-1:123456789012:app/APNS/ciba-app';
+    const pushed = synth({ pushPlatforms: { fcm, apns } }, 'Pushed');
+    const endpoints = [
+      'arn:aws:sns:eu-west-1:123456789012:endpoint/GCM/ciba-app/*',
+      'arn:aws:sns:eu-west-1:123456789012:endpoint/APNS/ciba-app/*',
+    ];
+    const expected: Record<string, { create: string[]; remove: string[] }> = {
+      'device-enrol': { create: [fcm, apns], remove: endpoints },
+      'device-channel': { create: [fcm, apns], remove: endpoints },
+      'device-remove': { create: [], remove: endpoints },
+    };
+    for (const spec of functionSpecs()) {
+      const { props, statements } = functionInfo(pushed, spec.name);
+      assert.deepEqual(
+        [...actionsOf(statements)].sort(),
+        [...expectedActions(spec.access, true), ...LOG_WRITE].sort(),
+        spec.name,
+      );
+      const want = expected[spec.name] ?? { create: [], remove: [] };
+      assert.deepEqual(resourcesFor(statements, 'sns:CreatePlatformEndpoint').sort(), want.create.sort(), spec.name);
+      assert.deepEqual(resourcesFor(statements, 'sns:DeleteEndpoint').sort(), want.remove.sort(), spec.name);
+      // Only the functions that make endpoints are told where.
+      const env = props.Environment.Variables;
+      const makes = want.create.length > 0;
+      assert.equal(env.CIBA_SNS_PLATFORM_FCM_ARN, makes ? fcm : undefined, spec.name);
+      assert.equal(env.CIBA_SNS_PLATFORM_APNS_ARN, makes ? apns : undefined, spec.name);
+      assert.equal(env.CIBA_SNS_PLATFORM_APNS_SANDBOX_ARN, undefined, spec.name);
+    }
+    assert.throws(
+      () => synth({ pushPlatforms: { fcm: 'arn:aws:sns:eu-west-1:123456789012:ciba-topic' } }, 'BadPush'),
+      /pushPlatforms\.fcm must be an SNS platform application ARN/,
+    );
   });
 
   it('no managed policies: no role gets AWSLambdaBasicExecutionRole or any other', () => {
@@ -1269,8 +1176,8 @@ describe('monitoring', () => {
   it('every alarm explains itself, ignores missing data and notifies the alarm topic on ALARM and OK', () => {
     const alarms = alarmsOf(s.json);
     // state machine ×2, API ×2, table ×2, device topic ×1, delivery ×2 (dead-letter queue, DeliveriesFailed),
-    // and Errors + Throttles for each function
-    assert.equal(alarms.length, 9 + 2 * FUNCTION_NAMES.length);
+    // unreachable users ×1, and Errors + Throttles for each function
+    assert.equal(alarms.length, 10 + 2 * FUNCTION_NAMES.length);
     assert.equal(Object.keys(s.stack.server.monitoring.alarms).length, alarms.length);
     for (const a of alarms) {
       assert.equal(a.TreatMissingData, 'notBreaching', a.id);

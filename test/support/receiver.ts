@@ -54,7 +54,11 @@ export class NotificationReceiver {
       if (Date.now() > deadline)
         throw new Error(`${path}: ${this.received(path).length} of ${count} notifications after ${timeoutMs} ms`);
       await new Promise<void>((resolve) => {
-        const done = () => (this.#waiters.delete(done), clearTimeout(timer), resolve());
+        const done = () => {
+          this.#waiters.delete(done);
+          clearTimeout(timer);
+          resolve();
+        };
         const timer = setTimeout(done, 200);
         this.#waiters.add(done);
       });

@@ -130,6 +130,8 @@ describe('discovery', () => {
       token_endpoint: 'https://mtls.op.example.com/token',
       backchannel_authentication_endpoint: 'https://mtls.op.example.com/bc-authorize',
       userinfo_endpoint: 'https://mtls.op.example.com/userinfo',
+      revocation_endpoint: 'https://mtls.op.example.com/revoke',
+      introspection_endpoint: 'https://mtls.op.example.com/introspect',
     });
     assert.equal('mtls_endpoint_aliases' in md, false, 'without one, none');
     assert.ok(
@@ -252,7 +254,7 @@ describe('parseClientMetadata', () => {
     const { client_secret: _, ...noSecret } = EXAMPLE;
     rejects(noSecret, /client_secret is required/);
     rejects({ ...EXAMPLE, client_secret: '' }, /client_secret/);
-    rejects({ ...EXAMPLE, client_secret: 12345678901234567 }, /client_secret/);
+    rejects({ ...EXAMPLE, client_secret: 12345678901234568 }, /client_secret/);
   });
 
   test('client_secret shorter than 16 characters is rejected, 16 is accepted', () => {

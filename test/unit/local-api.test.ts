@@ -44,7 +44,11 @@ function send(method: string, path: string, headers: [string, string][] = [], bo
   return new Promise((resolve, reject) => {
     const url = new URL(path, api.url);
     const grouped: Record<string, string[]> = {};
-    for (const [name, value] of headers) (grouped[name.toLowerCase()] ??= []).push(value);
+    for (const [name, value] of headers) {
+      const values = grouped[name.toLowerCase()] ?? [];
+      values.push(value);
+      grouped[name.toLowerCase()] = values;
+    }
     const req = request(url, { method, headers: grouped }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -139,13 +143,19 @@ describe('local API Gateway (HTTP API, payload 2.0)', () => {
       ['GET', '/nope'],
       ['DELETE', '/echo'],
       ['GET', '/items/abc'],
-      ['GET', '/echo/'],
+      ['GET', '/echo//'],
       ['POST', '/items/a/b'],
     ] as const) {
       const reply = await send(method, path);
       assert.equal(reply.status, 404, `${method} ${path}`);
       assert.deepEqual(JSON.parse(reply.body.toString()), { message: 'Not Found' });
     }
+  });
+
+  test('a trailing slash reaches the route without it, as on an HTTP API; rawPath keeps it', async () => {
+    const { event } = echoed(await send('GET', '/echo/'));
+    assert.equal(event.routeKey, 'GET /echo');
+    assert.equal(event.rawPath, '/echo/');
   });
 
   test('result mapping: object without statusCode, base64 body and cookies, throw and invalid → 500', async () => {

@@ -12,15 +12,17 @@ const codeKey = (hash: string) => ({ pk: `ENROL#${hash}`, sk: 'CODE' });
 
 /** Stores a device (idempotent) and indexes it under its user. Does not count against the cap: see claimDeviceSlot. */
 export async function putDevice(device: Device): Promise<void> {
-  await db().send(new PutCommand({
-    TableName: table(),
-    Item: {
-      ...deviceKey(device.device_id),
-      ...device,
-      [TABLE.userIndex.partitionKey]: `USERDEV#${device.sub}`,
-      [TABLE.userIndex.sortKey]: `${String(device.created_at ?? 0).padStart(15, '0')}#${device.device_id}`,
-    },
-  }));
+  await db().send(
+    new PutCommand({
+      TableName: table(),
+      Item: {
+        ...deviceKey(device.device_id),
+        ...device,
+        [TABLE.userIndex.partitionKey]: `USERDEV#${device.sub}`,
+        [TABLE.userIndex.sortKey]: `${String(device.created_at ?? 0).padStart(15, '0')}#${device.device_id}`,
+      },
+    }),
+  );
 }
 
 export async function getDevice(deviceId: string): Promise<Device | undefined> {
@@ -33,14 +35,16 @@ export async function listUserDevices(sub: string): Promise<Device[]> {
   const devices: Device[] = [];
   let start: Record<string, unknown> | undefined;
   do {
-    const out = await db().send(new QueryCommand({
-      TableName: table(),
-      IndexName: TABLE.userIndex.name,
-      KeyConditionExpression: '#g = :g',
-      ExpressionAttributeNames: { '#g': TABLE.userIndex.partitionKey },
-      ExpressionAttributeValues: { ':g': `USERDEV#${sub}` },
-      ...(start ? { ExclusiveStartKey: start } : {}),
-    }));
+    const out = await db().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: TABLE.userIndex.name,
+        KeyConditionExpression: '#g = :g',
+        ExpressionAttributeNames: { '#g': TABLE.userIndex.partitionKey },
+        ExpressionAttributeValues: { ':g': `USERDEV#${sub}` },
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
     for (const item of out.Items ?? []) devices.push(strip<Device>(item)!);
     start = out.LastEvaluatedKey;
   } while (start);
@@ -61,18 +65,20 @@ export async function claimDeviceSlot(sub: string, deviceId: string, cap: number
       ExpressionAttributeValues: { ':now': now, ':cap': cap },
     });
     if (claimed) return true;
-    // No map yet (first device of this user): create it empty, then claim again. A concurrent creator wins harmlessly.
-    const created = await db()
-      .send(new PutCommand({
-        TableName: table(),
-        Item: { ...slotsKey(sub), devices: {} },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }))
-      .then(() => true, (e: unknown) => {
-        if (isConditionFailure(e)) return false;
-        throw e;
+    if (attempt > 0) return false; // the map exists now: the user is at the cap
+    // No map yet (first device of this user), or a full one: create it empty (only if absent), then claim again. A
+    // concurrent creator wins harmlessly: the second claim uses its map.
+    await db()
+      .send(
+        new PutCommand({
+          TableName: table(),
+          Item: { ...slotsKey(sub), devices: {} },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      )
+      .catch((e: unknown) => {
+        if (!isConditionFailure(e)) throw e;
       });
-    if (!created) return false;
   }
   return false;
 }
@@ -87,17 +93,22 @@ export async function releaseDeviceSlot(sub: string, deviceId: string): Promise<
   });
 }
 
-/** Removes a device of `sub` (its assertions fail from then on). False when no such device belongs to `sub`. */
+/**
+ * Removes a device of `sub` (its assertions fail from then on) and gives its place back. Returns the removed device,
+ * or undefined when no such device belongs to `sub`.
+ */
 export async function removeDevice(sub: string, deviceId: string): Promise<Device | undefined> {
   try {
-    const out = await db().send(new DeleteCommand({
-      TableName: table(),
-      Key: deviceKey(deviceId),
-      ConditionExpression: '#sub = :sub',
-      ExpressionAttributeNames: { '#sub': 'sub' },
-      ExpressionAttributeValues: { ':sub': sub },
-      ReturnValues: 'ALL_OLD',
-    }));
+    const out = await db().send(
+      new DeleteCommand({
+        TableName: table(),
+        Key: deviceKey(deviceId),
+        ConditionExpression: '#sub = :sub',
+        ExpressionAttributeNames: { '#sub': 'sub' },
+        ExpressionAttributeValues: { ':sub': sub },
+        ReturnValues: 'ALL_OLD',
+      }),
+    );
     await releaseDeviceSlot(sub, deviceId);
     return strip<Device>(out.Attributes);
   } catch (e) {
@@ -106,16 +117,24 @@ export async function removeDevice(sub: string, deviceId: string): Promise<Devic
   }
 }
 
-/** Sets or clears how a device is reached. False when the device is gone. */
-export async function setDeviceChannel(deviceId: string, channel: StoredChannel | undefined): Promise<boolean> {
-  const done = await updateIf({
+/**
+ * Sets or clears how a device of `sub` is reached. Returns the channel it replaced (`previous` undefined when there
+ * was none), or undefined when the device is gone.
+ */
+export async function setDeviceChannel(
+  sub: string,
+  deviceId: string,
+  channel: StoredChannel | undefined,
+): Promise<{ previous: StoredChannel | undefined } | undefined> {
+  const old = await updateIf({
     Key: deviceKey(deviceId),
     UpdateExpression: channel ? 'SET #c = :c' : 'REMOVE #c',
-    ConditionExpression: 'attribute_exists(pk)',
-    ExpressionAttributeNames: { '#c': 'channel' },
-    ...(channel ? { ExpressionAttributeValues: { ':c': channel } } : {}),
+    ConditionExpression: '#sub = :sub',
+    ExpressionAttributeNames: { '#c': 'channel', '#sub': 'sub' },
+    ExpressionAttributeValues: { ':sub': sub, ...(channel ? { ':c': channel } : {}) },
+    ReturnValues: 'ALL_OLD',
   });
-  return done !== undefined;
+  return old && { previous: old.channel as StoredChannel | undefined };
 }
 
 /**
@@ -137,11 +156,13 @@ export async function dropWebPushChannel(deviceId: string, endpoint: string): Pr
 export type EnrolmentCode = { sub: string; expires_at: number; used_at?: number; created_by?: string };
 
 export async function putEnrolmentCode(hash: string, code: EnrolmentCode): Promise<void> {
-  await db().send(new PutCommand({
-    TableName: table(),
-    Item: { ...codeKey(hash), ...code, ttl: Math.ceil(code.expires_at / 1000) },
-    ConditionExpression: 'attribute_not_exists(pk)',
-  }));
+  await db().send(
+    new PutCommand({
+      TableName: table(),
+      Item: { ...codeKey(hash), ...code, ttl: Math.ceil(code.expires_at / 1000) },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
 }
 
 export async function getEnrolmentCode(hash: string): Promise<EnrolmentCode | undefined> {
@@ -161,3 +182,12 @@ export async function useEnrolmentCode(hash: string, now: number): Promise<Enrol
   return used ? strip<EnrolmentCode>(used) : undefined;
 }
 
+/** Undoes this enrolment's use of a code (made at `usedAt`) when the enrolment could not complete. */
+export async function restoreEnrolmentCode(hash: string, usedAt: number): Promise<void> {
+  await updateIf({
+    Key: codeKey(hash),
+    UpdateExpression: 'REMOVE used_at',
+    ConditionExpression: 'used_at = :at',
+    ExpressionAttributeValues: { ':at': usedAt },
+  });
+}

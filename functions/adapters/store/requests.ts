@@ -1,6 +1,7 @@
 // Authentication requests (CIBA §7-§11) and their ping/push delivery state (§10.2, §10.3).
 import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuthRequest } from '../../core/model.ts';
+import type { Granted } from '../../core/device-decision.ts';
 import { TABLE } from '../../../infra/table.ts';
 import { config } from '../../config.ts';
 import { db, key, strip, table, updateIf } from './table.ts';
@@ -10,13 +11,33 @@ const EXPIRED_ROW_GRACE_S = 86_400;
 
 const ttlOf = (expiresAtMs: number): number => Math.ceil(expiresAtMs / 1000) + EXPIRED_ROW_GRACE_S;
 
+/**
+ * RFC 9396 authorization details are kept as JSON text: a DynamoDB item cannot hold every JSON value (32 levels of
+ * nesting, numbers beyond JavaScript's safe integers or DynamoDB's range), and the text keeps them exactly as sent.
+ */
+const DETAIL_FIELDS = ['authorization_details', 'granted_authorization_details'] as const;
+
+function detailsAsText(req: AuthRequest): Record<string, unknown> {
+  const item: Record<string, unknown> = { ...req };
+  for (const field of DETAIL_FIELDS) if (req[field] !== undefined) item[field] = JSON.stringify(req[field]);
+  return item;
+}
+
+/** A request row as the rest of the code sees it (keys stripped, details parsed). */
+function rowOf(item: Record<string, unknown> | undefined): AuthRequest | undefined {
+  const row = strip<Record<string, unknown>>(item);
+  if (!row) return undefined;
+  for (const field of DETAIL_FIELDS) if (typeof row[field] === 'string') row[field] = JSON.parse(row[field]);
+  return row as AuthRequest;
+}
+
 export async function createAuthRequest(req: AuthRequest): Promise<void> {
   await db().send(
     new PutCommand({
       TableName: table(),
       Item: {
         ...key.request(req.id),
-        ...req,
+        ...detailsAsText(req),
         // Sparse index of a user's pending requests (device API); removed once decided or expired.
         [TABLE.userIndex.partitionKey]: `USERREQ#${req.sub}`,
         [TABLE.userIndex.sortKey]: `${String(req.created_at).padStart(15, '0')}#${req.id}`,
@@ -30,7 +51,7 @@ export async function createAuthRequest(req: AuthRequest): Promise<void> {
 
 export async function getAuthRequest(id: string): Promise<AuthRequest | undefined> {
   const out = await db().send(new GetCommand({ TableName: table(), Key: key.request(id), ConsistentRead: true }));
-  return strip<AuthRequest>(out.Item);
+  return rowOf(out.Item);
 }
 
 /**
@@ -81,7 +102,7 @@ export async function redeemAuthRequest(id: string, clientId: string, now: numbe
     ExpressionAttributeValues: { ':redeemed': 'redeemed', ':approved': 'approved', ':client': clientId, ':now': now },
     ReturnValues: 'ALL_NEW',
   });
-  return row && strip<AuthRequest>(row);
+  return row && rowOf(row);
 }
 
 /** Store the workflow's callback token; returns the row as it is now (the device may have decided already). */
@@ -93,7 +114,7 @@ export async function storeTaskToken(id: string, taskToken: string): Promise<Aut
     ExpressionAttributeValues: { ':token': taskToken },
     ReturnValues: 'ALL_NEW',
   });
-  return row && strip<AuthRequest>(row);
+  return row && rowOf(row);
 }
 
 /**
@@ -122,7 +143,7 @@ export async function prepareDelivery(id: string, taskToken: string, now: number
     ExpressionAttributeValues: { ':token': taskToken, ':now': now, ':one': 1 },
     ReturnValues: 'ALL_NEW',
   });
-  return row && strip<AuthRequest>(row);
+  return row && rowOf(row);
 }
 
 /**
@@ -137,7 +158,7 @@ export async function claimDelivery(id: string, attempt: number): Promise<AuthRe
     ExpressionAttributeValues: { ':attempt': attempt },
     ReturnValues: 'ALL_OLD',
   });
-  return row && strip<AuthRequest>(row);
+  return row && rowOf(row);
 }
 
 /**
@@ -189,7 +210,8 @@ export type DecisionResult =
 
 /**
  * The user's decision: a conditional write on `status = pending AND expires_at > now` for that user's request.
- * The task token is taken out of the row in the same write: it is used once, by the caller.
+ * The task token is taken out of the row in the same write: it is used once, by the caller. `granted`: what a
+ * narrowing approval grants (core/device-decision.ts), stored beside the request.
  */
 export async function decideAuthRequest(
   id: string,
@@ -197,11 +219,18 @@ export async function decideAuthRequest(
   decision: 'approved' | 'denied',
   now: number,
   amr: string[],
+  granted: Granted = {},
 ): Promise<DecisionResult> {
+  const narrowed: [string, unknown][] = [];
+  if (granted.granted_scope !== undefined) narrowed.push(['granted_scope', granted.granted_scope]);
+  if (granted.granted_authorization_details !== undefined)
+    narrowed.push(['granted_authorization_details', JSON.stringify(granted.granted_authorization_details)]);
   const old = await updateIf({
     Key: key.request(id),
     UpdateExpression:
-      'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr REMOVE gsi1pk, gsi1sk, task_token',
+      'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr' +
+      narrowed.map(([field]) => `, ${field} = :${field}`).join('') +
+      ' REMOVE gsi1pk, gsi1sk, task_token',
     ConditionExpression: '#status = :pending AND expires_at > :now AND #sub = :sub',
     ExpressionAttributeNames: { '#status': 'status', '#sub': 'sub' },
     ExpressionAttributeValues: {
@@ -211,6 +240,7 @@ export async function decideAuthRequest(
       ':amr': amr,
       ':pending': 'pending',
       ':sub': sub,
+      ...Object.fromEntries(narrowed.map(([field, value]) => [`:${field}`, value])),
     },
     ReturnValues: 'UPDATED_OLD',
   });
@@ -237,5 +267,5 @@ export async function listPendingRequests(sub: string, now: number): Promise<Aut
       Limit: 100,
     }),
   );
-  return (out.Items ?? []).map((i) => strip<AuthRequest>(i)!);
+  return (out.Items ?? []).map((i) => rowOf(i)!);
 }
