@@ -74,7 +74,6 @@ function admin(args: string[], env: Record<string, string> = {}) {
   });
 }
 
-
 test('clients add/list/show/remove; a typo in the file is named and nothing is added', async () => {
   const file = join(dir, 'client.json');
   writeFileSync(
@@ -85,7 +84,7 @@ test('clients add/list/show/remove; a typo in the file is named and nothing is a
   assert.equal(added.status, 0, added.stderr);
   assert.match(added.stderr, /"action":"clients.add"/);
   assert.ok(!added.stderr.includes(SECRET), 'the secret never reaches the audit line');
-  const list = (await admin(['clients', 'list', '--json']));
+  const list = await admin(['clients', 'list', '--json']);
   assert.deepEqual(
     (list.json() as { client_id: string }[]).map((c) => c.client_id),
     ['rp', 'till-9'],
@@ -121,7 +120,7 @@ test('users add/list/show/remove (devices and refresh tokens go with the user)',
   const bruno = (await admin(['users', 'show', 'bruno', '--json'])).json() as Record<string, unknown>;
   assert.equal(bruno.user_code, 'set');
   assert.equal('user_code_hash' in bruno, false);
-  const removed = (await admin(['users', 'remove', 'bruno', '--json']));
+  const removed = await admin(['users', 'remove', 'bruno', '--json']);
   assert.equal(removed.status, 0, removed.stderr);
   assert.equal((await admin(['users', 'show', 'bruno'])).status, 1);
 });
@@ -147,7 +146,7 @@ test('requests list/cancel: a cancelled poll request answers access_denied', asy
 });
 
 test('registration-tokens create: the token registers a client at /register', async () => {
-  const created = (await admin(['registration-tokens', 'create', '--expires-in', '600', '--single-use', '--json']));
+  const created = await admin(['registration-tokens', 'create', '--expires-in', '600', '--single-use', '--json']);
   assert.equal(created.status, 0, created.stderr);
   const { token, single_use } = created.json() as { token: string; single_use: boolean };
   assert.equal(single_use, true);
