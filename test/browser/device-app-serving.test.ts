@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { CONTENT_SECURITY_POLICY, acceptsGzip } from '../../functions/handlers/device-app.ts';
+import { CONTENT_SECURITY_POLICY, acceptsGzip } from '../../functions/runtime/device-app-assets.ts';
 import { startWorld, type World } from '../support/e2e.ts';
 
 /** A raw HTTP exchange (fetch would decompress, follow redirects and hide Content-Length). */
