@@ -124,12 +124,12 @@ export const SETTINGS = {
     env: 'CIBA_MAX_PENDING_PER_USER',
     type: 'integer',
     default: 5,
-    min: 1,
+    min: 0,
     max: 50,
     scope: 'operator',
     description:
       "Requests one user may have pending (undecided, unexpired) at once: a flood of prompts to the user's " +
-      'device is refused with `429 slow_down` and notifies nobody.',
+      'device is refused with `429 slow_down` and notifies nobody. `0` turns the cap off (load tests only).',
   },
   userCodeAttempts: {
     env: 'CIBA_USER_CODE_ATTEMPTS',

@@ -47,6 +47,7 @@ import { runAuthMethods, type AuthMethodsResult } from './bench/auth-methods.ts'
 import { formatDeviceApp, runDeviceAppBench, type DeviceAppResult } from './bench/device-app.ts';
 import { notifyCalls, runWebPushLevel, webPushUsers, type WebPushLevelResult } from './bench/webpush.ts';
 import { dpopCalls, formatDpopCalls, type DpopCallsRow } from './bench/dpop-calls.ts';
+import { formatLifecycleLoad, lifecycleLoad, type LifecycleRow } from './bench/lifecycle-load.ts';
 import type { NotifyCallsRow } from './bench/notify-calls.ts';
 import { WebPushReceiver } from '../local/web-push-receiver.ts';
 import { encodeBasic } from '../functions/core/client-auth.ts';
@@ -172,6 +173,7 @@ type Results = {
   webPush?: WebPushLevelResult[];
   notifyCalls?: NotifyCallsRow[];
   dpopCalls?: DpopCallsRow[];
+  lifecycle?: LifecycleRow[];
   bundles?: { results: BundleResult[]; options: Awaited<ReturnType<typeof constructBundling>> };
   authMethods?: AuthMethodsResult;
   deviceApp?: DeviceAppResult;
@@ -358,6 +360,10 @@ async function main(): Promise<void> {
   progress('AWS calls DPoP adds per token request and userinfo, nonces off and on (child processes)');
   results.dpopCalls = [...(await dpopCalls(PROJECT_DIR, false)), ...(await dpopCalls(PROJECT_DIR, true))];
 
+  // ---- 11: introspection, revocation and registration under load (child process) ------------------------------
+  progress('introspection, revocation and registration: requests per second at c=8 (child process)');
+  results.lifecycle = await lifecycleLoad(PROJECT_DIR, args.quick ? 40 : 300);
+
   // ---- 4: bundles -------------------------------------------------------------------------------------------
   const benchDir = join(PROJECT_DIR, '.bench');
   if (!existsSync(benchDir)) trackEmptyDir(benchDir);
@@ -379,6 +385,7 @@ async function main(): Promise<void> {
   printUserNotifications(results.webPush, results.notifyCalls);
   if (results.deviceApp) say(formatDeviceApp(results.deviceApp));
   if (results.dpopCalls) say(formatDpopCalls(results.dpopCalls));
+  if (results.lifecycle) say(formatLifecycleLoad(results.lifecycle));
 
   say(`\nbench time: ${((performance.now() - began) / 1000).toFixed(1)} s`);
   say('\n== JSON (all figures) ==');

@@ -74,8 +74,13 @@ export async function reserveUserLimits(
     Math.floor(now / 1000),
     'backchannel requests for this user',
   );
-  const slot = claimPendingSlot(sub, requestId, expiresAt, now, maxPendingPerUser).then((claimed) => {
-    if (claimed === true) return () => releasePendingSlot(sub, requestId);
+  // 0: no cap (CIBA_MAX_PENDING_PER_USER, for load tests).
+  const claim =
+    maxPendingPerUser === 0
+      ? Promise.resolve(true as const)
+      : claimPendingSlot(sub, requestId, expiresAt, now, maxPendingPerUser);
+  const slot = claim.then((claimed) => {
+    if (claimed === true) return maxPendingPerUser === 0 ? undefined : () => releasePendingSlot(sub, requestId);
     const retryAfter = pendingRetryAfter(claimed, now);
     log.warn('backchannel request refused: too many pending requests for the user', { retryAfter });
     throw tooManyRequests('pending requests for this user', retryAfter);

@@ -24,6 +24,8 @@ export const BENCH_SERVER_ENV: Record<string, string> = {
   LOG_LEVEL: 'warn',
   CIBA_RATE_LIMIT_CLIENT: '9999999/1',
   CIBA_RATE_LIMIT_USER: '9999999/1',
+  // The load sections leave thousands of requests pending per user: no cap on pending prompts.
+  CIBA_MAX_PENDING_PER_USER: '0',
 };
 
 /** The ping and push clients (scripts/bench/notify.ts), each notified at its own path of a loopback receiver. */

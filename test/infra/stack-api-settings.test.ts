@@ -1,32 +1,16 @@
 // Infrastructure tests: the HTTP API, the construct props and the server settings of the synthesized CibaStack.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import { ROUTES } from '../../functions/routes.ts';
 import type { CibaServerProps } from '../../infra/ciba-construct.ts';
-import {
-  FUNCTION_NAMES,
-  missingHandlers,
-  allHandlersExist,
-  type Synth,
-  tmpDirs,
-  synth,
-  resourcesOf,
-  logicalId,
-  functionInfo,
-} from './support.ts';
+import { FUNCTION_NAMES, type Synth, synth, resourcesOf, logicalId, functionInfo, defaultStack } from './support.ts';
 
 // ---- Tests ------------------------------------------------------------------------------------------------
 
 let s: Synth;
 before(() => {
-  if (!allHandlersExist)
-    console.log(`# handlers not written yet, stubbed for these tests: ${missingHandlers.join(', ')}`);
-  s = synth();
-});
-after(() => {
-  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+  s = defaultStack();
 });
 
 describe('CibaStack: HTTP API', () => {
@@ -269,7 +253,7 @@ describe('CibaServer: server settings (rate limits, id_token_hint grace)', () =>
         /settings\.idTokenHintGrace must be whole seconds from 0 to 31536000/,
       ],
       [{ settings: { idTokenHintGrace: Duration.millis(500) } }, /settings\.idTokenHintGrace must be whole seconds/],
-      [{ settings: { maxPendingPerUser: 0 } }, /settings\.maxPendingPerUser must be an integer from 1 to 50, got 0/],
+      [{ settings: { maxPendingPerUser: 51 } }, /settings\.maxPendingPerUser must be an integer from 0 to 50, got 51/],
       [{ settings: { logLevel: 'verbose' as 'info' } }, /settings\.logLevel must be `debug` or `info`/],
       [{ settings: { bindingMessagePattern: '[' } }, /settings\.bindingMessagePattern must be a regular expression/],
       [{ settings: { tableName: 'x' } as never }, /settings\.tableName is not a server setting/],

@@ -1,21 +1,17 @@
 // Infrastructure tests: the table and the state machine of the synthesized CibaStack.
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
 import { TABLE } from '../../infra/table.ts';
 import { ASL_PATH, pascal } from '../../infra/ciba-construct.ts';
 import {
-  missingHandlers,
-  allHandlersExist,
   type Json,
   asArray,
   normalize,
   type Synth,
-  tmpDirs,
-  synth,
   resourcesOf,
   logicalId,
   roleStatements,
@@ -25,18 +21,14 @@ import {
   resourcesFor,
   STAR_RESOURCE_ACTIONS,
   allPolicyDocuments,
+  defaultStack,
 } from './support.ts';
 
 // ---- Tests ------------------------------------------------------------------------------------------------
 
 let s: Synth;
 before(() => {
-  if (!allHandlersExist)
-    console.log(`# handlers not written yet, stubbed for these tests: ${missingHandlers.join(', ')}`);
-  s = synth();
-});
-after(() => {
-  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+  s = defaultStack();
 });
 
 describe('CibaStack: data', () => {

@@ -2,19 +2,16 @@
 // expected permissions are written out again on purpose: the tests are the specification, the construct the
 // implementation).
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { TOPIC_SUBSCRIBERS } from '../../functions/routes.ts';
 import { TABLE } from '../../infra/table.ts';
 import { ASL_PATH, functionSpecs } from '../../infra/ciba-construct.ts';
 import {
   FUNCTION_NAMES,
-  missingHandlers,
-  allHandlersExist,
   type Json,
   type Synth,
-  tmpDirs,
   synth,
   resourcesOf,
   logicalId,
@@ -28,18 +25,14 @@ import {
   isAccountRoot,
   allPolicyDocuments,
   dependenciesOf,
+  defaultStack,
 } from './support.ts';
 
 // ---- Tests ------------------------------------------------------------------------------------------------
 
 let s: Synth;
 before(() => {
-  if (!allHandlersExist)
-    console.log(`# handlers not written yet, stubbed for these tests: ${missingHandlers.join(', ')}`);
-  s = synth();
-});
-after(() => {
-  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+  s = defaultStack();
 });
 
 describe('CibaStack: functions', () => {

@@ -1,7 +1,7 @@
 // Infrastructure tests: alarms and dashboard of the synthesized CibaStack.
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { before, describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { Stack } from 'aws-cdk-lib';
 import { Topic } from 'aws-cdk-lib/aws-sns';
@@ -10,30 +10,23 @@ import { ROUTES, TOPIC_SUBSCRIBERS } from '../../functions/routes.ts';
 import { ASL_PATH } from '../../infra/ciba-construct.ts';
 import {
   FUNCTION_NAMES,
-  missingHandlers,
-  allHandlersExist,
   type Json,
   asArray,
   normalize,
   type Synth,
-  tmpDirs,
   synth,
   resourcesOf,
   logicalId,
   functionInfo,
   allPolicyDocuments,
+  defaultStack,
 } from './support.ts';
 
 // ---- Tests ------------------------------------------------------------------------------------------------
 
 let s: Synth;
 before(() => {
-  if (!allHandlersExist)
-    console.log(`# handlers not written yet, stubbed for these tests: ${missingHandlers.join(', ')}`);
-  s = synth();
-});
-after(() => {
-  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+  s = defaultStack();
 });
 
 type Alarm = Json & { id: string };

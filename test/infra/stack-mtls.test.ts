@@ -1,36 +1,28 @@
 // Infrastructure tests: the mutual-TLS (RFC 8705) custom domain of the synthesized CibaStack.
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import { Stack } from 'aws-cdk-lib';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import type { CibaServerProps } from '../../infra/ciba-construct.ts';
 import {
   FUNCTION_NAMES,
-  missingHandlers,
-  allHandlersExist,
   type Json,
   asArray,
   type Synth,
-  tmpDirs,
   synth,
   resourcesOf,
   logicalId,
   functionInfo,
   allPolicyDocuments,
+  defaultStack,
 } from './support.ts';
 
 // ---- Tests ------------------------------------------------------------------------------------------------
 
 let s: Synth;
 before(() => {
-  if (!allHandlersExist)
-    console.log(`# handlers not written yet, stubbed for these tests: ${missingHandlers.join(', ')}`);
-  s = synth();
-});
-after(() => {
-  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+  s = defaultStack();
 });
 
 describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {

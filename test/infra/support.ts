@@ -3,7 +3,8 @@
 // `access` of functions/routes.ts entitles a function to is written out again here (expectedActions): the tests are
 // the specification of least privilege, the construct is the implementation.
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { after } from 'node:test';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { App, type Stack } from 'aws-cdk-lib';
@@ -211,3 +212,19 @@ export function dependenciesOf(resource: Json, ids: Set<string>): Set<string> {
   walk(resource.Properties);
   return deps;
 }
+
+let defaultSynth: Synth | undefined;
+/**
+ * The default CibaStack, synthesized once per test file (each runs in its own process); the temporary folders of
+ * every synth of the file are removed after its tests.
+ */
+export function defaultStack(): Synth {
+  if (!defaultSynth) {
+    if (!allHandlersExist) console.log(`# handlers not written yet, stubbed: ${missingHandlers.join(', ')}`);
+    defaultSynth = synth();
+  }
+  return defaultSynth;
+}
+after(() => {
+  for (const dir of tmpDirs) rmSync(dir, { recursive: true, force: true });
+});

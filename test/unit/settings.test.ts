@@ -34,7 +34,7 @@ test('a bad value stops the process with a message naming the variable and what 
     () => readSetting('bindingMessagePattern', { CIBA_BINDING_MESSAGE_PATTERN: '[' }),
     /CIBA_BINDING_MESSAGE_PATTERN/,
   );
-  assert.throws(() => loadConfig({ ...BASE, CIBA_MAX_PENDING_PER_USER: '0' }), /CIBA_MAX_PENDING_PER_USER/);
+  assert.throws(() => loadConfig({ ...BASE, CIBA_MAX_PENDING_PER_USER: '51' }), /CIBA_MAX_PENDING_PER_USER/);
 });
 
 test('a binding message pattern applies to the whole message', () => {
