@@ -357,7 +357,11 @@ function snsEvent(message: PublishedMessage): SNSEvent {
  * One friendly console line for a device-topic notification (JSON from the notify-device function), or undefined
  * if the message is not one. Prints only fields that are present; the message carries no secret.
  */
-export function formatDeviceNotification(message: string, now = Date.now()): string | undefined {
+/**
+ * The console line for a device notification; `demo` is how to run the demo against this server (e.g.
+ * `PORT=9000 npm run demo`), so the printed command works as written.
+ */
+export function formatDeviceNotification(message: string, now = Date.now(), demo = 'npm run demo'): string | undefined {
   let m: Record<string, unknown>;
   try {
     m = JSON.parse(message) as Record<string, unknown>;
@@ -374,7 +378,7 @@ export function formatDeviceNotification(message: string, now = Date.now()): str
   if (text(m.scope)) details.push(`scope: ${text(m.scope)}`);
   if (details.length > 0) line += ` — ${details.join(', ')}`;
   if (typeof m.expiresAt === 'number') line += ` (expires in ${Math.max(0, Math.round(m.expiresAt - now / 1000))} s)`;
-  return `${line} → approve with: npm run demo -- approve ${m.requestId}`;
+  return `${line} → approve with: ${demo} -- approve ${m.requestId}`;
 }
 
 function xml(text: string): string {

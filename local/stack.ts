@@ -238,7 +238,13 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   const sns = new LocalSns({
     onPublish: (m) => {
       if (quiet || m.topicArn !== deviceTopicArn) return;
-      const line = formatDeviceNotification(m.message);
+      // The demo finds this server by ISSUER or PORT (scripts/demo.ts): name them when they are not the defaults.
+      const demo = options.issuer
+        ? `ISSUER=${options.issuer} npm run demo`
+        : api.port === 8080
+          ? 'npm run demo'
+          : `PORT=${api.port} npm run demo`;
+      const line = formatDeviceNotification(m.message, Date.now(), demo);
       if (line) console.log(line);
     },
     onDirectPublish: (m) => outbox.append({ channel: m.channel, to: m.to, message: m.message }, m.time),

@@ -90,6 +90,5 @@ export function httpHandler(route: string, fn: (event: HttpEvent) => Promise<Htt
         );
         request.response = withoutBodyForHead(request.event, response);
       },
-    })
-    .handler(fn);
+    });
 }

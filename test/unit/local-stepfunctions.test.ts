@@ -572,5 +572,12 @@ describe('local SNS over the SNS SDK', () => {
       '📱 alice: "Store POS" asks to sign you in — binding message: "X7-42", scope: openid (expires in 300 s) → approve with: npm run demo -- approve r1',
     );
     assert.equal(formatDeviceNotification('not json'), undefined);
+    // On another port the printed command names it, so it works as written.
+    const onPort = formatDeviceNotification(
+      JSON.stringify({ requestId: 'r2', sub: 'bob' }),
+      0,
+      'PORT=9123 npm run demo',
+    );
+    assert.match(String(onPort), /→ approve with: PORT=9123 npm run demo -- approve r2$/);
   });
 });

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Context } from 'aws-lambda';
 import { lambdaHandler } from '../../functions/runtime/handler.ts';
+import { httpHandler, json, type HttpEvent } from '../../functions/runtime/http.ts';
 import { log } from '../../functions/runtime/log.ts';
 
 test('log lines carry the invocation context; concurrent invocations keep their own', async (t) => {
@@ -27,4 +28,24 @@ test('log lines carry the invocation context; concurrent invocations keep their 
     assert.equal(l.function, 'probe');
     assert.equal(l.awsRequestId, `req-${l.n}`);
   }
+});
+
+test('HTTP handlers carry the same context (function = the route name)', async (t) => {
+  const lines: string[] = [];
+  const write = process.stdout.write.bind(process.stdout);
+  t.mock.method(process.stdout, 'write', (chunk: string | Uint8Array, ...rest: []) => {
+    if (typeof chunk === 'string' && chunk.startsWith('{"level"')) return lines.push(chunk) > 0;
+    return write(chunk, ...rest);
+  });
+  const handler = httpHandler('probe-route', async () => {
+    log.info('http probe ran');
+    return json(200, {});
+  });
+  const event = { headers: {}, requestContext: { http: { method: 'GET' } } } as unknown as HttpEvent;
+  const response = await handler(event, { awsRequestId: 'req-http' } as Context);
+  t.mock.restoreAll();
+  assert.equal((response as { statusCode: number }).statusCode, 200);
+  const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.message === 'http probe ran');
+  assert.equal(line?.function, 'probe-route');
+  assert.equal(line?.awsRequestId, 'req-http');
 });
