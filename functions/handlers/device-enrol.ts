@@ -1,7 +1,6 @@
 // POST /device/enrol: a new authentication device registers its public key with a one-time code and a proof made
 // with that key (docs/device-api.md, "Enrolling devices"). No device assertion: the proof authenticates.
-import { httpHandler, json } from '../runtime/http.ts';
-import { jsonBody } from '../runtime/json-body.ts';
+import { httpHandler, json, jsonBody } from '../runtime/http.ts';
 import { enrolDevice } from '../usecases/enrolment.ts';
 
 export const handler = httpHandler('device-enrol', async (event) => {
