@@ -5,50 +5,32 @@
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
+import type { Notice } from '../core/user-notification.ts';
 
 const snsClient = awsClient('SNS', () => new SNSClient({}));
 
-export type DeviceNotification = {
-  type: 'ciba.authentication_request';
-  requestId: string;
-  sub: string;
-  clientId: string;
-  clientName?: string;
-  bindingMessage?: string;
-  scope: string;
-  /** Epoch seconds. */
-  expiresAt: number;
-};
-
-export async function notifyDevice(n: DeviceNotification): Promise<void> {
-  await snsClient().send(
-    new PublishCommand({
-      TopicArn: config().deviceTopicArn,
-      Subject: 'Sign-in request',
-      Message: JSON.stringify(n),
-      // Subscribers (push, SMS, e-mail channels) filter on the user.
-      MessageAttributes: {
-        sub: { DataType: 'String', StringValue: n.sub },
-        type: { DataType: 'String', StringValue: n.type },
-      },
-    }),
-  );
-}
+/** A new authentication request, as published (the dispatcher's Notice, functions/core/user-notification.ts). */
+export type DeviceNotification = Extract<Notice, { type: 'ciba.authentication_request' }>;
 
 /** Published when a device is enrolled: the user's other devices are told (functions/core/user-notification.ts). */
 export type DeviceEnrolledNotice = { type: 'ciba.device_enrolled'; sub: string; device_id: string; name?: string };
 
-export async function publishDeviceEnrolled(n: Omit<DeviceEnrolledNotice, 'type'>): Promise<void> {
-  const message: DeviceEnrolledNotice = { type: 'ciba.device_enrolled', ...n };
+/** One message on the device topic, with the user and the type as attributes for subscribers that filter. */
+async function publish(message: DeviceNotification | DeviceEnrolledNotice, subject: string): Promise<void> {
   await snsClient().send(
     new PublishCommand({
       TopicArn: config().deviceTopicArn,
-      Subject: 'New device',
+      Subject: subject,
       Message: JSON.stringify(message),
       MessageAttributes: {
-        sub: { DataType: 'String', StringValue: n.sub },
+        sub: { DataType: 'String', StringValue: message.sub },
         type: { DataType: 'String', StringValue: message.type },
       },
     }),
   );
 }
+
+export const notifyDevice = (n: DeviceNotification): Promise<void> => publish(n, 'Sign-in request');
+
+export const publishDeviceEnrolled = (n: Omit<DeviceEnrolledNotice, 'type'>): Promise<void> =>
+  publish({ type: 'ciba.device_enrolled', ...n }, 'New device');

@@ -10,7 +10,7 @@ import { grantFromRequest } from '../core/tokens.ts';
 import type { DPoPProof } from '../core/dpop.ts';
 import { narrowResources } from '../core/resource.ts';
 import * as store from '../adapters/store.ts';
-import { verifyClient, type Presented } from './client-auth.ts';
+import { authenticateForGrant, type Presented } from './client-auth.ts';
 import { mintTokens, tokenBinding, type TokenSet } from './tokens.ts';
 import { recordDPoPProof } from './dpop.ts';
 import { log } from '../runtime/log.ts';
@@ -21,15 +21,12 @@ export async function cibaGrant(params: Params, presented: Presented, proof?: DP
   const authReqId = params.get('auth_req_id');
   const id = authReqId ? sha256b64u(authReqId) : undefined;
   // Client and request are independent reads: one round trip on the critical path.
-  const [registered, stored] = await Promise.all([
-    store.getClient(presented.credentials.clientId),
-    id ? store.getAuthRequest(id) : undefined,
-  ]);
-  const client = await verifyClient(registered, presented);
+  const { client, record: stored } = await authenticateForGrant(
+    presented,
+    CIBA_GRANT,
+    id ? store.getAuthRequest(id) : Promise.resolve(undefined),
+  );
   const binding = tokenBinding(client, presented.certificate, proof);
-  if (!client.grant_types.includes(CIBA_GRANT)) {
-    throw tokenError('unauthorized_client', 'the client is not registered for the CIBA grant');
-  }
   if (!id) throw tokenError('invalid_request', 'auth_req_id is required');
 
   let req = stored;

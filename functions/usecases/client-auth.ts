@@ -7,12 +7,13 @@ import { verifyClientAssertion, type AssertionKey } from '../core/jwt-assertion.
 import { mtlsRequirement } from '../core/client-metadata.ts';
 import { certificateCurrent, matchesSelfSigned, matchesTlsClientAuth, parseClientCertificate } from '../core/mtls.ts';
 import { ASSERTION_ALGS, FAPI_ALGS } from '../core/capabilities.ts';
-import type { Client } from '../core/model.ts';
+import { CIBA_GRANT, type Client } from '../core/model.ts';
+import { tokenError } from '../core/errors.ts';
 import type { Params } from '../core/params.ts';
 import { PATHS } from '../routes.ts';
 import { clientKeys } from '../adapters/client-keys.ts';
 import { sealContext, unseal } from '../adapters/sealer.ts';
-import { useOnce } from '../adapters/store.ts';
+import { getClient, useOnce } from '../adapters/store.ts';
 import { config } from '../config.ts';
 import type { HttpEvent } from '../runtime/http.ts';
 
@@ -97,4 +98,22 @@ export async function verifyClient(registered: Client | undefined, presented: Pr
     if (!ok) throw failure(credentials, 'the client certificate does not match the registered client');
   }
   return client;
+}
+
+/**
+ * A grant's client at the token endpoint: authenticated while the grant's own record is read (`read`, one round trip
+ * for both), and registered for `grantType` (RFC 6749 §5.2 unauthorized_client).
+ */
+export async function authenticateForGrant<T>(
+  presented: Presented,
+  grantType: string,
+  read: Promise<T>,
+): Promise<{ client: Client; record: Awaited<T> }> {
+  const [registered, record] = await Promise.all([getClient(presented.credentials.clientId), read]);
+  const client = await verifyClient(registered, presented);
+  if (!client.grant_types.includes(grantType)) {
+    const what = grantType === CIBA_GRANT ? 'the CIBA grant' : grantType;
+    throw tokenError('unauthorized_client', `the client is not registered for ${what}`);
+  }
+  return { client, record };
 }

@@ -10,7 +10,7 @@ import { dpopBinding, type DPoPProof } from '../core/dpop.ts';
 import { narrowResources } from '../core/resource.ts';
 import type { Grant } from '../core/tokens.ts';
 import * as store from '../adapters/store.ts';
-import { verifyClient, type Presented } from './client-auth.ts';
+import { authenticateForGrant, type Presented } from './client-auth.ts';
 import { certificateBinding, mintTokens, type TokenSet } from './tokens.ts';
 import { recordDPoPProof } from './dpop.ts';
 import { log } from '../runtime/log.ts';
@@ -21,15 +21,12 @@ const REUSED = 'refresh_token is invalid, expired or already used';
 export async function refreshGrant(params: Params, presented: Presented, proof?: DPoPProof): Promise<TokenSet> {
   const token = params.get('refresh_token');
   const hash = token ? sha256b64u(token) : undefined;
-  const [registered, record] = await Promise.all([
-    store.getClient(presented.credentials.clientId),
-    hash ? store.getRefreshToken(hash) : undefined,
-  ]);
-  const client = await verifyClient(registered, presented);
+  const { client, record } = await authenticateForGrant(
+    presented,
+    REFRESH_GRANT,
+    hash ? store.getRefreshToken(hash) : Promise.resolve(undefined),
+  );
   const binding = certificateBinding(client, presented.certificate);
-  if (!client.grant_types.includes(REFRESH_GRANT)) {
-    throw tokenError('unauthorized_client', 'the client is not registered for refresh_token');
-  }
   if (!hash) throw tokenError('invalid_request', 'refresh_token is required');
   const now = Date.now();
   const decision = decideRefresh(record, client.client_id, params.get('scope'), now);
