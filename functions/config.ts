@@ -10,7 +10,8 @@ export type Config = Omit<
   Settings,
   | 'issuer'
   | 'tableName'
-  | 'stateMachineArn'
+  | 'pollStateMachineArn'
+  | 'notifyStateMachineArn'
   | 'deviceTopicArn'
   | 'deliveryTopicArn'
   | 'keysSource'
@@ -28,7 +29,8 @@ export type Config = Omit<
 > & {
   issuer: string;
   tableName: string;
-  stateMachineArn: string;
+  /** The state machine per delivery mode (statemachines/workflows.ts). */
+  stateMachineArns: { poll: string; notify: string };
   deviceTopicArn: string;
   deliveryTopicArn: string;
   /** Abuse limits (functions/core/rate-limit.ts): default client quota, requests per user, failed user codes. */
@@ -78,7 +80,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       : { source: 'kms', keyId: required(s.kmsSealKeyId, 'KMS_SEAL_KEY_ID') };
   const {
     tableName,
-    stateMachineArn,
+    pollStateMachineArn,
+    notifyStateMachineArn,
     deviceTopicArn,
     deliveryTopicArn,
     rateLimitPerClient,
@@ -99,7 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...rest,
     issuer,
     tableName: required(tableName, 'TABLE_NAME'),
-    stateMachineArn: stateMachineArn ?? '',
+    stateMachineArns: { poll: pollStateMachineArn ?? '', notify: notifyStateMachineArn ?? '' },
     deviceTopicArn: deviceTopicArn ?? '',
     deliveryTopicArn: deliveryTopicArn ?? '',
     limits: { client: rateLimitPerClient, user: rateLimitPerUser, userCode: userCodeAttempts },

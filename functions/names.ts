@@ -1,11 +1,9 @@
-// Names shared by the functions, the state machine (statemachines/ciba.asl.json) and the monitoring
+// Names shared by the functions, the workflows (statemachines/*.asl.json) and the monitoring
 // (infra/monitoring.ts), each defined once; test/unit/names.test.ts checks that the ASL and the monitoring use
 // exactly these.
 
 /** Errors the workflow's tasks end with, which the ASL's Retry and Catch clauses route on. */
 export const WORKFLOW_ERRORS = {
-  /** The user denied on the device (SendTaskFailure on the device wait). */
-  denied: 'access_denied',
   /** A callback task's deadline passed (the request expired, or a delivery attempt got no report). */
   timeout: 'States.Timeout',
   /** A delivery attempt failed in a way worth retrying (no answer, timeout, 5xx, 408, 429). */

@@ -12,6 +12,8 @@ export type Access = {
   publishDevice?: boolean;
   /** SNS delivery topic publish (ping/push delivery requests; no secrets in them). */
   publishDelivery?: boolean;
+  /** SQS SendMessage to the delivery dead-letter queue (a record of a final delivery failure; no secrets in it). */
+  sendDeadLetter?: boolean;
   /**
    * Sealing key (functions/adapters/sealer.ts): 'seal' encrypts (secrets kept for delivery), 'open' decrypts (them, or a
    * client_secret_jwt secret), 'both' does both.
@@ -159,7 +161,7 @@ export const ROUTES: readonly HttpRoute[] = [
   ]),
 ];
 
-/** Functions the state machine invokes (statemachines/ciba.asl.json `${<Name>FunctionArn}` placeholders). */
+/** Functions the workflows invoke (statemachines/*.asl.json `${<Name>FunctionArn}` placeholders). */
 export const WORKFLOW_FUNCTIONS: readonly WorkflowFunction[] = [
   { name: 'notify-device', access: { table: 'readwrite', publishDevice: true, sendTaskResult: true } },
   { name: 'enqueue-delivery', access: { table: 'readwrite', publishDelivery: true } },
@@ -174,7 +176,7 @@ export const TOPIC_SUBSCRIBERS: readonly TopicSubscriber[] = [
   {
     name: 'deliver',
     topic: 'delivery',
-    access: { table: 'readwrite', sendTaskResult: true, keys: 'sign', sealing: 'both' },
+    access: { table: 'readwrite', sendTaskResult: true, keys: 'sign', sealing: 'both', sendDeadLetter: true },
     timeoutSeconds: 30,
     retries: 0,
   },

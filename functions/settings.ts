@@ -120,6 +120,18 @@ export const SETTINGS = {
     scope: 'operator',
     description: 'Backchannel requests for one user across all clients (`<count>/<seconds>`).',
   },
+  clientCacheSeconds: {
+    env: 'CIBA_CLIENT_CACHE_SECONDS',
+    type: 'integer',
+    default: 30,
+    min: 0,
+    max: 300,
+    scope: 'operator',
+    description:
+      'How long a function instance reuses a client registration it read (saves a DynamoDB read per request). A ' +
+      'change made elsewhere (another instance, the admin CLI) takes effect within this time; an authentication that ' +
+      'fails on a reused registration is retried on a fresh read, so a new secret or key works at once. `0`: always read.',
+  },
   maxPendingPerUser: {
     env: 'CIBA_MAX_PENDING_PER_USER',
     type: 'integer',
@@ -344,7 +356,18 @@ export const SETTINGS = {
       'locally the HTTPS listener. Unset: no mTLS methods, and clients that need them are refused.',
   },
   tableName: { env: 'TABLE_NAME', type: 'string', scope: 'stack', description: 'The DynamoDB table.' },
-  stateMachineArn: { env: 'STATE_MACHINE_ARN', type: 'string', scope: 'stack', description: 'The CIBA state machine.' },
+  pollStateMachineArn: {
+    env: 'POLL_STATE_MACHINE_ARN',
+    type: 'string',
+    scope: 'stack',
+    description: 'The workflow of poll requests (statemachines/poll.asl.json).',
+  },
+  notifyStateMachineArn: {
+    env: 'NOTIFY_STATE_MACHINE_ARN',
+    type: 'string',
+    scope: 'stack',
+    description: 'The workflow of ping and push requests (statemachines/notify.asl.json).',
+  },
   deviceTopicArn: {
     env: 'DEVICE_TOPIC_ARN',
     type: 'string',
@@ -356,6 +379,14 @@ export const SETTINGS = {
     type: 'string',
     scope: 'stack',
     description: 'SNS topic of ping/push delivery requests.',
+  },
+  deliveryDeadLetterQueueUrl: {
+    env: 'DELIVERY_DLQ_URL',
+    type: 'string',
+    scope: 'stack',
+    description:
+      'SQS dead-letter queue of ping/push notifications the client never accepted: the deliver function sends one ' +
+      'record (no secrets) per final failure; `npm run admin -- dead-letters` lists and redrives them.',
   },
   snsPlatformFcmArn: {
     env: 'CIBA_SNS_PLATFORM_FCM_ARN',

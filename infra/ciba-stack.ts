@@ -1,11 +1,12 @@
 // The deployable stack: one CibaServer with the defaults, plus the outputs an operator or a client needs.
 // Env-agnostic on purpose (no account/region, no lookups), so `cdk synth` runs offline without credentials.
-import { CfnOutput, Stack } from 'aws-cdk-lib';
+import { CfnOutput, Stack, Stage, Validations } from 'aws-cdk-lib';
 import type { StackProps } from 'aws-cdk-lib';
 import { Certificate } from 'aws-cdk-lib/aws-certificatemanager';
 import type { Construct } from 'constructs';
 import { CibaServer } from './ciba-construct.ts';
 import type { CibaServerProps } from './ciba-construct.ts';
+import { cibaNagPacks } from './nag.ts';
 
 export interface CibaStackProps extends StackProps {
   /** Passed through to CibaServer; every field has a default there. */
@@ -46,6 +47,20 @@ function mtlsFromContext(scope: Construct): CibaServerProps['mtls'] {
   };
 }
 
+/** Stages (apps) cdk-nag is already registered on: two stacks of one app share one run of the packs. */
+const nagRegistered = new WeakSet<Stage>();
+
+/**
+ * `-c nag=true`: run cdk-nag's AWS Solutions and Serverless packs at synth (infra/nag.ts). They check the whole app,
+ * and any finding not acknowledged in infra/nag.ts fails the synth with CDK's policy validation report. Off by default.
+ */
+function nagFromContext(scope: Construct): boolean {
+  const value: unknown = scope.node.tryGetContext('nag');
+  if (value === undefined || value === null || value === '' || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new Error(`CibaStack: context nag must be true or false, got ${JSON.stringify(value)}`);
+}
+
 export class CibaStack extends Stack {
   readonly server: CibaServer;
 
@@ -61,6 +76,11 @@ export class CibaStack extends Stack {
         'CibaStack: mutual TLS is configured both in props (server.mtls) and in context (mtls*): use one',
       );
     this.server = new CibaServer(this, 'CibaServer', { ...props.server, ...(mtls ? { mtls } : {}) });
+    const stage = Stage.of(this);
+    if (nagFromContext(this) && stage && !nagRegistered.has(stage)) {
+      nagRegistered.add(stage);
+      Validations.of(stage).addPlugins(...cibaNagPacks(stage));
+    }
 
     new CfnOutput(this, 'IssuerUrl', {
       value: this.server.issuerUrl,
@@ -70,9 +90,13 @@ export class CibaStack extends Stack {
       value: this.server.discoveryUrl,
       description: 'OpenID Provider metadata (discovery)',
     });
-    new CfnOutput(this, 'StateMachineArn', {
-      value: this.server.stateMachine.stateMachineArn,
-      description: 'One execution per authentication request',
+    new CfnOutput(this, 'PollStateMachineArn', {
+      value: this.server.stateMachines.poll.stateMachineArn,
+      description: 'One execution per authentication request of a poll client',
+    });
+    new CfnOutput(this, 'NotifyStateMachineArn', {
+      value: this.server.stateMachines.notify.stateMachineArn,
+      description: 'One execution per authentication request of a ping or push client',
     });
     new CfnOutput(this, 'TableName', {
       value: this.server.table.tableName,
@@ -92,7 +116,7 @@ export class CibaStack extends Stack {
     });
     new CfnOutput(this, 'DeliveryDeadLetterQueueUrl', {
       value: this.server.deliveryDeadLetterQueue.queueUrl,
-      description: 'Ping/push notifications the client never accepted: inspect, then delete',
+      description: 'Ping/push notifications the client never accepted: npm run admin -- dead-letters list | redrive',
     });
     new CfnOutput(this, 'AlarmTopicArn', {
       value: this.server.monitoring.alarmTopic.topicArn,

@@ -59,7 +59,8 @@ export interface MonitoredCibaServer {
   readonly deviceTopic: ITopic;
   readonly deliveryTopic: ITopic;
   readonly deliveryDeadLetterQueue: IQueue;
-  readonly stateMachine: StateMachine;
+  /** The workflows by name (`poll`, `notify`): statemachines/workflows.ts. */
+  readonly stateMachines: Readonly<Record<string, StateMachine>>;
   readonly functions: Readonly<Record<string, LambdaFunction>>;
   /** The `Server` dimension of the functions' CibaServer/* metrics. */
   readonly serverName: string;
@@ -129,7 +130,7 @@ export class CibaMonitoring extends Construct {
     this.alarms = this.alarmsByKey;
     const server = props.server;
 
-    this.workflowAlarms(server.stateMachine);
+    for (const [name, machine] of Object.entries(server.stateMachines)) this.workflowAlarms(name, machine);
     for (const [name, fn] of Object.entries(server.functions)) this.functionAlarms(name, fn);
     this.apiAlarms(server.stage);
     this.tableAlarms(server.table);
@@ -203,25 +204,31 @@ export class CibaMonitoring extends Construct {
 
   // ---- Alarms ---------------------------------------------------------------------------------------------
 
-  private workflowAlarms(stateMachine: StateMachine): void {
-    this.alarm('StateMachine-ExecutionsFailed', {
+  private workflowAlarms(name: string, stateMachine: StateMachine): void {
+    const key = `${name[0]!.toUpperCase()}${name.slice(1)}StateMachine`;
+    this.alarm(`${key}-ExecutionsFailed`, {
       metric: stateMachine.metricFailed({ statistic: Stats.SUM, period: ALARM_PERIOD }),
       threshold: 1,
       description:
-        "CIBA: at least one authentication-request workflow failed in 5 minutes. Usually the user's device could not be " +
-        'notified: NotifyDeviceAndWait exhausted its retries, RecordFailure marked the request failed and the execution ended ' +
-        'in Failed (DeviceNotificationFailed), so the client\'s next poll gets access_denied ("the authentication device could not be ' +
-        'reached") instead of the user\'s decision. For ping and push clients it is also a notification their endpoint never ' +
-        'accepted (Undelivered, DeliveryFailed: see the DeliveryDeadLetterQueue alarm). Otherwise a task ' +
+        `CIBA: at least one ${name} authentication-request workflow failed in 5 minutes. ` +
+        (name === 'poll'
+          ? "Usually the user's device could not be notified: AwaitDecision exhausted its retries, RecordFailure marked the " +
+            "request failed and the execution ended in Failed (DeviceNotificationFailed), so the client's next poll gets " +
+            'access_denied ("the authentication device could not be reached") instead of the user\'s decision. '
+          : "A notification the ping or push client's endpoint never accepted: the execution failed at Deliver " +
+            '(Delivery.Rejected or Delivery.Exhausted; see the DeliveryDeadLetterQueue alarm), and can be redriven once ' +
+            'the endpoint is fixed (`npm run admin -- dead-letters redrive`). ') +
+        'Denials are outcomes, not failures. Otherwise a task ' +
         "error (e.g. RecordFailure's DynamoDB update). Expired requests are not failures and never trigger this. " +
         'Look first at: the failed executions in the Step Functions console (execution name = request id) and their error/cause, ' +
         'then the notify-device logs ("device notification failed") and the device topic, or the dead-letter queue.',
     });
-    this.alarm('StateMachine-ExecutionThrottled', {
+    this.alarm(`${key}-ExecutionThrottled`, {
       metric: stateMachine.metricThrottled({ statistic: Stats.SUM, period: ALARM_PERIOD }),
       threshold: 1,
       description:
-        'CIBA: Step Functions throttled state transitions of the CIBA workflow in 5 minutes: devices are notified late, and ' +
+        `CIBA: Step Functions throttled state transitions of the ${name} workflow in 5 minutes` +
+        ': devices are notified late, and ' +
         'decisions and expiries are recorded late. (A throttled StartExecution shows up as bc-authorize 5xx instead.) ' +
         'Look first at: the Step Functions state-transition quota for this account and region in Service Quotas, other state ' +
         'machines sharing it, and the backchannel request rate on the dashboard.',
@@ -370,8 +377,9 @@ export class CibaMonitoring extends Construct {
       description:
         'CIBA: the delivery dead-letter queue holds at least one notification: a ping or push client was never told that its ' +
         'request ended (its endpoint kept failing until the delivery window closed, rejected the notification with 3xx/4xx, or ' +
-        'could not be reached). Ping clients can still fetch the outcome at /token; push clients have lost it. The alarm stays on ' +
-        'until the messages are handled (14 days retention). Look first at: the messages (request id, client id, error, execution), ' +
+        'could not be reached). Ping clients can still fetch the outcome at /token. The alarm stays on until the messages are ' +
+        'handled (14 days retention): `npm run admin -- dead-letters list`, fix the endpoint, then `dead-letters redrive` (the ' +
+        'execution re-runs Deliver). Look first at: the messages (request id, client id, error, execution), ' +
         "the execution history, the deliver function logs and the client's registered client_notification_endpoint.",
     });
     this.alarm('Delivery-DeliveriesFailed', {
@@ -388,7 +396,8 @@ export class CibaMonitoring extends Construct {
   // ---- Dashboard ------------------------------------------------------------------------------------------
 
   private dashboardRows(server: MonitoredCibaServer, dashboardName: string): IWidget[][] {
-    const { api, stage, stateMachine, table, deviceTopic, deliveryTopic, deliveryDeadLetterQueue } = server;
+    const { api, stage, stateMachines, table, deviceTopic, deliveryTopic, deliveryDeadLetterQueue } = server;
+    const machines = Object.entries(stateMachines);
     const functions = Object.entries(server.functions);
     const routes = [...new Set(ROUTES.map(routeKey))];
     const routeMetric = (metricName: string, route: string, statistic: string, label = route): Metric =>
@@ -479,22 +488,28 @@ export class CibaMonitoring extends Construct {
       ],
       [heading('Workflow (one Standard execution per authentication request) and device notifications')],
       [
-        graph('Executions / min', [
-          stateMachine.metricStarted({ ...perMinute, label: 'started' }),
-          stateMachine.metricSucceeded({ ...perMinute, label: 'succeeded (approved, denied or expired)' }),
-          stateMachine.metricFailed({
-            ...perMinute,
-            label: 'failed (device not notified, or undeliverable)',
-            color: RED,
-          }),
-          stateMachine.metricTimedOut({ ...perMinute, label: 'timed out (expected 0)' }),
-          stateMachine.metricAborted({ ...perMinute, label: 'aborted' }),
-          stateMachine.metricThrottled({ ...perMinute, label: 'throttled' }),
-        ]),
-        graph('Execution time: request to decision or expiry (ms)', [
-          stateMachine.metricTime({ statistic: Stats.p(50), period: GRAPH_PERIOD, label: 'p50' }),
-          stateMachine.metricTime({ statistic: Stats.p(99), period: GRAPH_PERIOD, label: 'p99' }),
-        ]),
+        graph(
+          'Executions / min',
+          machines.flatMap(([name, stateMachine]) => [
+            stateMachine.metricStarted({ ...perMinute, label: `${name}: started` }),
+            stateMachine.metricSucceeded({ ...perMinute, label: `${name}: succeeded (approved, denied or expired)` }),
+            stateMachine.metricFailed({
+              ...perMinute,
+              label: `${name}: failed (device not notified, or undeliverable)`,
+              color: RED,
+            }),
+            stateMachine.metricTimedOut({ ...perMinute, label: `${name}: timed out (expected 0)` }),
+            stateMachine.metricAborted({ ...perMinute, label: `${name}: aborted` }),
+            stateMachine.metricThrottled({ ...perMinute, label: `${name}: throttled` }),
+          ]),
+        ),
+        graph(
+          'Execution time: request to decision or expiry (ms)',
+          machines.flatMap(([name, stateMachine]) => [
+            stateMachine.metricTime({ statistic: Stats.p(50), period: GRAPH_PERIOD, label: `${name}: p50` }),
+            stateMachine.metricTime({ statistic: Stats.p(99), period: GRAPH_PERIOD, label: `${name}: p99` }),
+          ]),
+        ),
         graph('Device notifications / min', [
           deviceTopic.metricNumberOfMessagesPublished({ ...perMinute, label: 'published (notify-device)' }),
           deviceTopic.metricNumberOfNotificationsDelivered({ ...perMinute, label: 'delivered' }),

@@ -69,7 +69,8 @@ export type ApiServerOptions = {
   /** Called after each response. */
   onRequest?: (entry: RequestLogEntry) => void;
   /** Requests wait for this before reaching a handler (the stack holds them until it is configured and seeded). */
-  ready?: Promise<unknown>;
+  /** Requests wait for it; `false`: the stack did not start, and they are answered 503. */
+  ready?: Promise<boolean>;
   /** API Gateway's integration timeout (default 30 s). */
   timeoutMs?: number;
   log?: (line: string) => void;
@@ -170,7 +171,12 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       const match = matchRoute(routes, req.method ?? 'GET', rawPath);
       if (!match) return done(404, { 'content-type': 'application/json' }, NOT_FOUND);
       routeKey = match.routeKey;
-      await options.ready;
+      if ((await options.ready) === false)
+        return done(
+          503,
+          { 'content-type': 'application/json', connection: 'close' },
+          JSON.stringify({ message: 'Service Unavailable' }),
+        );
       const event = toApiGatewayEvent(req, body, match, requestId);
       let result: unknown;
       try {

@@ -9,6 +9,8 @@
 // It also holds what the three services share: the error type (AwsError), the reply shape, and the awsJson1_0
 // request parsing and error replies (SNS, an awsQuery service, shares the error type and reply shape).
 // Differences from AWS: no SigV4 signature or credential checks, plain HTTP, no request size limits beyond 1 MB.
+// The same routing is also served in-process (`serve`), the local stack's transport for the handlers' SDK clients
+// (./inprocess.ts).
 import { listen, readBody } from './http-server.ts';
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -17,6 +19,7 @@ import type { LocalStepFunctions } from './stepfunctions.ts';
 import type { LocalSns } from './sns.ts';
 import type { LocalSqs } from './sqs.ts';
 import type { LocalSes } from './ses.ts';
+import type { LocalHttpReply, LocalHttpRequest } from './inprocess.ts';
 
 /** An error a local AWS service answers with: `code` names it in the protocol, `status` is the HTTP status. */
 export class AwsError extends Error {
@@ -101,6 +104,8 @@ export type AwsEndpointOptions = {
 export type AwsEndpoint = {
   url: string;
   port: number;
+  /** Serves one request in-process, as the HTTP listener would (local/inprocess.ts: the SDK clients' transport). */
+  serve(request: LocalHttpRequest): Promise<LocalHttpReply>;
   /** Stops listening and drops open connections (call once its users are quiet). */
   close(): Promise<void>;
 };
@@ -119,35 +124,58 @@ export async function startAwsEndpoint(options: AwsEndpointOptions): Promise<Aws
   });
   const endpoint = await listen(server, host, options.port, true);
   if (options.sqs && options.sqs.endpoint === undefined) options.sqs.setEndpoint(endpoint.url);
-  return endpoint;
+  const serve = async (request: LocalHttpRequest): Promise<LocalHttpReply> => {
+    let reply: AwsReply;
+    if (Buffer.byteLength(request.body) > MAX_BODY) reply = jsonReply({ message: 'Request too large' }, 413);
+    else {
+      try {
+        reply = await dispatch(request.method, request.path, request.headers['x-amz-target'], request.body, options);
+      } catch (err) {
+        log(`[aws-endpoint] ${err instanceof Error ? err.stack : String(err)}`);
+        reply = jsonReply({ message: 'Internal error' }, 500);
+      }
+    }
+    return { status: reply.status, headers: { ...reply.headers, 'content-type': reply.contentType }, body: reply.body };
+  };
+  return { ...endpoint, serve };
 }
 
 async function handle(req: IncomingMessage, res: ServerResponse, options: AwsEndpointOptions): Promise<void> {
   const raw = await readBody(req, MAX_BODY);
   if (raw === undefined) return send(res, jsonReply({ message: 'Request too large' }, 413));
-  const body = raw.toString('utf8');
   const target = req.headers['x-amz-target'];
-  if (typeof target === 'string' && target.startsWith('AWSStepFunctions.')) {
-    if (!options.stepFunctions) return unknownService(res);
-    return send(res, await options.stepFunctions.handleHttp(target, body));
-  }
-  if (typeof target === 'string' && target.startsWith('AmazonSQS.')) {
-    if (!options.sqs) return unknownService(res);
-    return send(res, options.sqs.handleHttp(target, body));
-  }
-  if ((req.url ?? '').startsWith('/v2/email/')) {
-    if (!options.ses) return unknownService(res);
-    return send(res, options.ses.handleHttp(req.method ?? '', req.url ?? '', body));
-  }
-  if (req.method === 'POST' && /(^|&)Action=/.test(body)) {
-    if (!options.sns) return unknownService(res);
-    return send(res, options.sns.handleHttp(body));
-  }
-  return unknownService(res);
+  send(res, await dispatch(req.method ?? '', req.url ?? '', target, raw.toString('utf8'), options));
 }
 
-function unknownService(res: ServerResponse): void {
-  send(res, jsonReply({ __type: 'UnknownOperationException', message: 'No local service for this request' }, 400));
+/** Routes one request to its service by protocol (see the header comment). */
+async function dispatch(
+  method: string,
+  url: string,
+  target: string | string[] | undefined,
+  body: string,
+  options: AwsEndpointOptions,
+): Promise<AwsReply> {
+  if (typeof target === 'string' && target.startsWith('AWSStepFunctions.')) {
+    if (!options.stepFunctions) return unknownService();
+    return options.stepFunctions.handleHttp(target, body);
+  }
+  if (typeof target === 'string' && target.startsWith('AmazonSQS.')) {
+    if (!options.sqs) return unknownService();
+    return options.sqs.handleHttp(target, body);
+  }
+  if (url.startsWith('/v2/email/')) {
+    if (!options.ses) return unknownService();
+    return options.ses.handleHttp(method, url, body);
+  }
+  if (method === 'POST' && /(^|&)Action=/.test(body)) {
+    if (!options.sns) return unknownService();
+    return options.sns.handleHttp(body);
+  }
+  return unknownService();
+}
+
+function unknownService(): AwsReply {
+  return jsonReply({ __type: 'UnknownOperationException', message: 'No local service for this request' }, 400);
 }
 
 function send(res: ServerResponse, reply: AwsReply): void {

@@ -24,6 +24,7 @@
 // because close() ended it or because this process exited or was killed in any way, the watcher sends SIGTERM to
 // java. close() uses the same path and sends SIGKILL if java has not exited after a few seconds.
 import { listen } from './http-server.ts';
+import { dynaliteService, type LocalService } from './inprocess.ts';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
@@ -79,6 +80,11 @@ export type LocalDynamoDb = {
   endpoint: string;
   port: number;
   tableName: string;
+  /**
+   * dynalite only: its request handler called in-process (./inprocess.ts), the local stack's transport for the
+   * handlers' DynamoDB client. DynamoDB Local is another process: reached over HTTP only.
+   */
+  service?: LocalService;
   /** Stops the engine (dynalite: stops listening, drops connections; DynamoDB Local: ends the process). Call once its users are quiet. */
   close(): Promise<void>;
 };
@@ -103,14 +109,21 @@ export async function startLocalDynamoDb(options: LocalDynamoDbOptions): Promise
     await server.close().catch(() => {});
     throw err;
   }
-  return { engine, endpoint: server.url, port: server.port, tableName: options.tableName, close: server.close };
+  return {
+    engine,
+    endpoint: server.url,
+    port: server.port,
+    tableName: options.tableName,
+    ...(server.service ? { service: server.service } : {}),
+    close: server.close,
+  };
 }
 
-type Running = { url: string; port: number; close(): Promise<void> };
+type Running = { url: string; port: number; service?: LocalService; close(): Promise<void> };
 
 async function startDynalite(host: string, port: number | undefined, path: string | undefined): Promise<Running> {
   const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(path ? { path } : {}) });
-  return listen(server, host, port, true);
+  return { ...(await listen(server, host, port, true)), service: dynaliteService(server) };
 }
 
 // ---- DynamoDB Local ----

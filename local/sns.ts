@@ -18,6 +18,8 @@
 //   (asynchronously, as SNS does); there are no retries, no delivery policies, no filter policies, no DLQ.
 //   A subscriber error is logged, never returned to the publisher (as on AWS).
 // - no message signatures (Signature/SigningCertUrl are empty), no FIFO topics, no size accounting beyond 256 KB.
+// - the log of published messages (messages(), directMessages(): for tests and the bench) keeps the newest
+//   `retainMessages` of each kind (default 1000), so a long-running stack's memory does not grow with its traffic.
 import { randomUUID } from 'node:crypto';
 import type { SNSEvent, SNSMessageAttributes } from 'aws-lambda';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
@@ -65,6 +67,8 @@ export type LocalSnsOptions = {
   onPublish?: (message: PublishedMessage) => void;
   /** Called for every SMS and platform-endpoint Publish (the stack's outbox). */
   onDirectPublish?: (message: DirectMessage) => void;
+  /** How many of the newest messages messages() and directMessages() keep, each (default 1000). */
+  retainMessages?: number;
   log?: (line: string) => void;
 };
 
@@ -80,8 +84,10 @@ export class LocalSns {
   readonly #onDirectPublish: ((message: DirectMessage) => void) | undefined;
   readonly #direct: DirectMessage[] = [];
   readonly #log: (line: string) => void;
+  readonly #retain: number;
 
   constructor(options: LocalSnsOptions = {}) {
+    this.#retain = options.retainMessages ?? 1000;
     this.region = options.region ?? LOCAL_REGION;
     this.accountId = options.accountId ?? LOCAL_ACCOUNT_ID;
     this.#onPublish = options.onPublish;
@@ -137,12 +143,12 @@ export class LocalSns {
     return [...this.#endpoints.values()].map((e) => ({ ...e }));
   }
 
-  /** Everything published so far, oldest first. */
+  /** Everything published to topics so far (the newest `retainMessages`), oldest first. */
   messages(): PublishedMessage[] {
     return [...this.#messages];
   }
 
-  /** Every SMS and platform-endpoint message so far, oldest first. */
+  /** Every SMS and platform-endpoint message so far (the newest `retainMessages`), oldest first. */
   directMessages(): DirectMessage[] {
     return [...this.#direct];
   }
@@ -159,6 +165,7 @@ export class LocalSns {
     }
     const direct: DirectMessage = { ...input, messageId: randomUUID(), time: Date.now() };
     this.#direct.push(direct);
+    if (this.#direct.length > this.#retain) this.#direct.shift();
     this.#onDirectPublish?.(direct);
     return { messageId: direct.messageId };
   }
@@ -199,6 +206,7 @@ export class LocalSns {
       time: Date.now(),
     };
     this.#messages.push(published);
+    if (this.#messages.length > this.#retain) this.#messages.shift();
     this.#onPublish?.(published);
     const event = snsEvent(published);
     for (const subscriber of subscribers) {

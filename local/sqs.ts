@@ -3,15 +3,21 @@
 // errors as `{"__type", "message"}` plus the `x-amzn-query-error: <legacy code>;Sender` header, as SQS sends them
 // (request parsing and error replies are the helpers the local services share, ./aws-endpoint.ts).
 //
-// What the product needs, and nothing more: the Step Functions `sqs:sendMessage` integration (the workflow's
-// dead-letter queue) sends in-process with sendMessage; ops and tests read the queue with ReceiveMessage.
-// Operations: SendMessage, ReceiveMessage. Anything else answers 400 UnsupportedOperation.
+// What the product needs, and nothing more: the deliver function sends dead letters with SendMessage (and the Step
+// Functions `sqs:sendMessage` integration can, in-process, with sendMessage); the admin CLI (`dead-letters list |
+// redrive`) reads the queue with ReceiveMessage, hands messages back with ChangeMessageVisibility and removes handled
+// ones with DeleteMessage. Operations: SendMessage, ReceiveMessage, ChangeMessageVisibility, DeleteMessage. Anything
+// else answers 400 UnsupportedOperation.
 //
 // Differences from AWS SQS:
 // - queues are created in-process by the stack (createQueue); standard queues only (no FIFO), fixed attributes:
 //   VisibilityTimeout 30 s, no delay (DelaySeconds is refused), no redrive policy, no retention limit, no KMS, no tags.
-// - messages are never deleted (no DeleteMessage, PurgeQueue): a received message is visible again once its
-//   visibility timeout has passed; receipt handles are returned but nothing accepts them.
+// - receipt handles: each receive of a message gives a new one, and only the newest works, as on AWS: DeleteMessage
+//   with an older handle succeeds without deleting (AWS: "the message might not be deleted"), ChangeMessageVisibility
+//   with it fails (InvalidParameterValue: the receipt handle has expired); a handle of a deleted message is accepted by
+//   DeleteMessage and refused by ChangeMessageVisibility the same way; a handle this service never made (or of another
+//   queue) is ReceiptHandleIsInvalid. ChangeMessageVisibility of a message not in flight is MessageNotInflight. A
+//   message's new visibility timeout counts from the call (AWS: the same). No PurgeQueue, no batch operations.
 // - a queue is addressed by any URL whose last two path segments are `<accountId>/<name>` (the host is not checked,
 //   so the URL from createQueue keeps working whatever port the endpoint got), or by its ARN
 //   `arn:aws:sqs:<region>:<accountId>:<name>` (AWS accepts only the URL). Before setEndpoint, createQueue answers an
@@ -56,6 +62,8 @@ const ERRORS = {
   InvalidAddress: { queryCode: 'InvalidAddress', status: 404, modeled: true },
   InvalidMessageContents: { queryCode: 'InvalidMessageContents', status: 400, modeled: true },
   UnsupportedOperation: { queryCode: 'AWS.SimpleQueueService.UnsupportedOperation', status: 400, modeled: true },
+  ReceiptHandleIsInvalid: { queryCode: 'ReceiptHandleIsInvalid', status: 404, modeled: true },
+  MessageNotInflight: { queryCode: 'AWS.SimpleQueueService.MessageNotInflight', status: 400, modeled: true },
   InvalidParameterValue: { queryCode: 'InvalidParameterValue', status: 400, modeled: false },
   MissingParameter: { queryCode: 'MissingParameter', status: 400, modeled: false },
 } as const;
@@ -99,6 +107,8 @@ type StoredMessage = {
   receiveCount: number;
   /** Epoch ms from which the message can be received. */
   visibleAt: number;
+  /** The receipt handle of the latest receive (the only one that works). */
+  receiptHandle?: string;
 };
 
 type Queue = { name: string; createdTimestamp: number; messages: StoredMessage[] };
@@ -271,6 +281,10 @@ export class LocalSqs {
       }
       case 'ReceiveMessage':
         return this.#receiveMessage(input);
+      case 'DeleteMessage':
+        return this.#deleteMessage(input);
+      case 'ChangeMessageVisibility':
+        return this.#changeMessageVisibility(input);
       default:
         throw new SqsError('UnsupportedOperation', `Operation ${operation} is not supported by the local SQS service`);
     }
@@ -303,9 +317,10 @@ export class LocalSqs {
       }
       const selected = selectAttributes(m.attributes, attributeNames);
       const hasSelected = Object.keys(selected).length > 0;
+      m.receiptHandle = receiptHandle(queue.name, m.messageId);
       return {
         MessageId: m.messageId,
-        ReceiptHandle: randomBytes(32).toString('base64url'),
+        ReceiptHandle: m.receiptHandle,
         MD5OfBody: m.md5OfBody,
         Body: m.body,
         ...(Object.keys(system).length > 0 ? { Attributes: system } : {}),
@@ -316,6 +331,40 @@ export class LocalSqs {
     });
     if (received.length > 0) this.#save();
     return messages.length > 0 ? { Messages: messages } : {};
+  }
+
+  #deleteMessage(input: Record<string, unknown>): Record<string, unknown> {
+    const queue = this.#queue(requiredString(input, 'QueueUrl'));
+    const handle = requiredString(input, 'ReceiptHandle');
+    const messageId = messageOfHandle(queue.name, handle);
+    const index = queue.messages.findIndex((m) => m.messageId === messageId);
+    // A handle of a deleted message, or one replaced by a later receive: accepted, nothing deleted (as on AWS).
+    if (index >= 0 && queue.messages[index]!.receiptHandle === handle) {
+      queue.messages.splice(index, 1);
+      this.#save();
+    }
+    return {};
+  }
+
+  #changeMessageVisibility(input: Record<string, unknown>): Record<string, unknown> {
+    const queue = this.#queue(requiredString(input, 'QueueUrl'));
+    const handle = requiredString(input, 'ReceiptHandle');
+    if (input.VisibilityTimeout === undefined || input.VisibilityTimeout === null)
+      throw new SqsError('MissingParameter', 'The request must contain the parameter VisibilityTimeout.');
+    const visibility = integerIn(input.VisibilityTimeout, 'VisibilityTimeout', 0, MAX_VISIBILITY_TIMEOUT)!;
+    const messageId = messageOfHandle(queue.name, handle);
+    const message = queue.messages.find((m) => m.messageId === messageId);
+    if (!message || message.receiptHandle !== handle) {
+      throw new SqsError(
+        'InvalidParameterValue',
+        `Value ${handle} for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.`,
+      );
+    }
+    const now = Date.now();
+    if (message.visibleAt <= now) throw new SqsError('MessageNotInflight', 'Message not inflight.');
+    message.visibleAt = now + visibility * 1000;
+    this.#save();
+    return {};
   }
 
   /** The queue a QueueUrl (any origin, path ending `<accountId>/<name>`) or queue ARN designates. */
@@ -365,6 +414,20 @@ export class LocalSqs {
 }
 
 // ---- helpers ----
+
+/** A receipt handle: which queue and message it is for, and a random part (each receive makes a new one). */
+function receiptHandle(queueName: string, messageId: string): string {
+  return Buffer.from(`${queueName}\n${messageId}\n${randomBytes(24).toString('base64url')}`).toString('base64url');
+}
+
+/** The message id a receipt handle of this queue designates; ReceiptHandleIsInvalid for anything else. */
+function messageOfHandle(queueName: string, handle: string): string {
+  const parts = /^[A-Za-z0-9_-]+$/.test(handle) ? Buffer.from(handle, 'base64url').toString('utf8').split('\n') : [];
+  if (parts.length !== 3 || parts[0] !== queueName || !parts[1] || !/^[A-Za-z0-9_-]{32}$/.test(parts[2] ?? '')) {
+    throw new SqsError('ReceiptHandleIsInvalid', `The input receipt handle "${handle}" is not a valid receipt handle.`);
+  }
+  return parts[1];
+}
 
 /** Hex MD5 of the UTF-8 bytes, as SQS computes MD5OfMessageBody. */
 function md5(text: string): string {

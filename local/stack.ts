@@ -6,14 +6,15 @@
 // One stack per process: the handlers read their configuration and create their AWS clients once per process. A
 // stack can be closed and started again in the same process only with the same settings (it then reuses the same
 // ports, so the cached clients still reach it); otherwise start() throws.
-import { ASL_PATH, workflowSubstitutions } from '../statemachines/ciba.ts';
+import { WORKFLOWS, workflowSubstitutions } from '../statemachines/workflows.ts';
 import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SNSEvent } from 'aws-lambda';
 import { TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../functions/routes.ts';
-import { setAwsCallObserver } from '../functions/adapters/aws.ts';
+import { setAwsCallObserver, setLocalClientSetup } from '../functions/adapters/aws.ts';
+import { useInProcess, type LocalService } from './inprocess.ts';
 import type { AwsCall } from '../functions/adapters/aws.ts';
 import { DYNAMODB_ENGINES, isDynamoDbEngine, startLocalDynamoDb, LOCAL_ACCOUNT_ID, LOCAL_REGION } from './dynamodb.ts';
 import type { DynamoDbEngine } from './dynamodb.ts';
@@ -80,7 +81,8 @@ export type LocalStack = {
   seeded?: { clients: number; users: number; devices: number };
   close(): Promise<void>;
   stepFunctions: {
-    stateMachineArn: string;
+    /** The workflows' ARNs by name (statemachines/workflows.ts): `poll`, `notify`. */
+    stateMachineArns: Record<'poll' | 'notify', string>;
     executions(): ExecutionRecord[];
     history(arn: string): HistoryEvent[];
     describe(nameOrArn: string): ExecutionRecord | undefined;
@@ -114,7 +116,6 @@ export type LocalStack = {
 };
 
 export const TABLE_NAME = 'ciba';
-export const STATE_MACHINE_NAME = 'ciba';
 export const DEVICE_TOPIC_NAME = 'ciba-device';
 export const DELIVERY_TOPIC_NAME = 'ciba-delivery';
 export const DEAD_LETTER_QUEUE_NAME = 'ciba-delivery-dlq';
@@ -136,6 +137,13 @@ let pinned:
     }
   | undefined;
 
+// The running stack's services as the handlers' SDK clients reach them in-process (./inprocess.ts): dynalite's
+// handler and the AWS endpoint's. Looked up per call, so clients made for a stack reach its restarted successor;
+// unset while no stack runs (calls then fail as a refused connection would).
+const inProcess: { dynamo?: LocalService; aws?: LocalService } = {};
+/** The SDK clients' services the AWS endpoint serves (KMS and Secrets Manager have no local service). */
+const AWS_ENDPOINT_SERVICES = new Set(['StepFunctions', 'SNS', 'SESv2', 'SQS']);
+
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   if (running) {
     throw new Error(
@@ -156,7 +164,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 /** What has been started so far, for shutdown. */
 type Parts = {
   lock?: DataDirLock;
-  markReady?: () => void;
+  /** Releases the requests held until the stack is ready: `false` when the start failed (they get 503). */
+  markReady?: (started: boolean) => void;
   api?: { close(): Promise<void> };
   stepFunctions?: LocalStepFunctions;
   sns?: LocalSns;
@@ -179,7 +188,7 @@ async function shutdown(parts: Parts): Promise<void> {
       console.error(`[stack] stopping ${name}:`, err);
     }
   };
-  parts.markReady?.(); // release requests held during a failed start
+  parts.markReady?.(false); // requests held during a failed start get 503 (a stack that started ignores this)
   if (parts.stateFile) removeStateFile(parts.stateFile); // no new admin commands reach a stopping stack
   await step('API', parts.api && (() => parts.api!.close()));
   // Deliveries in flight report back to Step Functions: let them finish first, then stop the workflow (whose tasks
@@ -230,7 +239,13 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     host,
     port: pinned?.dynamoPort ?? 0,
   });
-  parts.dynamo = dynamo;
+  parts.dynamo = {
+    close: () => {
+      inProcess.dynamo = undefined;
+      return dynamo.close();
+    },
+  };
+  inProcess.dynamo = dynamo.service;
 
   // SNS mobile push, SMS and e-mail reach nobody locally: they are written to the outbox (and printed).
   const outbox = new Outbox(join(keysDir, OUTBOX_FILE), quiet ? undefined : (line) => console.log(line));
@@ -270,12 +285,26 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   parts.stepFunctions = stepFunctions;
 
   const aws = await startAwsEndpoint({ stepFunctions, sns, sqs, ses, host, port: pinned?.awsPort ?? 0 });
-  parts.aws = aws;
+  parts.aws = {
+    close: () => {
+      inProcess.aws = undefined;
+      return aws.close();
+    },
+  };
+  inProcess.aws = aws.serve;
+  // The handlers' SDK clients (created lazily, after this) call dynalite and the AWS endpoint in-process, without
+  // TCP or SigV4 signing (./inprocess.ts): the same requests and replies, a fraction of the CPU. DynamoDB Local is
+  // another process, reached over HTTP as before.
+  setLocalClientSetup((client, service) => {
+    if (service === 'DynamoDB') {
+      if (engine === 'dynalite') useInProcess(client, () => inProcess.dynamo);
+    } else if (AWS_ENDPOINT_SERVICES.has(service)) useInProcess(client, () => inProcess.aws);
+  });
   const deadLetterQueue = sqs.createQueue(DEAD_LETTER_QUEUE_NAME); // its URL points at the AWS endpoint
 
   // Requests are accepted at once but held until the environment is set and the seed is loaded.
-  let markReady!: () => void;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
+  let markReady!: (started: boolean) => void;
+  const ready = new Promise<boolean>((resolve) => (markReady = resolve));
   parts.markReady = markReady;
   const api = await startApiServer({
     host,
@@ -288,13 +317,17 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
   parts.api = api;
 
   const issuer = (options.issuer ?? `http://localhost:${api.port}`).replace(/\/+$/, '');
-  const stateMachineArn = `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:${STATE_MACHINE_NAME}`;
+  const stateMachineArns = Object.fromEntries(
+    WORKFLOWS.map((w) => [w.name, `arn:aws:states:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:ciba-${w.name}`]),
+  ) as Record<(typeof WORKFLOWS)[number]['name'], string>;
   const env: Record<string, string> = {
     ISSUER: issuer,
     TABLE_NAME,
-    STATE_MACHINE_ARN: stateMachineArn,
+    POLL_STATE_MACHINE_ARN: stateMachineArns.poll,
+    NOTIFY_STATE_MACHINE_ARN: stateMachineArns.notify,
     DEVICE_TOPIC_ARN: deviceTopicArn,
     DELIVERY_TOPIC_ARN: deliveryTopicArn,
+    DELIVERY_DLQ_URL: deadLetterQueue.url,
     CIBA_LOCAL: 'true',
     KEYS_SOURCE: 'file',
     KEYS_FILE: join(keysDir, 'signing-keys.json'),
@@ -308,6 +341,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
     AWS_ENDPOINT_URL_SFN: aws.url,
     AWS_ENDPOINT_URL_SNS: aws.url,
+    AWS_ENDPOINT_URL_SQS: aws.url,
     AWS_ENDPOINT_URL_SESV2: aws.url,
     // RFC 8705 §5: the mutual-TLS listener is where mtls_endpoint_aliases point.
     ...(api.httpsPort !== undefined ? { CIBA_MTLS_BASE_URL: `https://localhost:${api.httpsPort}` } : {}),
@@ -351,14 +385,15 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
       await handler(event, lambdaContext(fn.name));
     });
   }
-  const substitutions = workflowSubstitutions({
-    tableName: TABLE_NAME,
-    partition: 'aws',
-    functionArn: localFunctionArn,
-    deadLetterQueueUrl: deadLetterQueue.url,
-  });
   // Executions that were running when this data dir's stack last stopped resume here.
-  stepFunctions.addStateMachine(STATE_MACHINE_NAME, await readFile(ASL_PATH, 'utf8'), substitutions);
+  for (const workflow of WORKFLOWS) {
+    const substitutions = workflowSubstitutions(workflow, {
+      tableName: TABLE_NAME,
+      partition: 'aws',
+      functionArn: localFunctionArn,
+    });
+    stepFunctions.addStateMachine(`ciba-${workflow.name}`, await readFile(workflow.path, 'utf8'), substitutions);
+  }
 
   let seeded: LocalStack['seeded'];
   if (options.seed !== undefined) {
@@ -366,7 +401,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     seeded = await loadSeed(options.seed);
   }
 
-  markReady();
+  markReady(true);
   if (dataDir) {
     parts.stateFile = writeStateFile(dataDir, {
       pid: process.pid,
@@ -403,7 +438,7 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
         running = false;
       })()),
     stepFunctions: {
-      stateMachineArn,
+      stateMachineArns,
       executions: () => stepFunctions.executions(),
       history: (arn) => stepFunctions.history(arn),
       describe: (nameOrArn) => stepFunctions.describe(nameOrArn),

@@ -1,10 +1,17 @@
 // Local Step Functions: a small service speaking the Step Functions JSON protocol (awsJson1_0,
 // `X-Amz-Target: AWSStepFunctions.<Op>`) that runs the ASL from statemachines/ with the engine of the npm package
 // aws-local-stepfunctions, so the handlers' unchanged @aws-sdk/client-sfn works against it (only
-// AWS_ENDPOINT_URL_SFN changes). It does what statemachines/ciba.asl.json, the handlers and the tests need:
+// AWS_ENDPOINT_URL_SFN changes). It does what statemachines/*.asl.json, the handlers and the tests need:
 //
 // - Operations: StartExecution, SendTaskSuccess, SendTaskFailure (the handlers), DescribeExecution and
-//   GetExecutionHistory (inspection). Others answer UnknownOperationException.
+//   GetExecutionHistory (inspection), RedriveExecution (the admin CLI's `dead-letters redrive`). Others answer
+//   UnknownOperationException.
+// - RedriveExecution: only FAILED executions (this service ends none as ABORTED or TIMED_OUT), within 14 days of
+//   their end; the execution runs again from the state it failed in, with that state's input (its retry counters
+//   start from zero), under the same ARN. DescribeExecution gives redriveCount, redriveDate and redriveStatus
+//   (with redriveStatusReason), the history an ExecutionRedriven event, $$.Execution.RedriveCount the count. The
+//   redrive is journaled, so a restart resumes a redriven execution like any other. A clientToken makes a repeated
+//   call idempotent while that redrive runs.
 // - States: Task, Choice, Pass, Succeed, Fail. Task integrations: lambda:invoke.waitForTaskToken (functions
 //   registered in-process by name), dynamodb:updateItem (the local DynamoDB), sqs:sendMessage (the local SQS); see
 //   ./stepfunctions/integrations.ts for their results and error names.
@@ -34,7 +41,7 @@
 //   does (only `$.a.b` paths; at most 2,000,000 s). Other tasks get the engine's timeout (TimeoutSeconds, else 60 s).
 // - Standard-workflow semantics only. The newest 1000 terminal executions are kept (memory and journal; option
 //   retainExecutions), older ones are forgotten and their names can be used again (AWS: 90 days after they close).
-//   No IAM, quotas, throttling, versions or aliases, redrive, StopExecution, Lambda timeouts.
+//   No IAM, quotas, throttling, versions or aliases, StopExecution, Lambda timeouts.
 // - The history is the engine's event log (ExecutionStarted, StateEntered/Exited/Failed/Retried/Caught,
 //   ExecutionSucceeded/Failed), mapped to AWS event names by GetExecutionHistory (e.g. TaskStateEntered,
 //   TaskTimedOut); AWS has more events (TaskScheduled, TaskStarted, TaskSubmitted...).

@@ -1,7 +1,8 @@
 // `npm run admin -- <resource> <verb> [args] [--json]`: the operator's commands (docs/admin.md). It manages the local
 // stack started with the same CIBA_DATA_DIR and PORT environment (`npm start`), while it runs: it finds it through
 // <data dir>/local-stack.json (local/state-file.ts) and uses the same use cases and store adapters as the handlers,
-// against the stack's DynamoDB and SNS, with the stack's own settings.
+// against the stack's DynamoDB and SNS, with the stack's own settings. `npm run seed -- …` is `seed load` (the npm
+// script runs this CLI), which can also load straight into a deployed table (--table, --issuer, --seal-key-id).
 //
 // Output: aligned tables (or `key  value` lines) for people, `--json` one JSON value on stdout. Every change writes
 // one audit line (JSON: who, what, when; never a secret) to stderr. Exit status 0, 1 for a failure (no such user
@@ -12,14 +13,29 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readStateFile, STATE_FILE } from '../local/state-file.ts';
+import type { AwsCall } from '../functions/adapters/aws.ts';
 
-type Flags = { json: boolean; sub?: string; expiresIn?: string; singleUse: boolean };
+type Flags = {
+  json: boolean;
+  sub?: string;
+  expiresIn?: string;
+  singleUse: boolean;
+  all: boolean;
+  /** How the CLI reached the stack: the local one, a deployed one by --stack, or a table named by --table. */
+  target: 'local' | 'stack' | 'table';
+  table?: string;
+  region?: string;
+  sealKeyId?: string;
+};
 type Command = {
   usage: string;
   summary: string;
   help: string;
-  /** Positional arguments after `<resource> <verb>`. */
+  /** Positional arguments after `<resource> <verb>`; with `variadic`, the last one may repeat (or be absent). */
   args: string[];
+  variadic?: true;
+  /** Options only this command takes (beyond --json, --stack, --data-dir, --help). */
+  options?: readonly (keyof typeof OPTIONS)[];
   run(args: string[], flags: Flags): Promise<void>;
 };
 
@@ -68,7 +84,7 @@ function operator(): string {
 }
 
 /** One audit line per change (stderr, JSON): who, what, on what, when; never a code, key or token. */
-function audit(action: string, target: Record<string, string>, outcome: 'done' | 'not_found'): void {
+function audit(action: string, target: Record<string, string>, outcome: 'done' | 'not_found' | 'failed'): void {
   process.stderr.write(
     `${JSON.stringify({ audit: 'ciba-admin', time: new Date().toISOString(), who: operator(), action, ...target, outcome, stack: process.env.ISSUER })}\n`,
   );
@@ -165,21 +181,127 @@ const COMMANDS: Record<string, Record<string, Command>> = {
   },
   seed: {
     load: {
-      usage: 'seed load <file.json>',
-      summary: 'load a seed file (clients, users, devices); idempotent',
+      usage:
+        'seed load <file.json> [--table <TableName> --issuer <IssuerUrl> [--seal-key-id <SealingKeyId>] [--region <region>]]',
+      summary: 'load a seed file (clients, users, devices); idempotent (also `npm run seed -- <file.json>`)',
       help:
         'Loads <file.json> in the seed-file format (docs/seed-file.md): validated whole first (a misspelt field is\n' +
-        'named, nothing is half-applied), then written. Loading the same file twice is harmless.',
+        'named, nothing is half-applied), then written. Loading the same file twice is harmless. `npm run seed -- …`\n' +
+        'runs this command.\n\n' +
+        'Where: the local stack (default), a deployed stack found by --stack <name>, or a deployed table named\n' +
+        'directly with the stack outputs, using the AWS credentials and region of your environment:\n' +
+        '  --table <name>      TableName\n' +
+        '  --issuer <url>      IssuerUrl (https://…)\n' +
+        '  --seal-key-id <id>  SealingKeyId: the KMS key that seals client_secret_jwt secrets as the deployed functions\n' +
+        '                      do (needed when the seed has client_secret_jwt clients; --stack finds it itself)\n' +
+        "  --region <region>   the stack's region (default: AWS_REGION, else your profile's region)\n" +
+        'Your credentials need dynamodb:GetItem, PutItem and UpdateItem on the table (and kms:GenerateDataKey on the\n' +
+        'sealing key for client_secret_jwt clients).',
       args: ['file.json'],
+      options: ['table', 'issuer', 'seal-key-id', 'region'],
       async run([file], flags) {
+        const seed = readJsonFile(file!, 'the seed file');
+        const sealed = sealedClientIds(seed);
+        if (flags.target === 'table' && sealed.length > 0 && !flags.sealKeyId) {
+          throw new AdminError(
+            `the seed has client_secret_jwt clients (${sealed.join(', ')}), whose secrets are sealed with the stack's ` +
+              "KMS sealing key: pass --seal-key-id <the stack's SealingKeyId output>",
+            2,
+          );
+        }
         const { loadSeed } = await import('../functions/admin/seed.ts');
-        const counts = await seedErrors(() => loadSeed(readJsonFile(file!)));
-        audit('seed.load', { file: file! }, 'done');
+        const counts = await seedErrors(() => loadSeed(seed));
+        audit('seed.load', { file: file!, ...(flags.table ? { table: flags.table } : {}) }, 'done');
+        const into = flags.target === 'table' ? ` into ${flags.table} (${flags.region})` : '';
+        const sealedLine =
+          sealed.length > 0 && flags.target !== 'local'
+            ? `\nclient_secret_jwt secrets of ${sealed.join(', ')} sealed with the KMS key ${process.env.KMS_SEAL_KEY_ID}`
+            : '';
         print(
           flags,
           counts,
-          `loaded ${counts.clients} client(s), ${counts.users} user(s), ${counts.devices} device(s)`,
+          `loaded ${counts.clients} client(s), ${counts.users} user(s), ${counts.devices} device(s)${into}${sealedLine}`,
         );
+      },
+    },
+  },
+  'dead-letters': {
+    list: {
+      usage: 'dead-letters list',
+      summary: 'ping/push notifications no client accepted (the dead-letter queue); consumes nothing',
+      help:
+        'Lists the dead-letter queue: one line per notification a ping or push client never accepted (its endpoint\n' +
+        'rejected it, or failed until the delivery window closed): request id, client, mode, error\n' +
+        '(Delivery.Rejected or Delivery.Exhausted), cause and age. The messages stay in the queue (they are received\n' +
+        'and made visible again at once). With --json: [{"request_id", "client_id", "mode", "error", "cause",\n' +
+        '"attempts", "execution", "at", "age_seconds", "message_id"}]. No dead letter carries a secret.',
+      args: [],
+      async run(_args, flags) {
+        requireDeadLetterQueue(flags);
+        const { listDeadLetters } = await import('../functions/admin/dead-letters.ts');
+        const letters = await listDeadLetters();
+        print(
+          flags,
+          letters,
+          table(
+            ['REQUEST_ID', 'CLIENT', 'MODE', 'ERROR', 'AGE', 'CAUSE'],
+            letters.map((l) => [
+              l.request_id,
+              l.client_id,
+              l.mode,
+              l.error,
+              l.age_seconds !== undefined ? age(l.age_seconds) : '',
+              l.cause,
+            ]),
+          ),
+        );
+      },
+    },
+    redrive: {
+      usage: 'dead-letters redrive <request_id>… | --all',
+      summary: "deliver dead-lettered notifications again, once the client's endpoint is fixed",
+      help:
+        'For each request (or every one in the queue with --all): reopens its delivery (only a dead-lettered request:\n' +
+        'its delivery failed for good and its sealed secrets are kept, for 14 days), redrives its execution (Step\n' +
+        'Functions re-runs the Deliver state with fresh retries and a new delivery window, under the same execution\n' +
+        'ARN; its redrive count goes up), then deletes its dead letters. A push whose tokens have expired meanwhile\n' +
+        'gets a fresh token set (the earlier refresh token is revoked). A request that cannot be redriven (no dead\n' +
+        'letter, its row gone after 14 days, its execution not redrivable) is reported and its dead letter kept;\n' +
+        'the others go on (exit status 1 if any failed). With --json: [{"request_id", "outcome", …}].',
+      args: ['request_id'],
+      variadic: true,
+      options: ['all'],
+      async run(ids, flags) {
+        if (flags.all === ids.length > 0) {
+          throw new AdminError(
+            `dead-letters redrive: ${flags.all ? 'name request ids or --all, not both' : 'name the request ids to redrive, or --all'}`,
+            2,
+          );
+        }
+        requireDeadLetterQueue(flags);
+        const { redriveDeadLetters } = await import('../functions/admin/dead-letters.ts');
+        const results = await redriveDeadLetters(flags.all ? 'all' : ids);
+        for (const r of results) {
+          const done = r.outcome === 'redriven' || r.outcome === 'already_delivered';
+          const missing = r.outcome === 'no_dead_letter' || r.outcome === 'gone';
+          audit('dead-letters.redrive', { request_id: r.request_id }, done ? 'done' : missing ? 'not_found' : 'failed');
+        }
+        const failed = results.flatMap((r) => ('error' in r ? [r] : []));
+        const lines = results.flatMap((r) =>
+          r.outcome === 'redriven'
+            ? [`redrove ${r.request_id} (redrive ${r.redrive_count ?? '?'}; execution ${r.execution})`]
+            : r.outcome === 'already_delivered'
+              ? [`${r.request_id} was delivered already: its dead letter removed`]
+              : [],
+        );
+        if (flags.json) console.log(JSON.stringify(results, null, 2));
+        else if (lines.length > 0 || failed.length === 0)
+          console.log(lines.length > 0 ? lines.join('\n') : 'no dead letters');
+        if (failed.length === 1) throw new AdminError(`request ${failed[0]!.request_id}: ${failed[0]!.error}`);
+        if (failed.length > 1) {
+          for (const f of failed) console.error(`${PROGRAM}: request ${f.request_id}: ${f.error}`);
+          throw new AdminError(`${failed.length} of ${results.length} request(s) not redriven`);
+        }
       },
     },
   },
@@ -460,17 +582,23 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
 }
 
-function readJsonFile(file: string): unknown {
+function readJsonFile(file: string, what = 'the file'): unknown {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new AdminError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    const code = (e as NodeJS.ErrnoException).code ?? '';
+    const reasons: Record<string, string> = {
+      ENOENT: 'no such file',
+      EACCES: 'permission denied',
+      EISDIR: 'it is a directory',
+    };
+    throw new AdminError(`cannot read ${what} ${file}: ${reasons[code] ?? (e as Error).message}`);
   }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new AdminError(`${file} is not valid JSON: ${(e as Error).message}`);
+    throw new AdminError(`${what} ${file} is not valid JSON: ${(e as Error).message}`);
   }
 }
 
@@ -482,6 +610,44 @@ async function seedErrors<T>(fn: () => Promise<T>): Promise<T> {
     if (e instanceof Error && e.name === 'SeedError') throw new AdminError(e.message);
     throw e;
   }
+}
+
+/** `3d 4h`, `5h 2m`, `7m 30s`, `12s`: how long ago, to the two largest units. */
+function age(seconds: number): string {
+  const units: [string, number][] = [
+    ['d', 86_400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ];
+  const parts: string[] = [];
+  let rest = seconds;
+  for (const [unit, size] of units) {
+    const n = Math.floor(rest / size);
+    if (n > 0 || (unit === 's' && parts.length === 0)) parts.push(`${n}${unit}`);
+    rest -= n * size;
+    if (parts.length === 2) break;
+  }
+  return parts.join(' ');
+}
+
+/** The client_ids of a seed's client_secret_jwt clients: their secrets are sealed, so they need the sealing key. */
+function sealedClientIds(seed: unknown): string[] {
+  const clients = isRecord(seed) ? seed.clients : undefined;
+  if (!Array.isArray(clients)) return [];
+  return clients
+    .filter(isRecord)
+    .filter((c) => c.token_endpoint_auth_method === 'client_secret_jwt')
+    .map((c) => String(c.client_id));
+}
+
+function requireDeadLetterQueue(flags: Flags): void {
+  if (process.env.DELIVERY_DLQ_URL) return;
+  throw new AdminError(
+    flags.target === 'stack'
+      ? 'the stack has no DeliveryDeadLetterQueueUrl output: is it a CIBA stack?'
+      : 'the local stack has no dead-letter queue in its settings (DELIVERY_DLQ_URL): restart it with this version',
+  );
 }
 
 // ---- a deployed stack ----------------------------------------------------------------------------------------------
@@ -514,10 +680,99 @@ async function connectToStack(stackName: string): Promise<void> {
     KMS_RSA_KEY_ID: outputs.SealingKeyId,
     KMS_EC_KEY_ID: outputs.SealingKeyId,
     ...(outputs.DeviceTopicArn ? { DEVICE_TOPIC_ARN: outputs.DeviceTopicArn } : {}),
-    ...(outputs.StateMachineArn ? { STATE_MACHINE_ARN: outputs.StateMachineArn } : {}),
+    ...(outputs.PollStateMachineArn ? { POLL_STATE_MACHINE_ARN: outputs.PollStateMachineArn } : {}),
+    ...(outputs.NotifyStateMachineArn ? { NOTIFY_STATE_MACHINE_ARN: outputs.NotifyStateMachineArn } : {}),
+    ...(outputs.DeliveryDeadLetterQueueUrl ? { DELIVERY_DLQ_URL: outputs.DeliveryDeadLetterQueueUrl } : {}),
     LOG_LEVEL: 'warn',
     CIBA_METRICS: 'off',
   });
+}
+
+// ---- a deployed table named directly (`seed load --table … --issuer …`, as `npm run seed` always did) ------------
+
+/** The first failed AWS call of this process (what a table-mode error is explained by). */
+let failedCall: AwsCall | undefined;
+
+/**
+ * Points this process at a deployed table given by the stack's outputs (TableName, IssuerUrl, SealingKeyId), with the
+ * caller's AWS credentials and region, checked first. client_secret_jwt secrets are sealed by envelope encryption
+ * under the stack's KMS sealing key with the encryption context purpose=ciba-sealing (functions/adapters/sealer.ts),
+ * exactly as the deployed functions seal, so they can open them; never with a local key file.
+ */
+async function connectToTable(o: { table?: string; issuer?: string; sealKeyId?: string; region?: string }) {
+  const absent = [!o.table && '--table', !o.issuer && '--issuer'].filter((m): m is string => typeof m === 'string');
+  if (absent.length > 0) {
+    throw new AdminError(
+      `missing ${absent.join(', ')}: a deployed table is named by --table <TableName> and --issuer <IssuerUrl>`,
+      2,
+    );
+  }
+  if (!/^https:\/\/[^/?#]+/.test(o.issuer!)) {
+    throw new AdminError(`--issuer must be the stack's IssuerUrl output (https://…), got ${o.issuer}`, 2);
+  }
+  if (o.region) process.env.AWS_REGION = o.region;
+  const region = await awsPreflight();
+  delete process.env.CIBA_LOCAL;
+  Object.assign(process.env, {
+    TABLE_NAME: o.table,
+    ISSUER: o.issuer,
+    KEYS_SOURCE: 'kms',
+    // Seeding signs nothing; the settings require signing key ids.
+    KMS_RSA_KEY_ID: 'unused-by-seeding',
+    KMS_EC_KEY_ID: 'unused-by-seeding',
+    // Without client_secret_jwt clients nothing is sealed and the key is never used.
+    KMS_SEAL_KEY_ID: o.sealKeyId ?? 'unused-no-client-secret-jwt-clients',
+    LOG_LEVEL: 'warn',
+    CIBA_METRICS: 'off',
+  });
+  const { setAwsCallObserver } = await import('../functions/adapters/aws.ts');
+  setAwsCallObserver((call) => {
+    if (!call.ok) failedCall ??= call;
+  });
+  return region;
+}
+
+/** The region and credentials the AWS SDK will use, checked before anything is read or written. */
+async function awsPreflight(): Promise<string> {
+  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+  const probe = new DynamoDBClient({});
+  try {
+    let region: string;
+    try {
+      region = await probe.config.region();
+    } catch {
+      throw new AdminError(
+        "no AWS region: pass --region <the stack's region> or set AWS_REGION (or a region in your AWS profile)",
+      );
+    }
+    try {
+      await probe.config.credentials();
+    } catch (e) {
+      throw new AdminError(
+        `no AWS credentials (${(e as Error).message}): set AWS_PROFILE (after \`aws sso login\` if it uses SSO) or ` +
+          'AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY',
+      );
+    }
+    return region;
+  } finally {
+    probe.destroy();
+  }
+}
+
+/** One line for an error of an AWS call while working on a table named by --table. */
+function explainTableError(e: Error, flags: Flags): string {
+  const what = `${e.name}: ${e.message}`;
+  const call = failedCall;
+  if (call?.service === 'KMS') {
+    return (
+      `cannot seal the client_secret_jwt secrets with the KMS key ${flags.sealKeyId} in ${flags.region} ` +
+      `(${call.operation}): ${what}. Is it the stack's SealingKeyId output, and may you use it (kms:GenerateDataKey)?`
+    );
+  }
+  if (e.name === 'ResourceNotFoundException') {
+    return `table ${flags.table} not found in ${flags.region}: use the stack's TableName output and its region (--region)`;
+  }
+  return `${call ? `${call.service} ${call.operation} on table ${flags.table} in ${flags.region} failed: ` : ''}${what}`;
 }
 
 // ---- the local stack --------------------------------------------------------------------------------------------
@@ -552,6 +807,7 @@ function connect(dataDirOption: string | undefined): void {
     AWS_ENDPOINT_URL_DYNAMODB: state.dynamodbEndpoint,
     AWS_ENDPOINT_URL_SNS: state.awsEndpoint,
     AWS_ENDPOINT_URL_SFN: state.awsEndpoint,
+    AWS_ENDPOINT_URL_SQS: state.awsEndpoint,
     // Handler logs at info would go to stdout, where --json prints its one value; warnings go to stderr.
     LOG_LEVEL: 'warn',
     CIBA_METRICS: 'off',
@@ -565,6 +821,11 @@ const OPTIONS = {
   sub: { type: 'string' },
   'expires-in': { type: 'string' },
   'single-use': { type: 'boolean', default: false },
+  all: { type: 'boolean', default: false },
+  table: { type: 'string' },
+  issuer: { type: 'string' },
+  'seal-key-id': { type: 'string' },
+  region: { type: 'string' },
   stack: { type: 'string' },
   'data-dir': { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -598,36 +859,73 @@ async function main(argv: string[]): Promise<void> {
     );
   }
   if (values.help) return void console.log(commandHelp(command));
-  if (args.length !== command.args.length) {
+  const countOk = command.variadic ? args.length >= command.args.length - 1 : args.length === command.args.length;
+  if (!countOk) {
     throw new AdminError(
-      `${command.usage}: expected ${command.args.map((a) => `<${a}>`).join(' ')}, got ${args.length} argument(s)\n\n` +
+      `${command.usage}: expected ${command.args.map((a) => `<${a}>`).join(' ')}${command.variadic ? '…' : ''}, got ${args.length} argument(s)\n\n` +
         commandHelp(command),
       2,
     );
   }
-  if (values.stack) await connectToStack(values.stack);
-  else connect(values['data-dir']);
-  try {
-    await command.run(args, {
-      json: values.json ?? false,
-      ...(values.sub !== undefined ? { sub: values.sub } : {}),
-      ...(values['expires-in'] !== undefined ? { expiresIn: values['expires-in'] } : {}),
-      singleUse: values['single-use'] ?? false,
+  const ownOptions = ['all', 'table', 'issuer', 'seal-key-id', 'region'] as const;
+  const misplaced = ownOptions.filter(
+    (o) => values[o] !== undefined && values[o] !== false && !command.options?.includes(o),
+  );
+  if (misplaced.length > 0) {
+    throw new AdminError(
+      `${command.usage}: --${misplaced[0]} is not an option of this command\n\n${commandHelp(command)}`,
+      2,
+    );
+  }
+  const byTable = values.table !== undefined || values.issuer !== undefined || values['seal-key-id'] !== undefined;
+  if (byTable && values.stack) throw new AdminError('--stack and --table/--issuer name the stack twice: use one', 2);
+  if (values.region !== undefined && !byTable)
+    throw new AdminError('--region goes with --table and --issuer (with --stack, set AWS_REGION)', 2);
+  const target: Flags['target'] = values.stack ? 'stack' : byTable ? 'table' : 'local';
+  let region: string | undefined;
+  if (target === 'stack') await connectToStack(values.stack!);
+  else if (target === 'table')
+    region = await connectToTable({
+      ...(values.table !== undefined ? { table: values.table } : {}),
+      ...(values.issuer !== undefined ? { issuer: values.issuer } : {}),
+      ...(values['seal-key-id'] !== undefined ? { sealKeyId: values['seal-key-id'] } : {}),
+      ...(values.region !== undefined ? { region: values.region } : {}),
     });
+  else connect(values['data-dir']);
+  const flags: Flags = {
+    json: values.json ?? false,
+    ...(values.sub !== undefined ? { sub: values.sub } : {}),
+    ...(values['expires-in'] !== undefined ? { expiresIn: values['expires-in'] } : {}),
+    singleUse: values['single-use'] ?? false,
+    all: values.all ?? false,
+    target,
+    ...(values.table !== undefined ? { table: values.table } : {}),
+    ...(region !== undefined ? { region } : {}),
+    ...(values['seal-key-id'] !== undefined ? { sealKeyId: values['seal-key-id'] } : {}),
+  };
+  try {
+    await command.run(args, flags);
   } catch (e) {
     if (e instanceof AdminError) throw e;
     const aws = e as { $metadata?: unknown; code?: string; name?: string; message?: string };
+    if (target === 'table' && e instanceof Error && (failedCall || aws.$metadata !== undefined))
+      throw new AdminError(explainTableError(e, flags));
     if (aws.$metadata !== undefined || aws.code === 'ECONNREFUSED' || aws.name === 'TimeoutError') {
       throw new AdminError(
-        `cannot reach the local stack (${aws.name ?? 'error'}: ${aws.message}): is it still running?`,
+        target === 'local'
+          ? `cannot reach the local stack (${aws.name ?? 'error'}: ${aws.message}): is it still running?`
+          : `AWS error (${aws.name ?? 'error'}: ${aws.message})`,
       );
     }
     throw e;
   }
 }
 
+/** How the user ran this: `npm run seed` is `seed load` (package.json), whatever else is `npm run admin`. */
+const PROGRAM = `npm run ${process.env.npm_lifecycle_event === 'seed' ? 'seed' : 'admin'}`;
+
 main(process.argv.slice(2)).catch((e: unknown) => {
   const message = e instanceof AdminError ? e.message : e instanceof Error ? `${e.name}: ${e.message}` : String(e);
-  console.error(`npm run admin: ${message}`);
+  console.error(`${PROGRAM}: ${message}`);
   process.exitCode = e instanceof AdminError ? e.exitCode : 1;
 });

@@ -2,7 +2,7 @@
 //   1. throughput and latency of complete poll flows on the local stack (server in a child process), c=1 and c=32
 //   2. server CPU per complete flow (the child's utime+stime)
 //   3. AWS calls per flow by endpoint, and their critical-path depth (stack in this process)
-//   4. each Lambda bundle's size and cold module-load time (esbuild with the CDK construct's options)
+//   4. each Lambda bundle's size and cold module-load time (esbuild with the construct's options, infra/bundling.ts)
 //   5. Step Functions state transitions per flow (poll, ping, push × approve, deny, expire; one retried delivery) and cost
 //   6. approval-to-notification latency of ping and push flows (same server child as 1; receiver in this process)
 //   7. cost of each client authentication method at POST /bc-authorize (own server child with the mTLS listener)
@@ -10,11 +10,14 @@
 //      and the AWS calls the dispatch-notifications function adds per flow (own in-process stack in a child process)
 //   9. the device web app: transfer size (gzip) and time to interactive in headless Chromium (own server child)
 //  10. the AWS calls DPoP (RFC 9449) adds per token request and userinfo, nonces off and on (child processes)
+//  12. the local stack's own cost: server CPU per POST /bc-authorize at 0, 1,000 and 10,000 pending requests, heap per
+//      pending request, p99 of pending polls and device lists at 10,000 pending, bytes written per request (own child)
 // Every phase is bounded in count and time; child processes and temporary directories are removed on exit.
 //
 //   npm run bench [-- --quick] [--levels 1,32] [--flows 40,320] [--notify-levels 1,8] [--notify-flows 40,200]
 //                 [--time-cap 60] [--cold-runs 5] [--no-expiry] [--auth-requests 300] [--auth-concurrency 16]
-//                 [--no-auth-methods] [--device-app-runs 5] [--no-device-app]
+//                 [--no-auth-methods] [--device-app-runs 5] [--no-device-app] [--local-cost-pending 0,1000,10000]
+//                 [--local-cost-requests 300] [--no-local-cost]
 import { parseArgs } from 'node:util';
 import { cpus, availableParallelism, platform, release, totalmem, tmpdir, loadavg } from 'node:os';
 import { existsSync } from 'node:fs';
@@ -38,16 +41,18 @@ import { runInProcess, type AwsCallsResult, type TransitionsResult } from './ben
 import { BenchReceiver, runNotifyLevel, type NotifyLevelResult } from './bench/notify.ts';
 import {
   buildBundles,
+  bundlingSummary,
   coldSummary,
-  constructBundling,
   measureColdImports,
   type BundleResult,
+  type BundlingSummary,
 } from './bench/bundles.ts';
 import { runAuthMethods, type AuthMethodsResult } from './bench/auth-methods.ts';
 import { formatDeviceApp, runDeviceAppBench, type DeviceAppResult } from './bench/device-app.ts';
 import { notifyCalls, runWebPushLevel, webPushUsers, type WebPushLevelResult } from './bench/webpush.ts';
 import { dpopCalls, formatDpopCalls, type DpopCallsRow } from './bench/dpop-calls.ts';
 import { formatLifecycleLoad, lifecycleLoad, type LifecycleRow } from './bench/lifecycle-load.ts';
+import { formatLocalCost, runLocalCost, type LocalCostResult } from './bench/local-cost.ts';
 import type { NotifyCallsRow } from './bench/notify-calls.ts';
 import { WebPushReceiver } from '../local/web-push-receiver.ts';
 import { encodeBasic } from '../functions/core/client-auth.ts';
@@ -77,6 +82,12 @@ const HELP = `usage: npm run bench [-- options]
   --device-app-runs <n>
                       page loads per kind in section 9, the device web app in headless Chromium (default 5; --quick: 2)
   --no-device-app     skip section 9
+  --local-cost-pending <list>
+                      pending-request levels of section 12, the local stack's own cost (default 0,1000,10000;
+                      --quick: 0,500)
+  --local-cost-requests <n>
+                      measured POST /bc-authorize per level in section 12 (default 300; --quick: 100)
+  --no-local-cost     skip section 12
   --quick             a fast smoke run (fewer flows and runs)
   -h, --help`;
 
@@ -96,6 +107,9 @@ const { values: args } = parseArgs({
     'no-auth-methods': { type: 'boolean', default: false },
     'device-app-runs': { type: 'string', default: '5' },
     'no-device-app': { type: 'boolean', default: false },
+    'local-cost-pending': { type: 'string', default: '0,1000,10000' },
+    'local-cost-requests': { type: 'string', default: '300' },
+    'no-local-cost': { type: 'boolean', default: false },
     'in-memory': { type: 'boolean', default: false },
     quick: { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h', default: false },
@@ -110,6 +124,8 @@ const PROJECT_DIR = fileURLToPath(new URL('../', import.meta.url));
 const POLL_INTERVAL = Number(BENCH_SERVER_ENV.CIBA_POLL_INTERVAL);
 /** The whole bench stops by itself after this long, whatever happens. */
 const WATCHDOG_MS = 8 * 60_000;
+/** Section 12 fills the server with up to 10,000 pending requests: it gets its own allowance on top. */
+const LOCAL_COST_WATCHDOG_MS = 8 * 60_000;
 
 const intList = (text: string, name: string): number[] => {
   const list = text.split(',').map((s) => Number(s.trim()));
@@ -146,6 +162,10 @@ const coldRuns = args.quick ? 1 : positive(args['cold-runs'], 'cold-runs', 20);
 const expiry = !args['no-expiry'] && !args.quick;
 const authMethods = !args['no-auth-methods'];
 const deviceApp = !args['no-device-app'];
+const localCost = !args['no-local-cost'];
+const localCostPending = args.quick ? [0, 500] : intList(args['local-cost-pending'], 'local-cost-pending');
+const localCostRequests = args.quick ? 100 : positive(args['local-cost-requests'], 'local-cost-requests', 5000);
+if (localCostPending.some((n) => n > 50_000)) throw new Error('--local-cost-pending: at most 50000 pending requests');
 const deviceAppRuns = args.quick
   ? 2
   : Math.max(1, Math.round(positive(args['device-app-runs'], 'device-app-runs', 50)));
@@ -174,17 +194,19 @@ type Results = {
   notifyCalls?: NotifyCallsRow[];
   dpopCalls?: DpopCallsRow[];
   lifecycle?: LifecycleRow[];
-  bundles?: { results: BundleResult[]; options: Awaited<ReturnType<typeof constructBundling>> };
+  bundles?: { results: BundleResult[]; options: BundlingSummary };
   authMethods?: AuthMethodsResult;
   deviceApp?: DeviceAppResult;
+  localCost?: LocalCostResult;
 };
 
 async function main(): Promise<void> {
   installCleanupHandlers();
+  const watchdogMs = WATCHDOG_MS + (localCost ? LOCAL_COST_WATCHDOG_MS : 0);
   const watchdog = setTimeout(() => {
-    console.error(`\nbench: still running after ${WATCHDOG_MS / 60_000} minutes; stopping.`);
+    console.error(`\nbench: still running after ${watchdogMs / 60_000} minutes; stopping.`);
     cleanupAll().finally(() => process.exit(1));
-  }, WATCHDOG_MS);
+  }, watchdogMs);
   watchdog.unref();
   const began = performance.now();
 
@@ -364,13 +386,28 @@ async function main(): Promise<void> {
   progress('introspection, revocation and registration: requests per second at c=8 (child process)');
   results.lifecycle = await lifecycleLoad(PROJECT_DIR, args.quick ? 40 : 300);
 
+  // ---- 12: the local stack's own cost, by pending requests (own server child) -------------------------------
+  if (localCost) {
+    results.localCost = await runLocalCost({
+      projectDir: PROJECT_DIR,
+      tmp,
+      pendingLevels: localCostPending,
+      requests: localCostRequests,
+      users: 1000,
+      concurrency: 8,
+      polls: args.quick ? 100 : 500,
+      lists: args.quick ? 50 : 300,
+      progress,
+    });
+  }
+
   // ---- 4: bundles -------------------------------------------------------------------------------------------
   const benchDir = join(PROJECT_DIR, '.bench');
   if (!existsSync(benchDir)) trackEmptyDir(benchDir);
   const bundleDir = trackDir(join(benchDir, 'bundles'));
   progress('bundling every function with esbuild');
-  const options = await constructBundling(PROJECT_DIR);
-  const bundles = await buildBundles(PROJECT_DIR, bundleDir, options);
+  const options = bundlingSummary();
+  const bundles = await buildBundles(PROJECT_DIR, bundleDir);
   progress(
     `cold imports: ${coldRuns} fresh node processes per bundle${options.nodeOptions ? ` with NODE_OPTIONS=${options.nodeOptions}, and ${coldRuns} without` : ''}`,
   );
@@ -386,6 +423,7 @@ async function main(): Promise<void> {
   if (results.deviceApp) say(formatDeviceApp(results.deviceApp));
   if (results.dpopCalls) say(formatDpopCalls(results.dpopCalls));
   if (results.lifecycle) say(formatLifecycleLoad(results.lifecycle));
+  if (results.localCost) say(await formatLocalCost(results.localCost));
 
   say(`\nbench time: ${((performance.now() - began) / 1000).toFixed(1)} s`);
   say('\n== JSON (all figures) ==');
@@ -544,38 +582,46 @@ const SDK_SHORT: Record<string, string> = {
   '@aws-sdk/client-kms': 'kms',
   '@aws-sdk/client-sfn': 'sfn',
   '@aws-sdk/client-sns': 'sns',
+  '@aws-sdk/client-sesv2': 'ses',
+  '@aws-sdk/client-secrets-manager': 'secrets',
 };
 
-function printBundles(bundles: BundleResult[], options: Awaited<ReturnType<typeof constructBundling>>): void {
+function printBundles(bundles: BundleResult[], options: BundlingSummary): void {
+  const runs = bundles[0]?.importMs.length ?? 0;
+  const file = options.format === 'esm' ? 'index.mjs' : 'index.js';
+  const over = bundles.filter((b) => coldSummary(b.importMs).median > options.budgetMs);
   say(
     section(
       '4. Lambda bundles: size and cold module-load time',
-      `esbuild JS API, options read from infra/ciba-construct.ts (${options.fromConstruct.join(', ') || 'none found: bench defaults'}): ESM,
-       target ${options.target}, minify ${options.minify}, sourcemap ${options.sourcemap}, mainFields ${options.mainFields.join(',')}, external ${options.external.join(',')},
-       createRequire banner; into .bench/bundles/ (removed afterwards). gzip = gzip -9 of index.mjs. Cold import = performance.now()
-       around \`await import(bundle)\` in a fresh node ${process.version} process (${bundles[0]?.importMs.length ?? 0} run${bundles[0]?.importMs.length === 1 ? '' : 's'} each, interleaved, after one
-       unmeasured round), with NODE_OPTIONS=${options.nodeOptions || '(none)'} as the construct deploys it; @aws-sdk/* resolve
-       from node_modules (on Lambda: the runtime's copy). "no maps" = same without NODE_OPTIONS. "SDK only" = a module
-       importing just the bundle's external @aws-sdk/* packages, same measurement. "ready" = process start to handler imported.`,
+      `esbuild JS API with the construct's bundling options (infra/bundling.ts, imported): ${options.format === 'esm' ? 'ESM' : 'CommonJS'}, target
+       ${options.target}, minify ${options.minify}, sourcemap ${options.sourcemap} (sourcesContent ${options.sourcesContent}), mainFields ${options.mainFields.join(',')},
+       external ${options.external.join(',') || 'none: the AWS SDK is bundled'}; the device app injected into device-app as deployed; into
+       .bench/bundles/ (removed afterwards). gzip = gzip -9 of ${file}. Cold load = performance.now() around loading the bundle
+       the way the Lambda Node.js runtime does (${options.format === 'esm' ? '`await import()`' : '`require()` of a CommonJS index.js'}) in a fresh node ${process.version} process (${runs} run${runs === 1 ? '' : 's'}
+       each, interleaved, after one unmeasured round), with NODE_OPTIONS=${options.nodeOptions || '(none)'} as the construct deploys it;
+       "cpu" = that load's CPU time (user + system), steadier than wall time on a busy machine. "no maps" = the load without
+       NODE_OPTIONS. "ready" = process start to handler loaded. "!" marks a p50 over the ${options.budgetMs} ms budget.
+       AWS SDK bundled: * = reached only through \`await import()\`, so evaluated on first use, not at load; "not bundled" =
+       an optional require esbuild cannot resolve (web-push's supports-color), which fails and is caught at run time.`,
     ),
   );
   say(
     table(
       [
         'function',
-        '>index.mjs',
+        `>${file}`,
         '>gzip',
         '>.map',
-        '>import p50 ms',
+        '>load p50 ms',
         '>min ms',
+        '>cpu p50',
         '>no maps p50',
-        '>SDK only p50',
         '>ready p50 ms',
-        '@aws-sdk/* imported',
+        `≤${options.budgetMs}`,
+        'AWS SDK bundled',
       ],
       bundles.map((b) => {
         const d = coldSummary(b.importMs);
-        const n = coldSummary(b.importMsNoMaps);
         return [
           b.name,
           bytes(b.bytes),
@@ -583,16 +629,24 @@ function printBundles(bundles: BundleResult[], options: Awaited<ReturnType<typeo
           b.mapBytes ? bytes(b.mapBytes) : '–',
           fmt(d.median),
           fmt(d.min),
-          fmt(n.median),
-          b.externals.length ? fmt(coldSummary(b.externalsMs).median) : '–',
+          fmt(coldSummary(b.importCpuMs).median),
+          b.importMsNoMaps.length ? fmt(coldSummary(b.importMsNoMaps).median) : '–',
           fmt(coldSummary(b.readyMs).median),
-          b.externals
-            .filter((e) => e.startsWith('@aws-sdk/'))
-            .map((e) => SDK_SHORT[e] ?? e.replace('@aws-sdk/', ''))
-            .join(' ') || '–',
+          d.median > options.budgetMs ? '!' : 'ok',
+          [
+            ...b.sdkPackages.map(
+              (e) => (SDK_SHORT[e] ?? e.replace('@aws-sdk/', '')) + (b.lazySdkPackages.includes(e) ? '*' : ''),
+            ),
+            ...b.externals.map((e) => `(not bundled: ${e})`),
+          ].join(' ') || '–',
         ];
       }),
     ),
+  );
+  say(
+    over.length
+      ? `  over ${options.budgetMs} ms (p50): ${over.map((b) => b.name).join(', ')}`
+      : `  every function loads in ${options.budgetMs} ms or less (p50)`,
   );
 }
 
@@ -872,14 +926,15 @@ function toJson(r: Results): unknown {
         min: round(coldSummary(b.importMs).min),
         runs: b.importMs.map((v) => round(v)),
       },
+      coldImportCpuMs: { median: round(coldSummary(b.importCpuMs).median) },
       coldImportNoSourceMapsMs: {
         median: round(coldSummary(b.importMsNoMaps).median),
         min: round(coldSummary(b.importMsNoMaps).min),
       },
+      overBudget: coldSummary(b.importMs).median > r.bundles!.options.budgetMs,
+      sdkPackages: b.sdkPackages,
+      sdkPackagesLoadedOnFirstUse: b.lazySdkPackages,
       externals: b.externals,
-      coldImportExternalsOnlyMs: b.externals.length
-        ? { median: round(coldSummary(b.externalsMs).median), min: round(coldSummary(b.externalsMs).min) }
-        : null,
       processToReadyMs: { median: round(coldSummary(b.readyMs).median) },
     })),
     bundling: r.bundles && { ...r.bundles.options },
@@ -916,6 +971,7 @@ function toJson(r: Results): unknown {
     notificationAwsCalls: r.notifyCalls,
     dpopAwsCalls: r.dpopCalls,
     deviceApp: r.deviceApp,
+    localCost: r.localCost,
     clientAuthMethods: r.authMethods && {
       server: 'in-memory local stack in a child process, HTTPS listener with client certificates',
       concurrency: r.authMethods.concurrency,

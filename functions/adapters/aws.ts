@@ -49,8 +49,49 @@ function instrument<C>(client: C, service: string): C {
   return client;
 }
 
+// Local stack only (local/stack.ts, local/inprocess.ts): a setup applied to each client right after it is created,
+// before its first call; there it swaps the HTTP transport and SigV4 signing for an in-process call to the local
+// service. Nothing in Lambda sets it, so deployed clients are exactly as `create` makes them.
+let localSetup: ((client: unknown, service: string) => void) | undefined;
+/** Local stack only: install (or remove) the setup of clients created from now on. */
+export function setLocalClientSetup(next: ((client: unknown, service: string) => void) | undefined): void {
+  localSetup = next;
+}
+
 /** A getter for one SDK client, created (and observed) on first use, then reused for the life of the process. */
 export function awsClient<C>(service: string, create: () => C): () => C {
   let client: C | undefined;
-  return () => (client ??= instrument(create(), service));
+  return () => (client ??= instrument(setUp(create(), service), service));
+}
+
+/** The client, after the local setup if one is installed (local stack only; else the client as created). */
+function setUp<C>(client: C, service: string): C {
+  localSetup?.(client, service);
+  return client;
+}
+
+/**
+ * Like awsClient, for an SDK package loaded only on first use: `load` is `() => import('@aws-sdk/client-…')`, written
+ * out where it is used, so that esbuild bundles the package but evaluates it (and the Node built-ins it needs) only
+ * when the getter is first called. For clients that some invocations of a function never need, so that its cold start
+ * does not pay for them (docs/operations.md, "Cold starts"). Mark the call `/* @__PURE__ *\/` so that a bundle that
+ * never uses the getter leaves the package out. The getter gives the package (for its commands) and the client, made
+ * by awsClient.
+ */
+export function lazyAwsClient<M, C>(
+  service: string,
+  load: () => Promise<M>,
+  create: (mod: M) => C,
+): () => Promise<{ mod: M; client: C }> {
+  let loading: Promise<{ mod: M; client: C }> | undefined;
+  return () => {
+    if (!loading) {
+      const started = load().then((mod) => ({ mod, client: awsClient(service, () => create(mod))() }));
+      loading = started;
+      started.catch(() => {
+        if (loading === started) loading = undefined; // a failed load is tried again by the next call
+      });
+    }
+    return loading;
+  };
 }

@@ -3,7 +3,7 @@
 import { createPrivateKey, createPublicKey, sign as cryptoSign, constants, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { GetPublicKeyCommand, KMSClient, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
+import type { SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import {
   calculateJwkThumbprint,
   createLocalJWKSet,
@@ -12,12 +12,17 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
-import { awsClient } from './aws.ts';
+import { lazyAwsClient } from './aws.ts';
 import { config } from '../config.ts';
 import { sha256 } from '../core/crypto.ts';
 import type { SigningAlg } from '../core/model.ts';
 
-const kmsClient = awsClient('KMS', () => new KMSClient({}));
+// Loaded on first use (a cold start that signs nothing and reads no public key does not pay for the KMS client).
+const kms = /* @__PURE__ */ lazyAwsClient(
+  'KMS',
+  () => import('@aws-sdk/client-kms'),
+  (mod) => new mod.KMSClient({}),
+);
 
 type PublicKey = { kid: string; jwk: JWK; kty: 'RSA' | 'EC' };
 type KeySource = {
@@ -100,7 +105,8 @@ function kmsSource(rsaKeyId: string, ecKeyId: string): KeySource {
     publicKeys: () =>
       (loaded ??= Promise.all(
         [rsaKeyId, ecKeyId].map(async (KeyId) => {
-          const out = await kmsClient().send(new GetPublicKeyCommand({ KeyId }));
+          const { mod, client } = await kms();
+          const out = await client.send(new mod.GetPublicKeyCommand({ KeyId }));
           return publicEntry(createPublicKey({ key: Buffer.from(out.PublicKey!), format: 'der', type: 'spki' }));
         }),
       ).catch((e) => {
@@ -108,8 +114,9 @@ function kmsSource(rsaKeyId: string, ecKeyId: string): KeySource {
         throw e;
       })),
     async sign(kty, alg, input) {
-      const out = await kmsClient().send(
-        new SignCommand({
+      const { mod, client } = await kms();
+      const out = await client.send(
+        new mod.SignCommand({
           KeyId: keyId(kty),
           Message: sha256(input),
           MessageType: 'DIGEST',

@@ -3,10 +3,8 @@
 // SES v2, and the operator hook (Standard Webhooks). Each send is one attempt that never throws for what the network
 // or the service did: that is its SendResult (functions/core/user-notification.ts). HTTP sends never follow redirects
 // and give up after a timeout. Nothing here logs: the use case logs outcomes without addresses or secrets.
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import webpush from 'web-push';
-import { awsClient } from './aws.ts';
+import type { PublishCommandInput } from '@aws-sdk/client-sns';
+import { lazyAwsClient } from './aws.ts';
 import { vapidAuthorization } from './vapid.ts';
 import { config } from '../config.ts';
 import { webhookHeaders, WEBHOOK_SECRET_SYNTAX } from '../core/webhook.ts';
@@ -19,7 +17,23 @@ import {
   type WebPushTarget,
 } from '../core/user-notification.ts';
 
-const snsClient = awsClient('SNS', () => new SNSClient({}));
+// Each channel loads what it needs on first use (web-push, SNS, Secrets Manager, SES), so a dispatcher's cold start
+// pays only for the channels its users have; see docs/operations.md, "Cold starts".
+const sns = /* @__PURE__ */ lazyAwsClient(
+  'SNS',
+  () => import('@aws-sdk/client-sns'),
+  (mod) => new mod.SNSClient({}),
+);
+const secrets = /* @__PURE__ */ lazyAwsClient(
+  'SecretsManager',
+  () => import('@aws-sdk/client-secrets-manager'),
+  (mod) => new mod.SecretsManagerClient({}),
+);
+let webPushLibrary: Promise<typeof import('web-push')> | undefined;
+const webPush = () => {
+  webPushLibrary ??= import('web-push').then((mod) => mod.default ?? mod);
+  return webPushLibrary;
+};
 
 /** Why fetch gave no answer, in a few words (never the URL, which may carry a push service's token). */
 function noAnswerCode(e: unknown, timeoutMs: number): string {
@@ -44,6 +58,7 @@ export async function sendWebPush(
 ): Promise<SendResult> {
   // A VAPID signing failure (KMS) is thrown: the caller retries it like any other transient error.
   const authorization = await vapidAuthorization(subscription.endpoint);
+  const webpush = await webPush();
   let request: { headers: Record<string, string>; body: Buffer };
   try {
     const details = webpush.generateRequestDetails(subscription, payload, {
@@ -112,12 +127,10 @@ export function webhookSecret(now = Date.now()): Promise<string> {
   return value;
 }
 
-let secretsClient: (() => SecretsManagerClient) | undefined;
-
-/** GetSecretValue. Only a function given a secret ARN creates the client; the local stack never does. */
+/** GetSecretValue. Only a function given a secret ARN loads the client; the local stack never does. */
 async function readSecret(arn: string): Promise<string> {
-  secretsClient ??= awsClient('SecretsManager', () => new SecretsManagerClient({}));
-  const out = await secretsClient().send(new GetSecretValueCommand({ SecretId: arn }));
+  const { mod, client } = await secrets();
+  const out = await client.send(new mod.GetSecretValueCommand({ SecretId: arn }));
   if (!out.SecretString) throw new WebhookSecretError('the webhook secret has no SecretString');
   return out.SecretString.trim();
 }
@@ -161,9 +174,10 @@ export async function postWebhook(
 
 // ---- SNS: mobile push and SMS --------------------------------------------------------------------------------------
 
-async function snsSend(command: PublishCommand, what: string): Promise<SendResult> {
+async function snsSend(input: PublishCommandInput, what: string): Promise<SendResult> {
   try {
-    await snsClient().send(command);
+    const { mod, client } = await sns();
+    await client.send(new mod.PublishCommand(input));
     return { kind: 'delivered', detail: `accepted by SNS (${what})` };
   } catch (e) {
     return classifyAwsError(e);
@@ -172,35 +186,34 @@ async function snsSend(command: PublishCommand, what: string): Promise<SendResul
 
 /** SNS mobile push to a platform endpoint (FCM, APNs), `message` in MessageStructure json (core snsPushMessage). */
 export function publishToEndpoint(endpointArn: string, message: string): Promise<SendResult> {
-  return snsSend(new PublishCommand({ TargetArn: endpointArn, Message: message, MessageStructure: 'json' }), 'push');
+  return snsSend({ TargetArn: endpointArn, Message: message, MessageStructure: 'json' }, 'push');
 }
 
 /** A transactional SMS. */
 export function sendSms(phoneNumber: string, text: string): Promise<SendResult> {
   return snsSend(
-    new PublishCommand({
+    {
       PhoneNumber: phoneNumber,
       Message: text,
       MessageAttributes: { 'AWS.SNS.SMS.SMSType': { DataType: 'String', StringValue: 'Transactional' } },
-    }),
+    },
     'SMS',
   );
 }
 
 // ---- SES: e-mail ---------------------------------------------------------------------------------------------------
 
-type Ses = typeof import('@aws-sdk/client-sesv2');
-let ses: Promise<{ mod: Ses; client: () => InstanceType<Ses['SESv2Client']> }> | undefined;
+const ses = /* @__PURE__ */ lazyAwsClient(
+  'SESv2',
+  () => import('@aws-sdk/client-sesv2'),
+  (mod) => new mod.SESv2Client({}),
+);
 
 /** One plain-text e-mail through SES v2 (the client is loaded only when e-mail is configured and used). */
 export async function sendEmail(from: string, to: string, subject: string, text: string): Promise<SendResult> {
   try {
-    ses ??= import('@aws-sdk/client-sesv2').then((mod) => ({
-      mod,
-      client: awsClient('SESv2', () => new mod.SESv2Client({})),
-    }));
-    const { mod, client } = await ses;
-    await client().send(
+    const { mod, client } = await ses();
+    await client.send(
       new mod.SendEmailCommand({
         FromEmailAddress: from,
         Destination: { ToAddresses: [to] },

@@ -1,14 +1,18 @@
 // SNS mobile push endpoints (docs/device-api.md, "Channels"): a native app's push token (FCM, APNs) becomes an SNS
 // platform endpoint in the platform application configured for its platform (CIBA_SNS_PLATFORM_*_ARN). The server
 // keeps the endpoint ARN, never the token. On the local stack the local SNS (local/sns.ts) serves both actions.
-import { CreatePlatformEndpointCommand, DeleteEndpointCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { SnsPlatform } from '../core/device-channel.ts';
 import { OAuthError } from '../core/errors.ts';
-import { awsClient } from './aws.ts';
+import { lazyAwsClient } from './aws.ts';
 import { errorFields, log } from '../runtime/log.ts';
 import { config } from '../config.ts';
 
-const snsClient = awsClient('SNS', () => new SNSClient({}));
+// Loaded on first use: most devices use Web Push or no channel, so most cold starts never make an endpoint.
+const sns = /* @__PURE__ */ lazyAwsClient(
+  'SNS',
+  () => import('@aws-sdk/client-sns'),
+  (mod) => new mod.SNSClient({}),
+);
 
 /** The platform application of `platform`, or undefined when this server has none configured. */
 export function platformApplicationArn(platform: SnsPlatform): string | undefined {
@@ -33,8 +37,9 @@ export function requirePlatform(platform: SnsPlatform): string {
 export async function createPlatformEndpoint(platform: SnsPlatform, token: string): Promise<string> {
   const application = requirePlatform(platform);
   try {
-    const out = await snsClient().send(
-      new CreatePlatformEndpointCommand({ PlatformApplicationArn: application, Token: token }),
+    const { mod, client } = await sns();
+    const out = await client.send(
+      new mod.CreatePlatformEndpointCommand({ PlatformApplicationArn: application, Token: token }),
     );
     if (!out.EndpointArn) throw new Error('CreatePlatformEndpoint returned no EndpointArn');
     return out.EndpointArn;
@@ -53,5 +58,6 @@ export async function createPlatformEndpoint(platform: SnsPlatform, token: strin
 
 /** Deletes a platform endpoint (idempotent: a missing one is fine). */
 export async function deletePlatformEndpoint(endpointArn: string): Promise<void> {
-  await snsClient().send(new DeleteEndpointCommand({ EndpointArn: endpointArn }));
+  const { mod, client } = await sns();
+  await client.send(new mod.DeleteEndpointCommand({ EndpointArn: endpointArn }));
 }

@@ -12,14 +12,18 @@ import {
 } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import { awsClient } from './aws.ts';
+import { lazyAwsClient } from './aws.ts';
 import { derToJose } from './keys.ts';
 import { config } from '../config.ts';
 import { sha256 } from '../core/crypto.ts';
 import { VAPID_SUBJECT } from '../core/user-notification.ts';
 
-const kmsClient = awsClient('KMS', () => new KMSClient({}));
+// Loaded on first use: the dispatcher needs it only for Web Push, device-config once per container.
+const kms = /* @__PURE__ */ lazyAwsClient(
+  'KMS',
+  () => import('@aws-sdk/client-kms'),
+  (mod) => new mod.KMSClient({}),
+);
 
 type VapidSource = {
   /** The uncompressed P-256 point (65 bytes, 0x04 ‖ x ‖ y). */
@@ -63,16 +67,17 @@ function kmsSource(keyId: string): VapidSource {
   let point: Promise<Buffer> | undefined;
   return {
     publicKey: () =>
-      (point ??= kmsClient()
-        .send(new GetPublicKeyCommand({ KeyId: keyId }))
+      (point ??= kms()
+        .then(({ mod, client }) => client.send(new mod.GetPublicKeyCommand({ KeyId: keyId })))
         .then((out) => rawPoint(createPublicKey({ key: Buffer.from(out.PublicKey!), format: 'der', type: 'spki' })))
         .catch((e: unknown) => {
           point = undefined;
           throw e;
         })),
     async sign(input) {
-      const out = await kmsClient().send(
-        new SignCommand({
+      const { mod, client } = await kms();
+      const out = await client.send(
+        new mod.SignCommand({
           KeyId: keyId,
           Message: sha256(input),
           MessageType: 'DIGEST',

@@ -86,7 +86,7 @@ export async function removeUser(sub: string): Promise<{ devices: number; refres
     ...refreshTokens,
     ...logins,
     { pk: `USER#${sub}`, sk: 'PROFILE' },
-    { pk: `USER#${sub}`, sk: 'PENDING' },
+    { pk: `USER#${sub}`, sk: 'GATE' },
   ]);
   return { devices: devices.length, refreshTokens: refreshTokens.length };
 }
@@ -111,9 +111,7 @@ export async function cancelRequest(
   if (!req) return 'not_found';
   const result = await store.decideAuthRequest(requestId, req.sub, 'denied', Date.now(), []);
   if (!result.ok) return result.reason;
-  await Promise.all([
-    result.taskToken ? sendDecision(result.taskToken, 'denied') : undefined,
-    store.releasePendingSlot(req.sub, requestId),
-  ]);
+  // The user's gate forgets the request when its entry is next needed (usecases/rate-limit.ts admitUser).
+  if (result.taskToken) await sendDecision(result.taskToken, 'denied', { cancelled: true });
   return 'cancelled';
 }

@@ -19,6 +19,7 @@ import {
   putClient,
   putDevice,
   putUser,
+  setDevicesUserDisabled,
 } from '../adapters/store.ts';
 import { log } from '../runtime/log.ts';
 import { config } from '../config.ts';
@@ -178,6 +179,8 @@ export async function loadSeed(seed: unknown): Promise<{ clients: number; users:
       throw e;
     }
     for (const device of devices) await seedDevice(device);
+    // The device API checks the user's flag on each device row (store/devices.ts touchDevice).
+    if (user.disabled && devices.length > 0) await setDevicesUserDisabled(user.sub, true);
   }
   return { clients: clients.length, users: users.length, devices: ids.size };
 }

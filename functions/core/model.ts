@@ -157,16 +157,26 @@ export type AuthRequest = {
   /** Current polling interval in seconds (raised by slow_down) and the earliest next poll (epoch ms). */
   interval: number;
   next_poll_at: number;
+  /**
+   * Token-endpoint polls counted so far, and how many had been counted when the user decided: the first poll counted
+   * after an approval is the redemption (core/token-grant.ts answerPoll), so a poll and a redemption are one write.
+   */
+  polls?: number;
+  decided_polls?: number;
   /** Set when the user decided: epoch ms, and the method they used. */
   decided_at?: number;
   auth_time?: number;
   amr?: string[];
   /** Step Functions callback token (server-side only; never leaves the table). */
   task_token?: string;
-  // ---- ping and push delivery (CIBA §10.2, §10.3); removed once the delivery ends ----
+  // ---- ping and push delivery (CIBA §10.2, §10.3); the secrets leave the row once delivered, and stay (sealed) until
+  // the row's TTL when the delivery failed for good, so an operator can redrive it (docs/operations.md, dead letters) ----
   /** Sealed {auth_req_id, client_notification_token} (functions/adapters/sealer.ts): needed to notify the client. */
   delivery_secrets?: string;
-  /** Sealed push token set, minted once at the first push attempt and re-sent unchanged on retries. */
+  /**
+   * Sealed push token set, minted once at the first push attempt and re-sent unchanged on retries (after a redrive, a
+   * set whose access token has expired is replaced by a fresh one and the old set's refresh token family revoked).
+   */
   push_tokens?: string;
   /** Callback token of the workflow's Deliver task for the current attempt. */
   delivery_task_token?: string;
@@ -175,6 +185,12 @@ export type AuthRequest = {
   delivery_started_at?: number;
   delivery_status?: 'delivered' | 'failed';
   delivered_at?: number;
+  /** A delivery that failed for good: the workflow error (Delivery.Rejected / Delivery.Exhausted) and its cause. */
+  delivery_error?: string;
+  delivery_cause?: string;
+  /** Times an operator redrove a failed delivery (`npm run admin -- dead-letters redrive`), the last one when (epoch ms). */
+  delivery_redrives?: number;
+  delivery_redriven_at?: number;
   /**
    * Ping only: an approved request stays redeemable until then (epoch ms) even past expires_at, when the ping went out
    * late (a retried delivery), so the client is never told about tokens it can no longer get.

@@ -19,6 +19,17 @@ export function redeemableUntil(req: AuthRequest): number {
     : req.expires_at;
 }
 
+/**
+ * The answer to a poll that has just been counted on the request (`counted`: the row after the write that counted it,
+ * adapters/store/requests.ts countPoll). An approved request is redeemed by the first poll counted after the approval,
+ * and by no other: polls are counted one at a time, so exactly one poll sees `polls = decided_polls + 1`.
+ */
+export function answerPoll(counted: AuthRequest, clientId: string, now: number): PollDecision {
+  if (counted.status === 'approved' && (counted.polls ?? 0) > (counted.decided_polls ?? 0) + 1)
+    return { kind: 'error', error: tokenError('invalid_grant', 'auth_req_id was already redeemed') };
+  return decidePoll(counted, clientId, now);
+}
+
 /** Decide the answer to a poll from the stored request (undefined: unknown auth_req_id). Pure; `now` in ms. */
 export function decidePoll(req: AuthRequest | undefined, clientId: string, now: number): PollDecision {
   // §10.1 / §11: an unknown id, or one issued to another client, is invalid_grant.

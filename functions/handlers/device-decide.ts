@@ -2,7 +2,7 @@
 // approval may narrow what is granted (RFC 9396 §3: core/device-decision.ts); then the request is read to check it.
 // The decision is a conditional write first (DynamoDB is the source of truth), then it resumes the workflow.
 import { httpHandler, json, noContent, bodyText } from '../runtime/http.ts';
-import { decideAuthRequest, getAuthRequest, releasePendingSlot } from '../adapters/store.ts';
+import { decideAuthRequest, getAuthRequest } from '../adapters/store.ts';
 import { sendDecision } from '../adapters/workflow.ts';
 import { grantedByDecision, narrows, parseDecision, type Granted } from '../core/device-decision.ts';
 import { log } from '../runtime/log.ts';
@@ -40,11 +40,8 @@ export const handler = httpHandler('device-decide', async (event) => {
     return json(409, { error: result.reason });
   }
   // No task token yet means the workflow has not reached its wait; notify-device sees the decision and resumes itself.
-  // The user has answered: the request no longer counts against the user's pending cap.
-  const [resumed] = await Promise.all([
-    result.taskToken ? sendDecision(result.taskToken, parsed.decision) : false,
-    releasePendingSlot(device.sub, id),
-  ]);
+  // (The user's pending cap forgets the request when it next needs the room: usecases/rate-limit.ts admitUser.)
+  const resumed = result.taskToken ? await sendDecision(result.taskToken, parsed.decision) : false;
   log.info('device decision', {
     requestId: id,
     decision: parsed.decision,

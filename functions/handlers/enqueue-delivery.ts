@@ -1,4 +1,4 @@
-// Workflow task (statemachines/ciba.asl.json Deliver): one delivery attempt for a ping or push client. Records how
+// Workflow task (statemachines/notify.asl.json Deliver): one delivery attempt for a ping or push client. Records how
 // the wait ended when no decision was made (expired / device unreachable), keeps the attempt's callback token
 // server-side and publishes a delivery request (no secrets) to the delivery topic; the deliver function does the POST.
 import { lambdaHandler } from '../runtime/handler.ts';
@@ -7,8 +7,12 @@ import { publishDelivery } from '../adapters/delivery.ts';
 import { errorFields, log } from '../runtime/log.ts';
 import { WORKFLOW_ERRORS } from '../names.ts';
 
-/** `decision` is the wait's result: the device callback output, or the caught error `{Error, Cause}`. */
-export type EnqueueDeliveryEvent = { requestId: string; taskToken: string; decision?: { Error?: string } | null };
+/** `decision` is the wait's result: the device callback output `{outcome}`, or the caught error `{Error, Cause}`. */
+export type EnqueueDeliveryEvent = {
+  requestId: string;
+  taskToken: string;
+  decision?: { Error?: string; outcome?: string } | null;
+};
 
 class EnqueueFailed extends Error {
   override readonly name = WORKFLOW_ERRORS.enqueueFailed;
@@ -22,10 +26,10 @@ export const handler = lambdaHandler<EnqueueDeliveryEvent, { attempt: number }>(
   'enqueue-delivery',
   async ({ requestId, taskToken, decision }) => {
     const waitError = decision?.Error;
-    // The wait ended without a decision: States.Timeout is expiry (CIBA §10.2/§12 expired_token); anything else
-    // except the device's access_denied means the device could not be notified.
+    // The wait ended without a decision: States.Timeout is expiry (CIBA §10.2/§12 expired_token); any other error
+    // means the device could not be notified. A decision (approved or denied) is already in the row.
     if (waitError === WORKFLOW_ERRORS.timeout) await endPendingRequest(requestId, 'expired');
-    else if (waitError && waitError !== WORKFLOW_ERRORS.denied) await endPendingRequest(requestId, 'failed');
+    else if (waitError) await endPendingRequest(requestId, 'failed');
 
     const req = await prepareDelivery(requestId, taskToken, Date.now());
     if (!req) throw new NothingToDeliver(`authentication request ${requestId} not found`);

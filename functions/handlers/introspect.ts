@@ -3,15 +3,14 @@
 import { OAuthError } from '../core/errors.ts';
 import { parseForm } from '../core/params.ts';
 import { INTROSPECTION_JWT_TYPE } from '../core/token-status.ts';
-import { getClient } from '../adapters/store.ts';
-import { presentClient, verifyClient } from '../usecases/client-auth.ts';
+import { presentClient, authenticate } from '../usecases/client-auth.ts';
 import { introspectToken } from '../usecases/token-status.ts';
 import { bodyText, httpHandler, json, NO_STORE } from '../runtime/http.ts';
 
 export const handler = httpHandler('introspect', async (event) => {
   const params = parseForm(event.headers['content-type'], bodyText(event));
   const presented = presentClient(event, params);
-  const client = await verifyClient(await getClient(presented.credentials.clientId), presented);
+  const client = await authenticate(presented);
   const token = params.get('token');
   if (!token) throw new OAuthError('invalid_request', 'token is required');
   const asJwt = (event.headers.accept ?? '').toLowerCase().includes(INTROSPECTION_JWT_TYPE);

@@ -1,4 +1,4 @@
-// Workflow task (statemachines/ciba.asl.json NotifyDeviceAndWait): keep the callback task token server-side and
+// Workflow task (AwaitDecision in statemachines/poll.asl.json and notify.asl.json): keep the callback task token server-side and
 // notify the user's device through the SNS device topic. Neither the token nor the auth_req_id leaves this function.
 import { lambdaHandler } from '../runtime/handler.ts';
 import { storeTaskToken } from '../adapters/store.ts';

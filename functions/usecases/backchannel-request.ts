@@ -8,7 +8,7 @@ import { seal, sealContext } from '../adapters/sealer.ts';
 import type { AuthRequest, Client } from '../core/model.ts';
 import { createAuthRequest } from '../adapters/store.ts';
 import { startAuthWorkflow } from '../adapters/workflow.ts';
-import { checkUserCode, Reservations, reserveClientQuota, reserveUserLimits } from './rate-limit.ts';
+import { admitUser, checkUserCode, Reservations, reserveClientQuota } from './rate-limit.ts';
 import { resolveHint } from './hints.ts';
 import { errorFields, log } from '../runtime/log.ts';
 import { config } from '../config.ts';
@@ -20,7 +20,7 @@ import { config } from '../config.ts';
 export async function startBackchannelRequest(
   request: BackchannelRequest,
   client: Client,
-  loginLookup: Promise<string | undefined> | undefined,
+  loginLookup: Promise<{ sub: string | undefined; login?: string }> | undefined,
 ): Promise<{ authReqId: string; record: AuthRequest }> {
   // §7.3: auth_req_id with 256 bits of entropy; stored only as its SHA-256, which is also the public request id.
   const authReqId = randomId(32);
@@ -59,20 +59,28 @@ async function admit(
   request: BackchannelRequest,
   client: Client,
   id: string,
-  loginLookup: Promise<string | undefined> | undefined,
+  loginLookup: Promise<{ sub: string | undefined; login?: string }> | undefined,
   sealing: Promise<string | undefined>,
   reservations: Reservations,
 ): Promise<AuthRequest> {
   const cfg = config();
   const now = Date.now();
+  // The client's quota is counted while the hint resolves and the user's gate is passed (one round trip for all).
   const clientQuota = reserveClientQuota(client, Math.floor(now / 1000), reservations);
-  // §7.2 steps 4-5: the hint must identify a known user.
-  const sub = await resolveHint(request.hint, client, loginLookup);
-  await clientQuota;
+  // §7.2 steps 4-5: the hint must identify a known user who may be asked (settled by the gate).
+  const resolved = await resolveHint(request.hint, client, loginLookup);
   const expiresAt = now + request.expiresIn * 1000;
   // §7.1 user_code before the user's own limits: a wrong code neither prompts the user nor uses their budget.
-  if (request.userCode !== undefined) await checkUserCode(sub, request.userCode, Math.floor(now / 1000));
-  await reserveUserLimits(sub, id, expiresAt, reservations);
+  if (request.userCode !== undefined) await checkUserCode(resolved.sub, request.userCode, Math.floor(now / 1000));
+  const relookup = () => resolveHint(request.hint, client, undefined, true);
+  // Both settle before either refusal is thrown, so whatever the other reserved is registered and given back.
+  const [admitted, quota] = await Promise.allSettled([
+    admitUser(resolved, relookup, id, expiresAt, reservations),
+    clientQuota,
+  ]);
+  if (quota.status === 'rejected') throw quota.reason;
+  if (admitted.status === 'rejected') throw admitted.reason;
+  const sub = admitted.value;
   const deliverySecrets = await sealing.catch((e: unknown) => {
     log.error('sealing failed', { requestId: id, ...errorFields(e) });
     throw unavailable();

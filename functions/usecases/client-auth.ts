@@ -13,7 +13,8 @@ import type { Params } from '../core/params.ts';
 import { PATHS } from '../routes.ts';
 import { clientKeys } from '../adapters/client-keys.ts';
 import { sealContext, unseal } from '../adapters/sealer.ts';
-import { getClient, useOnce } from '../adapters/store.ts';
+import { getClient, getClientCached, useOnce } from '../adapters/store.ts';
+import { OAuthError } from '../core/errors.ts';
 import { config } from '../config.ts';
 import type { HttpEvent } from '../runtime/http.ts';
 
@@ -101,19 +102,41 @@ export async function verifyClient(registered: Client | undefined, presented: Pr
 }
 
 /**
- * A grant's client at the token endpoint: authenticated while the grant's own record is read (`read`, one round trip
- * for both), and registered for `grantType` (RFC 6749 §5.2 unauthorized_client).
+ * The client the request presents, authenticated against its registration: a recently read one when this instance
+ * has it (CIBA_CLIENT_CACHE_SECONDS), so a request usually costs no read for it. If that fails, the registration may
+ * just have changed (a new secret, key or certificate): it is read again and checked once more.
+ */
+export async function authenticate(presented: Presented): Promise<Client> {
+  const clientId = presented.credentials.clientId;
+  const { client, cached } = await getClientCached(clientId);
+  try {
+    return await verifyClient(client, presented);
+  } catch (e) {
+    if (!cached || !(e instanceof OAuthError) || e.error !== 'invalid_client') throw e;
+    return verifyClient(await getClient(clientId), presented);
+  }
+}
+
+/**
+ * A grant's client at the token endpoint: authenticated while the grant's own record is read (`read`, in parallel),
+ * and registered for `grantType` (RFC 6749 §5.2 unauthorized_client).
  */
 export async function authenticateForGrant<T>(
   presented: Presented,
   grantType: string,
   read: Promise<T>,
 ): Promise<{ client: Client; record: Awaited<T> }> {
-  const [registered, record] = await Promise.all([getClient(presented.credentials.clientId), read]);
-  const client = await verifyClient(registered, presented);
+  read.catch(() => undefined);
+  const [client, record] = await Promise.all([authenticateForGrantType(presented, grantType), read]);
+  return { client, record };
+}
+
+/** A grant's client at the token endpoint: authenticated, and registered for `grantType` (RFC 6749 §5.2). */
+export async function authenticateForGrantType(presented: Presented, grantType: string): Promise<Client> {
+  const client = await authenticate(presented);
   if (!client.grant_types.includes(grantType)) {
     const what = grantType === CIBA_GRANT ? 'the CIBA grant' : grantType;
     throw tokenError('unauthorized_client', `the client is not registered for ${what}`);
   }
-  return { client, record };
+  return client;
 }

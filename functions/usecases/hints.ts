@@ -1,39 +1,48 @@
 // §7.2 steps 4-5: the hint names a known user (CIBA Core §7.1). login_hint matches a user's sub, email or phone number;
 // id_token_hint is an ID token this server issued to the client (functions/core/hints.ts); login_hint_token is a JWT
-// the client signed naming the user. Anything that does not lead to a known user is unknown_user_id (§13); a
-// disabled user is access_denied (§13), before anything is started for them.
+// the client signed naming the user. Whether the user exists and may be asked is settled by the user's gate
+// (usecases/rate-limit.ts admitUser), in the same write that reserves the user's limits: anything that does not lead
+// to a known user is unknown_user_id (§13); a disabled user is access_denied (§13), before anything is started.
 import { OAuthError } from '../core/errors.ts';
 import { verifyIdTokenHint, verifyLoginHintToken } from '../core/hints.ts';
 import type { Hint } from '../core/backchannel-request.ts';
 import { ID_TOKEN_ALGS, REQUEST_OBJECT_ALGS } from '../core/capabilities.ts';
-import type { Client, User } from '../core/model.ts';
+import type { Client } from '../core/model.ts';
 import { clientKeys } from '../adapters/client-keys.ts';
 import { ownKeys } from '../adapters/keys.ts';
-import { findSubByLogin, getUser } from '../adapters/store.ts';
+import { findSubByLogin, lookupLogin } from '../adapters/store.ts';
 import { config } from '../config.ts';
 
-const unknownUser = () => new OAuthError('unknown_user_id', 'the hint does not identify a known user');
+export const unknownUser = () => new OAuthError('unknown_user_id', 'the hint does not identify a known user');
+export const userDisabled = () => new OAuthError('access_denied', 'the end-user cannot be asked to authenticate');
 
-/** The user the hint named: known, and not disabled. */
-function askable(user: User | undefined): string {
-  if (!user) throw unknownUser();
-  if (user.disabled) throw new OAuthError('access_denied', 'the end-user cannot be asked to authenticate');
-  return user.sub;
+/** Where a hint led: the sub, and the login name when the sub was remembered rather than read (the gate re-checks it). */
+export type Resolved = { sub: string; login?: string };
+
+/** A login name's user; `fresh`: read, never remembered. */
+async function byLogin(value: string, fresh: boolean): Promise<Resolved> {
+  const found = fresh ? { sub: await findSubByLogin(value) } : await lookupLogin(value);
+  if (!found.sub) throw unknownUser();
+  return found.login !== undefined ? { sub: found.sub, login: found.login } : { sub: found.sub };
 }
 
-/** The sub the hint names. `loginLookup` is an already started findSubByLogin for a login_hint (saves a round trip). */
+/**
+ * The user the hint names. `loginLookup`: an already started lookupLogin for a login_hint (it overlaps client
+ * authentication). `fresh`: look login names up again (the gate refused a remembered one).
+ */
 export async function resolveHint(
   hint: Hint,
   client: Client,
-  loginLookup?: Promise<string | undefined>,
-): Promise<string> {
+  loginLookup?: Promise<{ sub: string | undefined; login?: string }>,
+  fresh = false,
+): Promise<Resolved> {
   const cfg = config();
   const now = Math.floor(Date.now() / 1000);
   if (hint.type === 'login_hint') {
-    // The user is read while the client's quota is being counted (rate-limit.ts): no extra round trip.
-    const sub = await (loginLookup ?? findSubByLogin(hint.value));
-    if (!sub) throw unknownUser();
-    return askable(await getUser(sub));
+    if (fresh || !loginLookup) return byLogin(hint.value, fresh);
+    const found = await loginLookup;
+    if (!found.sub) throw unknownUser();
+    return found.login !== undefined ? { sub: found.sub, login: found.login } : { sub: found.sub };
   }
   if (hint.type === 'id_token_hint') {
     const { sub } = await verifyIdTokenHint(hint.value, await ownKeys(), {
@@ -43,7 +52,7 @@ export async function resolveHint(
       expiredGrace: cfg.idTokenHintGrace,
       algorithms: ID_TOKEN_ALGS,
     });
-    return askable(await getUser(sub));
+    return { sub };
   }
   const keys = clientKeys(client);
   if (!keys)
@@ -55,7 +64,5 @@ export async function resolveHint(
     clockTolerance: 30,
     algorithms: REQUEST_OBJECT_ALGS,
   });
-  const sub = subject.kind === 'sub' ? subject.value : await findSubByLogin(subject.value);
-  if (!sub) throw unknownUser();
-  return askable(await getUser(sub));
+  return subject.kind === 'sub' ? { sub: subject.value } : byLogin(subject.value, fresh);
 }

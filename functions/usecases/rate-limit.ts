@@ -12,7 +12,17 @@ import {
   withinLimit,
   type Limit,
 } from '../core/rate-limit.ts';
-import { claimPendingSlot, countInWindow, getUser, releasePendingSlot, uncount } from '../adapters/store.ts';
+import {
+  claimUserGate,
+  countInWindow,
+  getUser,
+  pruneUserGate,
+  releaseUserGate,
+  stillPending,
+  uncount,
+  type GateClaim,
+} from '../adapters/store.ts';
+import { unknownUser, userDisabled, type Resolved } from './hints.ts';
 import { log } from '../runtime/log.ts';
 import { config } from '../config.ts';
 
@@ -57,37 +67,65 @@ export function reserveClientQuota(client: Client, nowS: number, reservations: R
 }
 
 /**
- * The user's limits, once the user is known: the rate across clients and a slot among the user's pending requests
- * (the request `requestId`, open until `expiresAt` epoch ms). Both are reserved at once.
+ * The user may be asked: the user's gate (adapters/store/limits.ts) is passed with one conditional write that checks
+ * the user exists and is not disabled, counts the request in the user's rate window across clients and claims an
+ * entry among the user's open prompts (the cap; CIBA_MAX_PENDING_PER_USER, 0: no cap). Refused: the gate as it was
+ * says why. Open entries of requests already decided or expired are pruned only when the cap is reached (so a decision
+ * costs no write here). Returns the user's sub; the claim is given back if the request is refused later.
  */
-export async function reserveUserLimits(
-  sub: string,
+export async function admitUser(
+  resolved: Resolved,
+  relookup: () => Promise<Resolved>,
   requestId: string,
   expiresAt: number,
   reservations: Reservations,
-): Promise<void> {
+): Promise<string> {
   const { limits, maxPendingPerUser } = config();
-  const now = Date.now();
-  const rate = reserveInWindow(
-    limits.user,
-    `user#${sub}`,
-    Math.floor(now / 1000),
-    'backchannel requests for this user',
-  );
-  // 0: no cap (CIBA_MAX_PENDING_PER_USER, for load tests).
-  const claim =
-    maxPendingPerUser === 0
-      ? Promise.resolve(true as const)
-      : claimPendingSlot(sub, requestId, expiresAt, now, maxPendingPerUser);
-  const slot = claim.then((claimed) => {
-    if (claimed === true) return maxPendingPerUser === 0 ? undefined : () => releasePendingSlot(sub, requestId);
-    const retryAfter = pendingRetryAfter(claimed, now);
-    log.warn('backchannel request refused: too many pending requests for the user', { retryAfter });
-    throw tooManyRequests('pending requests for this user', retryAfter);
-  });
-  reservations.add(rate);
-  reservations.add(slot);
-  await Promise.all([rate, slot]);
+  let current = resolved;
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const now = Date.now();
+    const window = windowOf(limits.user, Math.floor(now / 1000));
+    const claim: GateClaim = {
+      sub: current.sub,
+      requestId,
+      expiresAt,
+      window: { start: window.start, seconds: limits.user.windowSeconds, max: limits.user.count },
+      cap: maxPendingPerUser,
+      ...(current.login !== undefined ? { login: current.login } : {}),
+    };
+    const gate = await claimUserGate(claim);
+    if (gate === true) {
+      reservations.add(Promise.resolve(() => releaseUserGate(claim)));
+      return current.sub;
+    }
+    // A remembered login name that no longer leads to this user: look it up again.
+    if (current.login !== undefined && !(gate.exists && gate.logins.has(current.login))) {
+      current = await relookup();
+      continue;
+    }
+    if (!gate.exists) throw unknownUser();
+    if (gate.disabled) throw userDisabled();
+    if (!withinLimit(limits.user, gate.counted + 1)) {
+      log.warn('request refused: limit reached', { limit: 'user rate', retryAfter: window.retryAfter });
+      throw tooManyRequests('backchannel requests for this user', window.retryAfter);
+    }
+    const open = Object.entries(gate.open);
+    if (maxPendingPerUser > 0 && open.length >= maxPendingPerUser) {
+      const pending = await stillPending(
+        open.filter(([, exp]) => exp > now).map(([id]) => id),
+        now,
+      );
+      const done = open.filter(([id]) => !pending.has(id)).map(([id]) => id);
+      if (done.length === 0) {
+        const retryAfter = pendingRetryAfter(Math.min(...open.map(([, exp]) => exp)), now);
+        log.warn('backchannel request refused: too many pending requests for the user', { retryAfter });
+        throw tooManyRequests('pending requests for this user', retryAfter);
+      }
+      await pruneUserGate(current.sub, done);
+    }
+    // Otherwise the gate changed between the refusal and the read: try again.
+  }
+  throw tooManyRequests('backchannel requests for this user', 1);
 }
 
 /**

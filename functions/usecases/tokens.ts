@@ -48,17 +48,23 @@ export async function mintTokens(
   const nowS = Math.floor(Date.now() / 1000);
   const refreshToken = client.grant_types.includes(REFRESH_GRANT) ? randomId(32) : undefined;
   const binding = certificateThumbprint ? { certificateThumbprint } : jkt ? { jkt } : {};
-  const accessToken = await signJwt(
-    accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl, { ...binding, grantId: family }),
-    ACCESS_TOKEN_ALG,
-    'at+jwt',
-  );
   const alg = client.id_token_signed_response_alg;
-  const extras = authReqId ? { authReqId, accessToken, ...(refreshToken ? { refreshToken } : {}) } : {};
-  const [idToken] = await Promise.all([
-    grant.scope.split(' ').includes('openid')
-      ? signJwt(idTokenClaims(cfg.issuer, grant, alg, nowS, cfg.idTokenTtl, extras), alg)
-      : undefined,
+  // The refresh token is stored while the tokens are signed (the ID token's at_hash needs the access token first).
+  const [{ accessToken, idToken }] = await Promise.all([
+    (async () => {
+      const accessToken = await signJwt(
+        accessTokenClaims(cfg.issuer, grant, nowS, cfg.accessTokenTtl, { ...binding, grantId: family }),
+        ACCESS_TOKEN_ALG,
+        'at+jwt',
+      );
+      const extras = authReqId ? { authReqId, accessToken, ...(refreshToken ? { refreshToken } : {}) } : {};
+      return {
+        accessToken,
+        idToken: grant.scope.split(' ').includes('openid')
+          ? await signJwt(idTokenClaims(cfg.issuer, grant, alg, nowS, cfg.idTokenTtl, extras), alg)
+          : undefined,
+      };
+    })(),
     refreshToken
       ? store.putRefreshToken(sha256b64u(refreshToken), {
           client_id: client.client_id,

@@ -1,5 +1,5 @@
 // The local Step Functions service as the handlers and tests see it: the JSON-protocol operations
-// (StartExecution, DescribeExecution, GetExecutionHistory, SendTaskSuccess, SendTaskFailure), state machines added
+// (StartExecution, DescribeExecution, GetExecutionHistory, SendTaskSuccess, SendTaskFailure, RedriveExecution), state machines added
 // in-process, and in-process inspection for tests and `npm run bench`. See ../stepfunctions.ts for the overview.
 import { randomUUID } from 'node:crypto';
 import { AwsError, jsonErrorReply, jsonInput, jsonOperation, jsonReply } from '../aws-endpoint.ts';
@@ -37,6 +37,10 @@ const MAX_PAYLOAD = 256 * 1024;
 // AWS: 1–80 characters; no whitespace, brackets, wildcards, special characters or control characters.
 const INVALID_NAME_CHAR = /[\s<>{}[\]?*"#%\\^|~`$&,;:/\p{Cc}]/u;
 const TERMINAL: readonly string[] = ['SUCCEEDED', 'FAILED'];
+/** Step Functions redrives an unsuccessful Standard execution up to 14 days after it stopped. */
+const REDRIVE_PERIOD_MS = 14 * 86_400_000;
+/** The statuses RedriveExecution accepts (this service ends executions only as SUCCEEDED or FAILED). */
+const REDRIVABLE: readonly string[] = ['FAILED', 'ABORTED', 'TIMED_OUT'];
 
 export class LocalStepFunctions {
   readonly region: string;
@@ -46,6 +50,8 @@ export class LocalStepFunctions {
   readonly #integrations: Integrations;
   readonly #engine: Engine;
   readonly #watchers = new Set<() => void>();
+  /** The client token of each execution's latest redrive (RedriveExecution is idempotent per token). */
+  readonly #redriveTokens = new Map<string, string>();
   readonly #log: (line: string) => void;
   #closed = false;
 
@@ -167,6 +173,8 @@ export class LocalStepFunctions {
         return this.#sendTaskSuccess(input);
       case 'SendTaskFailure':
         return this.#sendTaskFailure(input);
+      case 'RedriveExecution':
+        return this.#redriveExecution(input);
       default:
         throw new SfnError(
           'UnknownOperationException',
@@ -235,9 +243,32 @@ export class LocalStepFunctions {
       ...(r.output !== undefined ? { output: r.output, outputDetails: { included: true } } : {}),
       ...(r.error !== undefined ? { error: r.error } : {}),
       ...(r.cause !== undefined ? { cause: r.cause } : {}),
-      redriveCount: 0,
-      redriveStatus: 'NOT_REDRIVABLE',
+      redriveCount: r.redriveCount ?? 0,
+      ...(r.redriveDate !== undefined ? { redriveDate: r.redriveDate / 1000 } : {}),
+      ...redriveStatus(r),
     };
+  }
+
+  #redriveExecution(input: Record<string, unknown>): Record<string, unknown> {
+    const exec = this.#execution(requiredString(input, 'executionArn'));
+    const clientToken = optionalString(input, 'clientToken');
+    if (clientToken !== undefined && (clientToken.length < 1 || clientToken.length > 64))
+      throw new SfnError('ValidationException', 'clientToken: length must be from 1 to 64');
+    const r = exec.record;
+    // Idempotent for the same client token while the redrive it made runs (as AWS keeps tokens for a while).
+    if (clientToken !== undefined && r.status === 'RUNNING' && this.#redriveTokens.get(r.executionArn) === clientToken)
+      return { redriveDate: (r.redriveDate ?? Date.now()) / 1000 };
+    const status = redriveStatus(r);
+    if (status.redriveStatus !== 'REDRIVABLE')
+      throw new SfnError('ExecutionNotRedrivable', `Execution Not Redrivable: ${status.redriveStatusReason}`);
+    const machine = this.#machines.get(r.stateMachineArn);
+    if (!machine)
+      throw new SfnError('StateMachineDoesNotExist', `State Machine Does Not Exist: '${r.stateMachineArn}'`);
+    const redriveDate = Date.now();
+    if (clientToken !== undefined) this.#redriveTokens.set(r.executionArn, clientToken);
+    else this.#redriveTokens.delete(r.executionArn);
+    this.#engine.redrive(machine, exec, redriveDate);
+    return { redriveDate: redriveDate / 1000 };
   }
 
   #getExecutionHistory(input: Record<string, unknown>): Record<string, unknown> {
@@ -355,12 +386,24 @@ function toAwsHistory(
       case 'ExecutionFailed':
         event = { type: 'ExecutionFailed', executionFailedEventDetails: { error: e.error, cause: e.cause } };
         break;
+      case 'ExecutionRedriven':
+        event = { type: 'ExecutionRedriven', executionRedrivenEventDetails: { redriveCount: e.redriveCount ?? 1 } };
+        break;
       default:
         break;
     }
     if (event) out.push({ timestamp: e.timestamp / 1000, id: out.length + 1, previousEventId: out.length, ...event });
   }
   return out;
+}
+
+/** DescribeExecution's redriveStatus (and redriveStatusReason when not redrivable), as AWS words them. */
+function redriveStatus(r: ExecutionRecord): { redriveStatus: string; redriveStatusReason?: string } {
+  if (!REDRIVABLE.includes(r.status))
+    return { redriveStatus: 'NOT_REDRIVABLE', redriveStatusReason: `Execution is ${r.status} and cannot be redriven.` };
+  if (r.stopDate !== undefined && Date.now() - r.stopDate > REDRIVE_PERIOD_MS)
+    return { redriveStatus: 'NOT_REDRIVABLE', redriveStatusReason: 'Execution redrivable period exceeded.' };
+  return { redriveStatus: 'REDRIVABLE' };
 }
 
 // ---- input helpers ----

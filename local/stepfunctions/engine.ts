@@ -1,6 +1,11 @@
 // Running executions: one run of the engine (aws-local-stepfunctions) per execution, the callback tasks' task
 // tokens (minted here: the engine supplies no $$.Task.Token) and timeouts, and resuming the executions that were
 // running when the service last stopped (see ../stepfunctions.ts for what a resume does and does not keep).
+//
+// Parking: a callback task whose function has returned waits, possibly for an hour, for SendTask* or its timeout.
+// Its engine run (promises, closures, an AbortController, the engine's own timer: about 7 KB) is then ended and
+// only the journal's position plus one timer are kept ('parked'); the answer or the timeout resumes the execution
+// from that position exactly as a restart does. The journal is the same either way.
 import { randomBytes } from 'node:crypto';
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { ExecutionAbortedError, ExecutionError } from 'aws-local-stepfunctions';
@@ -39,6 +44,8 @@ type TaskEntry =
       reject(e: Error): void;
       timer: NodeJS.Timeout;
     }
+  /** An open callback whose run is parked: `exec` has no engine run; the answer or `timer` (the deadline) resumes it. */
+  | { state: 'parked'; exec: Execution; stateName: string; timer: NodeJS.Timeout }
   | { state: 'completed' | 'timed-out' | 'dropped'; exec: Execution };
 
 /** What a task token designates now: an open callback, a timed-out one, one otherwise closed, or nothing known. */
@@ -86,35 +93,105 @@ export class Engine {
     if (stored) this.#run(this.#execution(machine, stored), input);
   }
 
+  /**
+   * RedriveExecution of a failed execution (the caller checks it may be): it runs again from the state it failed in,
+   * with that state's input, under the same ARN; the history goes on with ExecutionRedriven. Tokens of its earlier
+   * run are forgotten (a late SendTask* gets TaskDoesNotExist).
+   */
+  redrive(machine: Machine, stored: StoredExecution, redriveDate: number): void {
+    const arn = stored.record.executionArn;
+    const failedIn = stored.history.findLast((e) => e.type === 'StateEntered' && e.stateName !== undefined);
+    // Failed before entering any state: from the start, with the execution's input.
+    const state = failedIn?.stateName;
+    const input = failedIn ? (failedIn.input ?? null) : (JSON.parse(stored.record.input) as Json);
+    const previous = this.#executions.get(arn);
+    if (previous) for (const token of previous.tokens) this.#tokens.delete(token);
+    this.#store.apply({ t: 'redrive', arn, redriveDate, ...(state !== undefined ? { state } : {}), input });
+    const exec = this.#execution(machine, stored);
+    exec.skip = { started: true, entered: false }; // no second ExecutionStarted; the state is entered again
+    this.#run(exec, input, state);
+  }
+
   /** Runs the machine's executions that were running when the service stopped, from the state each was in. */
   resume(machine: Machine): number {
     let count = 0;
     for (const stored of [...this.#store.values()]) {
-      const { record, position } = stored;
+      const { record } = stored;
       if (record.status !== 'RUNNING' || record.stateMachineArn !== machine.arn) continue;
       if (this.#executions.has(record.executionArn)) continue;
-      const exec = this.#execution(machine, stored);
-      exec.skip = {
-        started: stored.history.some((e) => e.type === 'ExecutionStarted'),
-        entered: position !== undefined,
-      };
-      if (position?.token) {
-        exec.resume = { position: { ...position } };
-        if (!position.outcome) {
-          const answered = this.#open(exec, position.state, position.token, position.deadline ?? Date.now());
-          answered.catch(() => {}); // it may time out before the engine gets to the task, which then sees that
-          exec.resume.answered = answered;
-        }
-      }
-      this.#run(exec, position ? position.input : (JSON.parse(record.input) as Json), position?.state);
+      this.#resumeOne(machine, stored, true);
       count++;
     }
     return count;
   }
 
+  /** Runs one running execution from its position (parked instead when it waits for a callback and `park`). */
+  #resumeOne(machine: Machine, stored: StoredExecution, park: boolean): void {
+    const { record, position } = stored;
+    const exec = this.#execution(machine, stored);
+    if (park && position?.token && !position.outcome && position.deadline !== undefined) {
+      exec.halted = true;
+      exec.tokens.add(position.token);
+      this.#tokens.set(position.token, {
+        state: 'parked',
+        exec,
+        stateName: position.state,
+        timer: this.#parkTimer(position.token, position.deadline),
+      });
+      return;
+    }
+    exec.skip = {
+      started: stored.history.some((e) => e.type === 'ExecutionStarted'),
+      entered: position !== undefined,
+    };
+    if (position?.token) {
+      exec.resume = { position: { ...position } };
+      if (!position.outcome) {
+        const answered = this.#open(exec, position.state, position.token, position.deadline ?? Date.now());
+        answered.catch(() => {}); // it may time out before the engine gets to the task, which then sees that
+        exec.resume.answered = answered;
+      }
+    }
+    this.#run(exec, position ? position.input : (JSON.parse(record.input) as Json), position?.state);
+  }
+
+  /** Parks the open callback `token` of `exec` (its function has returned): ends the engine run, keeps a timer. */
+  #park(exec: Execution, token: string, deadline: number): void {
+    const entry = this.#tokens.get(token);
+    if (entry?.state !== 'open' || exec.halted) return;
+    clearTimeout(entry.timer);
+    this.#tokens.set(token, {
+      state: 'parked',
+      exec,
+      stateName: entry.stateName,
+      timer: this.#parkTimer(token, deadline),
+    });
+    exec.halted = true;
+    exec.abort?.(); // the run ends as aborted (nothing is journaled for that)…
+    exec.abort = undefined;
+    exec.resume = undefined;
+    entry.reject(haltedError()); // …and its task settles, so the engine lets go of it
+  }
+
+  #parkTimer(token: string, deadline: number): NodeJS.Timeout {
+    return setTimeout(() => this.#unpark(token), Math.max(0, deadline - Date.now()));
+  }
+
+  /** Resumes a parked execution (answered: the answer is journaled; else its deadline passed and it times out). */
+  #unpark(token: string): void {
+    const entry = this.#tokens.get(token);
+    if (entry?.state !== 'parked' || this.#closed) return;
+    clearTimeout(entry.timer);
+    this.#tokens.delete(token);
+    const { stored, machine } = entry.exec;
+    this.#executions.delete(stored.record.executionArn);
+    if (stored.record.status === 'RUNNING') this.#resumeOne(machine, stored, false);
+  }
+
   tokenStatus(token: string): TokenStatus {
     const entry = this.#tokens.get(token);
     if (!entry) return 'unknown';
+    if (entry.state === 'parked') return 'open';
     if (entry.state === 'open' || entry.state === 'timed-out') return entry.state;
     // AWS answers TaskTimedOut for a task already closed while its execution runs; once it ended, the token is unknown.
     return entry.exec.stored.record.status === 'RUNNING' ? 'closed' : 'unknown';
@@ -123,6 +200,17 @@ export class Engine {
   /** SendTaskSuccess / SendTaskFailure for an open task (check tokenStatus first). */
   answer(token: string, outcome: Outcome): void {
     const entry = this.#tokens.get(token);
+    if (entry?.state === 'parked') {
+      this.#store.apply({
+        t: 'answer',
+        arn: entry.exec.stored.record.executionArn,
+        state: entry.stateName,
+        token,
+        outcome,
+      });
+      this.#unpark(token); // the resumed run's task takes the journaled answer as its result
+      return;
+    }
     if (entry?.state !== 'open') throw new Error('the task is not open');
     const arn = entry.exec.stored.record.executionArn;
     this.#store.apply({ t: 'answer', arn, state: entry.stateName, token, outcome });
@@ -172,7 +260,7 @@ export class Engine {
         Id: record.executionArn,
         Name: record.name,
         RoleArn: `arn:aws:iam::${this.#accountId}:role/local-stepfunctions`,
-        RedriveCount: 0,
+        RedriveCount: record.redriveCount ?? 0,
       },
       StateMachine: { Id: machine.arn, Name: machine.name },
       // The engine does not generate $$.Task.Token: every read mints one (a resumed run: the token it waited on).
@@ -263,8 +351,10 @@ export class Engine {
     // The callback may arrive before the invoked function returns: the answer wins the race either way.
     const invoked = this.#integrations.call(task.integration, params).then(
       () => {
-        if (this.#tokens.get(token)?.state === 'open')
+        if (this.#tokens.get(token)?.state === 'open') {
           this.#store.apply({ t: 'wait', arn, state: task.stateName, token, deadline });
+          this.#park(exec, token, deadline);
+        }
         return answered;
       },
       (err: unknown) => {
@@ -306,6 +396,7 @@ export class Engine {
   #close(token: string, state: 'completed' | 'timed-out' | 'dropped'): void {
     const entry = this.#tokens.get(token);
     if (!entry || entry.state === 'timed-out') return; // a timed-out token keeps answering TaskTimedOut
+    if (entry.state === 'parked') clearTimeout(entry.timer);
     if (entry.state === 'open') {
       clearTimeout(entry.timer);
       // A dropped task must not keep the engine waiting (its timers would keep the process alive).

@@ -34,6 +34,9 @@ export type ExecutionRecord = {
   /** Epoch milliseconds. */
   startDate: number;
   stopDate?: number;
+  /** RedriveExecution: how many times, and the last one when (epoch ms). */
+  redriveCount?: number;
+  redriveDate?: number;
 };
 
 /** One event of an execution's history, in the engine's vocabulary (`type: 'StateEntered'` counts transitions). */
@@ -49,7 +52,8 @@ export type HistoryEvent = {
     | 'StateExited'
     | 'StateFailed'
     | 'StateRetried'
-    | 'StateCaught';
+    | 'StateCaught'
+    | 'ExecutionRedriven';
   stateName?: string;
   stateType?: string;
   input?: Json;
@@ -57,6 +61,8 @@ export type HistoryEvent = {
   error?: string;
   cause?: string;
   retryAttempt?: number;
+  /** ExecutionRedriven: the redrive count it made. */
+  redriveCount?: number;
 };
 
 /** How a callback task was answered (SendTaskSuccess output, or SendTaskFailure error and cause). */
@@ -84,6 +90,8 @@ export type Change =
   | { t: 'wait'; arn: string; state: string; token: string; deadline: number }
   /** The callback task `state` was answered. */
   | { t: 'answer'; arn: string; state: string; token: string; outcome: Outcome }
+  /** RedriveExecution: running again from `state` (the state it failed in) with that state's input. */
+  | { t: 'redrive'; arn: string; redriveDate: number; state?: string; input: Json }
   | {
       t: 'end';
       arn: string;
@@ -196,6 +204,25 @@ export class ExecutionStore {
         position.token = change.token;
         if (change.t === 'wait') position.deadline = change.deadline;
         else position.outcome = change.outcome;
+        return;
+      }
+      case 'redrive': {
+        const { record } = exec;
+        for (const field of ['stopDate', 'output', 'error', 'cause'] as const) delete record[field];
+        record.status = 'RUNNING';
+        record.redriveCount = (record.redriveCount ?? 0) + 1;
+        record.redriveDate = change.redriveDate;
+        this.#ended.delete(change.arn);
+        exec.history.push({
+          id: exec.history.length + 1,
+          timestamp: change.redriveDate,
+          type: 'ExecutionRedriven',
+          redriveCount: record.redriveCount,
+        });
+        // Where a restart resumes it, until the state's StateEntered event says the same.
+        if (change.state !== undefined)
+          exec.position = { state: change.state, input: change.input, enteredAt: change.redriveDate };
+        else delete exec.position;
         return;
       }
       case 'end': {

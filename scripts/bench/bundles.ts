@@ -1,64 +1,44 @@
-// Lambda bundles for `npm run bench`: each function built with esbuild using the options of the CDK construct
-// (read from infra/ciba-construct.ts so the two cannot drift silently), then imported in fresh node processes.
-import { createRequire } from 'node:module';
+// Lambda bundles for `npm run bench` (section 4): each function built with esbuild using the bundling options of the
+// CDK construct (infra/bundling.ts, imported: the bench builds what is deployed), then loaded in fresh node processes.
 import { execFile } from 'node:child_process';
+import { isBuiltin } from 'node:module';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import { build } from 'esbuild';
+import { DEVICE_APP_FUNCTION } from '../../device-app/bundle.ts';
+import { deviceAppInjectFile } from '../../device-app/build.ts';
 import { ROUTES, TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
+import { COLD_IMPORT_BUDGET_MS, esbuildOptions, LAMBDA_NODE_OPTIONS, lambdaBundling } from '../../infra/bundling.ts';
 import { trackChild } from './child.ts';
 import { median } from './report.ts';
 
-export type BundlingOptions = {
+/** What the bundles are built and loaded with, for the report (all of it from infra/bundling.ts). */
+export type BundlingSummary = {
+  format: 'esm' | 'cjs';
   target: string;
   minify: boolean;
   sourcemap: boolean;
+  sourcesContent: boolean;
   mainFields: string[];
-  banner: string;
   external: string[];
   nodeOptions: string;
-  /** Which values were found in the construct's source (the rest are the bench's defaults). */
-  fromConstruct: string[];
+  budgetMs: number;
 };
 
-const DEFAULTS: Omit<BundlingOptions, 'fromConstruct'> = {
-  target: 'node24',
-  minify: true,
-  sourcemap: true,
-  mainFields: ['module', 'main'],
-  banner: "import { createRequire } from 'module';const require = createRequire(import.meta.url);",
-  external: ['@aws-sdk/*'],
-  nodeOptions: '--enable-source-maps',
-};
-
-const stringList = (text: string): string[] =>
-  [...text.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2] ?? '');
-
-/** The construct's `bundling: { … }` values (ESM output is checked, not configurable here). */
-export async function constructBundling(projectDir: string): Promise<BundlingOptions> {
-  const source = await readFile(join(projectDir, 'infra', 'ciba-construct.ts'), 'utf8');
-  // The object literal ends at the first line holding only its closing brace (the banner contains braces).
-  const block = /bundling:\s*\{([\s\S]*?)\n\s*\},?\s*\n/.exec(source)?.[1] ?? '';
-  const found: string[] = [];
-  const pick = <T>(name: string, re: RegExp, parse: (m: RegExpExecArray) => T, fallback: T, text = block): T => {
-    const m = re.exec(text);
-    if (!m) return fallback;
-    found.push(name);
-    return parse(m);
-  };
-  if (block && !/format:\s*OutputFormat\.ESM/.test(block))
-    throw new Error('infra/ciba-construct.ts no longer bundles as ESM; update scripts/bench/bundles.ts');
+export function bundlingSummary(): BundlingSummary {
+  const o = esbuildOptions(lambdaBundling());
   return {
-    target: pick('target', /target:\s*'([^']+)'/, (m) => m[1]!, DEFAULTS.target),
-    minify: pick('minify', /minify:\s*(true|false)/, (m) => m[1] === 'true', DEFAULTS.minify),
-    sourcemap: pick('sourceMap', /sourceMap:\s*(true|false)/, (m) => m[1] === 'true', DEFAULTS.sourcemap),
-    mainFields: pick('mainFields', /mainFields:\s*\[([^\]]*)\]/, (m) => stringList(m[1]!), DEFAULTS.mainFields),
-    banner: pick('banner', /banner:\s*"([^"]+)"/, (m) => m[1]!, DEFAULTS.banner),
-    external: pick('externalModules', /externalModules:\s*\[([^\]]*)\]/, (m) => stringList(m[1]!), DEFAULTS.external),
-    nodeOptions: pick('NODE_OPTIONS', /NODE_OPTIONS:\s*'([^']*)'/, (m) => m[1]!, DEFAULTS.nodeOptions, source),
-    fromConstruct: found,
+    format: o.format === 'esm' ? 'esm' : 'cjs',
+    target: String(o.target),
+    minify: o.minify ?? false,
+    sourcemap: Boolean(o.sourcemap),
+    sourcesContent: o.sourcesContent ?? true,
+    mainFields: o.mainFields ?? [],
+    external: o.external ?? [],
+    nodeOptions: LAMBDA_NODE_OPTIONS,
+    budgetMs: COLD_IMPORT_BUDGET_MS,
   };
 }
 
@@ -79,66 +59,63 @@ export type BundleResult = {
   bytes: number;
   gzipBytes: number;
   mapBytes: number;
-  /** Milliseconds around `await import(bundle)` in a fresh process, one per run. */
+  /** Milliseconds around loading the bundle in a fresh process, as deployed (NODE_OPTIONS), one per run. */
   importMs: number[];
-  /** Same, without NODE_OPTIONS (no --enable-source-maps). */
+  /** The CPU time (user + system, all threads) of that load. */
+  importCpuMs: number[];
+  /** Same as importMs, without NODE_OPTIONS (no --enable-source-maps). */
   importMsNoMaps: number[];
-  /** Process start to handler imported (performance.now() after the import), as deployed. */
+  /** Process start to handler loaded (performance.now() after the load), as deployed. */
   readyMs: number[];
-  /** The bundle's external imports (the AWS SDK packages the Lambda runtime provides). */
+  /** The AWS SDK packages bundled into it (`@aws-sdk/client-*` and `lib-*`; with their shared code). */
+  sdkPackages: string[];
+  /** Those of them reached only through `await import()`: evaluated on first use, not at cold start. */
+  lazySdkPackages: string[];
+  /** Imports left outside the bundle other than Node built-ins (expected: none, see buildBundles). */
   externals: string[];
-  /** A module importing only those externals, and its cold import times as deployed. */
-  externalsFile: string;
-  externalsMs: number[];
 };
 
-export async function buildBundles(
-  projectDir: string,
-  outDir: string,
-  options: BundlingOptions,
-): Promise<BundleResult[]> {
+export async function buildBundles(projectDir: string, outDir: string): Promise<BundleResult[]> {
   await rm(outDir, { recursive: true, force: true });
   await mkdir(outDir, { recursive: true });
+  const summary = bundlingSummary();
+  // As on Lambda, where /var/task has no package.json: a .js bundle is CommonJS (this project's own is "module").
+  if (summary.format === 'cjs') await writeFile(join(outDir, 'package.json'), '{"type":"commonjs"}\n');
   const results: BundleResult[] = [];
   for (const name of functionNames()) {
-    const file = join(outDir, name, 'index.mjs');
-    let externals: string[] = [];
-    await build({
+    // The device-app function is deployed with the built app injected (the construct does the same).
+    const options = esbuildOptions(lambdaBundling(name === DEVICE_APP_FUNCTION ? [deviceAppInjectFile()] : undefined));
+    const file = join(outDir, name, summary.format === 'esm' ? 'index.mjs' : 'index.js');
+    const out = await build({
+      ...options,
       absWorkingDir: projectDir,
       entryPoints: [join(projectDir, 'functions', 'handlers', `${name}.ts`)],
       outfile: file,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: options.target,
-      minify: options.minify,
-      sourcemap: options.sourcemap,
-      mainFields: options.mainFields,
-      banner: { js: options.banner },
-      external: options.external,
       logLevel: 'error',
       metafile: true,
-    }).then(async (out) => {
-      const output = Object.values(out.metafile?.outputs ?? {}).find((o) => o.entryPoint !== undefined);
-      externals = [...new Set((output?.imports ?? []).filter((i) => i.external).map((i) => i.path))].sort();
     });
-    const code = await readFile(file);
-    const mapBytes = options.sourcemap ? (await stat(`${file}.map`).catch(() => ({ size: 0 }))).size : 0;
-    const externalsFile = join(outDir, name, 'externals-only.mjs');
-    // Only the externals the runtime provides (the AWS SDK): esbuild also leaves out optional requires it cannot
-    // resolve inside try/catch (e.g. `supports-color` of `debug`, pulled in by web-push), which fail and are caught.
-    const resolvable = externals.filter((e) => {
-      try {
-        createRequire(join(projectDir, 'package.json')).resolve(e);
-        return true;
-      } catch {
-        return false;
+    const output = Object.values(out.metafile.outputs).find((o) => o.entryPoint !== undefined);
+    const packageOf = (file: string) => /node_modules\/(@aws-sdk\/(?:client|lib)-[^/]+)\//.exec(file)?.[1];
+    const sdkPackages = new Set<string>();
+    for (const input of Object.keys(output?.inputs ?? {})) {
+      const pkg = packageOf(input);
+      if (pkg) sdkPackages.add(pkg);
+    }
+    // Eager: imported statically from outside the package somewhere in the bundle; else only by `await import()`.
+    const eager = new Set<string>();
+    for (const [file, input] of Object.entries(out.metafile.inputs)) {
+      for (const i of input.imports) {
+        const pkg = packageOf(i.path);
+        if (pkg && pkg !== packageOf(file) && i.kind !== 'dynamic-import') eager.add(pkg);
       }
-    });
-    await writeFile(
-      externalsFile,
-      `${resolvable.map((e) => `import ${JSON.stringify(e)};`).join('\n')}\nexport const handler = () => {};\n`,
-    );
+    }
+    // Left outside: Node built-ins, and optional requires esbuild cannot resolve inside try/catch (e.g.
+    // `supports-color` of `debug`, pulled in by web-push), which fail at run time and are caught.
+    const externals = [
+      ...new Set((output?.imports ?? []).filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path)),
+    ].sort();
+    const code = await readFile(file);
+    const mapBytes = summary.sourcemap ? (await stat(`${file}.map`).catch(() => ({ size: 0 }))).size : 0;
     results.push({
       name,
       file,
@@ -146,26 +123,33 @@ export async function buildBundles(
       gzipBytes: gzipSync(code, { level: 9 }).length,
       mapBytes,
       importMs: [],
+      importCpuMs: [],
       importMsNoMaps: [],
       readyMs: [],
+      sdkPackages: [...sdkPackages].sort(),
+      lazySdkPackages: [...sdkPackages].filter((p) => !eager.has(p)).sort(),
       externals,
-      externalsFile,
-      externalsMs: [],
     });
   }
   return results;
 }
 
-// Runs in the fresh process: time the import of the bundle given as argv[1], check it exports a handler.
+// Runs in the fresh process: load the bundle given as argv[1] the way the Lambda Node.js runtime does (a CommonJS
+// index.js with require, an index.mjs with import()), check it exports a handler.
 const LOADER = `
+const file = process.argv[1];
+const c0 = process.cpuUsage();
 const t0 = performance.now();
-const mod = await import(process.argv[1]);
+const mod = file.endsWith('.mjs')
+  ? await import(process.argv[2])
+  : (await import('node:module')).createRequire(file)(file);
 const t1 = performance.now();
+const cpu = process.cpuUsage(c0);
 if (typeof mod.handler !== 'function') throw new Error('the bundle exports no handler');
-process.stdout.write(JSON.stringify({ importMs: t1 - t0, readyMs: t1 }));
+process.stdout.write(JSON.stringify({ importMs: t1 - t0, cpuMs: (cpu.user + cpu.system) / 1000, readyMs: t1 }));
 `;
 
-/** Configuration a deployed function would have (values are placeholders: nothing is called at import). */
+/** Configuration a deployed function would have (values are placeholders: nothing is called at load). */
 const LAMBDA_ENV = {
   AWS_REGION: 'eu-west-1',
   AWS_DEFAULT_REGION: 'eu-west-1',
@@ -174,27 +158,30 @@ const LAMBDA_ENV = {
   KEYS_SOURCE: 'kms',
   KMS_RSA_KEY_ID: 'arn:aws:kms:eu-west-1:000000000000:key/rsa',
   KMS_EC_KEY_ID: 'arn:aws:kms:eu-west-1:000000000000:key/ec',
+  KMS_SEAL_KEY_ID: 'arn:aws:kms:eu-west-1:000000000000:key/seal',
   STATE_MACHINE_ARN: 'arn:aws:states:eu-west-1:000000000000:stateMachine:ciba',
   DEVICE_TOPIC_ARN: 'arn:aws:sns:eu-west-1:000000000000:ciba-device',
   LOG_LEVEL: 'warn',
 };
 
-function importOnce(file: string, nodeOptions: string): Promise<{ importMs: number; readyMs: number }> {
+type Load = { importMs: number; cpuMs: number; readyMs: number };
+
+function loadOnce(file: string, nodeOptions: string): Promise<Load> {
   return new Promise((resolve, reject) => {
     const child = execFile(
       process.execPath,
-      ['--input-type=module', '-e', LOADER, pathToFileURL(file).href],
+      ['--input-type=module', '-e', LOADER, file, pathToFileURL(file).href],
       {
         env: { PATH: process.env.PATH ?? '', ...LAMBDA_ENV, NODE_OPTIONS: nodeOptions },
         timeout: 30_000,
         encoding: 'utf8',
       },
       (err, stdout, stderr) => {
-        if (err) return reject(new Error(`import of ${file} failed: ${err.message}\n${stderr}`));
+        if (err) return reject(new Error(`loading ${file} failed: ${err.message}\n${stderr}`));
         try {
-          resolve(JSON.parse(stdout) as { importMs: number; readyMs: number });
+          resolve(JSON.parse(stdout) as Load);
         } catch {
-          reject(new Error(`import of ${file}: unexpected output ${stdout} ${stderr}`));
+          reject(new Error(`loading ${file}: unexpected output ${stdout} ${stderr}`));
         }
       },
     );
@@ -204,17 +191,14 @@ function importOnce(file: string, nodeOptions: string): Promise<{ importMs: numb
 
 /** `runs` fresh processes per bundle and mode, interleaved across bundles; one unmeasured round first (file cache). */
 export async function measureColdImports(results: BundleResult[], runs: number, nodeOptions: string): Promise<void> {
-  for (const r of results) {
-    await importOnce(r.file, nodeOptions);
-    await importOnce(r.externalsFile, nodeOptions);
-  }
+  for (const r of results) await loadOnce(r.file, nodeOptions);
   for (let i = 0; i < runs; i++) {
     for (const r of results) {
-      const deployed = await importOnce(r.file, nodeOptions);
+      const deployed = await loadOnce(r.file, nodeOptions);
       r.importMs.push(deployed.importMs);
+      r.importCpuMs.push(deployed.cpuMs);
       r.readyMs.push(deployed.readyMs);
-      if (nodeOptions) r.importMsNoMaps.push((await importOnce(r.file, '')).importMs);
-      r.externalsMs.push((await importOnce(r.externalsFile, nodeOptions)).importMs);
+      if (nodeOptions) r.importMsNoMaps.push((await loadOnce(r.file, '')).importMs);
     }
   }
 }

@@ -109,6 +109,18 @@ export function clkTck(): number {
   return clockTicks;
 }
 
+/** Bytes a process caused to be written to storage (/proc/<pid>/io write_bytes; page-granular), or NaN. */
+export function processWriteBytes(pid: number): number {
+  try {
+    const line = readFileSync(`/proc/${pid}/io`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('write_bytes:'));
+    return line ? Number(line.split(':')[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
 /** User + system CPU seconds of a process from /proc/<pid>/stat (utime, stime: fields 14 and 15). */
 export function processCpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -133,16 +145,26 @@ export async function startServerChild(opts: {
   /** In-memory DynamoDB and executions (scripts/bench/memory-server.ts) instead of `npm start`'s on-disk data dir. */
   inMemory?: boolean;
   readyTimeoutMs?: number;
+  /**
+   * A wrapper script run instead of `local/start.ts`, with the same arguments (it imports local/start.ts itself,
+   * e.g. scripts/bench/local-cost.ts answering memory questions over IPC), and node options before it.
+   */
+  wrapper?: { script: string; args?: string[]; nodeArgs?: string[] };
+  /** An IPC channel to the child (child.send / 'message'). */
+  ipc?: boolean;
 }): Promise<ServerChild> {
   const url = `http://127.0.0.1:${opts.port}`;
+  const startArgs = ['--port', String(opts.port), '--data-dir', opts.dataDir, '--seed', opts.seedFile, '--quiet'];
   const argv = opts.inMemory
     ? ['scripts/bench/memory-server.ts', String(opts.port), opts.seedFile]
-    : ['local/start.ts', '--port', String(opts.port), '--data-dir', opts.dataDir, '--seed', opts.seedFile, '--quiet'];
+    : opts.wrapper
+      ? [...(opts.wrapper.nodeArgs ?? []), opts.wrapper.script, ...(opts.wrapper.args ?? []), ...startArgs]
+      : ['local/start.ts', ...startArgs];
   const child = trackChild(
     spawn(process.execPath, argv, {
       cwd: opts.projectDir,
       env: { ...process.env, ...opts.env, ISSUER: url, NODE_OPTIONS: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     }),
   );
   let output = '';

@@ -166,6 +166,7 @@ test('--stack: a deployed stack found through its CloudFormation outputs (only t
     TableName: state.tableName,
     IssuerUrl: state.issuer,
     SealingKeyId: 'arn:aws:kms:local:000000000000:key/x',
+    DeliveryDeadLetterQueueUrl: state.env.DELIVERY_DLQ_URL!,
   };
   const requests: string[] = [];
   cfn = createServer((req, res) => {
@@ -195,6 +196,7 @@ test('--stack: a deployed stack found through its CloudFormation outputs (only t
     AWS_SECRET_ACCESS_KEY: 'local',
     AWS_ENDPOINT_URL_CLOUDFORMATION: `http://127.0.0.1:${port}`,
     AWS_ENDPOINT_URL_DYNAMODB: state.dynamodbEndpoint,
+    AWS_ENDPOINT_URL_SQS: state.awsEndpoint,
     // The "deployed" issuer is the local stack's http URL, which the settings accept in local mode only.
     CIBA_LOCAL: 'true',
   };
@@ -217,6 +219,10 @@ test('--stack: a deployed stack found through its CloudFormation outputs (only t
     body: JSON.stringify({ grant_types: [CIBA_GRANT], scope: 'openid' }),
   });
   assert.equal(res.status, 201, 'the deployed path wrote to the same table the server reads');
+  // The dead-letter queue comes from the DeliveryDeadLetterQueueUrl output.
+  const deadLetters = await admin(['dead-letters', 'list', '--json', '--stack', 'CibaProd'], env);
+  assert.equal(deadLetters.status, 0, deadLetters.stderr);
+  assert.deepEqual(deadLetters.json(), []);
   const noRegion = await admin(['users', 'list', '--stack', 'CibaProd'], {
     ...env,
     AWS_REGION: '',

@@ -1,5 +1,6 @@
-// A delivery window that closes (CIBA_DELIVERY_WINDOW, here 3 s): retries stop, the execution fails and the
-// notification lands in the dead-letter queue, inspectable with the AWS SDK at the local AWS endpoint.
+// A delivery window that closes (CIBA_DELIVERY_WINDOW, here 3 s): retries stop, the execution fails at Deliver
+// (redrivable) and the notification lands in the dead-letter queue, inspectable with the AWS SDK at the local AWS
+// endpoint; the row keeps its sealed secrets and token set for a redrive.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -28,7 +29,7 @@ after(async () => {
   await receiver.down();
 });
 
-test('503 until the window closes: Delivery.Exhausted, dead-lettered, secrets dropped', async () => {
+test('503 until the window closes: Delivery.Exhausted, dead-lettered, secrets kept sealed for a redrive', async () => {
   receiver.respond('/busy', () => 503);
   const res = await postForm(
     `${w.issuer}/bc-authorize`,
@@ -44,10 +45,17 @@ test('503 until the window closes: Delivery.Exhausted, dead-lettered, secrets dr
   assert.ok(attempts.length >= 2, `retried (${attempts.length} attempts)`);
   assert.ok(attempts.at(-1)!.at - attempts[0]!.at >= 3000, 'until the window closed');
   assert.deepEqual(attempts.at(-1)!.json, attempts[0]!.json, 'every attempt carried the same token set');
+  assert.equal(execution.error, 'Delivery.Exhausted');
+  const entered = w.stack.stepFunctions
+    .history(execution.executionArn)
+    .filter((e) => e.type === 'StateEntered')
+    .map((e) => e.stateName);
+  assert.deepEqual(entered, ['AwaitDecision', 'Deliver'], 'failed at Deliver, where a redrive resumes it');
   const row = await getAuthRequest(request.id);
   assert.equal(row?.delivery_status, 'failed');
-  assert.equal(row?.push_tokens, undefined);
-  assert.equal(row?.delivery_secrets, undefined);
+  assert.equal(row?.delivery_error, 'Delivery.Exhausted');
+  assert.ok(row?.push_tokens, 'the sealed token set is kept for a redrive');
+  assert.ok(row?.delivery_secrets, 'the sealed secrets are kept for a redrive');
 
   // Ops read the dead-letter queue with the real SDK, as on AWS.
   const sqs = new SQSClient({
@@ -65,4 +73,8 @@ test('503 until the window closes: Delivery.Exhausted, dead-lettered, secrets dr
   assert.equal(letter.error, 'Delivery.Exhausted');
   assert.match(String(letter.cause), /HTTP 503.*not delivered within 3 s/);
   assert.equal(letter.execution, execution.executionArn);
+  assert.ok(Number(letter.attempts) >= 2);
+  assert.ok(!JSON.stringify(out.Messages).includes('busy-token'), 'no secret in the dead letter');
+  assert.ok(!JSON.stringify(out.Messages).includes(String(res.json.auth_req_id)), 'no secret in the dead letter');
+  assert.ok(!JSON.stringify(out.Messages).includes(String(attempts[0]!.json.access_token)), 'no token in it');
 });

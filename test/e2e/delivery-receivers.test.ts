@@ -1,6 +1,7 @@
 // How the delivery treats what the client's notification endpoint answers (CIBA §10.2, §10.3; docs/architecture.md):
 // 2xx is delivered (any body), 3xx is never followed and final, other 4xx are final, 5xx and a missing endpoint are
-// retried with backoff until they succeed. Final failures end the execution FAILED and land in the dead-letter queue.
+// retried with backoff until they succeed. Final failures end the execution FAILED at Deliver (redrivable: see
+// dead-letters.test.ts) and land in the dead-letter queue; the row keeps its sealed secrets for the redrive.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { basic, CIBA_GRANT, postForm, SECRET, sleep, startWorld, type World } from '../support/e2e.ts';
@@ -67,16 +68,11 @@ describe('accepted answers', () => {
     ['ok-200-body', { status: 200, body: '<html>thanks</html>', headers: { 'content-type': 'text/html' } }],
     ['ok-204', 204],
   ] as const) {
-    test(`${path}: delivered once, execution Delivered`, async () => {
+    test(`${path}: delivered once, execution succeeded after 2 states`, async () => {
       receiver.respond(`/${path}`, () => reply);
       const { id, authReqId } = await approved(path);
       const execution = await w.stack.stepFunctions.waitForStatus(id, 'SUCCEEDED', 20_000);
-      assert.deepEqual(enteredStates(execution.executionArn), [
-        'DeliveryMode',
-        'NotifyDeviceThenDeliver',
-        'Deliver',
-        'Delivered',
-      ]);
+      assert.deepEqual(enteredStates(execution.executionArn), ['AwaitDecision', 'Deliver']);
       const got = receiver.received(`/${path}`);
       assert.equal(got.length, 1);
       assert.deepEqual(got[0]!.json, { auth_req_id: authReqId });
@@ -91,20 +87,15 @@ describe('final answers: not retried, dead-lettered', () => {
     ['no-403', 403],
     ['moved-301', 301],
   ] as const) {
-    test(`${path}: one attempt, execution FAILED, a dead letter without secrets`, async () => {
+    test(`${path}: one attempt, execution FAILED at Deliver, a dead letter without secrets`, async () => {
       receiver.respond(`/${path}`, () => ({
         status,
         ...(status === 301 ? { headers: { location: receiver.url('/redirect-target') } } : {}),
       }));
       const { id, authReqId } = await approved(path);
       const execution = await w.stack.stepFunctions.waitForStatus(id, 'FAILED', 20_000);
-      assert.deepEqual(enteredStates(execution.executionArn), [
-        'DeliveryMode',
-        'NotifyDeviceThenDeliver',
-        'Deliver',
-        'DeadLetter',
-        'Undelivered',
-      ]);
+      assert.deepEqual(enteredStates(execution.executionArn), ['AwaitDecision', 'Deliver']);
+      assert.equal(execution.error, 'Delivery.Rejected');
       assert.equal(receiver.received(`/${path}`).length, 1, 'not retried');
       if (status === 301)
         assert.equal(receiver.received('/redirect-target').length, 0, 'the redirect was not followed');
@@ -119,13 +110,15 @@ describe('final answers: not retried, dead-lettered', () => {
       assert.equal(letter.error, 'Delivery.Rejected');
       assert.match(String(letter.cause), new RegExp(`HTTP ${status}`));
       assert.equal(letter.execution, execution.executionArn);
+      assert.equal(letter.executionName, id);
+      assert.equal(letter.attempts, 1);
       assert.ok(
         !JSON.stringify(letter).includes(authReqId) && !JSON.stringify(letter).includes(`token-for-${path}`),
         'no secrets in the dead letter',
       );
       const row = await getAuthRequest(id);
       assert.equal(row?.delivery_status, 'failed');
-      assert.equal(row?.delivery_secrets, undefined, 'secrets are dropped when the delivery ends');
+      assert.ok(row?.delivery_secrets, 'the sealed secrets are kept for a redrive');
       // The ping client can still redeem by polling: the approval is not lost.
       const token = await postForm(
         `${w.issuer}/token`,
@@ -145,7 +138,7 @@ describe('retried answers', () => {
     assert.equal(receiver.received('/busy-503').length, 2);
     assert.deepEqual(
       enteredStates(execution.executionArn),
-      ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered'],
+      ['AwaitDecision', 'Deliver'],
       'the retry is inside the Deliver state',
     );
     assert.equal((await getAuthRequest(id))?.delivery_attempts, 2);
@@ -178,11 +171,6 @@ describe('retried answers', () => {
     assert.equal(got.length, 1, 'delivered once');
     assert.equal(got[0]!.json.auth_req_id, authReqId);
     assert.ok(got[0]!.json.access_token);
-    assert.deepEqual(enteredStates(execution.executionArn), [
-      'DeliveryMode',
-      'NotifyDeviceThenDeliver',
-      'Deliver',
-      'Delivered',
-    ]);
+    assert.deepEqual(enteredStates(execution.executionArn), ['AwaitDecision', 'Deliver']);
   });
 });

@@ -110,7 +110,7 @@ describe('§10.2 ping', () => {
     const tokens = await oidc.genericGrantRequest(config, CIBA_GRANT, { auth_req_id: started.auth_req_id });
     assert.equal(tokens.claims()?.sub, 'alice');
     assert.ok(tokens.refresh_token);
-    assert.deepEqual(await states(request.id), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered']);
+    assert.deepEqual(await states(request.id), ['AwaitDecision', 'Deliver']);
 
     const row = await getAuthRequest(request.id);
     assert.equal(row?.delivery_status, 'delivered');
@@ -145,7 +145,7 @@ describe('§10.2 ping', () => {
       oidc.genericGrantRequest(config, CIBA_GRANT, { auth_req_id: started.auth_req_id }),
       (e: { error?: string }) => e.error === 'access_denied',
     );
-    assert.deepEqual(await states(request.id), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered']);
+    assert.deepEqual(await states(request.id), ['AwaitDecision', 'Deliver']);
   });
 
   test('expire: pinged when the request expires, then expired_token', async () => {
@@ -157,7 +157,7 @@ describe('§10.2 ping', () => {
       oidc.genericGrantRequest(config, CIBA_GRANT, { auth_req_id: started.auth_req_id }),
       (e: { error?: string }) => e.error === 'expired_token',
     );
-    assert.deepEqual(await states(request.id), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered']);
+    assert.deepEqual(await states(request.id), ['AwaitDecision', 'Deliver']);
     assert.equal((await getAuthRequest(request.id))?.status, 'expired');
   });
 

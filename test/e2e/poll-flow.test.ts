@@ -98,13 +98,14 @@ describe('approve', () => {
       (e: { error?: string }) => e.error === 'invalid_grant',
     );
 
-    // The workflow ended in Approved after three states (the mode choice, the wait, the end).
+    // The workflow ended with the approval in its one billed transition (the wait), the outcome in its output.
     const execution = await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED');
     const entered = w.stack.stepFunctions.history(execution.executionArn).filter((e) => e.type === 'StateEntered');
     assert.deepEqual(
       entered.map((e) => e.stateName),
-      ['DeliveryMode', 'NotifyDeviceAndWait', 'Approved'],
+      ['AwaitDecision'],
     );
+    assert.equal(JSON.parse(execution.output!).decision.outcome, 'approved');
   });
 
   test('id_token_signed_response_alg ES256 and PS256 are honoured; client_secret_post works', async () => {
@@ -150,16 +151,18 @@ describe('deny and expire', () => {
     );
     const execution = await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED');
     const entered = w.stack.stepFunctions.history(execution.executionArn).filter((e) => e.type === 'StateEntered');
+    // A denial is an outcome (succeeded, 1 transition), not a failed execution.
     assert.deepEqual(
       entered.map((e) => e.stateName),
-      ['DeliveryMode', 'NotifyDeviceAndWait', 'Denied'],
+      ['AwaitDecision'],
     );
+    assert.equal(JSON.parse(execution.output!).decision.outcome, 'denied');
     const again = await w.alice.decide(request.id, 'approve');
     assert.equal(again.status, 409);
     assert.deepEqual(JSON.parse(again.body), { error: 'already_decided' });
   });
 
-  test('§11 expired_token with requested_expiry=10, honoured exactly; the workflow records expiry', async () => {
+  test('§11 expired_token with requested_expiry=10, honoured exactly; the workflow shows the expiry', async () => {
     const { started, bindingMessage } = await start({ requested_expiry: '10' });
     assert.equal(started.expires_in, 10);
     const request = await w.alice.waitFor((r) => r.binding_message === bindingMessage);
@@ -169,10 +172,12 @@ describe('deny and expire', () => {
 
     const execution = await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED', 20_000);
     const entered = w.stack.stepFunctions.history(execution.executionArn).filter((e) => e.type === 'StateEntered');
+    // 2 transitions: the wait timed out, then the Pass state that records the outcome in the output.
     assert.deepEqual(
       entered.map((e) => e.stateName),
-      ['DeliveryMode', 'NotifyDeviceAndWait', 'RecordExpiry', 'Expired'],
+      ['AwaitDecision', 'Expired'],
     );
+    assert.equal(JSON.parse(execution.output!).decision.outcome, 'expired');
     const expired = await poll(started.auth_req_id);
     assert.equal(expired.status, 400);
     assert.equal(expired.json.error, 'expired_token');

@@ -120,7 +120,7 @@ describe('§10.3 push', () => {
     const refreshed = await oidc.refreshTokenGrant(config, String(body.refresh_token));
     assert.ok(refreshed.access_token);
 
-    assert.deepEqual(await states(request.id), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered']);
+    assert.deepEqual(await states(request.id), ['AwaitDecision', 'Deliver']);
     const row = await getAuthRequest(request.id);
     assert.equal(row?.status, 'redeemed');
     assert.equal(row?.push_tokens, undefined, 'the sealed token set is gone once delivered');
@@ -159,7 +159,7 @@ describe('§10.3 push', () => {
       /^[\x20-\x21\x23-\x5B\x5D-\x7E]+$/,
       'printable ASCII without " and \\',
     );
-    assert.deepEqual(await states(request.id), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered']);
+    assert.deepEqual(await states(request.id), ['AwaitDecision', 'Deliver']);
   });
 
   test('expire: §12 error payload expired_token', async () => {
@@ -168,7 +168,7 @@ describe('§10.3 push', () => {
     const [push] = (await receiver.waitFor('/push-rp', n + 1)).slice(n);
     assert.equal(push!.json.error, 'expired_token');
     assert.equal(push!.json.auth_req_id, authReqId);
-    assert.deepEqual(await states(request.id), ['DeliveryMode', 'NotifyDeviceThenDeliver', 'Deliver', 'Delivered']);
+    assert.deepEqual(await states(request.id), ['AwaitDecision', 'Deliver']);
   });
 
   test("a push client's auth_req_id is never redeemable at the token endpoint", async () => {

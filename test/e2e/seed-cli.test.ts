@@ -1,5 +1,6 @@
-// `npm run seed` (scripts/seed.ts) as a child process: one clear line and a non-zero exit, never a stack trace, when
-// the region, the credentials, the table or the seed file is missing; client_secret_jwt secrets sealed through the
+// `npm run seed -- --table … --issuer … <file>` (the admin CLI's `seed load` aimed at a deployed table, scripts/admin.ts)
+// as a child process: one clear line and a non-zero exit, never a stack trace, when the region, the credentials, the
+// table or the seed file is missing; usage errors exit 2; client_secret_jwt secrets sealed through the
 // KMS path of functions/adapters/sealer.ts (GenerateDataKey with purpose=ciba-sealing under the --seal-key-id key),
 // here against DynamoDB (dynalite) and a small stand-in for KMS's GenerateDataKey, as the deployed functions would
 // find them.
@@ -18,7 +19,7 @@ import { listen, readBody, type Listening } from '../../local/http-server.ts';
 import { TABLE } from '../../infra/table.ts';
 import { CIBA_GRANT } from '../../functions/core/model.ts';
 
-const SEED_CLI = new URL('../../scripts/seed.ts', import.meta.url).pathname;
+const ADMIN_CLI = new URL('../../scripts/admin.ts', import.meta.url).pathname;
 const TABLE_NAME = 'ciba-seed-cli';
 const ISSUER = 'https://ciba.example.com';
 const KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/0b1e5b0c-5eed-4e1a-9f00-000000000001';
@@ -111,7 +112,11 @@ type Run = { code: number | null; stdout: string; stderr: string };
 
 function seed(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SEED_CLI, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    // As `npm run seed -- <args>` runs it (npm sets npm_lifecycle_event, which names the command in errors).
+    const child = spawn(process.execPath, [ADMIN_CLI, 'seed', 'load', ...args], {
+      env: { npm_lifecycle_event: 'seed', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -177,7 +182,13 @@ test('client_secret_jwt secrets are sealed under the --seal-key-id KMS key (purp
   kmsCalls.length = 0;
   const run = await seed([...table, '--seal-key-id', KEY_ARN, seedFile], awsEnv());
   assert.equal(run.code, 0, run.stderr);
-  assert.match(run.stdout, new RegExp(`seeded 2 clients, 1 users, 0 devices into ${TABLE_NAME}`));
+  assert.match(
+    run.stdout,
+    new RegExp(`loaded 2 client\\(s\\), 1 user\\(s\\), 0 device\\(s\\) into ${TABLE_NAME} \\(eu-west-1\\)`),
+  );
+  assert.match(run.stdout, new RegExp(`client_secret_jwt secrets of jwt-rp sealed with the KMS key ${KEY_ARN}`));
+  assert.ok(!run.stderr.includes(JWT_SECRET), 'the secret never reaches the audit line');
+  assert.match(run.stderr, /"action":"seed.load"/);
 
   assert.equal(kmsCalls.length, 1, 'one data key for the seed');
   const [call] = kmsCalls;
@@ -214,4 +225,16 @@ test('client_secret_jwt secrets are sealed under the --seal-key-id KMS key (purp
   } finally {
     db.destroy();
   }
+});
+
+test('usage errors exit 2 with one line: --table without --issuer, a non-https issuer, --table with --stack', async () => {
+  const noIssuer = await seed(['--table', TABLE_NAME, plainSeedFile], awsEnv());
+  oneLineError(noIssuer, /missing --issuer/);
+  assert.equal(noIssuer.code, 2);
+  const http = await seed(['--table', TABLE_NAME, '--issuer', 'http://ciba.example.com', plainSeedFile], awsEnv());
+  oneLineError(http, /--issuer must be the stack's IssuerUrl output \(https:\/\/…\)/);
+  assert.equal(http.code, 2);
+  const both = await seed([...table, '--stack', 'CibaStack', plainSeedFile], awsEnv());
+  oneLineError(both, /--stack and --table\/--issuer/);
+  assert.equal(both.code, 2);
 });

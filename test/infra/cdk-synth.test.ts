@@ -42,14 +42,11 @@ describe('cdk synth (real app, CLI, esbuild)', () => {
     assert.equal(fns.length, FUNCTION_NAMES.length);
     for (const [id, fn] of fns) {
       assert.equal(fn.Properties.Runtime, 'nodejs24.x', id);
-      // The bundle is ESM with the require shim and a source map.
+      // The bundle is CommonJS (infra/bundling.ts says why) with a source map.
       const assetDir = path.join(out, `asset.${String(fn.Properties.Code.S3Key).replace(/\.zip$/, '')}`);
       const files = readdirSync(assetDir);
-      assert.ok(files.includes('index.mjs') && files.includes('index.mjs.map'), `${id}: ${files.join(', ')}`);
-      assert.match(
-        readFileSync(path.join(assetDir, 'index.mjs'), 'utf8').slice(0, 200),
-        /^import \{ ?createRequire ?\} from ?['"]module['"]/,
-      );
+      assert.ok(files.includes('index.js') && files.includes('index.js.map'), `${id}: ${files.join(', ')}`);
+      assert.match(readFileSync(path.join(assetDir, 'index.js'), 'utf8').slice(0, 200), /^"use strict";/);
     }
   });
 });

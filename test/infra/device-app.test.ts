@@ -89,7 +89,7 @@ describe('device app: the deployed bundle', () => {
     const json = Template.fromStack(stack).toJSON() as Json;
     const id = logicalId(stack, stack.server.functions['device-app']!);
     const key: string = json.Resources[id].Properties.Code.S3Key;
-    bundle = path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.mjs');
+    bundle = path.join(outdir, `asset.${key.replace(/\.zip$/, '')}`, 'index.js');
   });
 
   /** Invokes the bundled handler in a fresh node process, away from the project (so it cannot build the app). */

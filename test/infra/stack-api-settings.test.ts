@@ -64,11 +64,12 @@ describe('CibaStack: HTTP API', () => {
     assert.equal(s.json.Resources[lgId].Properties.RetentionInDays, 30);
   });
 
-  it('outputs the issuer, discovery URL, state machine, table, topics and dead-letter queue', () => {
+  it('outputs the issuer, discovery URL, state machines, table, topics and dead-letter queue', () => {
     for (const name of [
       'IssuerUrl',
       'DiscoveryUrl',
-      'StateMachineArn',
+      'PollStateMachineArn',
+      'NotifyStateMachineArn',
       'TableName',
       'DeviceTopicArn',
       'DeliveryTopicArn',
@@ -84,7 +85,7 @@ describe('CibaStack: HTTP API', () => {
       'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'],
     });
     // Plus AlarmTopicArn and DashboardUrl (monitoring).
-    assert.equal(Object.keys(s.json.Outputs).length, 10);
+    assert.equal(Object.keys(s.json.Outputs).length, 11);
     assert.deepEqual(s.json.Outputs.DiscoveryUrl.Value, {
       'Fn::Join': [
         '',
@@ -143,9 +144,11 @@ describe('CibaServer props', () => {
     for (const [, q] of resourcesOf(custom.json, 'AWS::SQS::Queue')) assert.equal(q.DeletionPolicy, 'Delete');
     for (const [, lg] of resourcesOf(custom.json, 'AWS::Logs::LogGroup'))
       assert.equal(lg.Properties.RetentionInDays, 7);
-    assert.equal(
-      resourcesOf(custom.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.StateMachineName,
-      'Custom-CibaServer',
+    assert.deepEqual(
+      resourcesOf(custom.json, 'AWS::StepFunctions::StateMachine')
+        .map(([, sm]) => sm.Properties.StateMachineName)
+        .sort(),
+      ['Custom-CibaServer-notify', 'Custom-CibaServer-poll'],
     );
   });
 
@@ -178,8 +181,11 @@ describe('CibaServer props', () => {
 
   it('keeps long state machine names within 80 characters', () => {
     const long = synth({}, `S${'x'.repeat(100)}`);
-    const name: string = resourcesOf(long.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.StateMachineName;
-    assert.ok(name.length <= 80 && /^[A-Za-z0-9_-]+$/.test(name), name);
+    const names: string[] = resourcesOf(long.json, 'AWS::StepFunctions::StateMachine').map(
+      ([, sm]) => sm.Properties.StateMachineName,
+    );
+    assert.equal(new Set(names).size, 2);
+    for (const name of names) assert.ok(name.length <= 80 && /^[A-Za-z0-9_-]+$/.test(name), name);
   });
 });
 

@@ -6,7 +6,7 @@ import { before, describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
 import { TABLE } from '../../infra/table.ts';
-import { ASL_PATH, pascal } from '../../infra/ciba-construct.ts';
+import { pascal, WORKFLOWS } from '../../infra/ciba-construct.ts';
 import {
   type Json,
   asArray,
@@ -188,86 +188,117 @@ describe('CibaStack: data', () => {
   });
 });
 
-describe('CibaStack: state machine', () => {
-  it('is a STANDARD workflow with an explicit, stack-derived name ≤ 80 chars, tracing on', () => {
-    const [[, sm]] = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine') as [[string, Json]];
-    assert.equal(sm.Properties.StateMachineType, 'STANDARD');
-    assert.equal(sm.Properties.StateMachineName, 'CibaStack-CibaServer');
-    assert.ok(sm.Properties.StateMachineName.length <= 80);
-    assert.deepEqual(sm.Properties.TracingConfiguration, { Enabled: true });
+describe('CibaStack: workflows', () => {
+  /** The synthesized state machine of a workflow (`poll`, `notify`) and its staged definition. */
+  const machine = (name: 'poll' | 'notify') => {
+    const id = logicalId(s.stack, s.stack.server.stateMachines[name]);
+    const sm = s.json.Resources[id] as Json;
+    const staged = readFileSync(path.join(s.outdir, `asset.${sm.Properties.DefinitionS3Location.Key}`), 'utf8');
+    return { id, sm, staged, asl: JSON.parse(staged) as { StartAt: string; States: Record<string, Json> } };
+  };
+
+  it('one STANDARD workflow per kind of delivery, each with an explicit, stack-derived name ≤ 80 chars, tracing on', () => {
+    assert.equal(resourcesOf(s.json, 'AWS::StepFunctions::StateMachine').length, 2);
+    assert.deepEqual(
+      WORKFLOWS.map((w) => [w.name, [...w.modes]]),
+      [
+        ['poll', ['poll']],
+        ['notify', ['ping', 'push']],
+      ],
+    );
+    for (const name of ['poll', 'notify'] as const) {
+      const { sm } = machine(name);
+      assert.equal(sm.Properties.StateMachineType, 'STANDARD');
+      assert.equal(sm.Properties.StateMachineName, `CibaStack-CibaServer-${name}`);
+      assert.ok(sm.Properties.StateMachineName.length <= 80);
+      assert.deepEqual(sm.Properties.TracingConfiguration, { Enabled: true });
+    }
   });
 
   it('logs errors (or all) to a log group, never execution data', () => {
-    const [[, sm]] = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine') as [[string, Json]];
-    const logging = sm.Properties.LoggingConfiguration;
-    assert.equal(logging.IncludeExecutionData, false);
-    assert.ok(['ERROR', 'ALL'].includes(logging.Level));
-    const logGroupId = logging.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
-    assert.equal(s.json.Resources[logGroupId].Type, 'AWS::Logs::LogGroup');
+    for (const name of ['poll', 'notify'] as const) {
+      const logging = machine(name).sm.Properties.LoggingConfiguration;
+      assert.equal(logging.IncludeExecutionData, false);
+      assert.ok(['ERROR', 'ALL'].includes(logging.Level));
+      const logGroupId = logging.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn['Fn::GetAtt'][0];
+      assert.equal(s.json.Resources[logGroupId].Type, 'AWS::Logs::LogGroup');
+    }
   });
 
-  it('definition is the ASL file (staged asset) with every placeholder substituted', () => {
-    const [[, sm]] = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine') as [[string, Json]];
-    const asl = readFileSync(ASL_PATH, 'utf8');
-    // The asset CloudFormation reads is byte-for-byte the file the local runtime runs.
-    const key: string = sm.Properties.DefinitionS3Location.Key;
-    assert.equal(readFileSync(path.join(s.outdir, `asset.${key}`), 'utf8'), asl);
-    const placeholders = new Set([...asl.matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!));
-    const subs = sm.Properties.DefinitionSubstitutions;
-    assert.deepEqual(new Set(Object.keys(subs)), placeholders);
-    assert.deepEqual(subs.TableName, { Ref: logicalId(s.stack, s.stack.server.table) });
-    assert.deepEqual(
-      subs.Partition,
-      { Ref: 'AWS::Partition' },
-      'service integration ARNs follow the partition (aws, aws-cn, aws-us-gov)',
-    );
-    for (const wf of WORKFLOW_FUNCTIONS) {
-      assert.deepEqual(subs[`${pascal(wf.name)}FunctionArn`], { 'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'] });
+  it('each definition is its ASL file (staged asset) with every placeholder substituted', () => {
+    for (const workflow of WORKFLOWS) {
+      const { sm, staged } = machine(workflow.name);
+      const asl = readFileSync(workflow.path, 'utf8');
+      // The asset CloudFormation reads is byte-for-byte the file the local runtime runs.
+      assert.equal(staged, asl);
+      const placeholders = new Set([...asl.matchAll(/\$\{([A-Za-z0-9_]+)\}/g)].map((m) => m[1]!));
+      const subs = sm.Properties.DefinitionSubstitutions;
+      assert.deepEqual(new Set(Object.keys(subs)), placeholders);
+      assert.deepEqual(
+        subs.Partition,
+        { Ref: 'AWS::Partition' },
+        'service integration ARNs follow the partition (aws, aws-cn, aws-us-gov)',
+      );
+      for (const wf of WORKFLOW_FUNCTIONS)
+        if (placeholders.has(`${pascal(wf.name)}FunctionArn`))
+          assert.deepEqual(subs[`${pascal(wf.name)}FunctionArn`], {
+            'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'],
+          });
     }
-    assert.ok(WORKFLOW_FUNCTIONS.some((wf) => wf.name === 'enqueue-delivery'));
-    assert.deepEqual(subs.EnqueueDeliveryFunctionArn, {
+    assert.deepEqual(machine('poll').sm.Properties.DefinitionSubstitutions.TableName, {
+      Ref: logicalId(s.stack, s.stack.server.table),
+    });
+    const notify = machine('notify').sm.Properties.DefinitionSubstitutions;
+    assert.deepEqual(notify.EnqueueDeliveryFunctionArn, {
       'Fn::GetAtt': [functionInfo(s, 'enqueue-delivery').id, 'Arn'],
     });
-    assert.deepEqual(subs.DeliveryDeadLetterQueueUrl, {
-      Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue),
-    });
+    assert.equal(
+      'DeliveryDeadLetterQueueUrl' in notify,
+      false,
+      'the deliver function writes dead letters, not the workflow',
+    );
   });
 
-  it('waits on Lambda callback tasks: the device decision until the request expiry, the delivery for a fixed time', () => {
-    const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
-    const callbacks = Object.values(asl.States).filter(
-      (st) => st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken',
+  it('both start by waiting on the device until the request expiry; a decision ends a poll execution at once', () => {
+    for (const name of ['poll', 'notify'] as const) {
+      const { asl } = machine(name);
+      const wait = asl.States[asl.StartAt]!;
+      assert.equal(wait.Resource, 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken');
+      assert.equal(wait.Parameters.FunctionName, '${NotifyDeviceFunctionArn}');
+      assert.equal(wait.Parameters.Payload['taskToken.$'], '$$.Task.Token');
+      assert.equal(wait.TimeoutSecondsPath, '$.expiresIn');
+    }
+    // Poll: the wait is the end (1 transition); expiry is one Pass more; no decision or expiry is written by the
+    // workflow (the row carries its own expires_at).
+    const poll = machine('poll').asl;
+    const wait = poll.States[poll.StartAt]!;
+    assert.equal(wait.End, true);
+    const onTimeout = (wait.Catch as Json[]).find((c) => c.ErrorEquals.includes('States.Timeout'))!;
+    assert.equal(poll.States[onTimeout.Next]!.Type, 'Pass');
+    assert.equal(poll.States[onTimeout.Next]!.End, true);
+    assert.deepEqual(poll.States[onTimeout.Next]!.Result, { outcome: 'expired' });
+    // Ping/push: every outcome goes on to Deliver, the last state of the happy path (2 transitions).
+    const notify = machine('notify').asl;
+    const first = notify.States[notify.StartAt]!;
+    assert.equal(first.Next, 'Deliver');
+    assert.deepEqual(
+      (first.Catch as Json[]).map((c) => [c.ErrorEquals, c.Next]),
+      [[['States.ALL'], 'Deliver']],
     );
-    for (const task of callbacks) assert.equal(task.Parameters.Payload['taskToken.$'], '$$.Task.Token');
-    // Poll (NotifyDeviceAndWait) and ping/push (NotifyDeviceThenDeliver) both wait on the device until the expiry.
-    const onDevice = callbacks.filter((st) => st.Parameters.FunctionName === '${NotifyDeviceFunctionArn}');
-    assert.equal(onDevice.length, 2);
-    for (const task of onDevice) assert.equal(task.TimeoutSecondsPath, '$.expiresIn');
-    assert.ok(
-      onDevice.some((task) => task.Catch.some((c: Json) => c.ErrorEquals.includes('States.Timeout'))),
-      'poll: expiry is recorded',
+    const onDelivery = Object.values(notify.States).filter(
+      (st) => st.Parameters?.FunctionName === '${EnqueueDeliveryFunctionArn}',
     );
-    assert.ok(
-      onDevice.some((task) =>
-        task.Catch.some((c: Json) => c.ErrorEquals.includes('States.ALL') && c.Next === 'Deliver'),
-      ),
-      'ping/push: every outcome is delivered',
-    );
-    const onDelivery = callbacks.filter((st) => st.Parameters.FunctionName === '${EnqueueDeliveryFunctionArn}');
     assert.equal(onDelivery.length, 1);
     assert.equal(typeof onDelivery[0]!.TimeoutSeconds, 'number');
   });
 
-  it('Deliver retries retryable failures and callback timeouts with capped exponential backoff and full jitter, then dead-letters', () => {
-    // The synthesized definition: the staged asset CloudFormation reads.
-    const [[, sm]] = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine') as [[string, Json]];
-    const asl = JSON.parse(
-      readFileSync(path.join(s.outdir, `asset.${sm.Properties.DefinitionS3Location.Key}`), 'utf8'),
-    ) as { States: Record<string, Json> };
-    const deliver = asl.States.Deliver;
+  it('Deliver retries retryable failures and callback timeouts with capped exponential backoff and full jitter, then fails the execution there (redrivable)', () => {
+    const { asl } = machine('notify');
+    const deliver = asl.States.Deliver!;
     assert.equal(deliver.Type, 'Task');
     assert.equal(deliver.Parameters.FunctionName, '${EnqueueDeliveryFunctionArn}');
     assert.equal(deliver.TimeoutSeconds, 90);
+    assert.equal(deliver.End, true, 'a delivered notification ends the execution');
     const retries = (deliver.Retry as Json[]).filter((r) => r.ErrorEquals.includes('Delivery.Retryable'));
     assert.equal(retries.length, 1);
     const retry = retries[0]!;
@@ -286,50 +317,54 @@ describe('CibaStack: state machine', () => {
     // The delivery window, not the attempt count, ends the retries: even at the mean full-jitter delay at the cap
     // (MaxDelaySeconds / 2) the attempts outlast the longest window (24 h).
     assert.ok((retry.MaxAttempts * retry.MaxDelaySeconds) / 2 >= 86_400, String(retry.MaxAttempts));
-    // Every other error is dead-lettered, the record goes to the queue, and the execution fails.
-    assert.deepEqual(
-      deliver.Catch.map((c: Json) => [c.ErrorEquals, c.Next]),
-      [[['States.ALL'], 'DeadLetter']],
-    );
-    assert.equal(asl.States[deliver.Next].Type, 'Succeed');
-    const deadLetter = asl.States.DeadLetter;
-    assert.equal(deadLetter.Resource, 'arn:${Partition}:states:::sqs:sendMessage');
-    assert.equal(deadLetter.Parameters.QueueUrl, '${DeliveryDeadLetterQueueUrl}');
-    assert.equal(asl.States[deadLetter.Next].Type, 'Fail');
-    for (const c of deadLetter.Catch as Json[]) assert.equal(asl.States[c.Next].Type, 'Fail');
+    // Every other error fails the execution at Deliver: no Catch, so RedriveExecution re-runs Deliver itself (the
+    // deliver function has written the dead letter by then). No state writes to SQS.
+    assert.equal(deliver.Catch, undefined);
+    assert.deepEqual(Object.keys(asl.States).sort(), ['AwaitDecision', 'Deliver']);
+    assert.ok(!JSON.stringify(asl).includes(':sqs:'));
   });
 
-  it('role: invoke the workflow functions, UpdateItem on the table, SendMessage to the dead-letter queue, nothing else', () => {
-    const smRoleId: string = resourcesOf(s.json, 'AWS::StepFunctions::StateMachine')[0]![1].Properties.RoleArn[
-      'Fn::GetAtt'
-    ][0];
-    const statements = roleStatements(s.json, smRoleId).filter(
-      (st) => !st.Action.every((a) => STAR_RESOURCE_ACTIONS.has(a)),
-    );
-    assert.deepEqual([...actionsOf(statements)].sort(), [
-      'dynamodb:UpdateItem',
-      'lambda:InvokeFunction',
-      'sqs:SendMessage',
+  it('roles: each invokes only its own workflow functions; poll updates the table; only the deliver function sends dead letters', () => {
+    const statementsOf = (name: 'poll' | 'notify') => {
+      const roleId: string = machine(name).sm.Properties.RoleArn['Fn::GetAtt'][0];
+      return {
+        roleId,
+        statements: roleStatements(s.json, roleId).filter(
+          (st) => !st.Action.every((a) => STAR_RESOURCE_ACTIONS.has(a)),
+        ),
+      };
+    };
+    const poll = statementsOf('poll');
+    assert.deepEqual([...actionsOf(poll.statements)].sort(), ['dynamodb:UpdateItem', 'lambda:InvokeFunction']);
+    assert.deepEqual(resourcesFor(poll.statements, 'lambda:InvokeFunction'), [
+      { 'Fn::GetAtt': [functionInfo(s, 'notify-device').id, 'Arn'] },
     ]);
-    assert.deepEqual(
-      sortJson(resourcesFor(statements, 'lambda:InvokeFunction')),
-      sortJson(WORKFLOW_FUNCTIONS.map((wf) => ({ 'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'] }))),
-    );
-    assert.deepEqual(resourcesFor(statements, 'dynamodb:UpdateItem'), [
+    assert.deepEqual(resourcesFor(poll.statements, 'dynamodb:UpdateItem'), [
       { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.table), 'Arn'] },
     ]);
-    assert.deepEqual(resourcesFor(statements, 'sqs:SendMessage'), [
-      { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue), 'Arn'] },
-    ]);
-    // Nobody else may write to the queue (and no KMS grant is needed: SQS-managed encryption).
+    const notify = statementsOf('notify');
+    assert.deepEqual([...actionsOf(notify.statements)].sort(), ['lambda:InvokeFunction']);
+    assert.deepEqual(
+      sortJson(resourcesFor(notify.statements, 'lambda:InvokeFunction')),
+      sortJson(WORKFLOW_FUNCTIONS.map((wf) => ({ 'Fn::GetAtt': [functionInfo(s, wf.name).id, 'Arn'] }))),
+    );
+    // Only the deliver function may write to the queue (and no KMS grant is needed: SQS-managed encryption).
+    const deliverRole = functionInfo(s, 'deliver').props.Role['Fn::GetAtt'][0];
     const sqsGrants = allPolicyDocuments(s.json).filter((d) =>
       d.statements.some((st) => st.Effect === 'Allow' && st.Action.some((a) => a.startsWith('sqs:'))),
     );
     assert.ok(sqsGrants.length > 0);
-    for (const d of sqsGrants)
+    for (const d of sqsGrants) {
       assert.ok(
-        asArray(s.json.Resources[d.where].Properties.Roles).some((r: Json) => r.Ref === smRoleId),
+        asArray(s.json.Resources[d.where].Properties.Roles).every((r: Json) => r.Ref === deliverRole),
         d.where,
       );
+      const actions = d.statements.filter((st) => st.Effect === 'Allow').flatMap((st) => st.Action);
+      assert.deepEqual(
+        actions.filter((a) => a.startsWith('sqs:')),
+        ['sqs:SendMessage'],
+        d.where,
+      );
+    }
   });
 });

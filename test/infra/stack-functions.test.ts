@@ -7,7 +7,8 @@ import { before, describe, it } from 'node:test';
 import { isDeepStrictEqual } from 'node:util';
 import { TOPIC_SUBSCRIBERS } from '../../functions/routes.ts';
 import { TABLE } from '../../infra/table.ts';
-import { ASL_PATH, functionSpecs } from '../../infra/ciba-construct.ts';
+import { LAMBDA_NODE_OPTIONS } from '../../infra/bundling.ts';
+import { functionSpecs, WORKFLOWS } from '../../infra/ciba-construct.ts';
 import {
   FUNCTION_NAMES,
   type Json,
@@ -54,7 +55,7 @@ describe('CibaStack: functions', () => {
       // Nothing is in a VPC: the deliver function POSTs to client endpoints on the internet.
       assert.equal(fn.Properties.VpcConfig, undefined, id);
       assert.equal(fn.Properties.Handler, 'index.handler', id);
-      assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, '--enable-source-maps', id);
+      assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, LAMBDA_NODE_OPTIONS, id);
       assert.equal(fn.Properties.Environment.Variables.KEYS_SOURCE, 'kms', id);
     }
   });
@@ -83,7 +84,8 @@ describe('CibaStack: functions', () => {
     const { id, props } = functionInfo(s, 'deliver');
     assert.equal(props.Runtime, 'nodejs24.x');
     assert.equal(props.Timeout, 30);
-    const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
+    const notify = WORKFLOWS.find((w) => w.name === 'notify')!;
+    const asl = JSON.parse(readFileSync(notify.path, 'utf8')) as { States: Record<string, Json> };
     const attempt: number = asl.States.Deliver.TimeoutSeconds;
     assert.ok(props.Timeout < attempt, 'a delivery finishes (or dies) before the workflow gives up on the attempt');
     const configs = resourcesOf(s.json, 'AWS::Lambda::EventInvokeConfig')
@@ -107,11 +109,12 @@ describe('CibaStack: functions', () => {
         assert.ok(env[required], `${spec.name}: ${required}`);
       // functions/config.ts requires the sealing key id of every function with KEYS_SOURCE=kms (IAM decides who may use it).
       assert.deepEqual(env.KMS_SEAL_KEY_ID, sealingKeyArn, spec.name);
-      assert.equal(
-        'STATE_MACHINE_ARN' in env,
-        Boolean(spec.access.startExecution || spec.access.sendTaskResult),
-        `${spec.name}: STATE_MACHINE_ARN`,
-      );
+      for (const variable of ['POLL_STATE_MACHINE_ARN', 'NOTIFY_STATE_MACHINE_ARN'])
+        assert.equal(
+          variable in env,
+          Boolean(spec.access.startExecution || spec.access.sendTaskResult),
+          `${spec.name}: ${variable}`,
+        );
       assert.equal('DEVICE_TOPIC_ARN' in env, Boolean(spec.access.publishDevice), `${spec.name}: DEVICE_TOPIC_ARN`);
       assert.equal(
         'DELIVERY_TOPIC_ARN' in env,
@@ -120,11 +123,17 @@ describe('CibaStack: functions', () => {
       );
       if ('DELIVERY_TOPIC_ARN' in env)
         assert.deepEqual(env.DELIVERY_TOPIC_ARN, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
+      assert.equal('DELIVERY_DLQ_URL' in env, Boolean(spec.access.sendDeadLetter), `${spec.name}: DELIVERY_DLQ_URL`);
+      if ('DELIVERY_DLQ_URL' in env)
+        assert.deepEqual(env.DELIVERY_DLQ_URL, { Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue) });
       // Tunables appear only when configured.
       for (const tunable of ['CIBA_MAX_EXPIRES_IN', 'CIBA_DELIVERY_WINDOW', 'CIBA_DELIVERY_TIMEOUT'])
         assert.ok(!(tunable in env));
-      if ('STATE_MACHINE_ARN' in env)
-        assert.deepEqual(env.STATE_MACHINE_ARN, s.stack.resolve(s.stack.server.stateMachineArn));
+      assert.equal('POLL_STATE_MACHINE_ARN' in env, 'NOTIFY_STATE_MACHINE_ARN' in env);
+      if ('POLL_STATE_MACHINE_ARN' in env) {
+        assert.deepEqual(env.POLL_STATE_MACHINE_ARN, s.stack.resolve(s.stack.server.stateMachineArns.poll));
+        assert.deepEqual(env.NOTIFY_STATE_MACHINE_ARN, s.stack.resolve(s.stack.server.stateMachineArns.notify));
+      }
     }
   });
 
@@ -166,7 +175,10 @@ describe('CibaStack: least privilege', () => {
     assert.ok(token.has('kms:Sign'));
     assert.ok(!token.has('states:StartExecution'));
     const bc = functionInfo(s, 'bc-authorize').statements;
-    assert.deepEqual(resourcesFor(bc, 'states:StartExecution'), [s.stack.resolve(s.stack.server.stateMachineArn)]);
+    assert.deepEqual(
+      sortJson(resourcesFor(bc, 'states:StartExecution')),
+      sortJson(s.stack.resolve(Object.values(s.stack.server.stateMachineArns))),
+    );
     assert.ok(!actionsOf(bc).has('states:SendTaskSuccess'));
     assert.ok(!actionsOf(bc).has('kms:Sign'));
   });
@@ -237,14 +249,27 @@ describe('CibaStack: least privilege', () => {
     assert.ok(!token.has('kms:GenerateDataKey'));
   });
 
-  it('deliver answers tasks, signs push tokens and uses the table, but cannot start executions or publish', () => {
+  it('deliver answers tasks, signs push tokens, uses the table and sends dead letters, but cannot start executions or publish', () => {
+    assert.deepEqual(
+      functionSpecs()
+        .filter((spec) => spec.access.sendDeadLetter)
+        .map((spec) => spec.name),
+      ['deliver'],
+      'only deliver writes dead letters',
+    );
+    assert.ok('DELIVERY_DLQ_URL' in functionInfo(s, 'deliver').props.Environment.Variables);
     const deliver = functionInfo(s, 'deliver').statements;
+    assert.deepEqual(resourcesFor(deliver, 'sqs:SendMessage'), [
+      { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue), 'Arn'] },
+    ]);
+    assert.ok(!actionsOf(deliver).has('sqs:ReceiveMessage') && !actionsOf(deliver).has('sqs:DeleteMessage'));
     const actions = actionsOf(deliver);
     assert.ok(!actions.has('states:StartExecution'));
     assert.ok(!actions.has('sns:Publish'));
-    assert.deepEqual(resourcesFor(deliver, 'states:SendTaskSuccess'), [
-      s.stack.resolve(s.stack.server.stateMachineArn),
-    ]);
+    assert.deepEqual(
+      sortJson(resourcesFor(deliver, 'states:SendTaskSuccess')),
+      sortJson(s.stack.resolve(Object.values(s.stack.server.stateMachineArns))),
+    );
     assert.ok(actions.has('kms:Sign'));
     assert.ok(actions.has('dynamodb:UpdateItem'));
   });

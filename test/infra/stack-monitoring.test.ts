@@ -7,7 +7,7 @@ import { Stack } from 'aws-cdk-lib';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { METRICS } from '../../functions/names.ts';
 import { ROUTES, TOPIC_SUBSCRIBERS } from '../../functions/routes.ts';
-import { ASL_PATH } from '../../infra/ciba-construct.ts';
+import { WORKFLOWS } from '../../infra/ciba-construct.ts';
 import {
   FUNCTION_NAMES,
   type Json,
@@ -100,9 +100,9 @@ describe('monitoring', () => {
 
   it('every alarm explains itself, ignores missing data and notifies the alarm topic on ALARM and OK', () => {
     const alarms = alarmsOf(s.json);
-    // state machine ×2, API ×2, table ×2, device topic ×1, delivery ×2 (dead-letter queue, DeliveriesFailed),
+    // state machines 2 × 2, API ×2, table ×2, device topic ×1, delivery ×2 (dead-letter queue, DeliveriesFailed),
     // unreachable users ×1, and Errors + Throttles for each function
-    assert.equal(alarms.length, 10 + 2 * FUNCTION_NAMES.length);
+    assert.equal(alarms.length, 12 + 2 * FUNCTION_NAMES.length);
     assert.equal(Object.keys(s.stack.server.monitoring.alarms).length, alarms.length);
     for (const a of alarms) {
       assert.equal(a.TreatMissingData, 'notBreaching', a.id);
@@ -116,24 +116,23 @@ describe('monitoring', () => {
     }
   });
 
-  it('state machine: ExecutionsFailed and ExecutionThrottled, ≥ 1 in 5 minutes', () => {
-    const dims = { StateMachineArn: { Ref: logicalId(s.stack, s.stack.server.stateMachine) } };
-    assertSumOver5Minutes(alarmOn(s.json, 'AWS/States', 'ExecutionsFailed', dims), 1);
-    assertSumOver5Minutes(alarmOn(s.json, 'AWS/States', 'ExecutionThrottled', dims), 1);
+  it('each state machine: ExecutionsFailed and ExecutionThrottled, ≥ 1 in 5 minutes', () => {
+    for (const machine of Object.values(s.stack.server.stateMachines)) {
+      const dims = { StateMachineArn: { Ref: logicalId(s.stack, machine) } };
+      assertSumOver5Minutes(alarmOn(s.json, 'AWS/States', 'ExecutionsFailed', dims), 1);
+      assertSumOver5Minutes(alarmOn(s.json, 'AWS/States', 'ExecutionThrottled', dims), 1);
+    }
   });
 
-  it('expired requests never alarm: the timeout path ends in Succeed, and nothing watches ExecutionsTimedOut or 4xx', () => {
-    const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as { States: Record<string, Json> };
+  it('expired requests never alarm: the timeout path ends in success, and nothing watches ExecutionsTimedOut or 4xx', () => {
+    const poll = WORKFLOWS.find((w) => w.name === 'poll')!;
+    const asl = JSON.parse(readFileSync(poll.path, 'utf8')) as { StartAt: string; States: Record<string, Json> };
     // The poll path (ping/push outcomes, expiry included, are then delivered: see the delivery alarms).
-    const task = Object.values(asl.States).find(
-      (st) =>
-        st.Resource === 'arn:${Partition}:states:::lambda:invoke.waitForTaskToken' &&
-        st.Catch.some((c: Json) => c.ErrorEquals.includes('States.Timeout')),
-    );
+    const task = asl.States[asl.StartAt]!;
     const onTimeout: string = task.Catch.find((c: Json) => c.ErrorEquals.includes('States.Timeout')).Next;
-    const recorded = asl.States[onTimeout]!;
-    for (const next of [recorded.Next, ...asl.States[onTimeout]!.Catch.map((c: Json) => c.Next)])
-      assert.equal(asl.States[next].Type, 'Succeed', next);
+    const expired = asl.States[onTimeout]!;
+    assert.equal(expired.Type, 'Pass');
+    assert.equal(expired.End, true);
     // …while the failure path (device not notified) does end in Fail, which is what ExecutionsFailed counts.
     const onFailure: string = task.Catch.find((c: Json) => c.ErrorEquals.includes('States.ALL')).Next;
     assert.equal(asl.States[asl.States[onFailure]!.Next].Type, 'Fail');
@@ -289,15 +288,17 @@ describe('monitoring', () => {
     }
     for (const metricName of ['4xx', '5xx'])
       assert.ok(has('AWS/ApiGateway', metricName, { ApiId: apiId, Stage: '$default' }), metricName);
-    const sm = { StateMachineArn: logicalId(s.stack, s.stack.server.stateMachine) };
-    for (const metricName of [
-      'ExecutionsStarted',
-      'ExecutionsSucceeded',
-      'ExecutionsFailed',
-      'ExecutionsTimedOut',
-      'ExecutionTime',
-    ]) {
-      assert.ok(has('AWS/States', metricName, sm), metricName);
+    for (const machine of Object.values(s.stack.server.stateMachines)) {
+      const sm = { StateMachineArn: logicalId(s.stack, machine) };
+      for (const metricName of [
+        'ExecutionsStarted',
+        'ExecutionsSucceeded',
+        'ExecutionsFailed',
+        'ExecutionsTimedOut',
+        'ExecutionTime',
+      ]) {
+        assert.ok(has('AWS/States', metricName, sm), metricName);
+      }
     }
     for (const name of FUNCTION_NAMES) {
       const fn = { FunctionName: functionInfo(s, name).id };

@@ -133,6 +133,7 @@ export function expectedActions(
   if (access.sendTaskResult)
     actions.push('states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat');
   if (access.publishDevice || access.publishDelivery) actions.push('sns:Publish');
+  if (access.sendDeadLetter) actions.push('sqs:SendMessage');
   if (access.keys === 'sign') actions.push('kms:Sign', 'kms:GetPublicKey');
   if (access.keys === 'verify') actions.push('kms:GetPublicKey');
   if (access.sealing === 'seal' || access.sealing === 'both') actions.push('kms:GenerateDataKey');
@@ -147,12 +148,18 @@ export function expectedActions(
   if (access.notifyUsers && notify.webhook) actions.push('secretsmanager:GetSecretValue');
   return [...new Set(actions)];
 }
-export const LOG_WRITE = ['logs:CreateLogStream', 'logs:PutLogEvents'];
+/** X-Ray trace submission: on every function's role while `tracing` is on (the default), on Resource "*". */
+export const TRACE_WRITE = ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'];
+/**
+ * What every function's role allows besides its `access`, with the default props: writing its own log group and its
+ * X-Ray traces (TRACE_WRITE; a stack synthesized with `tracing: false` has the two logs actions only).
+ */
+export const LOG_WRITE = ['logs:CreateLogStream', 'logs:PutLogEvents', ...TRACE_WRITE];
 
 /**
  * The only statements allowed to use Resource "*", each because AWS offers no narrower resource:
  * - Step Functions logging to CloudWatch Logs goes through the vended-logs delivery APIs, which take no resource.
- * - X-Ray trace submission (state machine tracing) takes no resource.
+ * - X-Ray trace submission (state machine and function tracing) takes no resource.
  * - A KMS key policy's Resource "*" means "this key"; the account root is granted kms:* so that IAM policies
  *   (the functions' roles) decide who may use the key: AWS's default key policy.
  */

@@ -83,14 +83,14 @@ export async function startWorld(
   env: Record<string, string> = {},
   extraClients: Record<string, unknown>[] = [],
   extraUsers: Record<string, unknown>[] = [],
-  options: { https?: HttpsListenerOptions } = {},
+  options: { https?: HttpsListenerOptions; dataDir?: string } = {},
 ): Promise<World> {
   const aliceKey = deviceKey();
   const bobKey = deviceKey();
   const seed = testSeed(aliceKey, bobKey);
   const stack = await startLocalStack({
     port: 0,
-    dataDir: null,
+    dataDir: options.dataDir ?? null,
     quiet: true,
     seed: { clients: [...seed.clients, ...extraClients], users: [...seed.users, ...extraUsers] },
     ...(options.https ? { https: options.https } : {}),

@@ -3,7 +3,7 @@
 // points outside it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
 import { CONFIG_DOC, regenerate } from '../../scripts/docs.ts';
@@ -13,7 +13,8 @@ const ROOT = path.join(import.meta.dirname, '..', '..');
 const tracked = (): string[] =>
   execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' })
     .split('\n')
-    .filter(Boolean);
+    // A file deleted in the working tree but not yet in the index is gone.
+    .filter((f) => f !== '' && existsSync(path.join(ROOT, f)));
 const docsText = (): string =>
   [path.join(ROOT, 'README.md'), ...readdirSync(path.join(ROOT, 'docs')).map((f) => path.join(ROOT, 'docs', f))]
     .filter((f) => f.endsWith('.md'))

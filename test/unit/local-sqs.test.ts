@@ -6,7 +6,16 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { QueueDoesNotExist, ReceiveMessageCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  MessageNotInflight,
+  QueueDoesNotExist,
+  ReceiptHandleIsInvalid,
+  ReceiveMessageCommand,
+  SQSClient,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { LOCAL_CREDENTIALS, LOCAL_REGION } from '../../local/dynamodb.ts';
 import { LocalSqs, SqsError } from '../../local/sqs.ts';
 import { LocalStepFunctions } from '../../local/stepfunctions.ts';
@@ -140,6 +149,126 @@ describe('local SQS over the SQS SDK', () => {
     );
     sqs.sendMessage(sqs.queueArn(`q-${counter}`), 'by arn');
     assert.equal(sqs.messages(`q-${counter}`).at(-1)?.body, 'by arn');
+  });
+
+  test('DeleteMessage: the latest receipt handle deletes; an older one and a repeat are accepted and delete nothing', async () => {
+    const queueUrl = freshQueue();
+    await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'dead letter' }));
+    const receive = async () =>
+      (await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, VisibilityTimeout: 60 }))).Messages?.[0];
+    const first = await receive();
+    assert.ok(first?.ReceiptHandle);
+    // Visible again, received again: a new handle, and the first one no longer deletes (as on AWS).
+    await client.send(
+      new ChangeMessageVisibilityCommand({
+        QueueUrl: queueUrl,
+        ReceiptHandle: first.ReceiptHandle,
+        VisibilityTimeout: 0,
+      }),
+    );
+    const second = await receive();
+    assert.ok(second?.ReceiptHandle);
+    assert.notEqual(second.ReceiptHandle, first.ReceiptHandle);
+    assert.equal(second.MessageId, first.MessageId);
+    await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: first.ReceiptHandle }));
+    assert.equal(sqs.messages(queueUrl).length, 1, 'an outdated handle deletes nothing');
+    await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: second.ReceiptHandle }));
+    assert.equal(sqs.messages(queueUrl).length, 0);
+    // Deleting again: accepted (the message is gone already).
+    await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: second.ReceiptHandle }));
+  });
+
+  test('ChangeMessageVisibility: 0 makes a message receivable at once; a longer timeout keeps it hidden', async () => {
+    const queueUrl = freshQueue();
+    await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'one' }));
+    const got = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, VisibilityTimeout: 1 }));
+    const handle = got.Messages![0]!.ReceiptHandle!;
+    await client.send(
+      new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: handle, VisibilityTimeout: 600 }),
+    );
+    const inFlight = sqs.messages(queueUrl)[0]!;
+    assert.equal(inFlight.state, 'in-flight');
+    assert.ok(inFlight.visibleAt! > Date.now() + 590_000, 'the new timeout counts from the call');
+    await client.send(
+      new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }),
+    );
+    assert.deepEqual(counts(queueUrl), { visible: 1, inFlight: 0 });
+    const again = await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, AttributeNames: ['All'] }));
+    assert.equal(again.Messages?.[0]?.Attributes?.ApproximateReceiveCount, '2');
+  });
+
+  test('DeleteMessage and ChangeMessageVisibility are validated as AWS does', async () => {
+    const queueUrl = freshQueue();
+    const otherUrl = freshQueue();
+    await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'x' }));
+    const handle = (await client.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, VisibilityTimeout: 60 })))
+      .Messages![0]!.ReceiptHandle!;
+    const invalidHandle = (err: Error) => {
+      assert.ok(err instanceof ReceiptHandleIsInvalid, err.name);
+      assert.equal((err as Error & { Code?: string }).Code, 'ReceiptHandleIsInvalid');
+      return true;
+    };
+    // A handle this service never made, or one of another queue.
+    await assert.rejects(
+      client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: 'not-a-handle' })),
+      invalidHandle,
+    );
+    await assert.rejects(
+      client.send(new DeleteMessageCommand({ QueueUrl: otherUrl, ReceiptHandle: handle })),
+      invalidHandle,
+    );
+    await assert.rejects(
+      client.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl: otherUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }),
+      ),
+      invalidHandle,
+    );
+    // Missing parameters, a timeout out of range, an unknown queue.
+    await assert.rejects(client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: '' })), {
+      name: 'MissingParameter',
+    });
+    assert.equal(
+      JSON.parse(
+        sqs.handleHttp(
+          'AmazonSQS.ChangeMessageVisibility',
+          JSON.stringify({ QueueUrl: queueUrl, ReceiptHandle: handle }),
+        ).body,
+      ).__type,
+      'com.amazon.coral.service#MissingParameterException',
+    );
+    await assert.rejects(
+      client.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: handle, VisibilityTimeout: 43_201 }),
+      ),
+      { name: 'InvalidParameterValue', message: /between 0 and 43200/ },
+    );
+    await assert.rejects(
+      client.send(
+        new DeleteMessageCommand({ QueueUrl: `${endpoint.url}/000000000000/no-such-queue`, ReceiptHandle: handle }),
+      ),
+      (err: Error) => err instanceof QueueDoesNotExist,
+    );
+    // Not in flight any more: MessageNotInflight; deleted: the handle has expired for ChangeMessageVisibility.
+    await client.send(
+      new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }),
+    );
+    await assert.rejects(
+      client.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }),
+      ),
+      (err: Error) => {
+        assert.ok(err instanceof MessageNotInflight, err.name);
+        assert.equal((err as Error & { Code?: string }).Code, 'AWS.SimpleQueueService.MessageNotInflight');
+        return true;
+      },
+    );
+    await client.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: handle }));
+    await assert.rejects(
+      client.send(
+        new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl, ReceiptHandle: handle, VisibilityTimeout: 0 }),
+      ),
+      { name: 'InvalidParameterValue', message: /receipt handle has expired/ },
+    );
   });
 });
 

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import {
   DescribeExecutionCommand,
   GetExecutionHistoryCommand,
+  RedriveExecutionCommand,
   SFNClient,
   SendTaskFailureCommand,
   SendTaskSuccessCommand,
@@ -321,6 +322,115 @@ describe('local Step Functions over the SFN SDK', () => {
   });
 });
 
+/** The test workflow without Notify's Catch: a failed callback fails the execution in Notify (redrivable there). */
+function uncaughtDefinition(): object {
+  const definition = JSON.parse(ASL) as {
+    States: Record<string, unknown> & { Notify: { Catch?: unknown; Parameters: { Payload: Record<string, string> } } };
+  };
+  delete definition.States.Notify.Catch;
+  for (const unreachable of ['Denied', 'RecordExpiry', 'Expired', 'NotRecorded', 'Failed'])
+    delete definition.States[unreachable];
+  definition.States.Notify.Parameters.Payload['redriveCount.$'] = '$$.Execution.RedriveCount';
+  return definition;
+}
+
+/** Resolves when the fixture function has been invoked `n` times for `id`. */
+async function nthInvocation(id: string, n: number): Promise<FixtureEvent & { redriveCount?: number }> {
+  for (let i = 0; invocations(id).length < n; i++) {
+    assert.ok(i < 500, `invocation ${n} of ${id}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return invocations(id)[n - 1]!;
+}
+
+describe('local Step Functions RedriveExecution', () => {
+  test('a failed execution runs again from the state it failed in, with its input, under the same ARN', async () => {
+    const arn = sfn.addStateMachine('redrive-test', uncaughtDefinition(), SUBSTITUTIONS);
+    const id = `redrive-${Date.now()}`;
+    const { executionArn } = await client.send(
+      new StartExecutionCommand({
+        stateMachineArn: arn,
+        name: id,
+        input: JSON.stringify({ id, mode: 'wait', timeout: 30 }),
+      }),
+    );
+    const first = await nthInvocation(id, 1);
+    assert.equal(first.redriveCount, 0);
+    // Redriving a running execution is refused.
+    await rejectsWith(client.send(new RedriveExecutionCommand({ executionArn })), 'ExecutionNotRedrivable');
+    await client.send(
+      new SendTaskFailureCommand({ taskToken: first.taskToken, error: 'Delivery.Rejected', cause: 'HTTP 401' }),
+    );
+    const failed = await sfn.waitForStatus(id, 'FAILED', 5000);
+    assert.equal(failed.error, 'Delivery.Rejected');
+    const before = await client.send(new DescribeExecutionCommand({ executionArn }));
+    assert.equal(before.redriveStatus, 'REDRIVABLE');
+    assert.equal(before.redriveCount, 0);
+
+    const t0 = Date.now();
+    const redriven = await client.send(new RedriveExecutionCommand({ executionArn }));
+    assert.ok(redriven.redriveDate instanceof Date && redriven.redriveDate.getTime() >= t0 - 1000);
+    const running = await client.send(new DescribeExecutionCommand({ executionArn }));
+    assert.equal(running.status, 'RUNNING');
+    assert.equal(running.redriveCount, 1);
+    assert.equal(running.stopDate, undefined);
+    assert.equal(running.error, undefined);
+    assert.equal(running.redriveStatus, 'NOT_REDRIVABLE');
+    assert.equal(running.redriveStatusReason, 'Execution is RUNNING and cannot be redriven.');
+
+    // The failed state runs again (a new invocation, a new token), with the same input; $$.Execution.RedriveCount is 1.
+    const second = await nthInvocation(id, 2);
+    assert.notEqual(second.taskToken, first.taskToken);
+    assert.deepEqual({ ...second, taskToken: '' }, { ...first, taskToken: '', redriveCount: 1 });
+    await rejectsWith(
+      client.send(new SendTaskSuccessCommand({ taskToken: first.taskToken, output: '{}' })),
+      'TaskDoesNotExist',
+    );
+    await client.send(new SendTaskSuccessCommand({ taskToken: second.taskToken, output: '{"decision":"approved"}' }));
+    const done = await sfn.waitForStatus(id, 'SUCCEEDED', 5000);
+    assert.equal(done.executionArn, executionArn);
+    assert.deepEqual(JSON.parse(done.output!).decision, { decision: 'approved' });
+
+    const described = await client.send(new DescribeExecutionCommand({ executionArn }));
+    assert.equal(described.redriveCount, 1);
+    assert.ok(described.redriveDate instanceof Date);
+    assert.equal(described.redriveStatusReason, 'Execution is SUCCEEDED and cannot be redriven.');
+    const { events = [] } = await client.send(new GetExecutionHistoryCommand({ executionArn }));
+    assert.deepEqual(
+      events.map((e) => e.type),
+      [
+        'ExecutionStarted',
+        'TaskStateEntered',
+        'TaskFailed',
+        'ExecutionFailed',
+        'ExecutionRedriven',
+        'TaskStateEntered',
+        'TaskStateExited',
+        'SucceedStateEntered',
+        'SucceedStateExited',
+        'ExecutionSucceeded',
+      ],
+    );
+    assert.equal(events[4]?.executionRedrivenEventDetails?.redriveCount, 1);
+    assert.deepEqual(
+      events.map((e) => e.id),
+      events.map((_e, i) => i + 1),
+    );
+    await rejectsWith(client.send(new RedriveExecutionCommand({ executionArn })), 'ExecutionNotRedrivable');
+  });
+
+  test('validation: unknown and malformed ARNs, a missing ARN', async () => {
+    await rejectsWith(
+      client.send(
+        new RedriveExecutionCommand({ executionArn: 'arn:aws:states:us-east-1:000000000000:execution:nope:nope' }),
+      ),
+      'ExecutionDoesNotExist',
+    );
+    await rejectsWith(client.send(new RedriveExecutionCommand({ executionArn: 'not-an-arn' })), 'InvalidArn');
+    await assert.rejects(sfn.call('RedriveExecution', {}), { code: 'ValidationException' });
+  });
+});
+
 describe('local Step Functions definitions', () => {
   test('refuses what it cannot run faithfully, with the reason', () => {
     const local = new LocalStepFunctions({ dynamoDbEndpoint: dynamo.endpoint });
@@ -479,6 +589,40 @@ describe('local Step Functions restarts on a data dir: running executions resume
       await second.local.call('SendTaskSuccess', { taskToken, output: '{}' });
       const rec = await second.local.waitForStatus(id, 'SUCCEEDED', 5000);
       assert.deepEqual(entered(second.local, rec.executionArn), ['Notify', 'Approved']);
+      await second.local.close();
+    });
+  });
+
+  test('a redriven execution is journaled: after a restart it waits on in the state it was redriven into', async () => {
+    await withDataDir(async (dataDir) => {
+      const make = () => {
+        const local = new LocalStepFunctions({ dynamoDbEndpoint: dynamo.endpoint, dataDir, log: () => {} });
+        local.registerFunction('fixture', (event) => fixtureFunction(event as FixtureEvent));
+        return { local, arn: local.addStateMachine('redrive-restart', uncaughtDefinition(), SUBSTITUTIONS) };
+      };
+      const first = make();
+      const id = `redrive-restart-${Date.now()}`;
+      const { executionArn } = await start(first.local, first.arn, id, 30);
+      const failing = await nthInvocation(id, 1);
+      await first.local.call('SendTaskFailure', { taskToken: failing.taskToken, error: 'Delivery.Exhausted' });
+      await first.local.waitForStatus(id, 'FAILED', 5000);
+      await first.local.call('RedriveExecution', { executionArn });
+      const waiting = await nthInvocation(id, 2);
+      await settle();
+      await first.local.close();
+
+      const second = make();
+      const running = second.local.describe(id);
+      assert.equal(running?.status, 'RUNNING');
+      assert.equal(running.redriveCount, 1);
+      await second.local.call('SendTaskSuccess', { taskToken: waiting.taskToken, output: '{}' });
+      await second.local.waitForStatus(id, 'SUCCEEDED', 5000);
+      assert.equal(invocations(id).length, 2, 'the redriven task was not run a third time');
+      assert.deepEqual(entered(second.local, executionArn as string), ['Notify', 'Notify', 'Approved']);
+      assert.equal(
+        second.local.history(executionArn as string).filter((e) => e.type === 'ExecutionRedriven').length,
+        1,
+      );
       await second.local.close();
     });
   });

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { ASL_PATH } from '../../statemachines/ciba.ts';
+import { WORKFLOWS } from '../../statemachines/workflows.ts';
 import { WORKFLOW_ERRORS } from '../../functions/names.ts';
 
 type Json = { [key: string]: unknown };
@@ -24,7 +24,7 @@ function errorNames(
   return out;
 }
 
-const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as Json;
+const asl = WORKFLOWS.map((w) => JSON.parse(readFileSync(w.path, 'utf8')) as Json);
 const routed = errorNames(asl, 'any');
 const retried = errorNames(asl, 'Retry');
 const caught = errorNames(asl, 'Catch');
@@ -39,7 +39,7 @@ test('every error the ASL routes on is an AWS error or one of WORKFLOW_ERRORS', 
   );
 });
 
-test('retryable errors are retried, final ones never; a denial and an expiry are caught by name', () => {
+test('retryable errors are retried, final ones never; an expiry is caught by name (a denial is an outcome, not an error)', () => {
   for (const e of [WORKFLOW_ERRORS.deliveryRetryable, WORKFLOW_ERRORS.notifyFailed, WORKFLOW_ERRORS.enqueueFailed]) {
     assert.ok(retried.has(e), e);
   }
@@ -50,5 +50,6 @@ test('retryable errors are retried, final ones never; a denial and an expiry are
   ]) {
     assert.ok(!retried.has(e), e);
   }
-  for (const e of [WORKFLOW_ERRORS.denied, WORKFLOW_ERRORS.timeout]) assert.ok(caught.has(e), e);
+  assert.ok(caught.has(WORKFLOW_ERRORS.timeout));
+  assert.ok(!routed.has('access_denied'), 'a denial ends the wait with SendTaskSuccess {outcome}');
 });

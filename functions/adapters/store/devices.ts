@@ -18,6 +18,7 @@ export async function putDevice(device: Device): Promise<void> {
       Item: {
         ...deviceKey(device.device_id),
         ...device,
+        jtis: {},
         [TABLE.userIndex.partitionKey]: `USERDEV#${device.sub}`,
         [TABLE.userIndex.sortKey]: `${String(device.created_at ?? 0).padStart(15, '0')}#${device.device_id}`,
       },
@@ -27,7 +28,76 @@ export async function putDevice(device: Device): Promise<void> {
 
 export async function getDevice(deviceId: string): Promise<Device | undefined> {
   const out = await db().send(new GetCommand({ TableName: table(), Key: deviceKey(deviceId) }));
-  return strip<Device>(out.Item);
+  return deviceOf(out.Item);
+}
+
+/** A device row as the rest of the code sees it: without its replay record and its user's mirrored flag. */
+function deviceOf(item: Record<string, unknown> | undefined): Device | undefined {
+  const row = strip<Device & { jtis?: unknown; user_disabled?: unknown }>(item);
+  if (!row) return undefined;
+  const { jtis: _j, user_disabled: _u, ...device } = row;
+  return device;
+}
+
+export type DeviceTouch =
+  | { kind: 'ok'; jtis: Readonly<Record<string, number>> }
+  | { kind: 'replayed' }
+  | { kind: 'gone' }
+  | { kind: 'disabled' };
+
+/**
+ * One device-API call of a verified device assertion, in one conditional write on the device row: the device still
+ * exists, its user is not disabled (`user_disabled`, mirrored by setDevicesUserDisabled), and the assertion's `jti`
+ * was not seen before; the jti is then kept in the row's `jtis` map (jti → exp, epoch s) until `exp`. `prune`: jtis
+ * the caller saw expire in an earlier answer, removed in the same write (so the map holds only live assertions).
+ */
+export async function touchDevice(
+  deviceId: string,
+  jti: string,
+  exp: number,
+  prune: readonly string[],
+): Promise<DeviceTouch> {
+  const dropped = prune.filter((p) => p !== jti).slice(0, 25);
+  const write = () =>
+    updateIf({
+      Key: deviceKey(deviceId),
+      UpdateExpression: `SET jtis.#j = :exp${dropped.length ? ` REMOVE ${dropped.map((_, i) => `jtis.#p${i}`).join(', ')}` : ''}`,
+      ConditionExpression:
+        'attribute_exists(pk) AND attribute_not_exists(user_disabled) AND attribute_not_exists(jtis.#j)',
+      ExpressionAttributeNames: { '#j': jti, ...Object.fromEntries(dropped.map((p, i) => [`#p${i}`, p])) },
+      ExpressionAttributeValues: { ':exp': exp },
+      ReturnValues: 'ALL_NEW',
+    });
+  let row: Record<string, unknown> | undefined;
+  try {
+    row = await write();
+  } catch (e) {
+    // A row stored before replay records lived in it has no map yet: give it one, then write again.
+    if ((e as { name?: string }).name !== 'ValidationException') throw e;
+    await updateIf({
+      Key: deviceKey(deviceId),
+      UpdateExpression: 'SET jtis = :empty',
+      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(jtis)',
+      ExpressionAttributeValues: { ':empty': {} },
+    });
+    row = await write();
+  }
+  if (row) return { kind: 'ok', jtis: (row.jtis as Record<string, number> | undefined) ?? {} };
+  const out = await db().send(new GetCommand({ TableName: table(), Key: deviceKey(deviceId), ConsistentRead: true }));
+  if (!out.Item) return { kind: 'gone' };
+  if (out.Item.user_disabled) return { kind: 'disabled' };
+  return { kind: 'replayed' };
+}
+
+/** Mirrors the user's `disabled` flag on each of the user's devices (checked by touchDevice). */
+export async function setDevicesUserDisabled(sub: string, disabled: boolean): Promise<void> {
+  for (const device of await listUserDevices(sub))
+    await updateIf({
+      Key: deviceKey(device.device_id),
+      UpdateExpression: disabled ? 'SET user_disabled = :yes' : 'REMOVE user_disabled',
+      ConditionExpression: 'attribute_exists(pk)',
+      ...(disabled ? { ExpressionAttributeValues: { ':yes': true } } : {}),
+    });
 }
 
 /** Every device of a user, oldest first. */
@@ -45,7 +115,7 @@ export async function listUserDevices(sub: string): Promise<Device[]> {
         ...(start ? { ExclusiveStartKey: start } : {}),
       }),
     );
-    for (const item of out.Items ?? []) devices.push(strip<Device>(item)!);
+    for (const item of out.Items ?? []) devices.push(deviceOf(item)!);
     start = out.LastEvaluatedKey;
   } while (start);
   return devices;
@@ -110,7 +180,7 @@ export async function removeDevice(sub: string, deviceId: string): Promise<Devic
       }),
     );
     await releaseDeviceSlot(sub, deviceId);
-    return strip<Device>(out.Attributes);
+    return deviceOf(out.Attributes);
   } catch (e) {
     if (isConditionFailure(e)) return undefined;
     throw e;

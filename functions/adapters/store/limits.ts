@@ -1,5 +1,6 @@
 // Abuse limits: fixed-window counters and each user's open prompts (functions/core/rate-limit.ts).
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { db, isConditionFailure, key, table, updateIf } from './table.ts';
 
 /**
@@ -31,68 +32,144 @@ export async function uncount(key: string, windowStart: number): Promise<void> {
 }
 
 /**
- * A user's open prompts: one item per user holding `open`, a map of request id → expiry (epoch ms). A new request
- * claims an entry with a conditional write (`size(open) < cap`), so concurrent requests can never exceed the cap;
- * entries leave when the request is decided (releasePendingSlot) and, since the workflow may also end a request
- * without telling us (expiry, failure), expired entries are pruned when the map is full.
- * Returns true when claimed, or the epoch ms at which the earliest open request expires when the user is at the cap.
+ * The user's gate: one item per user (`USER#<sub>` / `GATE`) that a backchannel request for the user passes with ONE
+ * conditional write, which checks that the user exists and is not disabled, counts the request in the user's rate
+ * window (`rate`: window start → count) and claims an entry among the user's open prompts (`open`: request id →
+ * expiry, epoch ms; only with a cap). Concurrent requests can never slip past it. It exists exactly when the user does
+ * (putUser writes it, removeUser deletes it) and mirrors the `disabled` flag and the login names (`logins`).
  */
-export async function claimPendingSlot(
-  sub: string,
-  requestId: string,
-  expiresAt: number,
-  now: number,
-  cap: number,
-): Promise<true | number> {
-  const claim = () =>
-    updateIf({
-      Key: key.pending(sub),
-      UpdateExpression: 'SET #open.#id = :exp',
-      ConditionExpression: 'attribute_exists(#open) AND size(#open) < :cap',
-      ExpressionAttributeNames: { '#open': 'open', '#id': requestId },
-      ExpressionAttributeValues: { ':exp': expiresAt, ':cap': cap },
-    });
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (await claim()) return true;
-    const out = await db().send(new GetCommand({ TableName: table(), Key: key.pending(sub), ConsistentRead: true }));
-    const open = out.Item?.open as Record<string, number> | undefined;
-    if (!open) {
-      // First request of this user: create the empty map (a concurrent creator wins harmlessly), then claim.
-      await db()
-        .send(
-          new PutCommand({
-            TableName: table(),
-            Item: { ...key.pending(sub), open: {} },
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        )
-        .catch((e: unknown) => {
-          if (!isConditionFailure(e)) throw e;
-        });
-      continue;
-    }
-    const expired = Object.entries(open)
-      .filter(([, exp]) => exp <= now)
-      .map(([id]) => id);
-    if (expired.length === 0) return Math.min(...Object.values(open));
+export type GateClaim = {
+  sub: string;
+  requestId: string;
+  expiresAt: number;
+  /** The user's rate window: its start (epoch s) and the most requests it may count. */
+  window: { start: number; seconds: number; max: number };
+  /** Most open prompts (0: no cap, nothing recorded in `open`). */
+  cap: number;
+  /** A login name resolved from a cache: the claim also checks it still names this user. */
+  login?: string;
+};
+
+/** What the gate holds when a claim was refused: the caller works out why (core/rate-limit.ts). */
+export type GateState = {
+  exists: boolean;
+  disabled: boolean;
+  logins: ReadonlySet<string>;
+  /** Requests counted in the claim's window. */
+  counted: number;
+  open: Readonly<Record<string, number>>;
+};
+
+const gateNames = (c: GateClaim): Record<string, string> => ({
+  ...(c.cap > 0 ? { '#open': 'open', '#id': c.requestId } : {}),
+  '#w': String(c.window.start),
+  // The two windows before: dropped as the new one fills (older ones only remain after a long pause; harmless).
+  '#p1': String(c.window.start - c.window.seconds),
+  '#p2': String(c.window.start - 2 * c.window.seconds),
+});
+
+/** One conditional write: true when claimed, else the gate as it was (undefined: no such user). */
+export async function claimUserGate(c: GateClaim): Promise<true | GateState> {
+  try {
     await db().send(
       new UpdateCommand({
         TableName: table(),
-        Key: key.pending(sub),
-        UpdateExpression: `REMOVE ${expired.map((_, i) => `#open.#e${i}`).join(', ')}`,
-        ExpressionAttributeNames: { '#open': 'open', ...Object.fromEntries(expired.map((id, i) => [`#e${i}`, id])) },
+        Key: key.gate(c.sub),
+        UpdateExpression: `SET rate.#w = if_not_exists(rate.#w, :zero) + :one${c.cap > 0 ? ', #open.#id = :exp' : ''} REMOVE rate.#p1, rate.#p2`,
+        ConditionExpression: [
+          'attribute_exists(pk) AND attribute_not_exists(disabled)',
+          '(attribute_not_exists(rate.#w) OR rate.#w < :max)',
+          ...(c.cap > 0 ? ['size(#open) < :cap'] : []),
+          ...(c.login !== undefined ? ['contains(logins, :login)'] : []),
+        ].join(' AND '),
+        ExpressionAttributeNames: gateNames(c),
+        ExpressionAttributeValues: {
+          ':zero': 0,
+          ':one': 1,
+          ':max': c.window.max,
+          ...(c.cap > 0 ? { ':exp': c.expiresAt, ':cap': c.cap } : {}),
+          ...(c.login !== undefined ? { ':login': c.login } : {}),
+        },
+        // DynamoDB returns the item with the refusal (one round trip less); a local engine may not.
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
+    return true;
+  } catch (e) {
+    if (!isConditionFailure(e)) throw e;
+    const returned = (e as { Item?: Record<string, AttributeValue> }).Item;
+    const item = returned
+      ? gateFromWire(returned)
+      : (await db().send(new GetCommand({ TableName: table(), Key: key.gate(c.sub), ConsistentRead: true }))).Item;
+    return {
+      exists: item !== undefined,
+      disabled: item?.disabled === true,
+      logins: (item?.logins as Set<string> | undefined) ?? new Set(),
+      counted: (item?.rate as Record<string, number> | undefined)?.[String(c.window.start)] ?? 0,
+      open: (item?.open as Record<string, number> | undefined) ?? {},
+    };
   }
-  return now;
 }
 
-/** The request no longer waits for the user (decided, cancelled, or never started): its entry leaves the map. */
-export async function releasePendingSlot(sub: string, requestId: string): Promise<void> {
+/** The gate attributes as DynamoDB returns them with a refused write (wire format: the document client leaves it so). */
+function gateFromWire(item: Record<string, AttributeValue>): Record<string, unknown> {
+  const numbers = (m: AttributeValue | undefined) =>
+    Object.fromEntries(Object.entries(m?.M ?? {}).map(([k, v]) => [k, Number(v.N)]));
+  return {
+    pk: item.pk?.S,
+    ...(item.disabled?.BOOL ? { disabled: true } : {}),
+    logins: new Set(item.logins?.SS ?? []),
+    rate: numbers(item.rate),
+    open: numbers(item.open),
+  };
+}
+
+/** Gives back a claim: the count in its window and its open entry. */
+export async function releaseUserGate(c: GateClaim): Promise<void> {
   await updateIf({
-    Key: key.pending(sub),
-    UpdateExpression: 'REMOVE #open.#id',
-    ConditionExpression: 'attribute_exists(#open)',
-    ExpressionAttributeNames: { '#open': 'open', '#id': requestId },
+    Key: key.gate(c.sub),
+    UpdateExpression: `ADD rate.#w :minus${c.cap > 0 ? ' REMOVE #open.#id' : ''}`,
+    ConditionExpression: 'rate.#w > :zero',
+    ExpressionAttributeNames: {
+      '#w': String(c.window.start),
+      ...(c.cap > 0 ? { '#open': 'open', '#id': c.requestId } : {}),
+    },
+    ExpressionAttributeValues: { ':minus': -1, ':zero': 0 },
   });
+}
+
+/** Open entries that no longer hold a prompt (decided, expired, cancelled) leave the user's gate. */
+export async function pruneUserGate(sub: string, requestIds: readonly string[]): Promise<void> {
+  if (requestIds.length === 0) return;
+  await updateIf({
+    Key: key.gate(sub),
+    UpdateExpression: `REMOVE ${requestIds.map((_, i) => `#open.#e${i}`).join(', ')}`,
+    ConditionExpression: 'attribute_exists(pk)',
+    ExpressionAttributeNames: { '#open': 'open', ...Object.fromEntries(requestIds.map((id, i) => [`#e${i}`, id])) },
+  });
+}
+
+/** The gate of a user being stored (putUser): created empty if new; the login names and `disabled` mirrored. */
+export async function writeUserGate(sub: string, logins: readonly string[], disabled: boolean): Promise<void> {
+  await db().send(
+    new UpdateCommand({
+      TableName: table(),
+      Key: key.gate(sub),
+      UpdateExpression: `SET #open = if_not_exists(#open, :empty), rate = if_not_exists(rate, :empty), logins = :logins${disabled ? ', disabled = :yes' : ''}${disabled ? '' : ' REMOVE disabled'}`,
+      ExpressionAttributeNames: { '#open': 'open' },
+      ExpressionAttributeValues: { ':empty': {}, ':logins': new Set(logins), ...(disabled ? { ':yes': true } : {}) },
+    }),
+  );
+}
+
+/** Mirrors a user's `disabled` flag on the gate (false when the user has no gate). */
+export async function setGateDisabled(sub: string, disabled: boolean): Promise<boolean> {
+  return (
+    (await updateIf({
+      Key: key.gate(sub),
+      UpdateExpression: disabled ? 'SET disabled = :yes' : 'REMOVE disabled',
+      ConditionExpression: 'attribute_exists(pk)',
+      ...(disabled ? { ExpressionAttributeValues: { ':yes': true } } : {}),
+    })) !== undefined
+  );
 }

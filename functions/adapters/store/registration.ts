@@ -2,6 +2,7 @@
 // optionally single use) and removing a registered client.
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { db, isConditionFailure, key, strip, table, updateIf } from './table.ts';
+import { forgetClient } from './registry.ts';
 
 export type InitialAccessToken = { expires_at: number; single_use: boolean; created_at: number; used_at?: number };
 
@@ -46,6 +47,7 @@ export async function replaceRegisteredClient(
   client: Record<string, unknown> & { client_id: string },
   expectedHash: string,
 ): Promise<boolean> {
+  forgetClient(client.client_id);
   try {
     await db().send(
       new PutCommand({
@@ -84,6 +86,7 @@ export async function deleteClient(
   clientId: string,
   expectedHash?: string,
 ): Promise<Record<string, unknown> | undefined> {
+  forgetClient(clientId);
   try {
     const out = await db().send(
       new DeleteCommand({

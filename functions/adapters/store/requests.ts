@@ -1,5 +1,5 @@
 // Authentication requests (CIBA §7-§11) and their ping/push delivery state (§10.2, §10.3).
-import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuthRequest } from '../../core/model.ts';
 import type { Granted } from '../../core/device-decision.ts';
 import { TABLE } from '../../../infra/table.ts';
@@ -41,6 +41,8 @@ export async function createAuthRequest(req: AuthRequest): Promise<void> {
         // Sparse index of a user's pending requests (device API); removed once decided or expired.
         [TABLE.userIndex.partitionKey]: `USERREQ#${req.sub}`,
         [TABLE.userIndex.sortKey]: `${String(req.created_at).padStart(15, '0')}#${req.id}`,
+        // The poll interval in ms, for the write that counts a poll (countPoll) to compute the next one itself.
+        interval_ms: req.interval * 1000,
         // Ping and push rows outlive the request by the delivery window: the client is told after it ends.
         ttl: ttlOf(req.expires_at) + (req.mode === 'poll' ? 0 : config().deliveryWindow),
       },
@@ -54,55 +56,105 @@ export async function getAuthRequest(id: string): Promise<AuthRequest | undefine
   return rowOf(out.Item);
 }
 
+/** The ids among `ids` whose request still waits for the user (pending and unexpired); one batched read. */
+export async function stillPending(ids: readonly string[], now: number): Promise<Set<string>> {
+  const pending = new Set<string>();
+  let keys: Record<string, unknown>[] = ids.map((id) => key.request(id));
+  for (let round = 0; keys.length > 0 && round < 5; round++) {
+    const out = await db().send(
+      new BatchGetCommand({
+        RequestItems: {
+          [table()]: {
+            Keys: keys,
+            ConsistentRead: true,
+            ProjectionExpression: 'id, #status, expires_at',
+            ExpressionAttributeNames: { '#status': 'status' },
+          },
+        },
+      }),
+    );
+    for (const item of out.Responses?.[table()] ?? [])
+      if (item.status === 'pending' && (item.expires_at as number) > now) pending.add(item.id as string);
+    keys = out.UnprocessedKeys?.[table()]?.Keys ?? [];
+  }
+  return pending;
+}
+
 /**
- * Record a poll of a pending request (CIBA §10.1 slow_down): succeeds only when the client waited until
- * `next_poll_at`; otherwise raises the interval by `penalty` seconds for this and all later polls.
- * Returns 'ok' | 'slow_down' | 'changed' (the request left `pending` meanwhile: read it again).
+ * One poll at the token endpoint (CIBA §10.1), in one write: the poll is counted (`polls`) and the earliest next poll
+ * set, on the condition that the request exists, belongs to `clientId`, and, while pending, that the client waited
+ * its interval (within `tolerance` ms). Returns the row as it is now (core/token-grant.ts answerPoll decides: pending,
+ * the one redemption, or an error), or undefined when the condition failed (pollRefused says why).
  */
-export async function recordPoll(
-  req: AuthRequest,
+export async function countPoll(
+  id: string,
+  clientId: string,
   now: number,
   tolerance: number,
-  penalty: number,
-): Promise<'ok' | 'slow_down' | 'changed'> {
-  const onTime = await updateIf({
-    Key: key.request(req.id),
-    UpdateExpression: 'SET next_poll_at = :next',
-    ConditionExpression: '#status = :pending AND next_poll_at <= :earliest',
+): Promise<AuthRequest | undefined> {
+  const row = await updateIf({
+    Key: key.request(id),
+    UpdateExpression: 'SET next_poll_at = :now + if_not_exists(interval_ms, :base) ADD polls :one',
+    ConditionExpression:
+      'attribute_exists(pk) AND client_id = :client AND (#status <> :pending OR next_poll_at <= :earliest)',
     ExpressionAttributeNames: { '#status': 'status' },
     ExpressionAttributeValues: {
+      ':now': now,
+      ':base': config().pollInterval * 1000,
+      ':one': 1,
+      ':client': clientId,
       ':pending': 'pending',
       ':earliest': now + tolerance,
-      ':next': now + req.interval * 1000,
     },
+    ReturnValues: 'ALL_NEW',
   });
-  if (onTime) return 'ok';
+  return row && rowOf(row);
+}
+
+/**
+ * Takes back the poll countPoll counted as a redemption (`polls` = `counted`) when the redemption was refused before
+ * any token was made (a resource not granted, a replayed DPoP proof): the request stays redeemable.
+ */
+export async function uncountPoll(id: string, counted: number): Promise<void> {
+  await updateIf({
+    Key: key.request(id),
+    UpdateExpression: 'ADD polls :minus',
+    ConditionExpression: 'polls = :counted',
+    ExpressionAttributeValues: { ':minus': -1, ':counted': counted },
+  });
+}
+
+/**
+ * A poll that countPoll refused: unknown (or another client's) → undefined; a pending request polled too early gets
+ * the slow_down penalty (§11: the interval grows by `penalty` s for this and all later polls) → 'slow_down';
+ * otherwise the request changed meanwhile → 'changed' (count the poll again).
+ */
+export async function pollRefused(
+  id: string,
+  clientId: string,
+  now: number,
+  penalty: number,
+): Promise<AuthRequest | 'slow_down' | 'changed' | undefined> {
+  // (An expired pending request is returned as read: its answer is expired_token.)
+  const req = await getAuthRequest(id);
+  if (!req || req.client_id !== clientId) return undefined;
+  if (req.status !== 'pending') return 'changed';
+  if (req.expires_at <= now) return req;
   const slowed = await updateIf({
-    Key: key.request(req.id),
-    UpdateExpression: 'SET #interval = #interval + :penalty, next_poll_at = :next',
+    Key: key.request(id),
+    UpdateExpression:
+      'SET #interval = #interval + :penalty, interval_ms = :intervalMs, next_poll_at = :next ADD polls :one',
     ConditionExpression: '#status = :pending',
     ExpressionAttributeNames: { '#status': 'status', '#interval': 'interval' },
     ExpressionAttributeValues: {
       ':pending': 'pending',
       ':penalty': penalty,
+      ':intervalMs': (req.interval + penalty) * 1000,
       ':next': now + (req.interval + penalty) * 1000,
+      ':one': 1,
     },
   });
   return slowed ? 'slow_down' : 'changed';
-}
-
-/** One-time redemption (CIBA §10.1.1): approved → redeemed, exactly one caller wins. */
-export async function redeemAuthRequest(id: string, clientId: string, now: number): Promise<AuthRequest | undefined> {
-  const row = await updateIf({
-    Key: key.request(id),
-    UpdateExpression: 'SET #status = :redeemed, redeemed_at = :now',
-    ConditionExpression:
-      '#status = :approved AND client_id = :client AND (expires_at > :now OR redeemable_until > :now)',
-    ExpressionAttributeNames: { '#status': 'status' },
-    ExpressionAttributeValues: { ':redeemed': 'redeemed', ':approved': 'approved', ':client': clientId, ':now': now },
-    ReturnValues: 'ALL_NEW',
-  });
-  return row && rowOf(row);
 }
 
 /** Store the workflow's callback token; returns the row as it is now (the device may have decided already). */
@@ -188,16 +240,83 @@ export async function extendRedemption(id: string, until: number): Promise<void>
   });
 }
 
-/** The delivery is over (delivered or given up): the secrets kept for it leave the row. */
-export async function finishDelivery(id: string, status: 'delivered' | 'failed', now: number): Promise<void> {
-  await db().send(
-    new UpdateCommand({
-      TableName: table(),
+/** How long a dead-lettered row is kept: Step Functions redrives a failed Standard execution up to 14 days after it ended. */
+export const REDRIVE_HORIZON_S = 14 * 86_400;
+
+/**
+ * The delivery is over. Delivered: the secrets kept for it leave the row. Failed for good: the secrets stay (sealed)
+ * with the error and its cause, and the row is kept until the redrive horizon, so an operator can redrive it
+ * (reopenDelivery) once the client's endpoint is fixed.
+ */
+export async function finishDelivery(
+  id: string,
+  status: 'delivered' | 'failed',
+  now: number,
+  failure?: { error: string; cause: string },
+): Promise<void> {
+  const update =
+    status === 'delivered'
+      ? {
+          UpdateExpression:
+            'SET delivery_status = :status, delivered_at = :now REMOVE delivery_secrets, push_tokens, delivery_task_token',
+          ExpressionAttributeValues: { ':status': status, ':now': now },
+        }
+      : {
+          UpdateExpression:
+            'SET delivery_status = :status, delivered_at = :now, delivery_error = :error, delivery_cause = :cause, ' +
+            '#ttl = :ttl REMOVE delivery_task_token',
+          ExpressionAttributeNames: { '#ttl': 'ttl' },
+          ExpressionAttributeValues: {
+            ':status': status,
+            ':now': now,
+            ':error': failure?.error ?? 'unknown',
+            ':cause': failure?.cause ?? '',
+            ':ttl': Math.ceil(now / 1000) + REDRIVE_HORIZON_S,
+          },
+        };
+  await db().send(new UpdateCommand({ TableName: table(), Key: key.request(id), ...update }));
+}
+
+/**
+ * Reopen a delivery that failed for good, for a redrive: only a dead-lettered row (delivery failed, secrets kept) is
+ * reopened; its end, error and first-attempt time are cleared, so the redriven Deliver task starts a new delivery
+ * window. Returns the row as it is now, or why not: `not_found` (gone: its TTL passed) or `not_dead_lettered`
+ * (delivered, still being delivered, or already reopened) with the row.
+ */
+export async function reopenDelivery(
+  id: string,
+  now: number,
+): Promise<
+  | { ok: true; row: AuthRequest }
+  | { ok: false; reason: 'not_found' }
+  | { ok: false; reason: 'not_dead_lettered'; row: AuthRequest }
+> {
+  const row = await updateIf({
+    Key: key.request(id),
+    UpdateExpression:
+      'SET delivery_redriven_at = :now ADD delivery_redrives :one ' +
+      'REMOVE delivery_status, delivered_at, delivery_started_at, delivery_error, delivery_cause',
+    ConditionExpression: 'delivery_status = :failed AND attribute_exists(delivery_secrets)',
+    ExpressionAttributeValues: { ':failed': 'failed', ':now': now, ':one': 1 },
+    ReturnValues: 'ALL_NEW',
+  });
+  if (row) return { ok: true, row: rowOf(row)! };
+  const current = await getAuthRequest(id);
+  return current ? { ok: false, reason: 'not_dead_lettered', row: current } : { ok: false, reason: 'not_found' };
+}
+
+/**
+ * After a redrive: replace a push token set whose access token has expired by a fresh one (sealed), only if the row
+ * still holds `previous`. False when another attempt replaced it first (use the row's set).
+ */
+export async function replacePushTokens(id: string, previous: string, sealed: string): Promise<boolean> {
+  return (
+    (await updateIf({
       Key: key.request(id),
-      UpdateExpression:
-        'SET delivery_status = :status, delivered_at = :now REMOVE delivery_secrets, push_tokens, delivery_task_token',
-      ExpressionAttributeValues: { ':status': status, ':now': now },
-    }),
+      UpdateExpression: 'SET push_tokens = :tokens',
+      ConditionExpression: 'push_tokens = :previous',
+      ExpressionAttributeValues: { ':tokens': sealed, ':previous': previous },
+    })) !== undefined
   );
 }
 
@@ -228,7 +347,7 @@ export async function decideAuthRequest(
   const old = await updateIf({
     Key: key.request(id),
     UpdateExpression:
-      'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr' +
+      'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr, decided_polls = if_not_exists(polls, :zero)' +
       narrowed.map(([field]) => `, ${field} = :${field}`).join('') +
       ' REMOVE gsi1pk, gsi1sk, task_token',
     ConditionExpression: '#status = :pending AND expires_at > :now AND #sub = :sub',
@@ -240,6 +359,7 @@ export async function decideAuthRequest(
       ':amr': amr,
       ':pending': 'pending',
       ':sub': sub,
+      ':zero': 0,
       ...Object.fromEntries(narrowed.map(([field, value]) => [`:${field}`, value])),
     },
     ReturnValues: 'UPDATED_OLD',
@@ -256,16 +376,36 @@ export async function decideAuthRequest(
 
 /** A user's pending, unexpired requests, oldest first. */
 export async function listPendingRequests(sub: string, now: number): Promise<AuthRequest[]> {
-  const out = await db().send(
-    new QueryCommand({
-      TableName: table(),
-      IndexName: TABLE.userIndex.name,
-      KeyConditionExpression: '#g = :g',
-      FilterExpression: '#status = :pending AND expires_at > :now',
-      ExpressionAttributeNames: { '#g': TABLE.userIndex.partitionKey, '#status': 'status' },
-      ExpressionAttributeValues: { ':g': `USERREQ#${sub}`, ':pending': 'pending', ':now': now },
-      Limit: 100,
-    }),
-  );
-  return (out.Items ?? []).map((i) => rowOf(i)!);
+  // Newest first, and only rows young enough to still be pending (a request lives at most CIBA_MAX_EXPIRES_IN): the
+  // index also holds the user's decided and expired requests until they leave it, and must not crowd out new ones.
+  const oldest = `${String(Math.max(0, now - config().maxExpiresIn * 1000)).padStart(15, '0')}`;
+  const found: AuthRequest[] = [];
+  let start: Record<string, unknown> | undefined;
+  for (let page = 0; page < 10 && found.length < LIST_MAX; page++) {
+    const out = await db().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: TABLE.userIndex.name,
+        KeyConditionExpression: '#g = :g AND #s > :oldest',
+        FilterExpression: '#status = :pending AND expires_at > :now',
+        ExpressionAttributeNames: {
+          '#g': TABLE.userIndex.partitionKey,
+          '#s': TABLE.userIndex.sortKey,
+          '#status': 'status',
+        },
+        ExpressionAttributeValues: { ':g': `USERREQ#${sub}`, ':oldest': oldest, ':pending': 'pending', ':now': now },
+        ScanIndexForward: false,
+        Limit: LIST_MAX,
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const item of out.Items ?? []) if (found.length < LIST_MAX) found.push(rowOf(item)!);
+    start = out.LastEvaluatedKey;
+    if (!start) break;
+  }
+  // Oldest first among the newest LIST_MAX, as before.
+  return found.reverse();
 }
+
+/** At most this many pending requests are listed for a user (the newest). */
+const LIST_MAX = 100;

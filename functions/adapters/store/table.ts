@@ -21,7 +21,7 @@ export const key = {
   jti: (scope: string, jti: string) => ({ pk: `JTI#${scope}#${jti}`, sk: 'JTI' }),
   refresh: (hash: string) => ({ pk: `RT#${hash}`, sk: 'RT' }),
   family: (id: string) => ({ pk: `RTFAMILY#${id}`, sk: 'FAMILY' }),
-  pending: (sub: string) => ({ pk: `USER#${sub}`, sk: 'PENDING' }),
+  gate: (sub: string) => ({ pk: `USER#${sub}`, sk: 'GATE' }),
 };
 
 /** login_hint matching: emails case-insensitively, phone numbers without spaces, dashes, dots or parentheses. */

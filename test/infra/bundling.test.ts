@@ -1,0 +1,159 @@
+// How the functions are bundled (infra/bundling.ts): the AWS SDK inside each bundle (tree-shaken, minified) rather than
+// left to the Lambda runtime's copy, CommonJS output, and the construct using exactly these options for every function.
+// Then two real bundles, built the way `npm run bench` and CDK build them, are loaded in a fresh Node process: they
+// load without node_modules, and the one whose SDK client is loaded on first use (jwks: KMS) evaluates no SDK client
+// (no `node:http`/`node:https`) until it is called. Nothing here measures time: `npm run bench` (section 4) does.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { isBuiltin } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { build } from 'esbuild';
+import { esbuildOptions, LAMBDA_NODE_OPTIONS, lambdaBundling } from '../../infra/bundling.ts';
+import { FUNCTION_NAMES, ROOT, type Synth, defaultStack, resourcesOf } from './support.ts';
+
+/** The esbuild command line CDK made for a function (kept by its asset staging; bundling itself is skipped here). */
+function esbuildCommand(s: Synth, name: string): string {
+  const fn = s.stack.server.functions[name];
+  assert.ok(fn, `function ${name} exists`);
+  // biome-ignore lint/suspicious/noExplicitAny: CDK internals (Asset → AssetStaging → Bundling), read only.
+  const stage: any = fn.node.tryFindChild('Code')?.node.tryFindChild('Stage');
+  const command: unknown = stage?.fingerprintOptions?.bundling?.command;
+  assert.ok(
+    Array.isArray(command) && typeof command.at(-1) === 'string',
+    `${name}: the bundling command is no longer where this test looks for it (aws-cdk-lib internals changed?)`,
+  );
+  return command.at(-1) as string;
+}
+
+describe('bundling options (infra/bundling.ts)', () => {
+  it('bundles the AWS SDK (nothing external), as CommonJS, minified, ES modules first, with source maps', () => {
+    const b = lambdaBundling();
+    assert.equal(b.format, OutputFormat.CJS);
+    assert.equal(b.bundleAwsSDK, true);
+    assert.deepEqual(b.externalModules, []);
+    assert.equal(b.minify, true);
+    assert.equal(b.mainFields?.[0], 'module');
+    assert.equal(b.sourceMap, true);
+    const e = esbuildOptions(b);
+    assert.deepEqual(e.external, []);
+    assert.equal(e.format, 'cjs');
+  });
+
+  it('adds what it is given to inject, and nothing otherwise', () => {
+    assert.equal(lambdaBundling().inject, undefined);
+    assert.deepEqual(lambdaBundling(['/tmp/x.mjs']).inject, ['/tmp/x.mjs']);
+  });
+
+  it('refuses to translate an option the bench would silently drop', () => {
+    assert.throws(() => esbuildOptions({ ...lambdaBundling(), keepNames: true }), /keepNames/);
+  });
+});
+
+describe('CibaStack: every function is bundled with these options', () => {
+  let s: Synth;
+  before(() => {
+    s = defaultStack();
+  });
+
+  it('no function leaves @aws-sdk (or anything) external; all CommonJS, minified, module first, with source maps', () => {
+    for (const name of FUNCTION_NAMES) {
+      const command = esbuildCommand(s, name);
+      assert.doesNotMatch(command, /--external:/, name);
+      assert.match(command, /'--format=cjs'/, name);
+      assert.match(command, /'--minify'/, name);
+      assert.match(command, /'--sourcemap'/, name);
+      assert.match(command, /'--main-fields=module,main'/, name);
+    }
+  });
+
+  it(`every function runs with NODE_OPTIONS=${LAMBDA_NODE_OPTIONS} (what the bench measures with)`, () => {
+    const fns = resourcesOf(s.json, 'AWS::Lambda::Function');
+    assert.equal(fns.length, FUNCTION_NAMES.length);
+    for (const [id, fn] of fns) assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, LAMBDA_NODE_OPTIONS, id);
+  });
+});
+
+describe('real bundles load on their own', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'ciba-bundle-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  // As in /var/task: no package.json says "module", so index.js is CommonJS.
+  writeFileSync(path.join(dir, 'package.json'), '{"type":"commonjs"}\n');
+
+  /** Builds one function; answers its file and what it left outside the bundle other than Node built-ins. */
+  async function bundle(name: string): Promise<{ file: string; external: string[] }> {
+    const file = path.join(dir, name, 'index.js');
+    const out = await build({
+      ...esbuildOptions(lambdaBundling()),
+      absWorkingDir: ROOT,
+      entryPoints: [path.join(ROOT, 'functions', 'handlers', `${name}.ts`)],
+      outfile: file,
+      logLevel: 'error',
+      metafile: true,
+    });
+    const imports = Object.values(out.metafile.outputs).flatMap((o) => o.imports);
+    return { file, external: imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path) };
+  }
+
+  // Loads the bundle as the Lambda runtime does (require), reports which network modules are loaded, then optionally
+  // invokes the handler once. Placeholders only: KMS points at a closed local port, so a call fails fast.
+  const PROBE = `
+    const loaded = () => ['http', 'https'].filter((m) => process.moduleLoadList.includes('NativeModule ' + m));
+    const mod = require(process.argv[1]);
+    const out = { handler: typeof mod.handler, atLoad: loaded() };
+    const event = { version: '2.0', rawPath: '/jwks', headers: {}, requestContext: { http: { method: 'GET', path: '/jwks' } } };
+    (process.argv[2] === 'invoke' ? mod.handler(event, { awsRequestId: 'test', functionName: 'test' }) : Promise.resolve())
+      .then((r) => console.log(JSON.stringify({ ...out, status: r?.statusCode, afterCall: loaded() })));
+  `;
+  const probe = async (file: string, invoke: boolean) => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', PROBE, file, invoke ? 'invoke' : ''], {
+      cwd: dir,
+      timeout: 30_000,
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
+        AWS_REGION: 'eu-west-1',
+        AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+        AWS_SECRET_ACCESS_KEY: 'test',
+        AWS_MAX_ATTEMPTS: '1',
+        AWS_ENDPOINT_URL_KMS: 'http://127.0.0.1:9',
+        ISSUER: 'https://ciba.test.invalid',
+        TABLE_NAME: 'ciba',
+        KEYS_SOURCE: 'kms',
+        KMS_RSA_KEY_ID: 'rsa',
+        KMS_EC_KEY_ID: 'ec',
+        KMS_SEAL_KEY_ID: 'seal',
+        LOG_LEVEL: 'error',
+      },
+    });
+    return JSON.parse(stdout.trim().split('\n').at(-1)!) as {
+      handler: string;
+      atLoad: string[];
+      status?: number;
+      afterCall?: string[];
+    };
+  };
+
+  it('jwks: loads with no SDK client evaluated; the bundled KMS client is loaded and used on the first call', async () => {
+    const { file, external } = await bundle('jwks');
+    assert.deepEqual(external, []);
+    const r = await probe(file, true);
+    assert.equal(r.handler, 'function');
+    assert.deepEqual(r.atLoad, [], 'no HTTP client is loaded before the first call');
+    // KMS could not be reached (closed port): a 500, after the lazily loaded client tried over HTTP.
+    assert.equal(r.status, 500);
+    assert.ok(r.afterCall?.includes('http'), JSON.stringify(r));
+  });
+
+  it('token: loads with its eagerly used DynamoDB client bundled', async () => {
+    const { file, external } = await bundle('token');
+    assert.deepEqual(external, []);
+    const r = await probe(file, false);
+    assert.equal(r.handler, 'function');
+    assert.ok(r.atLoad.includes('https'), 'the DynamoDB client (and its HTTPS handler) is loaded at cold start');
+  });
+});
