@@ -530,13 +530,15 @@ function printAwsCalls(a: AwsCallsResult): void {
       '3. AWS calls per complete poll flow',
       `${a.flows} approve flows at c=1 with the local stack in this process; every DynamoDB / Step Functions / SNS call the
        handlers make is observed (setAwsCallObserver) and filed under the HTTP request it was made for (causal, via an
-       AsyncLocalStorage context per request), or under the workflow when made by notify-device (inside the execution
-       started by StartExecution), or under the device topic when made by its subscriber dispatch-notifications (inside
-       the SNS Publish that fanned out to it; these users' devices poll, so it only reads them: section 8). depth = longest chain of calls each starting after the previous ended (sequential
-       round trips; parallel calls count once), median over requests (min–max if they differ). Time-window attribution
-       (call inside a request's start/end in the API request log) agrees for ${a.timeWindowAgreement.agree}/${a.timeWindowAgreement.total} calls.
-       Not counted: the Step Functions service's own DynamoDB updateItem (RecordExpiry, expiry path only) and KMS (the local
-       stack signs with a key file; on AWS each redemption adds KMS Sign calls).`,
+       AsyncLocalStorage context per request), or, when notify-device (the workflow) or dispatch-notifications (the device
+       topic's subscriber; these users' devices poll, so it only reads them: section 8) made it, under that invocation.
+       Steady state: the functions have already read the client, the login name's user and the device's key (what they
+       keep: docs/architecture.md, "Few round trips"); a cold instance reads each once more (+1 call, +1 depth).
+       depth = longest chain of calls each starting after the previous ended (sequential round trips; parallel calls
+       count once), median over requests (min–max if they differ). Time-window attribution (call inside a request's
+       start/end in the API request log) agrees for ${a.timeWindowAgreement.agree}/${a.timeWindowAgreement.total} calls.
+       Not counted: KMS (the local stack signs with a key file; on AWS with the default signingKeys 'kms' each redemption
+       adds 2 KMS Sign calls, one after the other; with 'sealed' none).`,
     ),
   );
   const services = SERVICES.filter((s) =>
@@ -662,8 +664,8 @@ function printTransitions(t: TransitionsResult, withExpiry: boolean): void {
          withExpiry
            ? ''
            : `
-       Expiry flows skipped (--no-expiry/--quick): per the ASL poll enters DeliveryMode, NotifyDeviceAndWait, RecordExpiry,
-       Expired (4); ping/push DeliveryMode, NotifyDeviceThenDeliver, Deliver, Delivered (4).`
+       Expiry flows skipped (--no-expiry/--quick): per the ASL an expired poll request enters AwaitDecision, Expired (2);
+       ping/push AwaitDecision, Deliver (2).`
        }`,
     ),
   );

@@ -8,7 +8,7 @@
 //   - prices come from one dated file, scripts/cost/prices.json.
 //
 //   npm run cost [-- --json | --markdown] [--runs 3] [--expiry 1] [--flows poll:approved,ping:denied,…]
-//                [--xray-sampled 1] [--update-readme]
+//                [--xray-sampled 0.05] [--signing kms|sealed] [--update-readme]
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { METRICS } from '../functions/names.ts';
@@ -26,8 +26,11 @@ const HELP = `usage: npm run cost [-- options]
   --expiry <s>      requested_expiry of the expired flows, seconds (default 1)
   --flows <list>    only these mode:outcome flows, e.g. poll:approved,push:expired (default all nine)
   --xray-sampled <share>
-                    share of X-Ray traces recorded, 0..1 (default 1: every trace, an upper bound; the default
-                    sampling rule's marginal rate is 0.05)
+                    share of X-Ray traces recorded, 0..1 (default 0.05: the default sampling rule's rate beyond
+                    its reservoir of one request a second; 1: every trace, what a quiet deployment pays)
+  --signing <kms|sealed>
+                    synthesize the stack with this signingKeys construct prop (default: the stack's, kms);
+                    sealed prices token signatures at 0 (signed in memory; one KMS Decrypt per cold start)
   -h, --help`;
 
 const { values: args } = parseArgs({
@@ -38,7 +41,8 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '3' },
     expiry: { type: 'string', default: '1' },
     flows: { type: 'string' },
-    'xray-sampled': { type: 'string', default: '1' },
+    'xray-sampled': { type: 'string', default: '0.05' },
+    signing: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -58,9 +62,14 @@ function parseFlows(text: string | undefined): FlowSpec[] {
 }
 
 const progress = (line: string) => process.stderr.write(`${line}\n`);
+const signing = args.signing;
+if (signing !== undefined && signing !== 'kms' && signing !== 'sealed')
+  throw new Error(`--signing: expected kms or sealed, got ${signing}`);
+if (signing !== undefined && args['update-readme'])
+  throw new Error('--update-readme prices the default stack: leave out --signing');
 const prices = loadPrices();
-progress('synthesizing the default stack (no bundling)…');
-const { facts } = await synthDefaultStack();
+progress(`synthesizing the ${signing ? `signingKeys: '${signing}'` : 'default'} stack (no bundling)…`);
+const { facts } = await synthDefaultStack('CibaStack', signing ? { signingKeys: signing } : {});
 const measurement = await measureFlows({
   facts,
   flows: parseFlows(args.flows),

@@ -1,8 +1,18 @@
 // What every AWS SDK client gets: call observation (for the local stack and `npm run bench`). Each adapter creates
 // its own client once per process, so a function bundle loads only the SDK clients it uses (cold start). Endpoints
 // come from the standard AWS_ENDPOINT_URL_<SERVICE> variables: the local stack changes configuration, never code.
+import { logContext } from '../runtime/log.ts';
+
 /** One AWS call as seen by the caller: used by the local stack and `npm run bench` to count calls and critical-path depth. */
-export type AwsCall = { service: string; operation: string; start: number; end: number; ok: boolean };
+export type AwsCall = {
+  service: string;
+  operation: string;
+  start: number;
+  end: number;
+  ok: boolean;
+  /** The handler invocation that made it (runtime/handler.ts): its function name and request id. */
+  invocation?: { function: string; awsRequestId: string };
+};
 export type AwsCallObserver = (call: AwsCall) => void;
 
 let observer: AwsCallObserver | undefined;
@@ -29,6 +39,11 @@ function instrument<C>(client: C, service: string): C {
     (next, ctx) => async (args) => {
       if (!observer) return next(args);
       const start = performance.now();
+      const fields = logContext();
+      const invocation =
+        typeof fields?.function === 'string' && typeof fields.awsRequestId === 'string'
+          ? { function: fields.function, awsRequestId: fields.awsRequestId }
+          : undefined;
       let ok = false;
       try {
         const out = await next(args);
@@ -41,6 +56,7 @@ function instrument<C>(client: C, service: string): C {
           start,
           end: performance.now(),
           ok,
+          ...(invocation ? { invocation } : {}),
         });
       }
     },

@@ -11,6 +11,11 @@ export function withLogContext<T>(fields: Record<string, unknown>, fn: () => T):
   return invocation.run(fields, fn);
 }
 
+/** The fields of the invocation running now (runtime/handler.ts: `function`, `awsRequestId`), if any. */
+export function logContext(): Readonly<Record<string, unknown>> | undefined {
+  return invocation.getStore();
+}
+
 type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 /** LOG_LEVEL (functions/settings.ts), read on every line so tests and the local stack may change it; never throws. */

@@ -2,9 +2,10 @@
 //
 // Attribution is causal: an AsyncLocalStorage context is entered for every request the local API server receives
 // (diagnostics_channel `http.server.request.start`, published synchronously just before the server's request
-// listener runs, so the handler and everything it awaits inherit it) and for every request the local AWS endpoint
-// receives (StartExecution: the workflow execution, hence notify-device, runs inside that context). The AWS call
-// observer (functions/adapters/aws.ts) files each call under the context it was made in. The API server's request
+// listener runs, so the handler and everything it awaits inherit it). The AWS call observer (functions/adapters/
+// aws.ts) files each call under the context it was made in, except calls of the workflow's notify-device and the
+// device topic's dispatch-notifications: the local stack calls its services in-process, so those run inside the
+// context of the API request that started them, and are filed by the invocation each call names instead. The API server's request
 // log (onRequest, called inside the same context) gives the route and status. A time-window attribution (the call
 // lies inside a request's start/end) is computed too, as a cross-check.
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -176,9 +177,24 @@ export async function runInProcess(opts: {
   const all: AwsCall[] = [];
   const orphans: AwsCall[] = [];
   subscribe('http.server.request.start', onRequestStart);
+  // The workflow's and the topic subscribers' calls are filed by the invocation that made them: with the local
+  // stack's in-process transport they run inside the async context of the API request that started them.
+  const byInvocation = new Map<string, Ctx>();
   setAwsCallObserver((call) => {
     if (!recording) return;
     all.push(call);
+    const fn = call.invocation?.function;
+    const kind = fn === 'notify-device' ? 'aws' : fn === 'dispatch-notifications' ? 'sns' : undefined;
+    if (kind && call.invocation) {
+      const known = byInvocation.get(call.invocation.awsRequestId);
+      const ctx: Ctx = known ?? { kind, calls: [] };
+      if (!known) {
+        byInvocation.set(call.invocation.awsRequestId, ctx);
+        contexts.push(ctx);
+      }
+      ctx.calls.push(call);
+      return;
+    }
     const ctx = als.getStore();
     (ctx ? ctx.calls : orphans).push(call);
   });

@@ -114,7 +114,7 @@ function seed(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve, reject) => {
     // As `npm run seed -- <args>` runs it (npm sets npm_lifecycle_event, which names the command in errors).
     const child = spawn(process.execPath, [ADMIN_CLI, 'seed', 'load', ...args], {
-      env: { npm_lifecycle_event: 'seed', ...env },
+      env: { ...env, npm_lifecycle_event: 'seed' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

@@ -1,0 +1,122 @@
+// What a complete poll flow costs in AWS calls, pinned (docs/architecture.md, "Few round trips"): every call the
+// handlers make on the local stack is observed and grouped by the invocation that made it (its function and request
+// id); each endpoint's calls and critical-path depth (round trips one after another) are checked, warm (the
+// functions already hold the client's registration, the login name's user and the device's key) and cold.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { basic, CIBA_GRANT, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
+import type { AwsCall } from '../../functions/adapters/aws.ts';
+
+let w: World;
+before(async () => {
+  w = await startWorld({ CIBA_POLL_INTERVAL: '1' });
+  w.stack.awsCalls.record();
+});
+after(() => w.close());
+
+/** The longest chain of calls each starting after the previous one ended. */
+function depth(calls: readonly AwsCall[]): number {
+  const sorted = [...calls].sort((a, b) => a.start - b.start);
+  const d: number[] = [];
+  sorted.forEach((c, i) => {
+    d.push(1 + Math.max(0, ...sorted.slice(0, i).flatMap((p, j) => (p.end <= c.start ? [d[j]!] : []))));
+  });
+  return Math.max(0, ...d);
+}
+
+/** The calls of each invocation since the last reset, by function (in the order the invocations first called). */
+function byInvocation(): Map<string, AwsCall[][]> {
+  const invocations = new Map<string, { fn: string; calls: AwsCall[] }>();
+  for (const call of w.stack.awsCalls.calls()) {
+    assert.ok(call.invocation, `${call.service}.${call.operation} was made outside any handler invocation`);
+    const entry = invocations.get(call.invocation.awsRequestId) ?? { fn: call.invocation.function, calls: [] };
+    entry.calls.push(call);
+    invocations.set(call.invocation.awsRequestId, entry);
+  }
+  const out = new Map<string, AwsCall[][]>();
+  for (const { fn, calls } of invocations.values()) out.set(fn, [...(out.get(fn) ?? []), calls]);
+  return out;
+}
+
+const ops = (calls: readonly AwsCall[]) => calls.map((c) => `${c.service}.${c.operation}`).sort();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** One complete poll flow: request, one pending poll, device list, approval, redemption; the device notified. */
+async function flow(tag: string): Promise<Map<string, AwsCall[][]>> {
+  w.stack.awsCalls.reset();
+  const poll = (authReqId: string) =>
+    postForm(
+      `${w.issuer}/token`,
+      { grant_type: CIBA_GRANT, auth_req_id: authReqId },
+      { authorization: basic('rp', SECRET) },
+    );
+  const started = await postForm(
+    `${w.issuer}/bc-authorize`,
+    { scope: 'openid', login_hint: 'alice@example.com', binding_message: tag },
+    { authorization: basic('rp', SECRET) },
+  );
+  assert.equal(started.status, 200, started.text);
+  const authReqId = String(started.json.auth_req_id);
+  assert.equal((await poll(authReqId)).json.error, 'authorization_pending');
+  const request = await w.alice.waitFor((r) => r.binding_message === tag);
+  // The workflow has stored its task token and the dispatcher has read the user's devices.
+  for (let i = 0; i < 100 && (byInvocation().get('dispatch-notifications') ?? []).length === 0; i++) await sleep(20);
+  assert.equal((await w.alice.decide(request.id, 'approve')).status, 204);
+  await sleep(1_050); // the poll interval
+  const redeemed = await poll(authReqId);
+  assert.equal(redeemed.status, 200, redeemed.text);
+  await w.stack.stepFunctions.waitForStatus(request.id, 'SUCCEEDED');
+  return byInvocation();
+}
+
+test('a complete poll flow: each endpoint makes its expected calls, within the depth budgets', async () => {
+  const cold = await flow('CALLS-COLD');
+  const warm = await flow('CALLS-WARM');
+
+  const [bc] = warm.get('bc-authorize')!;
+  assert.deepEqual(ops(bc!), [
+    'DynamoDB.PutItem', // the request row …
+    'DynamoDB.UpdateItem', // … the client's quota …
+    'DynamoDB.UpdateItem', // … the user's gate (exists, enabled, rate, pending cap) …
+    'StepFunctions.StartExecution', // … and the workflow
+  ]);
+  assert.equal(depth(bc!), 2, 'bc-authorize: [gate ‖ quota] → [row ‖ execution]');
+  // Cold: the login name's user is read first.
+  const [bcCold] = cold.get('bc-authorize')!;
+  assert.deepEqual(ops(bcCold!).filter((o) => o === 'DynamoDB.GetItem').length, 2, 'client and login name, once');
+
+  const [pending, redemption] = warm.get('token')!;
+  assert.deepEqual(ops(pending!), ['DynamoDB.UpdateItem'], 'a pending poll is one write');
+  assert.deepEqual(ops(redemption!), ['DynamoDB.GetItem', 'DynamoDB.PutItem', 'DynamoDB.UpdateItem']);
+  assert.ok(depth(redemption!) <= 2, 'redemption: the counted poll → [user ‖ refresh token]');
+
+  const lists = warm.get('device-list')!;
+  for (const list of lists) {
+    assert.deepEqual(ops(list), ['DynamoDB.Query', 'DynamoDB.UpdateItem'], 'device row write ‖ the query');
+    assert.equal(depth(list), 1);
+  }
+  const [decide] = warm.get('device-decide')!;
+  assert.deepEqual(ops(decide!), ['DynamoDB.UpdateItem', 'DynamoDB.UpdateItem', 'StepFunctions.SendTaskSuccess']);
+  assert.ok(depth(decide!) <= 3);
+  // Cold: the device's key is read once (the local stack runs both device functions in one process).
+  const deviceCold = [...cold.get('device-list')!, ...cold.get('device-decide')!].flat();
+  assert.equal(ops(deviceCold).filter((o) => o === 'DynamoDB.GetItem').length, 1, "the device's key, once");
+
+  const [notify] = warm.get('notify-device')!;
+  assert.deepEqual(ops(notify!), ['DynamoDB.UpdateItem', 'SNS.Publish']);
+  const [dispatch] = warm.get('dispatch-notifications')!;
+  assert.deepEqual(ops(dispatch!), ['DynamoDB.Query'], "alice's device polls: the dispatcher only reads the devices");
+
+  // The whole flow with one device list (the device app lists once, then decides).
+  const steps = [bc!, pending!, redemption!, lists[0]!, decide!, notify!, dispatch!];
+  assert.equal(
+    steps.reduce((n, calls) => n + calls.length, 0),
+    16,
+    steps.map((calls) => ops(calls).join(' ')).join('\n'),
+  );
+  assert.equal(
+    steps.reduce((n, calls) => n + depth(calls), 0),
+    12,
+    'sequential round trips',
+  );
+});
