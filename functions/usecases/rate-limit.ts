@@ -20,6 +20,8 @@ import {
   releaseUserGate,
   stillPending,
   uncount,
+  writeUserGate,
+  loginNames,
   type GateClaim,
 } from '../adapters/store.ts';
 import { unknownUser, userDisabled, type Resolved } from './hints.ts';
@@ -103,7 +105,13 @@ export async function admitUser(
       current = await relookup();
       continue;
     }
-    if (!gate.exists) throw unknownUser();
+    if (!gate.exists) {
+      // A user stored before gates existed (an upgraded table) gets one now; anyone else is unknown.
+      const user = await getUser(current.sub);
+      if (!user) throw unknownUser();
+      await writeUserGate(user.sub, loginNames(user), user.disabled === true);
+      continue;
+    }
     if (gate.disabled) throw userDisabled();
     if (!withinLimit(limits.user, gate.counted + 1)) {
       log.warn('request refused: limit reached', { limit: 'user rate', retryAfter: window.retryAfter });

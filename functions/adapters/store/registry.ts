@@ -45,6 +45,12 @@ export class LoginConflictError extends Error {
   override readonly name = 'LoginConflictError';
 }
 
+/** The names `login_hint` finds a user by (sub, e-mail, phone number, further identifiers), normalized. */
+export function loginNames(user: User): string[] {
+  const names = [user.sub, user.email, user.phone_number, ...Object.values(user.identifiers ?? {})];
+  return [...new Set(names.filter((v): v is string => !!v).map(normalizeLogin))];
+}
+
 /** Store a user profile and its login names (sub, email, phone); a login name belongs to one user only. */
 export async function putUser(user: User): Promise<void> {
   const logins = [user.sub, user.email, user.phone_number, ...Object.values(user.identifiers ?? {})].filter(
@@ -68,7 +74,7 @@ export async function putUser(user: User): Promise<void> {
     }
   }
   await db().send(new PutCommand({ TableName: table(), Item: { ...key.user(user.sub), ...user } }));
-  await writeUserGate(user.sub, [...new Set(logins.map(normalizeLogin))], user.disabled === true);
+  await writeUserGate(user.sub, loginNames(user), user.disabled === true);
 }
 
 export async function findSubByLogin(hint: string): Promise<string | undefined> {

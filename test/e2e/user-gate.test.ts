@@ -1,0 +1,45 @@
+// The user's gate (adapters/store/limits.ts): one conditional write per backchannel request checks the user and
+// reserves their limits. A user stored before gates existed gets one on first use; a removed user is unknown at once,
+// even to an instance that remembers their login name.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { basic, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
+import { db, key, table } from '../../functions/adapters/store/table.ts';
+import { putUser } from '../../functions/adapters/store.ts';
+import { removeUser } from '../../functions/admin/operations.ts';
+
+let w: World;
+before(async () => {
+  w = await startWorld();
+});
+after(() => w.close());
+
+const ask = (login: string, bindingMessage: string) =>
+  postForm(
+    `${w.issuer}/bc-authorize`,
+    { scope: 'openid', login_hint: login, binding_message: bindingMessage },
+    { authorization: basic('rp', SECRET) },
+  );
+const gateOf = async (sub: string) =>
+  (await db().send(new GetCommand({ TableName: table(), Key: key.gate(sub), ConsistentRead: true }))).Item;
+
+test('a user without a gate (stored before gates existed) gets one on the first request', async () => {
+  await db().send(new DeleteCommand({ TableName: table(), Key: key.gate('bob') }));
+  assert.equal(await gateOf('bob'), undefined);
+  const res = await ask('bob@example.com', 'GATE-1');
+  assert.equal(res.status, 200, res.text);
+  const gate = await gateOf('bob');
+  assert.ok(gate);
+  assert.deepEqual([...(gate.logins as Set<string>)].sort(), ['bob', 'bob@example.com']);
+  assert.ok(Object.values(gate.rate as Record<string, number>).includes(1), 'the request was counted');
+});
+
+test('a removed user is unknown at once, though this instance remembers the login name', async () => {
+  await putUser({ sub: 'carl', email: 'carl@example.com' });
+  assert.equal((await ask('carl@example.com', 'GATE-2')).status, 200); // remembered from now on
+  await removeUser('carl');
+  const res = await ask('carl@example.com', 'GATE-3');
+  assert.equal(res.status, 400);
+  assert.equal(res.json.error, 'unknown_user_id');
+});
