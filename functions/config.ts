@@ -38,8 +38,11 @@ export type Config = Omit<
   mtlsBaseUrl?: string;
   acrValues?: string[];
   bindingMessagePattern?: RegExp;
-  /** Signing keys: a jose key set on disk (local) or AWS KMS asymmetric keys. */
-  keys: { source: 'file'; file: string } | { source: 'kms'; rsaKeyId: string; ecKeyId: string };
+  /**
+   * Signing keys: a jose key set on disk (local), AWS KMS asymmetric keys, or key pairs sealed with the sealing key in
+   * the table (`sealed`: made by the first signer, unsealed once per process; functions/adapters/keys.ts).
+   */
+  keys: { source: 'file'; file: string } | { source: 'kms'; rsaKeyId: string; ecKeyId: string } | { source: 'sealed' };
   /** Sealing key for secrets kept until delivery (functions/adapters/sealer.ts): a key file or a KMS key. */
   sealing: { source: 'file'; file: string } | { source: 'kms'; keyId: string };
 };
@@ -69,15 +72,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const keys: Config['keys'] =
     keysSource === 'file'
       ? { source: 'file', file: required(s.keysFile, 'KEYS_FILE') }
-      : {
-          source: 'kms',
-          rsaKeyId: required(s.kmsRsaKeyId, 'KMS_RSA_KEY_ID'),
-          ecKeyId: required(s.kmsEcKeyId, 'KMS_EC_KEY_ID'),
-        };
+      : keysSource === 'sealed'
+        ? { source: 'sealed' }
+        : {
+            source: 'kms',
+            rsaKeyId: required(s.kmsRsaKeyId, 'KMS_RSA_KEY_ID'),
+            ecKeyId: required(s.kmsEcKeyId, 'KMS_EC_KEY_ID'),
+          };
+  // Sealed signing keys need the sealing key (and the table, required below): the KMS one on AWS, the key file locally.
   const sealing: Config['sealing'] =
     keys.source === 'file'
       ? { source: 'file', file: s.sealKeyFile || join(dirname(keys.file), 'sealing-key.json') }
-      : { source: 'kms', keyId: required(s.kmsSealKeyId, 'KMS_SEAL_KEY_ID') };
+      : keys.source === 'sealed' && s.localMode
+        ? {
+            source: 'file',
+            file:
+              s.sealKeyFile || join(dirname(required(s.keysFile, 'SEAL_KEY_FILE or KEYS_FILE')), 'sealing-key.json'),
+          }
+        : { source: 'kms', keyId: required(s.kmsSealKeyId, 'KMS_SEAL_KEY_ID') };
   const {
     tableName,
     pollStateMachineArn,

@@ -411,10 +411,13 @@ export const SETTINGS = {
   keysSource: {
     env: 'KEYS_SOURCE',
     type: 'enum',
-    values: ['kms', 'file'],
+    values: ['kms', 'file', 'sealed'],
     default: 'kms',
     scope: 'stack',
-    description: 'Signing and sealing keys: KMS keys on AWS, key files on the local stack (the default there).',
+    description:
+      'Signing and sealing keys: `kms` signs with KMS asymmetric keys (construct prop `signingKeys`, default), ' +
+      '`sealed` signs in memory with key pairs kept sealed under the sealing key in the table, `file` uses key ' +
+      "files (the local stack's default; `sealed` works there too, sealed with the local sealing key file).",
   },
   kmsRsaKeyId: {
     env: 'KMS_RSA_KEY_ID',

@@ -162,6 +162,24 @@ export interface CibaServerProps {
    * @default no operator hook
    */
   readonly notifyWebhookSecretArn?: string;
+  /**
+   * Where the token signing keys (RSA 2048 for RS256/PS256, P-256 for ES256) live (docs/security.md, "Signing keys";
+   * docs/operations.md, "Choosing the signing keys").
+   *
+   * - `'kms'`: two KMS asymmetric keys; the private keys never leave KMS (an HSM). Every token is one KMS Sign call
+   *   (RSA_2048 $3, ECC $15 per million, us-east-1 list price), so a redemption (access token, then ID token) makes two
+   *   sequential KMS round trips. GetPublicKey serves /jwks.
+   * - `'sealed'`: the key pairs are made by the first function that signs, sealed with the stack's sealing key
+   *   (envelope AES-256-GCM, KMS encryption context `purpose=ciba-signing-keys`) and kept in one table item beside
+   *   their public JWKs. Each signing function instance unseals them once (one KMS Decrypt per cold start) and signs in
+   *   memory: no KMS call or round trip per token. Only the signing functions (token, introspect, deliver) may unseal
+   *   them; /jwks reads the public JWKs from the table. No KMS signing keys are created ($2 a month less). Until the
+   *   first token is signed, /jwks lists no keys.
+   *
+   * Switching either way changes the keys and their `kid`s: tokens signed before the switch no longer verify.
+   * @default 'kms'
+   */
+  readonly signingKeys?: 'kms' | 'sealed';
 }
 
 /**
@@ -243,6 +261,10 @@ function mergeAccess(a: Access, b: Access): Access {
 
 /** Encryption context every use of the sealing key must carry (functions/adapters/sealer.ts); IAM enforces it. */
 const SEALING_CONTEXT = { purpose: 'ciba-sealing' } as const;
+/** The sealing key's encryption context for the sealed signing keys (sealer.ts SIGNING_KEYS_CONTEXT): signers only. */
+export const SIGNING_KEYS_CONTEXT = { purpose: 'ciba-signing-keys' } as const;
+/** Partition key of the sealed signing keys' one table item (functions/adapters/keys.ts SIGNING_KEYS_ITEM). */
+export const SIGNING_KEYS_PARTITION = 'SIGNINGKEYS';
 
 /**
  * How long the workflow waits for a delivery callback: the TimeoutSeconds of the waitForTaskToken tasks in
@@ -421,8 +443,10 @@ export class CibaServer extends Construct {
   readonly stateMachineArns: Record<Workflow['name'], string>;
   /** Unique per CibaServer (the state machine's name): the `Server` dimension of its CibaServer/* metrics. */
   readonly serverName: string;
-  /** KMS asymmetric keys: `rsa` (RS256/PS256) and `ec` (ES256). */
-  readonly signingKeys: { readonly rsa: Key; readonly ec: Key };
+  /** KMS asymmetric keys: `rsa` (RS256/PS256) and `ec` (ES256); none with `signingKeys: 'sealed'`. */
+  readonly signingKeys?: { readonly rsa: Key; readonly ec: Key };
+  /** Where the token signing keys live (the `signingKeys` prop): KMS keys, or key pairs sealed in the table. */
+  readonly signingKeysSource: 'kms' | 'sealed';
   /**
    * KMS symmetric key sealing the secrets kept at rest (auth_req_id, client_notification_token and push tokens until
    * delivery, client_secret_jwt secrets): envelope encryption with GenerateDataKey / Decrypt, encryption context
@@ -529,8 +553,14 @@ export class CibaServer extends Construct {
     });
 
     // ---- Signing keys (the private keys never leave KMS; the functions call Sign and GetPublicKey) ---------
+    // With `signingKeys: 'sealed'` there are none: the key pairs live sealed in the table (sealing key below), and a
+    // KMS key nobody signs with would only cost $1 a month.
     const aliasPrefix = `alias/${baseName}`;
-    this.signingKeys = {
+    const signingKeysSource = props.signingKeys ?? 'kms';
+    if (signingKeysSource !== 'kms' && signingKeysSource !== 'sealed')
+      throw new Error(`CibaServer: signingKeys must be 'kms' or 'sealed', got ${JSON.stringify(signingKeysSource)}`);
+    this.signingKeysSource = signingKeysSource;
+    const kmsSigningKeys = signingKeysSource === 'kms' && {
       rsa: new Key(this, 'RsaSigningKey', {
         description: 'CIBA token signing key: RS256 (ID tokens, OIDC) and PS256 (FAPI)',
         keySpec: KeySpec.RSA_2048,
@@ -546,7 +576,8 @@ export class CibaServer extends Construct {
         removalPolicy,
       }),
     };
-    const keyArns = [this.signingKeys.rsa.keyArn, this.signingKeys.ec.keyArn];
+    if (kmsSigningKeys) this.signingKeys = kmsSigningKeys;
+    const keyArns = kmsSigningKeys ? [kmsSigningKeys.rsa.keyArn, kmsSigningKeys.ec.keyArn] : [];
     // ---- Sealing key (symmetric; data keys seal the secrets kept at rest: delivery secrets, client secrets) ---------
     this.sealingKey = new Key(this, 'SealingKey', {
       description:
@@ -599,9 +630,8 @@ export class CibaServer extends Construct {
     const commonEnv: Record<string, string> = {
       ISSUER: this.issuerUrl,
       TABLE_NAME: this.table.tableName,
-      KEYS_SOURCE: 'kms',
-      KMS_RSA_KEY_ID: this.signingKeys.rsa.keyArn,
-      KMS_EC_KEY_ID: this.signingKeys.ec.keyArn,
+      KEYS_SOURCE: signingKeysSource,
+      ...(kmsSigningKeys ? { KMS_RSA_KEY_ID: kmsSigningKeys.rsa.keyArn, KMS_EC_KEY_ID: kmsSigningKeys.ec.keyArn } : {}),
       KMS_SEAL_KEY_ID: this.sealingKey.keyArn,
       // The Server dimension of the functions' own metrics (functions/runtime/metrics.ts): one series per CibaServer.
       CIBA_SERVER_NAME: this.serverName,
@@ -841,9 +871,33 @@ export class CibaServer extends Construct {
         new PolicyStatement({ actions: ['sns:DeleteEndpoint'], resources: applications.map(platformEndpointsArn) }),
       );
     }
-    if (access.keys) {
+    if (access.keys && this.signingKeysSource === 'kms') {
       const actions = access.keys === 'sign' ? ['kms:Sign', 'kms:GetPublicKey'] : ['kms:GetPublicKey'];
       statements.push(new PolicyStatement({ actions, resources: keyArns }));
+    }
+    if (access.keys && this.signingKeysSource === 'sealed') {
+      // Sealed signing keys (functions/adapters/keys.ts): signers make them (GenerateDataKey, conditional PutItem) and
+      // unseal them (Decrypt), under an encryption context of their own, so the other functions that open sealed values
+      // cannot open these. Verifiers read the public JWKs from the item and get no KMS permission at all.
+      if (access.keys === 'sign')
+        statements.push(
+          new PolicyStatement({
+            actions: ['kms:GenerateDataKey', 'kms:Decrypt'],
+            resources: [this.sealingKey.keyArn],
+            conditions: { StringEquals: { 'kms:EncryptionContext:purpose': SIGNING_KEYS_CONTEXT.purpose } },
+          }),
+        );
+      // The item itself: covered by the function's table access where it has it, else granted on that item only.
+      const needed = access.keys === 'sign' ? ['dynamodb:GetItem', 'dynamodb:PutItem'] : ['dynamodb:GetItem'];
+      const granted = access.table === 'readwrite' || (access.table === 'read' && access.keys === 'verify');
+      if (!granted)
+        statements.push(
+          new PolicyStatement({
+            actions: needed,
+            resources: [this.table.tableArn],
+            conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [SIGNING_KEYS_PARTITION] } },
+          }),
+        );
     }
     if (access.vapid) {
       const actions = access.vapid === 'sign' ? ['kms:Sign', 'kms:GetPublicKey'] : ['kms:GetPublicKey'];

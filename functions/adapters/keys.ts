@@ -1,6 +1,16 @@
-// Signing keys. Two sources behind one interface: a jose key set in a file (local stack) and AWS KMS asymmetric
-// keys (the private key never leaves KMS). Tokens are compact JWS built here, so both sources share one path.
-import { createPrivateKey, createPublicKey, sign as cryptoSign, constants, type KeyObject } from 'node:crypto';
+// Signing keys. Three sources behind one interface: a jose key set in a file (local stack), AWS KMS asymmetric keys
+// (the private key never leaves KMS), and key pairs sealed with the sealing key in the table (`sealed`: made by the
+// first function that signs, unsealed once per process, then signing in memory). Tokens are compact JWS built here,
+// so every source shares one path.
+import {
+  createPrivateKey,
+  createPublicKey,
+  sign as cryptoSign,
+  constants,
+  generateKeyPair as generateNodeKeyPair,
+  type KeyObject,
+} from 'node:crypto';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SigningAlgorithmSpec } from '@aws-sdk/client-kms';
@@ -25,8 +35,12 @@ const kms = /* @__PURE__ */ lazyAwsClient(
 );
 
 type PublicKey = { kid: string; jwk: JWK; kty: 'RSA' | 'EC' };
-type KeySource = {
-  publicKeys(): Promise<PublicKey[]>;
+export type KeySource = {
+  /**
+   * The public keys. `forSigning`: the caller is about to sign, so a source that makes its keys on first use (sealed)
+   * may make them now; without it such a source answers no keys until a signer has made them.
+   */
+  publicKeys(forSigning?: boolean): Promise<PublicKey[]>;
   /** Raw JWS signature (RS256/PS256: RSA signature; ES256: 64-byte R||S) over `input`. */
   sign(kty: 'RSA' | 'EC', alg: SigningAlg, input: Buffer): Promise<Buffer>;
 };
@@ -68,11 +82,133 @@ function fileSource(file: string): KeySource {
       return Promise.all([publicEntry(createPublicKey(rsa)), publicEntry(createPublicKey(ec))]);
     },
     async sign(kty, alg, input) {
-      const { rsa, ec } = await load();
-      if (kty === 'EC') return cryptoSign('sha256', input, { key: ec, dsaEncoding: 'ieee-p1363' });
-      if (alg === 'PS256')
-        return cryptoSign('sha256', input, { key: rsa, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
-      return cryptoSign('sha256', input, rsa);
+      return signInMemory(await load(), kty, alg, input);
+    },
+  };
+}
+
+/** A JWS signature with private keys held in this process. */
+function signInMemory(keys: { rsa: KeyObject; ec: KeyObject }, kty: 'RSA' | 'EC', alg: SigningAlg, input: Buffer) {
+  if (kty === 'EC') return cryptoSign('sha256', input, { key: keys.ec, dsaEncoding: 'ieee-p1363' });
+  if (alg === 'PS256')
+    return cryptoSign('sha256', input, { key: keys.rsa, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 });
+  return cryptoSign('sha256', input, keys.rsa);
+}
+
+/** The one table item of the sealed signing keys (KEYS_SOURCE=sealed). */
+export const SIGNING_KEYS_ITEM = { pk: 'SIGNINGKEYS', sk: 'KEYS' } as const;
+/** What that item holds besides its key: the public JWKs in clear, the private JWKs sealed, when they were made. */
+export type SigningKeysItem = { publicKeys: JWK[]; sealed: string; createdAt: string };
+
+const generateKeyPairAsync = promisify(generateNodeKeyPair);
+
+/**
+ * Key pairs sealed with the sealing key (functions/adapters/sealer.ts, KMS encryption context SIGNING_KEYS_CONTEXT)
+ * in one table item. The first signer makes them (RSA 2048 and P-256) and stores them with a conditional put; a
+ * signer that loses that race adopts the winner's item, so every instance signs with the same keys. A signer unseals
+ * them once (one KMS Decrypt on AWS) and signs in memory; functions that only verify read the public JWKs from the
+ * item and never unseal anything. Each call is one function instance's view (the server uses one per process).
+ */
+export function sealedKeySource(): KeySource {
+  // Loaded only in this mode, so the other sources' functions do not load the table or the sealer for their keys.
+  const deps = async () => {
+    const [{ db, table, isConditionFailure }, { GetCommand, PutCommand }, sealer] = await Promise.all([
+      import('./store/table.ts'),
+      import('@aws-sdk/lib-dynamodb'),
+      import('./sealer.ts'),
+    ]);
+    return { db, table, isConditionFailure, GetCommand, PutCommand, sealer };
+  };
+  const read = async (): Promise<SigningKeysItem | undefined> => {
+    const { db, table, GetCommand } = await deps();
+    const out = await db().send(new GetCommand({ TableName: table(), Key: SIGNING_KEYS_ITEM, ConsistentRead: true }));
+    return out.Item as SigningKeysItem | undefined;
+  };
+  const published = async (item: SigningKeysItem): Promise<PublicKey[]> => {
+    const entries = await Promise.all(
+      item.publicKeys.map((jwk) =>
+        publicEntry(createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' })),
+      ),
+    );
+    if (entries.length !== 2 || !entries.some((k) => k.kty === 'RSA') || !entries.some((k) => k.kty === 'EC'))
+      throw new Error('the signing keys item must hold one RSA and one EC public key');
+    return entries;
+  };
+  // Makes both key pairs and stores them unless a key item exists; returns the item stored now (ours or the first).
+  const create = async (): Promise<SigningKeysItem> => {
+    const { db, table, isConditionFailure, PutCommand, sealer } = await deps();
+    const [rsa, ec] = await Promise.all([
+      generateKeyPairAsync('rsa', { modulusLength: 2048 }),
+      generateKeyPairAsync('ec', { namedCurve: 'P-256' }),
+    ]);
+    const privateJwks = [rsa.privateKey, ec.privateKey].map((k) => k.export({ format: 'jwk' }));
+    const item: SigningKeysItem = {
+      publicKeys: (await Promise.all([publicEntry(rsa.publicKey), publicEntry(ec.publicKey)])).map((k) => k.jwk),
+      sealed: await sealer.seal(
+        JSON.stringify({ keys: privateJwks }),
+        sealer.sealContext.signingKeys(),
+        sealer.SIGNING_KEYS_CONTEXT,
+      ),
+      createdAt: new Date().toISOString(),
+    };
+    try {
+      await db().send(
+        new PutCommand({
+          TableName: table(),
+          Item: { ...SIGNING_KEYS_ITEM, ...item },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+      return item;
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+      const first = await read();
+      if (!first) throw new Error('the signing keys item vanished');
+      return first;
+    }
+  };
+  // Unseals the private keys and checks they are the published ones (a replaced public JWK would fail here).
+  const open = async (item: SigningKeysItem) => {
+    const { sealer } = await deps();
+    const { keys } = JSON.parse(
+      await sealer.unseal(item.sealed, sealer.sealContext.signingKeys(), sealer.SIGNING_KEYS_CONTEXT),
+    ) as { keys: JWK[] };
+    const find = (kty: string) => {
+      const jwk = keys.find((k) => k.kty === kty);
+      if (!jwk) throw new Error(`the sealed signing keys have no ${kty} key`);
+      return createPrivateKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    };
+    const pair = { rsa: find('RSA'), ec: find('EC') };
+    const own = await Promise.all([publicEntry(createPublicKey(pair.rsa)), publicEntry(createPublicKey(pair.ec))]);
+    const listed = await published(item);
+    if (own.length !== listed.length || own.some((k) => !listed.some((p) => p.kid === k.kid)))
+      throw new Error('the sealed signing keys do not match the public keys stored beside them');
+    return { ...pair, publicKeys: own };
+  };
+  let privateKeys: Promise<{ rsa: KeyObject; ec: KeyObject; publicKeys: PublicKey[] }> | undefined;
+  const signingKeys = () =>
+    (privateKeys ??= (async () => open((await read()) ?? (await create())))().catch((e) => {
+      privateKeys = undefined;
+      throw e;
+    }));
+  let publicOnly: Promise<PublicKey[]> | undefined;
+  return {
+    async publicKeys(forSigning) {
+      if (forSigning || privateKeys) return (await signingKeys()).publicKeys;
+      // Verifiers: the item's public JWKs, cached once they exist (no keys yet: none published, asked again next time).
+      publicOnly ??= read().then((item) => (item ? published(item) : undefined)) as Promise<PublicKey[]>;
+      const keys = await publicOnly.catch((e) => {
+        publicOnly = undefined;
+        throw e;
+      });
+      if (!keys) {
+        publicOnly = undefined;
+        return [];
+      }
+      return keys;
+    },
+    async sign(kty, alg, input) {
+      return signInMemory(await signingKeys(), kty, alg, input);
     },
   };
 }
@@ -131,7 +267,12 @@ function kmsSource(rsaKeyId: string, ecKeyId: string): KeySource {
 let source: KeySource | undefined;
 function keys(): KeySource {
   const c = config().keys;
-  source ??= c.source === 'file' ? fileSource(c.file) : kmsSource(c.rsaKeyId, c.ecKeyId);
+  source ??=
+    c.source === 'file'
+      ? fileSource(c.file)
+      : c.source === 'sealed'
+        ? sealedKeySource()
+        : kmsSource(c.rsaKeyId, c.ecKeyId);
   return source;
 }
 
@@ -141,16 +282,22 @@ export async function jwks(): Promise<{ keys: JWK[] }> {
 }
 
 let verificationKeys: JWTVerifyGetKey | undefined;
-/** The server's own public keys as a jose key resolver (access tokens at userinfo, id_token_hint), loaded once. */
+/**
+ * The server's own public keys as a jose key resolver (access tokens at userinfo, id_token_hint), loaded once they
+ * exist (sealed keys are made by the first signer: before that there is nothing to cache).
+ */
 export async function ownKeys(): Promise<JWTVerifyGetKey> {
-  verificationKeys ??= createLocalJWKSet(await jwks());
-  return verificationKeys;
+  if (verificationKeys) return verificationKeys;
+  const set = await jwks();
+  const resolver = createLocalJWKSet(set);
+  if (set.keys.length > 0) verificationKeys = resolver;
+  return resolver;
 }
 
 /** Sign `payload` as a compact JWS with `alg` and the optional `typ` header. */
 export async function signJwt(payload: Record<string, unknown>, alg: SigningAlg, typ?: string): Promise<string> {
   const kty = ktyOf(alg);
-  const key = (await keys().publicKeys()).find((k) => k.kty === kty)!;
+  const key = (await keys().publicKeys(true)).find((k) => k.kty === kty)!;
   const header = { alg, kid: key.kid, ...(typ ? { typ } : {}) };
   const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}`;
   const signature = await keys().sign(kty, alg, Buffer.from(input));

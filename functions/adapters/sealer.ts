@@ -15,6 +15,12 @@ import { awsClient } from './aws.ts';
 const VERSION = 'v1';
 /** KMS encryption context: IAM policies on AWS are conditioned on it (infra/ciba-construct.ts). */
 export const SEAL_CONTEXT = { purpose: 'ciba-sealing' } as const;
+/**
+ * KMS encryption context of the server's own signing keys (KEYS_SOURCE=sealed, functions/adapters/keys.ts): a context
+ * of their own, so only the roles of the signing functions may open them, not every function that opens sealed values.
+ */
+export const SIGNING_KEYS_CONTEXT = { purpose: 'ciba-signing-keys' } as const;
+type KmsContext = typeof SEAL_CONTEXT | typeof SIGNING_KEYS_CONTEXT;
 const DATA_KEY_REUSE_MS = 5 * 60_000;
 const MAX_CACHED_KEYS = 64;
 
@@ -47,7 +53,7 @@ function fileSource(file: string): KeySource {
   };
 }
 
-function kmsSource(keyId: string): KeySource {
+function kmsSource(keyId: string, encryptionContext: KmsContext): KeySource {
   // Loaded only where sealing is used, so other functions do not pay for the KMS client at cold start.
   type Kms = typeof import('@aws-sdk/client-kms');
   let sdk: Promise<{ mod: Kms; client: () => InstanceType<Kms['KMSClient']> }> | undefined;
@@ -63,7 +69,7 @@ function kmsSource(keyId: string): KeySource {
       if (current && current.until > Date.now()) return current.dataKey;
       const { mod, client } = await kms();
       const out = await client().send(
-        new mod.GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: SEAL_CONTEXT }),
+        new mod.GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: encryptionContext }),
       );
       const dataKey = { key: Buffer.from(out.Plaintext!), ref: Buffer.from(out.CiphertextBlob!).toString('base64url') };
       current = { dataKey, until: Date.now() + DATA_KEY_REUSE_MS };
@@ -77,7 +83,7 @@ function kmsSource(keyId: string): KeySource {
         new mod.DecryptCommand({
           KeyId: keyId,
           CiphertextBlob: Buffer.from(ref, 'base64url'),
-          EncryptionContext: SEAL_CONTEXT,
+          EncryptionContext: encryptionContext,
         }),
       );
       const key = Buffer.from(out.Plaintext!);
@@ -88,10 +94,15 @@ function kmsSource(keyId: string): KeySource {
   };
 }
 
-let source: KeySource | undefined;
-function keys(): KeySource {
+// One source per KMS encryption context (locally the one key file serves both; the associated data keeps them apart).
+const sources = new Map<KmsContext, KeySource>();
+function keys(kmsContext: KmsContext): KeySource {
   const s = config().sealing;
-  source ??= s.source === 'file' ? fileSource(s.file) : kmsSource(s.keyId);
+  let source = sources.get(kmsContext);
+  if (!source) {
+    source = s.source === 'file' ? fileSource(s.file) : kmsSource(s.keyId, kmsContext);
+    sources.set(kmsContext, source);
+  }
   return source;
 }
 
@@ -100,13 +111,18 @@ export const sealContext = {
   deliverySecrets: (requestId: string) => `${requestId}#delivery_secrets`,
   pushTokens: (requestId: string) => `${requestId}#push_tokens`,
   clientSecret: (clientId: string) => `client#${clientId}#client_secret`,
+  /** The server's private signing keys (KEYS_SOURCE=sealed); sealed under SIGNING_KEYS_CONTEXT. */
+  signingKeys: () => 'signing-keys#private',
 };
 
 const aad = (context: string) => Buffer.from(`ciba-seal:${context}`, 'utf8');
 
-/** Encrypts `plaintext` for `context`: `v1.<key ref>.<iv>.<ciphertext+tag>` (base64url parts). */
-export async function seal(plaintext: string, context: string): Promise<string> {
-  const { key, ref } = await keys().current();
+/**
+ * Encrypts `plaintext` for `context`: `v1.<key ref>.<iv>.<ciphertext+tag>` (base64url parts). `kmsContext`: the KMS
+ * encryption context of the data key (SEAL_CONTEXT unless it is the signing keys).
+ */
+export async function seal(plaintext: string, context: string, kmsContext: KmsContext = SEAL_CONTEXT): Promise<string> {
+  const { key, ref } = await keys(kmsContext).current();
   const iv = randomBytes(12);
   const cipher = createCipheriv('aes-256-gcm', key, iv).setAAD(aad(context));
   const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final(), cipher.getAuthTag()]);
@@ -114,10 +130,10 @@ export async function seal(plaintext: string, context: string): Promise<string> 
 }
 
 /** Decrypts a value from seal() for the same `context`; throws when it was altered or sealed for another context. */
-export async function unseal(sealed: string, context: string): Promise<string> {
+export async function unseal(sealed: string, context: string, kmsContext: KmsContext = SEAL_CONTEXT): Promise<string> {
   const [version, ref, iv, body] = sealed.split('.');
   if (version !== VERSION || !ref || !iv || !body) throw new Error('not a sealed value');
-  const key = await keys().resolve(ref);
+  const key = await keys(kmsContext).resolve(ref);
   const data = Buffer.from(body, 'base64url');
   const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(iv, 'base64url')).setAAD(aad(context));
   decipher.setAuthTag(data.subarray(data.length - 16));

@@ -93,10 +93,14 @@ let source: VapidSource | undefined;
 function vapid(): VapidSource {
   if (source) return source;
   const c = config();
-  if (c.keys.source === 'kms') {
+  // On AWS (KMS sealing key, whichever signing keys) a KMS key; locally a key file.
+  if (c.sealing.source === 'kms') {
     if (!c.vapidKmsKeyId) throw new Error('configuration: CIBA_VAPID_KMS_KEY_ID is required for Web Push');
     source = kmsSource(c.vapidKmsKeyId);
-  } else source = fileSource(c.vapidKeyFile || join(dirname(c.keys.file), 'vapid-key.json'));
+  } else {
+    const beside = c.keys.source === 'file' ? c.keys.file : c.sealing.file;
+    source = fileSource(c.vapidKeyFile || join(dirname(beside), 'vapid-key.json'));
+  }
   return source;
 }
 

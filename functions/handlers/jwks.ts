@@ -2,10 +2,12 @@
 import { httpHandler, json } from '../runtime/http.ts';
 import { jwks } from '../adapters/keys.ts';
 
-export const handler = httpHandler('jwks', async () =>
-  json(200, await jwks(), {
+export const handler = httpHandler('jwks', async () => {
+  const set = await jwks();
+  return json(200, set, {
     'Content-Type': 'application/jwk-set+json',
-    'Cache-Control': 'public, max-age=300',
+    // With signingKeys 'sealed' the set is empty until the first token is signed: not worth caching then.
+    'Cache-Control': set.keys.length > 0 ? 'public, max-age=300' : 'no-store',
     Pragma: '',
-  }),
-);
+  });
+});

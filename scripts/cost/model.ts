@@ -284,7 +284,11 @@ export function flowCost(m: FlowMeasure, facts: TemplateFacts, prices: PriceFile
   }
   if (m.sns.direct.sns) snsCharges.push({ item: 'sns_delivery_mobile_push', perFlow: m.sns.direct.sns });
 
-  // KMS: one Sign request per signature, at the price of the key that signs (the template's key spec).
+  // KMS: one Sign request per signature, at the price of the key that signs (the template's key spec). With sealed
+  // signing keys (KEYS_SOURCE=sealed) tokens are signed in memory: no KMS request per token (their one Decrypt per
+  // signing function cold start is not per flow; see the assumptions). VAPID signatures stay KMS Sign requests.
+  const inMemory = new Set(facts.signingKeys === 'sealed' ? ['rsa', 'ec'] : []);
+  const kmsSignatures = Object.fromEntries(Object.entries(m.signatures).filter(([key]) => !inMemory.has(key)));
   const keyFor = (role: KeyRole) => {
     const key = facts.kmsKeys.find((k) => k.roles.includes(role));
     if (!key) throw new Error(`the template has no KMS key for ${role}`);
@@ -292,14 +296,14 @@ export function flowCost(m: FlowMeasure, facts: TemplateFacts, prices: PriceFile
   };
   const roleOf: Record<string, KeyRole> = { rsa: 'rsa-signing', ec: 'ec-signing', vapid: 'vapid' };
   const kmsCharges: Charge[] = [];
-  for (const [key, n] of Object.entries(m.signatures)) {
+  for (const [key, n] of Object.entries(kmsSignatures)) {
     if (n === 0) continue;
     const item = kmsItem(keyFor(roleOf[key]!).keySpec);
     const existing = kmsCharges.find((c) => c.item === item);
     if (existing) existing.perFlow += n;
     else kmsCharges.push({ item, perFlow: n });
   }
-  const signs = Object.values(m.signatures).reduce((s, v) => s + v, 0);
+  const signs = Object.values(kmsSignatures).reduce((s, v) => s + v, 0);
 
   // X-Ray: a traced state machine records one trace per execution; functions with active tracing one per
   // invocation not started by a traced execution (API and topic invocations; an upper bound: a topic subscriber may
@@ -363,7 +367,7 @@ export function flowCost(m: FlowMeasure, facts: TemplateFacts, prices: PriceFile
       snsPublishes: m.sns.topicPublishes + m.sns.directPublishes,
       snsDeliveries: { ...m.sns.deliveries, ...(m.sns.direct.sns ? { 'mobile push': m.sns.direct.sns } : {}) },
       sqsRequests: m.sqs.requests,
-      kmsSigns: Object.fromEntries(Object.entries(m.signatures).filter(([, n]) => n > 0)),
+      kmsSigns: Object.fromEntries(Object.entries(kmsSignatures).filter(([, n]) => n > 0)),
       logs,
       traces,
     },
@@ -474,9 +478,12 @@ function assumptions(measurement: Measurement, facts: TemplateFacts, xraySampled
     `Flows: the bench's clients (client_secret_basic, RS256 ID tokens, refresh tokens) and a user with one polling device and no push channel; poll RPs poll once while pending, then get the answer; ping/push RPs do not poll; the RP of an expired poll request polls once more after the expiry; expiry measured with requested_expiry=${measurement.expirySeconds}s.`,
     `Lambda: each function's median in-process duration over ${measurement.runs} run(s) stands in for its Lambda duration (warm; cold starts and init not modeled), billed rounded up to 1 ms; local durations include the in-process DynamoDB, Step Functions and SNS, which run on the same thread.`,
     `Logs: LOG_LEVEL=${measurement.settings.LOG_LEVEL}, EMF metrics ${measurement.settings.CIBA_METRICS}; plus Lambda's own ${platformNames} lines per invocation (${platformBytes} bytes for a 20 ms invocation of a ${first?.memoryMb ?? '?'} MB function), one access log line per API request, the state machines' logged events; ${LOG_EVENT_OVERHEAD_BYTES} bytes per log event on top; storage uncompressed at the log groups' retention.`,
+    facts.signingKeys === 'sealed'
+      ? 'Signing keys: sealed in the table (KEYS_SOURCE=sealed): ID and access tokens are signed in memory, no KMS request per flow; each instance of a signing function (token, introspect, deliver) makes one KMS Decrypt at its cold start ($0.03 per 10,000, not modeled per flow), and there are no KMS signing keys to pay for.'
+      : "Signing keys: KMS (KEYS_SOURCE=kms): one KMS Sign request per ID or access token, priced at the signing key's spec.",
     xraySampled === 1
       ? 'X-Ray: every trace recorded (an upper bound: the default sampling rule records the first request each second and 5 % of the rest; --xray-sampled 0.05 prices that marginal rate).'
-      : `X-Ray: ${xraySampled * 100} % of traces recorded (--xray-sampled).`,
+      : `X-Ray: ${xraySampled * 100} % of traces recorded (--xray-sampled; 5 % is the default sampling rule's rate beyond its reservoir of the first request each second, what a busy deployment pays; a quiet one is traced almost entirely, at most ~2.6 M traces a month per function; --xray-sampled 1 prices every trace).`,
     'Not modeled: DynamoDB storage and point-in-time recovery, data transfer, KMS GenerateDataKey/Decrypt (data keys are cached per container for minutes), SMS and e-mail, per-key rotation charges.',
   ];
 }

@@ -2,8 +2,8 @@
 // bundling skipped, as the infrastructure tests do; CDK's built-in template validation skipped too, it only slows the
 // synth down) and its CloudFormation template read as JSON. Every figure that depends on how the stack is built comes
 // from here: the API type, each function's memory, architecture, tracing and log format, log retention, the state
-// machines' tracing and log level, KMS key specs and which key signs what, the table's indexes, the topics'
-// subscription protocols, alarms and dashboards.
+// machines' tracing and log level, KMS key specs and which key signs what (or that the signing keys are sealed in the
+// table: KEYS_SOURCE=sealed), the table's indexes, the topics' subscription protocols, alarms and dashboards.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +47,11 @@ export type TemplateFacts = {
   functions: Record<string, FunctionFacts>;
   stateMachines: StateMachineFacts[];
   kmsKeys: KmsKeyFacts[];
+  /**
+   * Where the token signing keys live, from the functions' KEYS_SOURCE (construct prop `signingKeys`): `kms` (one KMS
+   * Sign per token) or `sealed` (signed in memory; one KMS Decrypt per signing function cold start). Absent: `kms`.
+   */
+  signingKeys?: 'kms' | 'sealed';
   table: {
     billingMode: string;
     indexes: { name: string; keys: string[]; projection: 'ALL' | 'KEYS_ONLY' | 'INCLUDE'; include: string[] }[];
@@ -131,6 +136,12 @@ export function templateFacts(json: Json, functionIds: Record<string, string>, s
       if (role && key) roles.set(key, (roles.get(key) ?? new Set()).add(role));
     }
   }
+  const sources = new Set(
+    Object.values(functions).map((f) => f.environment[SETTINGS.keysSource.env] ?? SETTINGS.keysSource.default),
+  );
+  if (sources.size > 1) problems.push(`functions disagree on ${SETTINGS.keysSource.env}: ${[...sources].join(', ')}`);
+  const source = [...sources][0] ?? SETTINGS.keysSource.default;
+  if (source !== 'kms' && source !== 'sealed') problems.push(`${SETTINGS.keysSource.env}=${source} is not priced`);
   const kmsKeys = resources(json, 'AWS::KMS::Key').map(([logicalId, r]) => ({
     logicalId,
     keySpec: r.Properties.KeySpec ?? 'SYMMETRIC_DEFAULT',
@@ -188,6 +199,7 @@ export function templateFacts(json: Json, functionIds: Record<string, string>, s
     functions,
     stateMachines,
     kmsKeys,
+    signingKeys: source as 'kms' | 'sealed',
     table,
     subscriptions,
     subscriptionsByFunction,
@@ -197,9 +209,13 @@ export function templateFacts(json: Json, functionIds: Record<string, string>, s
   };
 }
 
-/** Synthesizes the default CibaStack (no bundling) and returns its template and the function logical ids. */
+/**
+ * Synthesizes the default CibaStack (no bundling) and returns its template and the function logical ids. `server`:
+ * construct props to synthesize with instead of the defaults (`npm run cost -- --signing sealed`).
+ */
 export async function synthDefaultStack(
   stackName = 'CibaStack',
+  server: { signingKeys?: 'kms' | 'sealed' } = {},
 ): Promise<{ json: Json; functionIds: Record<string, string>; facts: TemplateFacts }> {
   const root = fileURLToPath(new URL('../../', import.meta.url));
   const context = (JSON.parse(readFileSync(join(root, 'cdk.json'), 'utf8')) as { context?: Record<string, unknown> })
@@ -210,7 +226,7 @@ export async function synthDefaultStack(
   process.env.CDK_VALIDATION = 'false';
   try {
     const app = new App({ outdir, context: { ...context, 'aws:cdk:bundling-stacks': [] } });
-    const stack = new CibaStack(app, stackName);
+    const stack = new CibaStack(app, stackName, { server });
     const json = app.synth().getStackByName(stack.stackName).template as Json;
     const functionIds = Object.fromEntries(
       Object.entries(stack.server.functions).map(([name, fn]) => [

@@ -230,7 +230,7 @@ describe('CibaStack: least privilege', () => {
   });
 
   it('bc-authorize reads the public signing keys (id_token_hint) on the two signing keys only, but cannot sign', () => {
-    const keyArns = [s.stack.server.signingKeys.rsa, s.stack.server.signingKeys.ec].map((k) => ({
+    const keyArns = [s.stack.server.signingKeys!.rsa, s.stack.server.signingKeys!.ec].map((k) => ({
       'Fn::GetAtt': [logicalId(s.stack, k), 'Arn'],
     }));
     const bc = functionInfo(s, 'bc-authorize').statements;
@@ -276,7 +276,7 @@ describe('CibaStack: least privilege', () => {
 
   it('table access is on the table and its index only; key access on the two signing keys (and the VAPID key) only', () => {
     const tableArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.table), 'Arn'] };
-    const signingKeyArns = [s.stack.server.signingKeys.rsa, s.stack.server.signingKeys.ec].map((k) => ({
+    const signingKeyArns = [s.stack.server.signingKeys!.rsa, s.stack.server.signingKeys!.ec].map((k) => ({
       'Fn::GetAtt': [logicalId(s.stack, k), 'Arn'],
     }));
     const vapidKeyArn = { 'Fn::GetAtt': [logicalId(s.stack, s.stack.server.vapidKey), 'Arn'] };
