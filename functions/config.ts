@@ -34,7 +34,7 @@ export type Config = Omit<
   deviceTopicArn: string;
   deliveryTopicArn: string;
   /** Abuse limits (functions/core/rate-limit.ts): default client quota, requests per user, failed user codes. */
-  limits: { client: Limit; user: Limit; userCode: Limit };
+  limits: { client?: Limit; user: Limit; userCode: Limit };
   mtlsBaseUrl?: string;
   acrValues?: string[];
   bindingMessagePattern?: RegExp;
@@ -117,7 +117,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     stateMachineArns: { poll: pollStateMachineArn ?? '', notify: notifyStateMachineArn ?? '' },
     deviceTopicArn: deviceTopicArn ?? '',
     deliveryTopicArn: deliveryTopicArn ?? '',
-    limits: { client: rateLimitPerClient, user: rateLimitPerUser, userCode: userCodeAttempts },
+    limits: {
+      ...(rateLimitPerClient ? { client: rateLimitPerClient } : {}),
+      user: rateLimitPerUser,
+      userCode: userCodeAttempts,
+    },
     ...(mtlsBaseUrl ? { mtlsBaseUrl } : {}),
     ...(acrValues && acrValues.length > 0 ? { acrValues } : {}),
     ...(bindingMessagePattern ? { bindingMessagePattern } : {}),

@@ -20,7 +20,7 @@ type Common = {
   scope: 'operator' | 'stack' | 'local';
 };
 type IntSetting = Common & { type: 'seconds' | 'integer'; default: number; min: number; max: number };
-type LimitSetting = Common & { type: 'limit'; default: string };
+type LimitSetting = Common & { type: 'limit'; default?: string };
 type TextSetting = Common & { type: 'string' | 'url' | 'regex'; default?: string };
 type ListSetting = Common & { type: 'list'; default?: undefined };
 type EnumSetting = Common & { type: 'enum'; values: readonly string[]; default: string };
@@ -107,11 +107,12 @@ export const SETTINGS = {
   rateLimitPerClient: {
     env: 'CIBA_RATE_LIMIT_CLIENT',
     type: 'limit',
-    default: '12000/60',
     scope: 'operator',
     description:
       "Default backchannel request quota of a client (`<count>/<seconds>`, fixed windows); a client's own " +
-      '`backchannel_rate_limit` metadata overrides it. Beyond it: `429 slow_down` with `Retry-After`.',
+      '`backchannel_rate_limit` metadata overrides it. Beyond it: `429 slow_down` with `Retry-After`. Unset: only ' +
+      'clients with `backchannel_rate_limit` have a quota (each quota costs a DynamoDB write per request; the API ' +
+      "stage's throttling bounds every client together).",
   },
   rateLimitPerUser: {
     env: 'CIBA_RATE_LIMIT_USER',
@@ -588,7 +589,8 @@ export function readSetting<K extends SettingName>(name: K, env: NodeJS.ProcessE
   const setting: Setting = SETTINGS[name];
   const raw = env[setting.env];
   if (raw !== undefined && raw !== '') return parseSetting(setting, raw) as Settings[K];
-  if (setting.type === 'limit') return parseLimit(setting.default) as Settings[K];
+  if (setting.type === 'limit')
+    return (setting.default === undefined ? undefined : parseLimit(setting.default)) as Settings[K];
   return setting.default as Settings[K];
 }
 

@@ -32,7 +32,7 @@ export function withinLimit(limit: Limit, counted: number): boolean {
 }
 
 /** A client's own quota (`backchannel_rate_limit`, "<count>/<seconds>") or the server's default. */
-export function clientQuota(registered: string | undefined, fallback: Limit): Limit {
+export function clientQuota(registered: string | undefined, fallback: Limit | undefined): Limit | undefined {
   return (registered !== undefined && parseLimit(registered)) || fallback;
 }
 

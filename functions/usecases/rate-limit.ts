@@ -63,6 +63,8 @@ async function reserveInWindow(limit: Limit, key: string, nowS: number, what: st
 /** The client's quota: started as soon as the client is authenticated, so it overlaps the hint resolution. */
 export function reserveClientQuota(client: Client, nowS: number, reservations: Reservations): Promise<unknown> {
   const limit = clientQuota(client.backchannel_rate_limit, config().limits.client);
+  // No quota for this client (none registered, no server default): nothing to count.
+  if (!limit) return Promise.resolve(undefined);
   const taken = reserveInWindow(limit, `client#${client.client_id}`, nowS, 'backchannel requests from this client');
   reservations.add(taken);
   return taken;

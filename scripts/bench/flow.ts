@@ -22,7 +22,6 @@ export type BenchUser = { sub: string; deviceId: string; privateJwk: JWK };
 export const BENCH_SERVER_ENV: Record<string, string> = {
   CIBA_POLL_INTERVAL: '1',
   LOG_LEVEL: 'warn',
-  CIBA_RATE_LIMIT_CLIENT: '9999999/1',
   CIBA_RATE_LIMIT_USER: '9999999/1',
   // The load sections leave thousands of requests pending per user: no cap on pending prompts.
   CIBA_MAX_PENDING_PER_USER: '0',

@@ -1,13 +1,10 @@
 // `npm run bench` section 8b, run in a child process by ./webpush.ts: the AWS calls the dispatch-notifications function
 // adds to one flow, per kind of user. Its own in-process local stack (the notification settings must not touch the
 // other sections): SMS and e-mail fallbacks on, with `--webhook` also the operator hook (a loopback receiver), one
-// seeded user per scenario. Attribution is causal, as in ./inprocess.ts: an AsyncLocalStorage context is entered for
-// every SNS request the local AWS endpoint receives, so the subscriber the device-topic Publish fans out to (the
-// dispatcher) files its calls under it. Prints one line `{"rows": [...]}`.
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { subscribe } from 'node:diagnostics_channel';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+// seeded user per scenario. Attribution is by invocation: every observed call names the handler invocation that made
+// it (functions/adapters/aws.ts), and the dispatch-notifications invocations' calls are the ones counted. Prints one
+// line `{"rows": [...]}`.
+import { createServer } from 'node:http';
 import { CreatePlatformEndpointCommand, PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { setAwsCallObserver, type AwsCall } from '../../functions/adapters/aws.ts';
 import { sha256b64u } from '../../functions/core/crypto.ts';
@@ -88,31 +85,24 @@ async function main(): Promise<void> {
       ],
     });
 
-    // Every SNS request to the local AWS endpoint gets a context; the dispatcher it fans out to runs inside it.
-    const als = new AsyncLocalStorage<AwsCall[]>();
-    const awsPort = Number(new URL(stack.awsEndpoint).port);
+    // The dispatcher's calls, by invocation (each call names the handler invocation that made it).
     let recording = false;
-    const contexts: AwsCall[][] = [];
-    subscribe('http.server.request.start', (message) => {
-      const { request, socket } = message as { request: IncomingMessage; socket: Socket };
-      if (!recording || socket.localPort !== awsPort || request.headers['x-amz-target']) return;
-      if (!String(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return;
-      const calls: AwsCall[] = [];
-      contexts.push(calls);
-      als.enterWith(calls);
-    });
+    const byInvocation = new Map<string, AwsCall[]>();
     setAwsCallObserver((call) => {
-      if (recording) als.getStore()?.push(call);
+      if (!recording || call.invocation?.function !== 'dispatch-notifications') return;
+      const calls = byInvocation.get(call.invocation.awsRequestId) ?? [];
+      calls.push(call);
+      byInvocation.set(call.invocation.awsRequestId, calls);
     });
 
     const rows: NotifyCallsRow[] = [];
     const measure = async (scenario: string, act: () => Promise<void>) => {
-      contexts.length = 0;
+      byInvocation.clear();
       recording = true;
       await act();
       await stack.sns.drain();
       recording = false;
-      const all = contexts.flat();
+      const all = [...byInvocation.values()].flat();
       const calls: Record<string, number> = {};
       for (const c of all) calls[`${c.service}.${c.operation}`] = (calls[`${c.service}.${c.operation}`] ?? 0) + 1;
       rows.push({ scenario, webhook, calls, total: all.length, depth: criticalPathDepth(all) });

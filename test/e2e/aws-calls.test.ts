@@ -9,7 +9,8 @@ import type { AwsCall } from '../../functions/adapters/aws.ts';
 
 let w: World;
 before(async () => {
-  w = await startWorld({ CIBA_POLL_INTERVAL: '1' });
+  // The server's defaults for the client quota (none) and the rate per user; the pending cap as the e2e world sets it.
+  w = await startWorld({ CIBA_POLL_INTERVAL: '1', CIBA_RATE_LIMIT_CLIENT: '', CIBA_RATE_LIMIT_USER: '' });
   w.stack.awsCalls.record();
 });
 after(() => w.close());
@@ -76,11 +77,10 @@ test('a complete poll flow: each endpoint makes its expected calls, within the d
   const [bc] = warm.get('bc-authorize')!;
   assert.deepEqual(ops(bc!), [
     'DynamoDB.PutItem', // the request row …
-    'DynamoDB.UpdateItem', // … the client's quota …
     'DynamoDB.UpdateItem', // … the user's gate (exists, enabled, rate, pending cap) …
-    'StepFunctions.StartExecution', // … and the workflow
+    'StepFunctions.StartExecution', // … and the workflow (a client with a quota adds one write beside the gate's)
   ]);
-  assert.equal(depth(bc!), 2, 'bc-authorize: [gate ‖ quota] → [row ‖ execution]');
+  assert.equal(depth(bc!), 2, 'bc-authorize: gate → [row ‖ execution]');
   // Cold: the login name's user is read first.
   const [bcCold] = cold.get('bc-authorize')!;
   assert.deepEqual(ops(bcCold!).filter((o) => o === 'DynamoDB.GetItem').length, 2, 'client and login name, once');
@@ -111,7 +111,7 @@ test('a complete poll flow: each endpoint makes its expected calls, within the d
   const steps = [bc!, pending!, redemption!, lists[0]!, decide!, notify!, dispatch!];
   assert.equal(
     steps.reduce((n, calls) => n + calls.length, 0),
-    16,
+    15,
     steps.map((calls) => ops(calls).join(' ')).join('\n'),
   );
   assert.equal(

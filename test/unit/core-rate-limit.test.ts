@@ -41,6 +41,8 @@ test("clientQuota: the client's registered backchannel_rate_limit, else the serv
   assert.deepEqual(clientQuota(undefined, fallback), fallback);
   assert.deepEqual(clientQuota('100/1', fallback), { count: 100, windowSeconds: 1 });
   assert.deepEqual(clientQuota('nonsense', fallback), fallback);
+  assert.equal(clientQuota(undefined, undefined), undefined, 'no quota at all');
+  assert.deepEqual(clientQuota('100/1', undefined), { count: 100, windowSeconds: 1 });
 });
 
 test('pendingRetryAfter: seconds until the earliest pending request expires, at least 1', () => {
