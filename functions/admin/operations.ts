@@ -80,6 +80,8 @@ export async function removeUser(sub: string): Promise<{ devices: number; refres
   if (!user) return undefined;
   const devices = await listDevices(sub);
   for (const d of devices) await removeUserDevice(sub, d.device_id);
+  // Their approvals not yet redeemed give no tokens (the token endpoint does not read the user).
+  await store.withdrawApprovals(sub);
   const refreshTokens = await store.scanKeys('RT#', { attribute: 'sub', value: sub });
   const logins = await store.scanKeys('LOGIN#', { attribute: 'sub', value: sub });
   await store.deleteKeys([

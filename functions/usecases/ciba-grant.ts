@@ -56,22 +56,9 @@ export async function cibaGrant(params: Params, presented: Presented, proof?: DP
     }
     log.info('auth_req_id redeemed', { requestId: counted.id, clientId: client.client_id });
     const grant = { ...grantFromRequest(counted, config().acrValues), ...(resource ? { audience: resource } : {}) };
-    // The user may have been disabled or removed since approving: checked while the tokens are made, and the tokens
-    // (with any refresh token just stored) thrown away if so. The request stays redeemed, so it cannot be retried.
-    const family = randomId(16);
-    const [user, tokens] = await Promise.allSettled([
-      store.getUser(counted.sub),
-      mintTokens(client, grant, family, binding),
-    ]);
-    if (user.status === 'rejected') throw user.reason;
-    if (!user.value || user.value.disabled) {
-      if (tokens.status === 'fulfilled' && tokens.value.refresh_token)
-        await store.revokeFamily(family, Date.now() + config().refreshTokenTtl * 1000);
-      if (!user.value) throw tokenError('invalid_grant', 'the end-user no longer exists');
-      throw tokenError('access_denied', 'the end-user is disabled');
-    }
-    if (tokens.status === 'rejected') throw tokens.reason;
-    return tokens.value;
+    // A user disabled or removed after approving is not read here: disabling or removing withdraws the approvals not
+    // yet redeemed (adapters/store/registry.ts withdrawApprovals), so they answer access_denied above.
+    return mintTokens(client, grant, randomId(16), binding);
   }
   throw tokenError('invalid_grant', 'auth_req_id cannot be redeemed');
 }

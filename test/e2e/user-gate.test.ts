@@ -1,12 +1,13 @@
 // The user's gate (adapters/store/limits.ts): one conditional write per backchannel request checks the user and
 // reserves their limits. A user stored before gates existed gets one on first use; a removed user is unknown at once,
-// even to an instance that remembers their login name.
+// even to an instance that remembers their login name, and their approval not yet redeemed is withdrawn.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { basic, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
+import { basic, CIBA_GRANT, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
+import { sha256b64u } from '../../functions/core/crypto.ts';
 import { db, key, table } from '../../functions/adapters/store/table.ts';
-import { putUser } from '../../functions/adapters/store.ts';
+import { decideAuthRequest, putUser } from '../../functions/adapters/store.ts';
 import { removeUser } from '../../functions/admin/operations.ts';
 
 let w: World;
@@ -42,4 +43,22 @@ test('a removed user is unknown at once, though this instance remembers the logi
   const res = await ask('carl@example.com', 'GATE-3');
   assert.equal(res.status, 400);
   assert.equal(res.json.error, 'unknown_user_id');
+});
+
+test('removing a user withdraws their approval not yet redeemed: the token endpoint answers access_denied', async () => {
+  await putUser({ sub: 'dora', email: 'dora@example.com' });
+  const started = await ask('dora@example.com', 'GATE-4');
+  assert.equal(started.status, 200, started.text);
+  const authReqId = String(started.json.auth_req_id);
+  const id = sha256b64u(authReqId);
+  assert.equal((await decideAuthRequest(id, 'dora', 'approved', Date.now(), ['hwk'])).ok, true);
+  await removeUser('dora');
+  const res = await postForm(
+    `${w.issuer}/token`,
+    { grant_type: CIBA_GRANT, auth_req_id: authReqId },
+    { authorization: basic('rp', SECRET) },
+  );
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.json.error, 'access_denied');
+  assert.equal(res.json.access_token, undefined);
 });

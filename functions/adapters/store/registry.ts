@@ -4,6 +4,7 @@ import type { Client, User } from '../../core/model.ts';
 import { db, isConditionFailure, key, normalizeLogin, strip, table, updateIf } from './table.ts';
 import { setGateDisabled, writeUserGate } from './limits.ts';
 import { setDevicesUserDisabled } from './devices.ts';
+import { listApprovedRequests, withdrawApproval } from './requests.ts';
 import { config } from '../../config.ts';
 
 export async function putClient(client: Client): Promise<void> {
@@ -109,6 +110,13 @@ export async function getUser(sub: string): Promise<User | undefined> {
   return strip<User>(out.Item);
 }
 
+/** Withdraws the user's approvals not yet redeemed (store/requests.ts withdrawApproval). */
+export async function withdrawApprovals(sub: string): Promise<number> {
+  let withdrawn = 0;
+  for (const req of await listApprovedRequests(sub, Date.now())) if (await withdrawApproval(req.id)) withdrawn++;
+  return withdrawn;
+}
+
 /** Disables or enables a user (functions/core/model.ts `User.disabled`). False when there is no such user. */
 export async function setUserDisabled(sub: string, disabled: boolean): Promise<boolean> {
   const done = await updateIf({
@@ -118,7 +126,9 @@ export async function setUserDisabled(sub: string, disabled: boolean): Promise<b
     ...(disabled ? { ExpressionAttributeValues: { ':yes': true } } : {}),
   });
   if (done === undefined) return false;
-  // The gate is what the backchannel endpoint checks (store/limits.ts), the device rows what the device API checks.
+  // The gate is what the backchannel endpoint checks (store/limits.ts), the device rows what the device API checks;
+  // an approval not yet redeemed is withdrawn (the token endpoint does not read the user).
   await Promise.all([setGateDisabled(sub, disabled), setDevicesUserDisabled(sub, disabled)]);
+  if (disabled) await withdrawApprovals(sub);
   return true;
 }

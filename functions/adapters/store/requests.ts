@@ -349,7 +349,9 @@ export async function decideAuthRequest(
     UpdateExpression:
       'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr, decided_polls = if_not_exists(polls, :zero)' +
       narrowed.map(([field]) => `, ${field} = :${field}`).join('') +
-      ' REMOVE gsi1pk, gsi1sk, task_token',
+      // The row stays in the user's index (until its TTL) so that disabling or removing the user finds an approval
+      // not yet redeemed (withdrawApproval); the device list reads pending rows only.
+      ' REMOVE task_token',
     ConditionExpression: '#status = :pending AND expires_at > :now AND #sub = :sub',
     ExpressionAttributeNames: { '#status': 'status', '#sub': 'sub' },
     ExpressionAttributeValues: {
@@ -372,6 +374,52 @@ export async function decideAuthRequest(
   if (!current || current.sub !== sub) return { ok: false, reason: 'not_found' };
   if (current.status === 'pending' || current.status === 'expired') return { ok: false, reason: 'expired' };
   return { ok: false, reason: 'already_decided' };
+}
+
+/**
+ * Takes back an approval that has not been redeemed (its user was disabled or removed meanwhile): the request becomes
+ * denied, so the client's next poll gets access_denied and no tokens. False when it was not approved, or redeemed.
+ */
+export async function withdrawApproval(id: string): Promise<boolean> {
+  return (
+    (await updateIf({
+      Key: key.request(id),
+      UpdateExpression: 'SET #status = :denied, withdrawn = :yes',
+      ConditionExpression:
+        '#status = :approved AND (attribute_not_exists(polls) OR attribute_not_exists(decided_polls) OR polls <= decided_polls)',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: { ':denied': 'denied', ':approved': 'approved', ':yes': true },
+    })) !== undefined
+  );
+}
+
+/** A user's approved requests that may not have been redeemed yet (young enough to be redeemable). */
+export async function listApprovedRequests(sub: string, now: number): Promise<AuthRequest[]> {
+  // A request is redeemable until expires_at (a late ping extends it by a few minutes): rows older than the longest
+  // lifetime plus an hour cannot be.
+  const oldest = `${String(Math.max(0, now - (config().maxExpiresIn + 3600) * 1000)).padStart(15, '0')}`;
+  const found: AuthRequest[] = [];
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await db().send(
+      new QueryCommand({
+        TableName: table(),
+        IndexName: TABLE.userIndex.name,
+        KeyConditionExpression: '#g = :g AND #s > :oldest',
+        FilterExpression: '#status = :approved',
+        ExpressionAttributeNames: {
+          '#g': TABLE.userIndex.partitionKey,
+          '#s': TABLE.userIndex.sortKey,
+          '#status': 'status',
+        },
+        ExpressionAttributeValues: { ':g': `USERREQ#${sub}`, ':oldest': oldest, ':approved': 'approved' },
+        ...(start ? { ExclusiveStartKey: start } : {}),
+      }),
+    );
+    for (const item of out.Items ?? []) found.push(rowOf(item)!);
+    start = out.LastEvaluatedKey;
+  } while (start);
+  return found;
 }
 
 /** A user's pending, unexpired requests, oldest first. */
