@@ -366,6 +366,13 @@ export async function ensureTable(
         }),
       );
     }
+    // dynalite makes a new table ACTIVE a moment after CreateTable answers; until then it answers ResourceNotFound
+    // (an in-process caller is fast enough to see that).
+    for (let i = 0; i < 500; i++) {
+      const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+      if (Table?.TableStatus === 'ACTIVE') break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
     if (options.timeToLive) {
       const { TimeToLiveDescription: ttl } = await client.send(new DescribeTimeToLiveCommand({ TableName: tableName }));
       if (ttl?.TimeToLiveStatus !== 'ENABLED') {
