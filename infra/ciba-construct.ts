@@ -534,7 +534,8 @@ export class CibaServer extends Construct {
       indexName: TABLE.userIndex.name,
       partitionKey: { name: TABLE.userIndex.partitionKey, type: AttributeType.STRING },
       sortKey: { name: TABLE.userIndex.sortKey, type: AttributeType.STRING },
-      projectionType: ProjectionType.ALL,
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...TABLE.userIndex.projected],
     });
     const tableResources = [this.table.tableArn, `${this.table.tableArn}/index/${TABLE.userIndex.name}`];
 

@@ -360,7 +360,7 @@ export async function ensureTable(
                 { AttributeName: userIndex.partitionKey, KeyType: 'HASH' },
                 { AttributeName: userIndex.sortKey, KeyType: 'RANGE' },
               ],
-              Projection: { ProjectionType: 'ALL' },
+              Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: [...userIndex.projected] },
             },
           ],
         }),
