@@ -142,7 +142,7 @@ describe('approve', () => {
 });
 
 describe('deny and expire', () => {
-  test('§11 access_denied after the user denies; the workflow ends in Denied', async () => {
+  test('§11 access_denied after the user denies; the execution succeeds with the outcome denied', async () => {
     const { config, started, bindingMessage } = await start();
     const request = await approve(bindingMessage, 'deny');
     await assert.rejects(
