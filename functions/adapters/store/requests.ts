@@ -393,65 +393,62 @@ export async function withdrawApproval(id: string): Promise<boolean> {
   );
 }
 
-/** A user's approved requests that may not have been redeemed yet (young enough to be redeemable). */
-export async function listApprovedRequests(sub: string, now: number): Promise<AuthRequest[]> {
-  // A request is redeemable until expires_at (a late ping extends it by a few minutes): rows older than the longest
-  // lifetime plus an hour cannot be.
-  const oldest = `${String(Math.max(0, now - (config().maxExpiresIn + 3600) * 1000)).padStart(15, '0')}`;
+/**
+ * A user's requests in the user index created after `since` (epoch ms) with `status`, newest first, at most `max`.
+ * Only rows young enough matter: the index also holds the user's older decided and expired requests until their TTL.
+ */
+async function userRequests(
+  sub: string,
+  since: number,
+  status: AuthRequest['status'],
+  max: number,
+  extra?: { filter: string; values: Record<string, unknown> },
+): Promise<AuthRequest[]> {
   const found: AuthRequest[] = [];
   let start: Record<string, unknown> | undefined;
-  do {
+  for (let page = 0; page < 10 && found.length < max; page++) {
     const out = await db().send(
       new QueryCommand({
         TableName: table(),
         IndexName: TABLE.userIndex.name,
-        KeyConditionExpression: '#g = :g AND #s > :oldest',
-        FilterExpression: '#status = :approved',
+        KeyConditionExpression: '#g = :g AND #s > :since',
+        FilterExpression: `#status = :status${extra ? ` AND ${extra.filter}` : ''}`,
         ExpressionAttributeNames: {
           '#g': TABLE.userIndex.partitionKey,
           '#s': TABLE.userIndex.sortKey,
           '#status': 'status',
         },
-        ExpressionAttributeValues: { ':g': `USERREQ#${sub}`, ':oldest': oldest, ':approved': 'approved' },
-        ...(start ? { ExclusiveStartKey: start } : {}),
-      }),
-    );
-    for (const item of out.Items ?? []) found.push(rowOf(item)!);
-    start = out.LastEvaluatedKey;
-  } while (start);
-  return found;
-}
-
-/** A user's pending, unexpired requests, oldest first. */
-export async function listPendingRequests(sub: string, now: number): Promise<AuthRequest[]> {
-  // Newest first, and only rows young enough to still be pending (a request lives at most CIBA_MAX_EXPIRES_IN): the
-  // index also holds the user's decided and expired requests until they leave it, and must not crowd out new ones.
-  const oldest = `${String(Math.max(0, now - config().maxExpiresIn * 1000)).padStart(15, '0')}`;
-  const found: AuthRequest[] = [];
-  let start: Record<string, unknown> | undefined;
-  for (let page = 0; page < 10 && found.length < LIST_MAX; page++) {
-    const out = await db().send(
-      new QueryCommand({
-        TableName: table(),
-        IndexName: TABLE.userIndex.name,
-        KeyConditionExpression: '#g = :g AND #s > :oldest',
-        FilterExpression: '#status = :pending AND expires_at > :now',
-        ExpressionAttributeNames: {
-          '#g': TABLE.userIndex.partitionKey,
-          '#s': TABLE.userIndex.sortKey,
-          '#status': 'status',
+        ExpressionAttributeValues: {
+          ':g': `USERREQ#${sub}`,
+          ':since': String(Math.max(0, since)).padStart(15, '0'),
+          ':status': status,
+          ...extra?.values,
         },
-        ExpressionAttributeValues: { ':g': `USERREQ#${sub}`, ':oldest': oldest, ':pending': 'pending', ':now': now },
         ScanIndexForward: false,
-        Limit: LIST_MAX,
+        Limit: max,
         ...(start ? { ExclusiveStartKey: start } : {}),
       }),
     );
-    for (const item of out.Items ?? []) if (found.length < LIST_MAX) found.push(rowOf(item)!);
+    for (const item of out.Items ?? []) if (found.length < max) found.push(rowOf(item)!);
     start = out.LastEvaluatedKey;
     if (!start) break;
   }
-  // Oldest first among the newest LIST_MAX, as before.
+  return found;
+}
+
+/** A user's approved requests that may not have been redeemed yet (young enough to be redeemable). */
+export function listApprovedRequests(sub: string, now: number): Promise<AuthRequest[]> {
+  // Redeemable until expires_at (a late ping extends that by minutes): older than the longest lifetime plus an hour,
+  // a row cannot be.
+  return userRequests(sub, now - (config().maxExpiresIn + 3600) * 1000, 'approved', 1000);
+}
+
+/** A user's pending, unexpired requests: the newest LIST_MAX, oldest first among them. */
+export async function listPendingRequests(sub: string, now: number): Promise<AuthRequest[]> {
+  const found = await userRequests(sub, now - config().maxExpiresIn * 1000, 'pending', LIST_MAX, {
+    filter: 'expires_at > :now',
+    values: { ':now': now },
+  });
   return found.reverse();
 }
 
