@@ -116,7 +116,7 @@ export interface CibaServerProps {
    * to the state machine's trace for workflow tasks. Each role then also gets `xray:PutTraceSegments` and
    * `xray:PutTelemetryRecords` (on Resource "*": X-Ray has no resource-level permissions for them). X-Ray bills the
    * traces recorded and retrieved (docs/operations.md, "Compliance checks and tracing"). `false` leaves the functions
-   * untraced (a function's own `functionProps.tracing` still wins); the state machine's tracing is not affected.
+   * untraced (a function's own `functionProps.tracing` still wins) and the state machines too.
    * @default true
    */
   readonly tracing?: boolean;
@@ -729,7 +729,7 @@ export class CibaServer extends Construct {
         stateMachineType: StateMachineType.STANDARD,
         definitionBody: DefinitionBody.fromFile(workflow.path),
         definitionSubstitutions: substitutions,
-        tracingEnabled: true,
+        tracingEnabled: props.tracing ?? true,
         // Errors only, and never execution data: inputs/outputs carry binding messages and client ids.
         logs: { destination: stateMachineLogs, level: LogLevel.ERROR, includeExecutionData: false },
       });

@@ -14,7 +14,7 @@
 import { CfnResource, Stack, Validations } from 'aws-cdk-lib';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import type { Function as LambdaFunction } from 'aws-cdk-lib/aws-lambda';
-import { StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
+import { type CfnStateMachine, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { AwsSolutionsChecks, ServerlessChecks } from 'cdk-nag';
 import type { NagPack, NagPackProps } from 'cdk-nag';
 // How cdk-nag itself names a wildcard resource in an IAM5 finding id (`Resource::<flattened ARN>`), so that an ARN
@@ -80,8 +80,7 @@ const REASONS = {
   synchronous: (caller: string) =>
     `Invoked synchronously by ${caller}: the caller receives the error; a dead-letter queue only applies to ` +
     'asynchronous invocations.',
-  tracingOff:
-    'X-Ray active tracing turned off by the operator (CibaServer tracing: false, or this function’s functionProps).',
+  tracingOff: 'X-Ray tracing turned off by the operator (CibaServer tracing: false, or this function’s functionProps).',
 } as const;
 
 /** Why an SNS subscriber's failed events go nowhere (Lambda dead-letter queue, on-failure destination, SNS redrive). */
@@ -131,6 +130,12 @@ export function acknowledgeNagFindings(server: NagCheckedServer, facts: NagFacts
   for (const sm of server.node.findAll().filter((c): c is StateMachine => c instanceof StateMachine)) {
     acknowledge(sm, 'AwsSolutions-SF1', REASONS.stateMachineLogs);
     acknowledge(sm.role, 'AwsSolutions-IAM5[Resource::*]', REASONS.stateMachineWildcard);
+    const cfn = sm.node.defaultChild as CfnStateMachine;
+    const tracing = Stack.of(sm).resolve(cfn.tracingConfiguration) as { enabled?: boolean } | undefined;
+    if (!tracing?.enabled) {
+      acknowledge(sm, 'AwsSolutions-SF2', REASONS.tracingOff);
+      acknowledge(sm, 'Serverless-StepFunctionStateMachineXray', REASONS.tracingOff);
+    }
   }
 
   // Push endpoints: acknowledged on the server for whichever role holds them (enrol, channel, remove, dispatch).

@@ -198,8 +198,10 @@ describe('X-Ray active tracing (the `tracing` prop)', () => {
     }
   });
 
-  it('tracing: false leaves every function without a tracing config and its role without X-Ray actions', () => {
+  it('tracing: false leaves every function and state machine untraced, and no role with X-Ray actions', () => {
     const s = stacks.Untraced!;
+    for (const [id, sm] of resourcesOf(s.json, 'AWS::StepFunctions::StateMachine'))
+      assert.deepEqual(sm.Properties.TracingConfiguration, { Enabled: false }, id);
     const fns = resourcesOf(s.json, 'AWS::Lambda::Function');
     assert.equal(fns.length, FUNCTION_NAMES.length);
     for (const [id, fn] of fns) assert.equal(fn.Properties.TracingConfig, undefined, id);
