@@ -10,7 +10,6 @@
 // lies inside a request's start/end) is computed too, as a cross-check.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { startLocalStack, type AwsCall, type LocalStack, type RequestLogEntry } from '../../local/stack.ts';
 import { setAwsCallObserver } from '../../functions/adapters/aws.ts';
@@ -157,20 +156,11 @@ export async function runInProcess(opts: {
     },
   });
   const untrack = trackCleanup(() => stack.close());
-  const awsPort = Number(new URL(process.env.AWS_ENDPOINT_URL_SFN ?? 'http://127.0.0.1:0').port);
   const onRequestStart = (message: unknown) => {
     if (!recording) return;
-    const { request, socket } = message as { request: IncomingMessage; socket: Socket };
-    const sns =
-      !request.headers['x-amz-target'] &&
-      String(request.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded');
-    const ctx: Ctx | undefined =
-      socket.localPort === port
-        ? { kind: 'api', calls: [] }
-        : socket.localPort === awsPort
-          ? { kind: sns ? 'sns' : 'aws', calls: [] }
-          : undefined;
-    if (!ctx) return;
+    const { socket } = message as { socket: Socket };
+    if (socket.localPort !== port) return;
+    const ctx: Ctx = { kind: 'api', calls: [] };
     contexts.push(ctx);
     als.enterWith(ctx);
   };

@@ -1,5 +1,4 @@
 // Abuse limits: fixed-window counters and each user's open prompts (functions/core/rate-limit.ts).
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { db, isConditionFailure, key, table, updateIf } from './table.ts';
 
@@ -90,17 +89,15 @@ export async function claimUserGate(c: GateClaim): Promise<true | GateState> {
           ...(c.cap > 0 ? { ':exp': c.expiresAt, ':cap': c.cap } : {}),
           ...(c.login !== undefined ? { ':login': c.login } : {}),
         },
-        // DynamoDB returns the item with the refusal (one round trip less); a local engine may not.
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
     return true;
   } catch (e) {
     if (!isConditionFailure(e)) throw e;
-    const returned = (e as { Item?: Record<string, AttributeValue> }).Item;
-    const item = returned
-      ? gateFromWire(returned)
-      : (await db().send(new GetCommand({ TableName: table(), Key: key.gate(c.sub), ConsistentRead: true }))).Item;
+    // Refused (rare): read the gate to say why.
+    const { Item: item } = await db().send(
+      new GetCommand({ TableName: table(), Key: key.gate(c.sub), ConsistentRead: true }),
+    );
     return {
       exists: item !== undefined,
       disabled: item?.disabled === true,
@@ -109,19 +106,6 @@ export async function claimUserGate(c: GateClaim): Promise<true | GateState> {
       open: (item?.open as Record<string, number> | undefined) ?? {},
     };
   }
-}
-
-/** The gate attributes as DynamoDB returns them with a refused write (wire format: the document client leaves it so). */
-function gateFromWire(item: Record<string, AttributeValue>): Record<string, unknown> {
-  const numbers = (m: AttributeValue | undefined) =>
-    Object.fromEntries(Object.entries(m?.M ?? {}).map(([k, v]) => [k, Number(v.N)]));
-  return {
-    pk: item.pk?.S,
-    ...(item.disabled?.BOOL ? { disabled: true } : {}),
-    logins: new Set(item.logins?.SS ?? []),
-    rate: numbers(item.rate),
-    open: numbers(item.open),
-  };
 }
 
 /** Gives back a claim: the count in its window and its open entry. */

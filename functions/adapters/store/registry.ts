@@ -54,9 +54,7 @@ export function loginNames(user: User): string[] {
 
 /** Store a user profile and its login names (sub, email, phone); a login name belongs to one user only. */
 export async function putUser(user: User): Promise<void> {
-  const logins = [user.sub, user.email, user.phone_number, ...Object.values(user.identifiers ?? {})].filter(
-    (v): v is string => !!v,
-  );
+  const logins = loginNames(user);
   for (const login of logins) {
     try {
       await db().send(
@@ -75,7 +73,7 @@ export async function putUser(user: User): Promise<void> {
     }
   }
   await db().send(new PutCommand({ TableName: table(), Item: { ...key.user(user.sub), ...user } }));
-  await writeUserGate(user.sub, loginNames(user), user.disabled === true);
+  await writeUserGate(user.sub, logins, user.disabled === true);
 }
 
 export async function findSubByLogin(hint: string): Promise<string | undefined> {
