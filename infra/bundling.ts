@@ -12,23 +12,37 @@
 //   (25–40 ms here), `node:process` and `node:crypto` add more. A CommonJS bundle `require`s built-ins, which runs no
 //   getter, and a module reached only through `await import()` (SES, Secrets Manager, …) is evaluated, built-ins
 //   included, only when first used. CommonJS output needs no `createRequire` banner either.
+// - The SDK's default credential chain is replaced: see LAMBDA_ALIASES.
 // - Source maps: see LAMBDA_NODE_OPTIONS.
 import { type BundlingOptions, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { BuildOptions } from 'esbuild';
+import { fileURLToPath } from 'node:url';
 
 /**
- * NODE_OPTIONS of every function (the construct sets it in each function's environment; test/infra/bundling.test.ts
- * checks they agree). `--enable-source-maps` makes the stacks in the logs point at our TypeScript instead of minified
- * code. It costs at every cold start, since Node reads and parses the bundle's `.map` as it loads the bundle: measured
- * here 15–25 ms for a function with the SDK (maps of 0.6–1.4 MB), about 4 ms for discovery (`npm run bench`, section
- * 4, column "no maps"). Kept, because readable stacks are what makes a logged error actionable, and the choice moves no
- * function across the 60 ms budget: those loading the DynamoDB client at cold start are over it either way, the others
- * under it either way. `sourcesContent` is off: a stack needs names and lines, not our sources; it halves the `.map`
- * files (a smaller asset to fetch at a cold start) and made no measurable difference at load. Having both would take
- * mapping a logged stack on demand (node:module's SourceMap over the shipped `.map`, when an error is logged) and then
- * dropping this flag.
+ * NODE_OPTIONS of every function: none (the construct sets NODE_OPTIONS only when this is not empty;
+ * test/infra/bundling.test.ts checks they agree). Logged stacks still point at our TypeScript: the logger maps a stack's
+ * frames through the `.map` beside the bundle when it logs an error (functions/runtime/stack-map.ts). Node's
+ * `--enable-source-maps` would do it for every stack but reads and decodes the whole map at every cold start: measured
+ * here 15–25 ms for a function with the SDK (maps of 0.5–1 MB), about 4 ms for discovery (`npm run bench`, section 4,
+ * column "maps at load"). `sourcesContent` is off: a stack needs names and lines, not our sources; it halves the `.map`
+ * files (a smaller asset to fetch at a cold start).
  */
-export const LAMBDA_NODE_OPTIONS = '--enable-source-maps';
+export const LAMBDA_NODE_OPTIONS: string = '';
+
+/** What the bench loads each bundle with beside LAMBDA_NODE_OPTIONS, for comparison: Node mapping stacks itself. */
+export const SOURCE_MAPS_AT_LOAD = '--enable-source-maps';
+
+/**
+ * Module replacements in every bundle (esbuild `alias`): the SDK's default credential chain, of which a Lambda function
+ * only ever uses the environment, becomes functions/runtime/lambda-credentials.ts (130 KB less to parse at each cold
+ * start; the token function's cold load 70 → 56 ms here). Absolute paths, so the bundle does not depend on esbuild's
+ * working directory.
+ */
+export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
+  '@aws-sdk/credential-provider-node': fileURLToPath(
+    new URL('../functions/runtime/lambda-credentials.ts', import.meta.url),
+  ),
+};
 
 /** The cold module load every function should stay under, as `npm run bench` measures it on the machine it runs on. */
 export const COLD_IMPORT_BUDGET_MS = 60;
@@ -49,7 +63,10 @@ export function lambdaBundling(inject?: readonly string[]): BundlingOptions {
     bundleAwsSDK: true,
     externalModules: [],
     // device-app-assets.ts reads import.meta.url only where the app was not injected (the local stack, unbundled).
-    esbuildArgs: { '--log-override': 'empty-import-meta=silent' },
+    esbuildArgs: {
+      '--log-override': 'empty-import-meta=silent',
+      ...Object.fromEntries(Object.entries(LAMBDA_ALIASES).map(([from, to]) => [`--alias:${from}`, to])),
+    },
     ...(inject?.length ? { inject: [...inject] } : {}),
   };
 }
@@ -75,7 +92,12 @@ export function esbuildOptions(bundling: BundlingOptions = lambdaBundling()): Bu
   const unknown = Object.keys(bundling).filter((k) => !known.has(k));
   if (unknown.length) throw new Error(`esbuildOptions: no translation for bundling option(s) ${unknown.join(', ')}`);
   const logOverride: Record<string, 'silent' | 'verbose' | 'debug' | 'info' | 'warning' | 'error'> = {};
+  const alias: Record<string, string> = {};
   for (const [key, value] of Object.entries(bundling.esbuildArgs ?? {})) {
+    if (key.startsWith('--alias:') && typeof value === 'string') {
+      alias[key.slice('--alias:'.length)] = value;
+      continue;
+    }
     const m = key === '--log-override' && typeof value === 'string' ? /^([\w-]+)=(\w+)$/.exec(value) : null;
     if (!m) throw new Error(`esbuildOptions: no translation for esbuild argument ${key}`);
     logOverride[m[1]!] = m[2] as (typeof logOverride)[string];
@@ -93,5 +115,6 @@ export function esbuildOptions(bundling: BundlingOptions = lambdaBundling()): Bu
     ...(bundling.banner ? { banner: { js: bundling.banner } } : {}),
     ...(bundling.inject ? { inject: bundling.inject } : {}),
     logOverride,
+    ...(Object.keys(alias).length ? { alias } : {}),
   };
 }

@@ -637,7 +637,7 @@ export class CibaServer extends Construct {
       // The Server dimension of the functions' own metrics (functions/runtime/metrics.ts): one series per CibaServer.
       CIBA_SERVER_NAME: this.serverName,
       ...tunables,
-      NODE_OPTIONS: LAMBDA_NODE_OPTIONS,
+      ...(LAMBDA_NODE_OPTIONS ? { NODE_OPTIONS: LAMBDA_NODE_OPTIONS } : {}),
     };
     const lockFile = path.join(REPO_ROOT, 'package-lock.json');
     // A subscriber's event is only worth processing while the delivery attempt that published it is still waiting.

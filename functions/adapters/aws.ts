@@ -87,10 +87,13 @@ function setUp<C>(client: C, service: string): C {
 }
 
 /**
- * Like awsClient, for an SDK package loaded only on first use: `load` is `() => import('@aws-sdk/client-…')`, written
- * out where it is used, so that esbuild bundles the package but evaluates it (and the Node built-ins it needs) only
- * when the getter is first called. For clients that some invocations of a function never need, so that its cold start
- * does not pay for them (docs/operations.md, "Cold starts"). Mark the call `/* @__PURE__ *\/` so that a bundle that
+ * Like awsClient, for an SDK package loaded only on first use: `load` is `() => import('./sdk/<client>.ts')` (a module
+ * re-exporting only the client and commands used, so the bundle keeps only those; a dynamic import of the package
+ * itself keeps all of it), written out where it is used, so that esbuild bundles it but evaluates it (and the Node
+ * built-ins it needs) only when the getter is first called. For clients that some invocations of a function never
+ * need, so that its cold start does not pay for them (docs/operations.md, "Cold starts"). Never for a package a
+ * function also uses at once (DynamoDB): esbuild wraps everything a dynamic import reaches, and a wrapped package keeps
+ * all its commands, in every function that bundles that import. Mark the call `/* @__PURE__ *\/` so that a bundle that
  * never uses the getter leaves the package out. The getter gives the package (for its commands) and the client, made
  * by awsClient.
  */

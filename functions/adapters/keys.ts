@@ -14,6 +14,7 @@ import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SigningAlgorithmSpec } from '@aws-sdk/client-kms';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   calculateJwkThumbprint,
   createLocalJWKSet,
@@ -23,14 +24,15 @@ import {
   type JWTVerifyGetKey,
 } from 'jose';
 import { lazyAwsClient } from './aws.ts';
+import { db, isConditionFailure, table } from './store/table.ts';
 import { config } from '../config.ts';
-import { sha256 } from '../core/crypto.ts';
+import { derToJose, sha256 } from '../core/crypto.ts';
 import type { SigningAlg } from '../core/model.ts';
 
 // Loaded on first use (a cold start that signs nothing and reads no public key does not pay for the KMS client).
 const kms = /* @__PURE__ */ lazyAwsClient(
   'KMS',
-  () => import('@aws-sdk/client-kms'),
+  () => import('./sdk/kms.ts'),
   (mod) => new mod.KMSClient({}),
 );
 
@@ -110,13 +112,11 @@ const generateKeyPairAsync = promisify(generateNodeKeyPair);
  * item and never unseal anything. Each call is one function instance's view (the server uses one per process).
  */
 export function sealedKeySource(): KeySource {
-  // Loaded only in this mode, so the other sources' functions do not load the table or the sealer for their keys.
+  // The table is imported statically: a dynamic import of anything that reaches the DynamoDB client would make esbuild
+  // wrap that client for lazy evaluation, and a wrapped package keeps all its commands (infra/bundling.ts). The sealer
+  // is loaded only in this mode.
   const deps = async () => {
-    const [{ db, table, isConditionFailure }, { GetCommand, PutCommand }, sealer] = await Promise.all([
-      import('./store/table.ts'),
-      import('@aws-sdk/lib-dynamodb'),
-      import('./sealer.ts'),
-    ]);
+    const sealer = await import('./sealer.ts');
     return { db, table, isConditionFailure, GetCommand, PutCommand, sealer };
   };
   const read = async (): Promise<SigningKeysItem | undefined> => {
@@ -218,21 +218,6 @@ const KMS_ALG: Record<SigningAlg, SigningAlgorithmSpec> = {
   PS256: 'RSASSA_PSS_SHA_256',
   ES256: 'ECDSA_SHA_256',
 };
-
-/** KMS returns ECDSA signatures DER-encoded; JWS wants the fixed-size R||S form (RFC 7518 §3.4). */
-export function derToJose(der: Uint8Array, size = 32): Buffer {
-  const buf = Buffer.from(der);
-  let offset = 2 + (buf[1]! & 0x80 ? buf[1]! & 0x7f : 0);
-  const read = () => {
-    if (buf[offset] !== 0x02) throw new Error('invalid DER signature');
-    const len = buf[offset + 1]!;
-    let int = buf.subarray(offset + 2, offset + 2 + len);
-    offset += 2 + len;
-    while (int.length > size && int[0] === 0) int = int.subarray(1);
-    return Buffer.concat([Buffer.alloc(size - int.length), int]);
-  };
-  return Buffer.concat([read(), read()]);
-}
 
 function kmsSource(rsaKeyId: string, ecKeyId: string): KeySource {
   let loaded: Promise<PublicKey[]> | undefined;

@@ -21,12 +21,12 @@ import {
 // pays only for the channels its users have; see docs/operations.md, "Cold starts".
 const sns = /* @__PURE__ */ lazyAwsClient(
   'SNS',
-  () => import('@aws-sdk/client-sns'),
+  () => import('./sdk/sns.ts'),
   (mod) => new mod.SNSClient({}),
 );
 const secrets = /* @__PURE__ */ lazyAwsClient(
   'SecretsManager',
-  () => import('@aws-sdk/client-secrets-manager'),
+  () => import('./sdk/secrets-manager.ts'),
   (mod) => new mod.SecretsManagerClient({}),
 );
 let webPushLibrary: Promise<typeof import('web-push')> | undefined;
@@ -205,7 +205,7 @@ export function sendSms(phoneNumber: string, text: string): Promise<SendResult> 
 
 const ses = /* @__PURE__ */ lazyAwsClient(
   'SESv2',
-  () => import('@aws-sdk/client-sesv2'),
+  () => import('./sdk/sesv2.ts'),
   (mod) => new mod.SESv2Client({}),
 );
 

@@ -10,7 +10,7 @@ import { config } from '../config.ts';
 // Loaded on first use: most devices use Web Push or no channel, so most cold starts never make an endpoint.
 const sns = /* @__PURE__ */ lazyAwsClient(
   'SNS',
-  () => import('@aws-sdk/client-sns'),
+  () => import('./sdk/sns.ts'),
   (mod) => new mod.SNSClient({}),
 );
 

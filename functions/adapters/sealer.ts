@@ -55,10 +55,10 @@ function fileSource(file: string): KeySource {
 
 function kmsSource(keyId: string, encryptionContext: KmsContext): KeySource {
   // Loaded only where sealing is used, so other functions do not pay for the KMS client at cold start.
-  type Kms = typeof import('@aws-sdk/client-kms');
+  type Kms = typeof import('./sdk/kms.ts');
   let sdk: Promise<{ mod: Kms; client: () => InstanceType<Kms['KMSClient']> }> | undefined;
   const kms = () =>
-    (sdk ??= import('@aws-sdk/client-kms').then((mod) => ({
+    (sdk ??= import('./sdk/kms.ts').then((mod) => ({
       mod,
       client: awsClient('KMS', () => new mod.KMSClient({})),
     })));

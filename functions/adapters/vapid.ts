@@ -13,15 +13,14 @@ import {
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { lazyAwsClient } from './aws.ts';
-import { derToJose } from './keys.ts';
 import { config } from '../config.ts';
-import { sha256 } from '../core/crypto.ts';
+import { derToJose, sha256 } from '../core/crypto.ts';
 import { VAPID_SUBJECT } from '../core/user-notification.ts';
 
 // Loaded on first use: the dispatcher needs it only for Web Push, device-config once per container.
 const kms = /* @__PURE__ */ lazyAwsClient(
   'KMS',
-  () => import('@aws-sdk/client-kms'),
+  () => import('./sdk/kms.ts'),
   (mod) => new mod.KMSClient({}),
 );
 

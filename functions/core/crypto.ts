@@ -63,3 +63,18 @@ export function halfHash(value: string, alg: string): string {
   const digest = createHash(`sha${bits}`).update(value).digest();
   return digest.subarray(0, digest.length / 2).toString('base64url');
 }
+
+/** KMS returns ECDSA signatures DER-encoded; JWS wants the fixed-size R||S form (RFC 7518 §3.4). */
+export function derToJose(der: Uint8Array, size = 32): Buffer {
+  const buf = Buffer.from(der);
+  let offset = 2 + (buf[1]! & 0x80 ? buf[1]! & 0x7f : 0);
+  const read = () => {
+    if (buf[offset] !== 0x02) throw new Error('invalid DER signature');
+    const len = buf[offset + 1]!;
+    let int = buf.subarray(offset + 2, offset + 2 + len);
+    offset += 2 + len;
+    while (int.length > size && int[0] === 0) int = int.subarray(1);
+    return Buffer.concat([Buffer.alloc(size - int.length), int]);
+  };
+  return Buffer.concat([read(), read()]);
+}

@@ -2,6 +2,7 @@
 // client ids, subs, error codes. Never an auth_req_id, token, secret, user code, task token or notification token.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { readSetting } from '../settings.ts';
+import { mapStackLine } from './stack-map.ts';
 
 /** Fields every line of one invocation carries (the Lambda request id and the function), set by lambdaHandler. */
 const invocation = new AsyncLocalStorage<Record<string, unknown>>();
@@ -46,7 +47,7 @@ export function errorFields(e: unknown): Record<string, unknown> {
     return {
       error: e.name,
       ...(e.name === 'OAuthError' ? { description: e.message } : {}),
-      stack: e.stack?.split('\n').slice(1, 4).join(' | '),
+      stack: e.stack?.split('\n').slice(1, 4).map(mapStackLine).join(' | '),
     };
   return { error: typeof e };
 }

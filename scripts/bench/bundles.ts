@@ -10,7 +10,13 @@ import { build } from 'esbuild';
 import { DEVICE_APP_FUNCTION } from '../../device-app/bundle.ts';
 import { deviceAppInjectFile } from '../../device-app/build.ts';
 import { ROUTES, TOPIC_SUBSCRIBERS, WORKFLOW_FUNCTIONS } from '../../functions/routes.ts';
-import { COLD_IMPORT_BUDGET_MS, esbuildOptions, LAMBDA_NODE_OPTIONS, lambdaBundling } from '../../infra/bundling.ts';
+import {
+  COLD_IMPORT_BUDGET_MS,
+  esbuildOptions,
+  LAMBDA_NODE_OPTIONS,
+  lambdaBundling,
+  SOURCE_MAPS_AT_LOAD,
+} from '../../infra/bundling.ts';
 import { trackChild } from './child.ts';
 import { median } from './report.ts';
 
@@ -63,8 +69,8 @@ export type BundleResult = {
   importMs: number[];
   /** The CPU time (user + system, all threads) of that load. */
   importCpuMs: number[];
-  /** Same as importMs, without NODE_OPTIONS (no --enable-source-maps). */
-  importMsNoMaps: number[];
+  /** Same as importMs, with Node decoding the source map at load (--enable-source-maps), for comparison. */
+  importMsMapsAtLoad: number[];
   /** Process start to handler loaded (performance.now() after the load), as deployed. */
   readyMs: number[];
   /** The AWS SDK packages bundled into it (`@aws-sdk/client-*` and `lib-*`; with their shared code). */
@@ -101,14 +107,18 @@ export async function buildBundles(projectDir: string, outDir: string): Promise<
       const pkg = packageOf(input);
       if (pkg) sdkPackages.add(pkg);
     }
-    // Eager: imported statically from outside the package somewhere in the bundle; else only by `await import()`.
-    const eager = new Set<string>();
-    for (const [file, input] of Object.entries(out.metafile.inputs)) {
-      for (const i of input.imports) {
-        const pkg = packageOf(i.path);
-        if (pkg && pkg !== packageOf(file) && i.kind !== 'dynamic-import') eager.add(pkg);
-      }
+    // Eager: reached from the handler through static imports only; else only behind an `await import()`.
+    const reached = new Set<string>();
+    const entry = Object.keys(out.metafile.inputs).find((f) => f.endsWith(`functions/handlers/${name}.ts`));
+    const queue = entry ? [entry] : [];
+    while (queue.length) {
+      const file = queue.pop()!;
+      if (reached.has(file)) continue;
+      reached.add(file);
+      for (const i of out.metafile.inputs[file]?.imports ?? [])
+        if (i.kind !== 'dynamic-import' && !i.external) queue.push(i.path);
     }
+    const eager = new Set([...reached].map(packageOf).filter((p): p is string => p !== undefined));
     // Left outside: Node built-ins, and optional requires esbuild cannot resolve inside try/catch (e.g.
     // `supports-color` of `debug`, pulled in by web-push), which fail at run time and are caught.
     const externals = [
@@ -124,7 +134,7 @@ export async function buildBundles(projectDir: string, outDir: string): Promise<
       mapBytes,
       importMs: [],
       importCpuMs: [],
-      importMsNoMaps: [],
+      importMsMapsAtLoad: [],
       readyMs: [],
       sdkPackages: [...sdkPackages].sort(),
       lazySdkPackages: [...sdkPackages].filter((p) => !eager.has(p)).sort(),
@@ -198,7 +208,7 @@ export async function measureColdImports(results: BundleResult[], runs: number, 
       r.importMs.push(deployed.importMs);
       r.importCpuMs.push(deployed.cpuMs);
       r.readyMs.push(deployed.readyMs);
-      if (nodeOptions) r.importMsNoMaps.push((await loadOnce(r.file, '')).importMs);
+      r.importMsMapsAtLoad.push((await loadOnce(r.file, `${nodeOptions} ${SOURCE_MAPS_AT_LOAD}`.trim())).importMs);
     }
   }
 }

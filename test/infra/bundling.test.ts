@@ -1,8 +1,9 @@
 // How the functions are bundled (infra/bundling.ts): the AWS SDK inside each bundle (tree-shaken, minified) rather than
 // left to the Lambda runtime's copy, CommonJS output, and the construct using exactly these options for every function.
-// Then two real bundles, built the way `npm run bench` and CDK build them, are loaded in a fresh Node process: they
-// load without node_modules, and the one whose SDK client is loaded on first use (jwks: KMS) evaluates no SDK client
-// (no `node:http`/`node:https`) until it is called. Nothing here measures time: `npm run bench` (section 4) does.
+// Then real bundles, built the way `npm run bench` and CDK build them, are loaded in a fresh Node process: they load
+// without node_modules, the one whose SDK client is loaded on first use (device-config: KMS) evaluates no SDK client
+// (no `node:http`/`node:https`) until it is called, and a logged stack points at our sources. No function bundles the
+// DynamoDB client whole. Nothing here measures time: `npm run bench` (section 4) does.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { build } from 'esbuild';
-import { esbuildOptions, LAMBDA_NODE_OPTIONS, lambdaBundling } from '../../infra/bundling.ts';
+import { esbuildOptions, LAMBDA_ALIASES, LAMBDA_NODE_OPTIONS, lambdaBundling } from '../../infra/bundling.ts';
 import { FUNCTION_NAMES, ROOT, type Synth, defaultStack, resourcesOf } from './support.ts';
 
 /** The esbuild command line CDK made for a function (kept by its asset staging; bundling itself is skipped here). */
@@ -71,10 +72,19 @@ describe('CibaStack: every function is bundled with these options', () => {
     }
   });
 
-  it(`every function runs with NODE_OPTIONS=${LAMBDA_NODE_OPTIONS} (what the bench measures with)`, () => {
+  it(`every function runs with NODE_OPTIONS=${LAMBDA_NODE_OPTIONS || '(none)'} (what the bench measures with)`, () => {
     const fns = resourcesOf(s.json, 'AWS::Lambda::Function');
     assert.equal(fns.length, FUNCTION_NAMES.length);
-    for (const [id, fn] of fns) assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, LAMBDA_NODE_OPTIONS, id);
+    for (const [id, fn] of fns)
+      assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS ?? '', LAMBDA_NODE_OPTIONS, id);
+  });
+
+  it("every function's bundle has the SDK's default credential chain replaced (functions/runtime/lambda-credentials.ts)", () => {
+    for (const name of FUNCTION_NAMES) {
+      const command = esbuildCommand(s, name);
+      for (const [from, to] of Object.entries(LAMBDA_ALIASES))
+        assert.ok(command.includes(`'--alias:${from}=${to}'`), name);
+    }
   });
 });
 
@@ -84,19 +94,29 @@ describe('real bundles load on their own', () => {
   // As in /var/task: no package.json says "module", so index.js is CommonJS.
   writeFileSync(path.join(dir, 'package.json'), '{"type":"commonjs"}\n');
 
-  /** Builds one function; answers its file and what it left outside the bundle other than Node built-ins. */
-  async function bundle(name: string): Promise<{ file: string; external: string[] }> {
+  /**
+   * Builds one function (or another entry); answers its file, what it left outside the bundle other than Node
+   * built-ins, and the source files it holds.
+   */
+  async function bundle(
+    name: string,
+    entry = path.join(ROOT, 'functions', 'handlers', `${name}.ts`),
+  ): Promise<{ file: string; external: string[]; inputs: string[] }> {
     const file = path.join(dir, name, 'index.js');
     const out = await build({
       ...esbuildOptions(lambdaBundling()),
       absWorkingDir: ROOT,
-      entryPoints: [path.join(ROOT, 'functions', 'handlers', `${name}.ts`)],
+      entryPoints: [entry],
       outfile: file,
       logLevel: 'error',
       metafile: true,
     });
     const imports = Object.values(out.metafile.outputs).flatMap((o) => o.imports);
-    return { file, external: imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path) };
+    return {
+      file,
+      external: imports.filter((i) => i.external && !isBuiltin(i.path)).map((i) => i.path),
+      inputs: Object.keys(out.metafile.inputs),
+    };
   }
 
   // Loads the bundle as the Lambda runtime does (require), reports which network modules are loaded, then optionally
@@ -105,7 +125,7 @@ describe('real bundles load on their own', () => {
     const loaded = () => ['http', 'https'].filter((m) => process.moduleLoadList.includes('NativeModule ' + m));
     const mod = require(process.argv[1]);
     const out = { handler: typeof mod.handler, atLoad: loaded() };
-    const event = { version: '2.0', rawPath: '/jwks', headers: {}, requestContext: { http: { method: 'GET', path: '/jwks' } } };
+    const event = { version: '2.0', rawPath: '/device/config', headers: {}, requestContext: { http: { method: 'GET', path: '/device/config' } } };
     (process.argv[2] === 'invoke' ? mod.handler(event, { awsRequestId: 'test', functionName: 'test' }) : Promise.resolve())
       .then((r) => console.log(JSON.stringify({ ...out, status: r?.statusCode, afterCall: loaded() })));
   `;
@@ -127,6 +147,7 @@ describe('real bundles load on their own', () => {
         KMS_RSA_KEY_ID: 'rsa',
         KMS_EC_KEY_ID: 'ec',
         KMS_SEAL_KEY_ID: 'seal',
+        CIBA_VAPID_KMS_KEY_ID: 'vapid',
         LOG_LEVEL: 'error',
       },
     });
@@ -138,8 +159,8 @@ describe('real bundles load on their own', () => {
     };
   };
 
-  it('jwks: loads with no SDK client evaluated; the bundled KMS client is loaded and used on the first call', async () => {
-    const { file, external } = await bundle('jwks');
+  it('device-config: loads with no SDK client evaluated; the bundled KMS client is loaded and used on the first call', async () => {
+    const { file, external } = await bundle('device-config');
     assert.deepEqual(external, []);
     const r = await probe(file, true);
     assert.equal(r.handler, 'function');
@@ -149,11 +170,68 @@ describe('real bundles load on their own', () => {
     assert.ok(r.afterCall?.includes('http'), JSON.stringify(r));
   });
 
-  it('token: loads with its eagerly used DynamoDB client bundled', async () => {
-    const { file, external } = await bundle('token');
+  it('token: loads with its eagerly used DynamoDB client bundled, without the default credential chain', async () => {
+    const { file, external, inputs } = await bundle('token');
     assert.deepEqual(external, []);
+    assert.ok(inputs.some((i) => i.endsWith('functions/runtime/lambda-credentials.ts')));
+    for (const gone of [
+      'credential-provider-node/',
+      'credential-provider-sso/',
+      'credential-provider-ini/',
+      'nested-clients/',
+    ])
+      assert.ok(!inputs.some((i) => i.includes(gone)), `${gone} is not bundled`);
     const r = await probe(file, false);
     assert.equal(r.handler, 'function');
     assert.ok(r.atLoad.includes('https'), 'the DynamoDB client (and its HTTPS handler) is loaded at cold start');
+  });
+
+  it('a logged stack points at the TypeScript source through the .map beside the bundle, without --enable-source-maps', async () => {
+    const fixture = path.join(dir, 'stack-fixture.ts');
+    // Line 4 throws (column 9): the logged stack must say so, though the bundle is one minified line.
+    writeFileSync(
+      fixture,
+      [
+        `import { errorFields } from ${JSON.stringify(path.join(ROOT, 'functions', 'runtime', 'log.ts'))};`,
+        'export function fail(): never {',
+        '  // the next line throws',
+        "  throw new TypeError('boom');",
+        '}',
+        'try { fail(); } catch (e) { console.log(JSON.stringify(errorFields(e))); }',
+        '',
+      ].join('\n'),
+    );
+    const { file } = await bundle('stack-fixture', fixture);
+    const { stdout } = await promisify(execFile)(process.execPath, [file], {
+      cwd: dir,
+      env: { PATH: process.env.PATH ?? '', NODE_OPTIONS: LAMBDA_NODE_OPTIONS },
+    });
+    const fields = JSON.parse(stdout.trim()) as { error: string; stack: string };
+    assert.equal(fields.error, 'TypeError');
+    assert.match(fields.stack, /stack-fixture\.ts:4:9\b/, fields.stack);
+    assert.doesNotMatch(fields.stack, /index\.js:/, 'no frame left in the bundle');
+  });
+
+  it('no function bundles the DynamoDB client whole (a dynamic import reaching it would: docs/operations.md)', async () => {
+    // esbuild evaluates a module reached through `await import()` lazily, wrapping it and everything it imports; a
+    // wrapped package index keeps every command (and the aggregated client), so one such import anywhere in a
+    // function's graph would put all of DynamoDB's 57 commands and their schemas back into its cold start.
+    const out = await build({
+      ...esbuildOptions(lambdaBundling()),
+      absWorkingDir: ROOT,
+      entryPoints: FUNCTION_NAMES.map((name) => path.join(ROOT, 'functions', 'handlers', `${name}.ts`)),
+      outdir: path.join(dir, 'all'),
+      write: false,
+      logLevel: 'error',
+      metafile: true,
+    });
+    const outputs = Object.values(out.metafile.outputs).filter((o) => o.entryPoint);
+    assert.equal(outputs.length, FUNCTION_NAMES.length);
+    for (const o of outputs) {
+      const kept = (file: string) =>
+        (o.inputs[`node_modules/@aws-sdk/client-dynamodb/dist-es/${file}`]?.bytesInOutput ?? 0) > 0;
+      assert.ok(!kept('DynamoDB.js'), `${o.entryPoint}: the aggregated DynamoDB client is bundled`);
+      assert.ok(!kept('commands/ListTablesCommand.js'), `${o.entryPoint}: every DynamoDB command is bundled`);
+    }
   });
 });

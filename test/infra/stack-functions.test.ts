@@ -55,7 +55,7 @@ describe('CibaStack: functions', () => {
       // Nothing is in a VPC: the deliver function POSTs to client endpoints on the internet.
       assert.equal(fn.Properties.VpcConfig, undefined, id);
       assert.equal(fn.Properties.Handler, 'index.handler', id);
-      assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS, LAMBDA_NODE_OPTIONS, id);
+      assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS ?? '', LAMBDA_NODE_OPTIONS, id);
       assert.equal(fn.Properties.Environment.Variables.KEYS_SOURCE, 'kms', id);
     }
   });

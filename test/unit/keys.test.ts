@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, sign, verify } from 'node:crypto';
-import { derToJose } from '../../functions/adapters/keys.ts';
+import { derToJose } from '../../functions/core/crypto.ts';
 
 test('RFC 7518 §3.4 DER ECDSA signatures become 64-byte R||S that verify as JWS ES256', () => {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });

@@ -1,5 +1,5 @@
 // Whole-table reads for the operator's commands only (the admin CLI's lists); never on a request path.
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { db, strip, table } from './table.ts';
 
 /** Every item whose partition key starts with `prefix` and whose sort key is `sk`, stripped of the table's keys. */
@@ -47,6 +47,5 @@ export async function scanKeys(
 
 /** Deletes items by their keys (operator commands). */
 export async function deleteKeys(keys: readonly { pk: string; sk: string }[]): Promise<void> {
-  const { DeleteCommand } = await import('@aws-sdk/lib-dynamodb');
   for (const k of keys) await db().send(new DeleteCommand({ TableName: table(), Key: k }));
 }
