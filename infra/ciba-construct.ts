@@ -22,7 +22,7 @@ import type { ThrottleSettings } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import type { ICertificate } from 'aws-cdk-lib/aws-certificatemanager';
 import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { ManagedPolicy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Alias, Key, KeySpec, KeyUsage } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -266,24 +266,32 @@ export const SIGNING_KEYS_CONTEXT = { purpose: 'ciba-signing-keys' } as const;
 /** Partition key of the sealed signing keys' one table item (functions/adapters/keys.ts SIGNING_KEYS_ITEM). */
 export const SIGNING_KEYS_PARTITION = 'SIGNINGKEYS';
 
+type AslState = { Resource?: string; Parameters?: { FunctionName?: string }; TimeoutSeconds?: number };
+
 /**
- * How long the workflow waits for a delivery callback: the TimeoutSeconds of the waitForTaskToken tasks in
- * statemachines/*.asl.json that invoke a delivery-topic publisher (enqueue-delivery). After it that attempt is
- * dead (the workflow retries with a new task token), so a subscriber event older than this is only a duplicate POST.
+ * A workflow's Deliver tasks: the waitForTaskToken tasks in its statemachines/*.asl.json that invoke a delivery-topic
+ * publisher (enqueue-delivery).
  */
-function deliveryCallbackTimeout(): Duration {
-  type AslState = { Resource?: string; Parameters?: { FunctionName?: string }; TimeoutSeconds?: number };
-  const states = WORKFLOWS.flatMap((w) =>
-    Object.values((JSON.parse(readFileSync(w.path, 'utf8')) as { States: Record<string, AslState> }).States),
+function deliveryTasks(workflow: Workflow): AslState[] {
+  const states = Object.values(
+    (JSON.parse(readFileSync(workflow.path, 'utf8')) as { States: Record<string, AslState> }).States,
   );
   const publishers = new Set(
     WORKFLOW_FUNCTIONS.filter((wf) => wf.access.publishDelivery).map((wf) => `\${${pascal(wf.name)}FunctionArn}`),
   );
-  const tasks = states.filter(
+  return states.filter(
     (st) =>
       st.Resource?.endsWith(':lambda:invoke.waitForTaskToken') && publishers.has(st.Parameters?.FunctionName ?? ''),
   );
-  const seconds = tasks.map((st) => st.TimeoutSeconds);
+}
+
+/**
+ * How long the workflow waits for a delivery callback: the TimeoutSeconds of the Deliver tasks (deliveryTasks). After
+ * it that attempt is dead (the workflow retries with a new task token), so a subscriber event older than this is only
+ * a duplicate POST.
+ */
+function deliveryCallbackTimeout(): Duration {
+  const seconds = WORKFLOWS.flatMap(deliveryTasks).map((st) => st.TimeoutSeconds);
   if (seconds.length === 0 || seconds.some((t) => typeof t !== 'number')) {
     throw new Error('statemachines: a task waiting on a delivery callback needs a fixed TimeoutSeconds');
   }
@@ -466,6 +474,13 @@ export class CibaServer extends Construct {
   readonly functions: Readonly<Record<CibaFunctionName, NodejsFunction>>;
   /** Alarms, their topic (`monitoring.alarmTopic`) and the dashboard. */
   readonly monitoring: CibaMonitoring;
+  /**
+   * What the admin CLI needs against this server (`npm run admin -- <resource> <verb> --stack <name>`, docs/admin.md,
+   * "Permissions"), and nothing more: the table, sealing client_secret_jwt secrets, deleting push endpoints, cancelling
+   * a request's wait, the dead-letter queue and redriving a delivery, and reading the stack's outputs. Attached to
+   * nothing: attach it to the role (or user) operators use. CibaStack outputs its ARN as `OperatorPolicyArn`.
+   */
+  readonly operatorPolicy: ManagedPolicy;
 
   constructor(scope: Construct, id: string, props: CibaServerProps = {}) {
     super(scope, id);
@@ -797,10 +812,56 @@ export class CibaServer extends Construct {
       alarmNamePrefix: baseName,
     });
 
+    // ---- Operator policy: the admin CLI's code paths (functions/admin/*.ts, scripts/admin.ts), nothing more --------
+    // The commands use the functions' own store adapters, so the table grant is the functions' readwrite one. No
+    // signing key: no command signs (a redriven push delivery re-mints its tokens in the deliver function).
+    const redrivableExecutions = WORKFLOWS.filter((w) => deliveryTasks(w).length > 0).map((w) =>
+      Stack.of(this).formatArn({
+        service: 'states',
+        resource: 'execution',
+        resourceName: `${machineNames[w.name]}:*`,
+        arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+      }),
+    );
+    this.operatorPolicy = new ManagedPolicy(this, 'OperatorPolicy', {
+      description: `CIBA admin CLI (npm run admin -- ... --stack) on ${baseName}: attach to the operators' role`,
+      statements: [
+        // Sealing: `clients add` / `seed load` seal client_secret_jwt secrets (never open them). Push endpoints:
+        // `devices remove` / `users remove` delete a removed device's SNS endpoint.
+        ...this.statementsFor(
+          { table: 'readwrite', sealing: 'seal', pushEndpoints: 'delete' },
+          tableResources,
+          keyArns,
+          pushPlatforms,
+          notify,
+        ),
+        // The lists and `users remove` scan the table (functions/adapters/store/scan.ts): no function may.
+        new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [this.table.tableArn] }),
+        // `requests cancel` resumes the waiting execution with the denial (workflow.ts sendDecision: never a failure).
+        new PolicyStatement({
+          actions: ['states:SendTaskSuccess'],
+          resources: Object.values(this.stateMachineArns),
+        }),
+        // `dead-letters redrive`: only executions with a Deliver state are dead-lettered, named by their request id.
+        new PolicyStatement({
+          actions: ['states:DescribeExecution', 'states:RedriveExecution'],
+          resources: redrivableExecutions,
+        }),
+        // `dead-letters list | redrive` (functions/adapters/dead-letters.ts); the queue is SQS-managed encrypted.
+        new PolicyStatement({
+          actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage'],
+          resources: [this.deliveryDeadLetterQueue.queueArn],
+        }),
+        // `--stack <name>` reads this stack's outputs (scripts/admin.ts connectToStack).
+        new PolicyStatement({ actions: ['cloudformation:DescribeStacks'], resources: [Stack.of(this).stackId] }),
+      ],
+    });
+
     // ---- cdk-nag: the findings that do not apply, each with its reason (infra/nag.ts) ------------------------
     acknowledgeNagFindings(this, {
       smsPublishers: notify.sms ? specs.filter((sp) => sp.access.notifyUsers).map((sp) => sp.name) : [],
       pushEndpointArns: pushPlatforms.map(([, arn]) => platformEndpointsArn(arn)),
+      redrivableExecutionArns: redrivableExecutions,
     });
   }
 

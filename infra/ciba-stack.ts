@@ -118,6 +118,11 @@ export class CibaStack extends Stack {
       value: this.server.deliveryDeadLetterQueue.queueUrl,
       description: 'Ping/push notifications the client never accepted: npm run admin -- dead-letters list | redrive',
     });
+    new CfnOutput(this, 'OperatorPolicyArn', {
+      value: this.server.operatorPolicy.managedPolicyArn,
+      description:
+        "What npm run admin -- ... --stack needs (docs/admin.md, Permissions): attach it to the operators' role",
+    });
     new CfnOutput(this, 'AlarmTopicArn', {
       value: this.server.monitoring.alarmTopic.topicArn,
       description: 'Every CIBA alarm notifies this topic (ALARM and OK): subscribe ops to it',

@@ -38,6 +38,8 @@ export interface NagFacts {
   readonly smsPublishers: readonly string[];
   /** `…:endpoint/<PLATFORM>/<application>/*` of each configured push platform application (`pushPlatforms`). */
   readonly pushEndpointArns: readonly string[];
+  /** `…:execution:<state machine>:*` of each workflow whose deliveries the operator policy may redrive. */
+  readonly redrivableExecutionArns: readonly string[];
 }
 
 /** The parts of a CibaServer the acknowledgments are attached to (a CibaServer satisfies this). */
@@ -45,6 +47,8 @@ export interface NagCheckedServer extends IConstruct {
   readonly api: IConstruct;
   readonly deliveryDeadLetterQueue: IConstruct;
   readonly functions: Readonly<Record<string, LambdaFunction>>;
+  /** The admin CLI's managed policy (attached to nothing). */
+  readonly operatorPolicy: IConstruct;
 }
 
 // ---- Reasons ----------------------------------------------------------------------------------------------------
@@ -77,6 +81,11 @@ const REASONS = {
   pushEndpoints: (endpoints: string) =>
     `SNS mobile push endpoints of one configured platform application (${endpoints}): SNS makes one endpoint per ` +
     'device at enrolment, under an ARN not known in advance; the wildcard is bounded to this application’s endpoints.',
+  redrivableExecutions: (executions: string) =>
+    'The admin CLI’s dead-letters redrive describes and redrives the execution of a dead-lettered delivery ' +
+    `(${executions}): an execution is named by its request id when the request is made, so its ARN is not known in ` +
+    'advance; the wildcard is bounded to the executions of this state machine, and the policy is attached to nothing ' +
+    '(operators attach it to their own role).',
   synchronous: (caller: string) =>
     `Invoked synchronously by ${caller}: the caller receives the error; a dead-letter queue only applies to ` +
     'asynchronous invocations.',
@@ -142,6 +151,15 @@ export function acknowledgeNagFindings(server: NagCheckedServer, facts: NagFacts
   for (const arn of facts.pushEndpointArns) {
     const endpoints = nagResourceName(server, arn);
     acknowledge(server, `AwsSolutions-IAM5[Resource::${endpoints}]`, REASONS.pushEndpoints(endpoints));
+  }
+
+  for (const arn of facts.redrivableExecutionArns) {
+    const executions = nagResourceName(server, arn);
+    acknowledge(
+      server.operatorPolicy,
+      `AwsSolutions-IAM5[Resource::${executions}]`,
+      REASONS.redrivableExecutions(executions),
+    );
   }
 
   const routeFunctions = new Set(ROUTES.map((r) => r.name));

@@ -74,6 +74,7 @@ describe('CibaStack: HTTP API', () => {
       'DeviceTopicArn',
       'DeliveryTopicArn',
       'DeliveryDeadLetterQueueUrl',
+      'OperatorPolicyArn',
     ])
       s.template.hasOutput(name, {});
     assert.deepEqual(s.json.Outputs.DeliveryTopicArn.Value, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
@@ -85,7 +86,7 @@ describe('CibaStack: HTTP API', () => {
       'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'],
     });
     // Plus AlarmTopicArn and DashboardUrl (monitoring).
-    assert.equal(Object.keys(s.json.Outputs).length, 11);
+    assert.equal(Object.keys(s.json.Outputs).length, 12);
     assert.deepEqual(s.json.Outputs.DiscoveryUrl.Value, {
       'Fn::Join': [
         '',

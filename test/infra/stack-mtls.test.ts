@@ -131,7 +131,7 @@ describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
       );
     assert.equal(c.json.Outputs.MtlsBaseUrl.Value, 'https://mtls.example.com');
     assert.deepEqual(c.json.Outputs.MtlsDomainTarget.Value, { 'Fn::GetAtt': [domainId, 'RegionalDomainName'] });
-    assert.equal(Object.keys(c.json.Outputs).length, 13);
+    assert.equal(Object.keys(c.json.Outputs).length, 14);
 
     const versioned = synth({}, 'MtlsContextVersion', { ...MTLS_CONTEXT, mtlsTruststoreVersion: 'abc123' });
     const [[, vDomain]] = resourcesOf(versioned.json, 'AWS::ApiGatewayV2::DomainName') as [[string, Json]];

@@ -179,13 +179,25 @@ export const STAR_RESOURCE_ACTIONS = new Set([
 ]);
 export const isAccountRoot = (principal: Json): boolean => JSON.stringify(principal?.AWS ?? '').endsWith(':root"]]}');
 
-/** Every policy document in the template, with where it came from. */
+/**
+ * Every policy document in the template that grants the stack's own principals something (roles' policies, key and
+ * resource policies), with where it came from. A managed policy attached to nothing grants the stack nothing: the
+ * operator policy (CibaServer.operatorPolicy, for the people who run the admin CLI) is specified on its own, in
+ * test/infra/operator-policy.test.ts.
+ */
 export function allPolicyDocuments(
   json: Json,
 ): { where: string; kind: 'identity' | 'key' | 'resource'; statements: Statement[] }[] {
   const docs: { where: string; kind: 'identity' | 'key' | 'resource'; statements: Statement[] }[] = [];
-  for (const [id, r] of Object.entries(json.Resources as Record<string, Json>)) {
+  const resources = Object.entries(json.Resources as Record<string, Json>);
+  const attachedToNothing = (id: string, p: Json): boolean =>
+    !p.Roles &&
+    !p.Users &&
+    !p.Groups &&
+    !resources.some(([, r]) => JSON.stringify(r.Properties?.ManagedPolicyArns ?? []).includes(JSON.stringify(id)));
+  for (const [id, r] of resources) {
     const p = r.Properties ?? {};
+    if (r.Type === 'AWS::IAM::ManagedPolicy' && attachedToNothing(id, p)) continue;
     if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
       docs.push({ where: id, kind: 'identity', statements: p.PolicyDocument.Statement.map(normalize) });
     if (r.Type === 'AWS::IAM::Role')
