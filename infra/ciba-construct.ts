@@ -470,6 +470,11 @@ export class CibaServer extends Construct {
   readonly mtlsDomain?: DomainName;
   /** `https://<mtls.domainName>`: the `mtls_endpoint_aliases` base URL (CIBA_MTLS_BASE_URL), when `mtls` is set. */
   readonly mtlsBaseUrl?: string;
+  /**
+   * The server settings given to every function (environment name → value; only those set, and CIBA_MTLS_BASE_URL with
+   * `mtls`): CibaStack outputs them as `ServerSettings`, so the admin CLI applies the deployed values with `--stack`.
+   */
+  readonly serverSettings: Readonly<Record<string, string>>;
   /** Every Lambda function by its route-table name (`token`, `bc-authorize`, `notify-device`, `deliver`, …). */
   readonly functions: Readonly<Record<CibaFunctionName, NodejsFunction>>;
   /** Alarms, their topic (`monitoring.alarmTopic`) and the dashboard. */
@@ -534,6 +539,7 @@ export class CibaServer extends Construct {
     }
     if (mtls) tunables.CIBA_MTLS_BASE_URL = `https://${mtls.domainName}`;
     this.mtlsBaseUrl = tunables.CIBA_MTLS_BASE_URL;
+    this.serverSettings = { ...tunables };
 
     // ---- Data -------------------------------------------------------------------------------------------
     this.table = new Table(this, 'Table', {

@@ -118,6 +118,10 @@ export class CibaStack extends Stack {
       value: this.server.deliveryDeadLetterQueue.queueUrl,
       description: 'Ping/push notifications the client never accepted: npm run admin -- dead-letters list | redrive',
     });
+    new CfnOutput(this, 'ServerSettings', {
+      value: this.toJsonString(this.server.serverSettings),
+      description: 'The server settings the functions run with (JSON); npm run admin -- ... --stack applies them',
+    });
     new CfnOutput(this, 'OperatorPolicyArn', {
       value: this.server.operatorPolicy.managedPolicyArn,
       description:

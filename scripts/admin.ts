@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { readStateFile, STATE_FILE } from '../local/state-file.ts';
 import type { AwsCall } from '../functions/adapters/aws.ts';
+import { SETTINGS, type Setting } from '../functions/settings.ts';
 
 type Flags = {
   json: boolean;
@@ -671,6 +672,9 @@ async function connectToStack(stackName: string): Promise<void> {
   for (const needed of ['TableName', 'IssuerUrl', 'SealingKeyId']) {
     if (!outputs[needed]) throw new AdminError(`the stack ${stackName} has no ${needed} output: is it a CIBA stack?`);
   }
+  // The settings the deployed functions run with (the mTLS base URL, device cap, code lifetime, request lifetimes…),
+  // so a command decides as the server does. Only operator settings; anything else in the output is ignored.
+  Object.assign(process.env, deployedSettings(stackName, outputs.ServerSettings));
   Object.assign(process.env, {
     ISSUER: outputs.IssuerUrl,
     TABLE_NAME: outputs.TableName,
@@ -686,6 +690,27 @@ async function connectToStack(stackName: string): Promise<void> {
     LOG_LEVEL: 'warn',
     CIBA_METRICS: 'off',
   });
+}
+
+/** The `ServerSettings` output (JSON: environment name → value) as environment entries of operator settings. */
+function deployedSettings(stackName: string, output: string | undefined): Record<string, string> {
+  if (!output) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(output);
+  } catch {
+    throw new AdminError(`the stack ${stackName} has a ServerSettings output that is not JSON`);
+  }
+  const known = new Set(
+    Object.values(SETTINGS as Record<string, Setting>)
+      .filter((s) => s.scope === 'operator')
+      .map((s) => s.env),
+  );
+  return Object.fromEntries(
+    Object.entries(typeof parsed === 'object' && parsed !== null ? parsed : {}).filter(
+      (e): e is [string, string] => known.has(e[0]) && typeof e[1] === 'string',
+    ),
+  );
 }
 
 // ---- a deployed table named directly (`seed load --table … --issuer …`, as `npm run seed` always did) ------------

@@ -167,6 +167,8 @@ test('--stack: a deployed stack found through its CloudFormation outputs (only t
     IssuerUrl: state.issuer,
     SealingKeyId: 'arn:aws:kms:local:000000000000:key/x',
     DeliveryDeadLetterQueueUrl: state.env.DELIVERY_DLQ_URL!,
+    // The deployed functions' settings: applied by the CLI (operator settings only; the other entry is ignored).
+    ServerSettings: JSON.stringify({ CIBA_ENROLMENT_CODE_TTL: '120', TABLE_NAME: 'not-this-one' }),
   };
   const requests: string[] = [];
   cfn = createServer((req, res) => {
@@ -219,6 +221,11 @@ test('--stack: a deployed stack found through its CloudFormation outputs (only t
     body: JSON.stringify({ grant_types: [CIBA_GRANT], scope: 'openid' }),
   });
   assert.equal(res.status, 201, 'the deployed path wrote to the same table the server reads');
+  // A code lives as long as the deployed setting says (120 s, not the default 600 s).
+  const code = await admin(['devices', 'code', 'alice', '--json', '--stack', 'CibaProd'], env);
+  assert.equal(code.status, 0, code.stderr);
+  const lifetime = (code.json() as { expires_at: number }).expires_at - Math.floor(Date.now() / 1000);
+  assert.ok(lifetime > 100 && lifetime <= 120, `code lifetime ${lifetime} s`);
   // The dead-letter queue comes from the DeliveryDeadLetterQueueUrl output.
   const deadLetters = await admin(['dead-letters', 'list', '--json', '--stack', 'CibaProd'], env);
   assert.equal(deadLetters.status, 0, deadLetters.stderr);

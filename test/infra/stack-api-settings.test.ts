@@ -75,8 +75,11 @@ describe('CibaStack: HTTP API', () => {
       'DeliveryTopicArn',
       'DeliveryDeadLetterQueueUrl',
       'OperatorPolicyArn',
+      'ServerSettings',
     ])
       s.template.hasOutput(name, {});
+    // No settings given: the functions run with the defaults, and the admin CLI applies none (scripts/admin.ts).
+    assert.equal(s.json.Outputs.ServerSettings.Value, '{}');
     assert.deepEqual(s.json.Outputs.DeliveryTopicArn.Value, { Ref: logicalId(s.stack, s.stack.server.deliveryTopic) });
     assert.deepEqual(s.json.Outputs.DeliveryDeadLetterQueueUrl.Value, {
       Ref: logicalId(s.stack, s.stack.server.deliveryDeadLetterQueue),
@@ -86,7 +89,7 @@ describe('CibaStack: HTTP API', () => {
       'Fn::GetAtt': [logicalId(s.stack, s.stack.server.sealingKey), 'Arn'],
     });
     // Plus AlarmTopicArn and DashboardUrl (monitoring).
-    assert.equal(Object.keys(s.json.Outputs).length, 12);
+    assert.equal(Object.keys(s.json.Outputs).length, 13);
     assert.deepEqual(s.json.Outputs.DiscoveryUrl.Value, {
       'Fn::Join': [
         '',

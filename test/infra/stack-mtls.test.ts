@@ -131,7 +131,9 @@ describe('CibaServer: mutual TLS (RFC 8705) custom domain', () => {
       );
     assert.equal(c.json.Outputs.MtlsBaseUrl.Value, 'https://mtls.example.com');
     assert.deepEqual(c.json.Outputs.MtlsDomainTarget.Value, { 'Fn::GetAtt': [domainId, 'RegionalDomainName'] });
-    assert.equal(Object.keys(c.json.Outputs).length, 14);
+    assert.equal(Object.keys(c.json.Outputs).length, 15);
+    // The admin CLI's --stack gets the mTLS base URL from the settings output (mTLS clients can then be added).
+    assert.equal(JSON.parse(c.json.Outputs.ServerSettings.Value).CIBA_MTLS_BASE_URL, 'https://mtls.example.com');
 
     const versioned = synth({}, 'MtlsContextVersion', { ...MTLS_CONTEXT, mtlsTruststoreVersion: 'abc123' });
     const [[, vDomain]] = resourcesOf(versioned.json, 'AWS::ApiGatewayV2::DomainName') as [[string, Json]];
