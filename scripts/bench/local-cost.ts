@@ -13,19 +13,41 @@
 //       what reached the page cache as dirty pages), and the data dir's growth per request over the whole run.
 //
 // Also runnable alone: node scripts/bench/local-cost.ts [--pending 0,1000,10000] [--requests 300] [--users 1000]
-//                      [--concurrency 8] [--polls 500] [--lists 300] [--json <file>]
+//                      [--concurrency 8] [--polls 500] [--lists 300] [--json <file>] [--cpu-prof <dir>]
+// --cpu-prof writes <dir>/pending-<n>.cpuprofile: the child's CPU profile over each level's measured window only
+// (an inspector session started and stopped over IPC; setup and filling are left out). Profiling adds CPU: the
+// figures of a profiled run are not comparable with others.
 // As the server child: node --expose-gc scripts/bench/local-cost.ts --serve <local/start.ts arguments>
-import { mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 
 type MemoryReply = { type: 'memory'; heapUsed: number; rss: number; external: number; arrayBuffers: number };
+type ProfileMessage = { type: 'profile'; action: 'start' } | { type: 'profile'; action: 'stop'; file: string };
 
-// ---- the server child: local/start.ts plus a memory probe over IPC ----------------------------------------------
+// ---- the server child: local/start.ts plus a memory probe and a CPU profiler over IPC --------------------------
 if (process.argv[2] === '--serve') {
+  let profiler: import('node:inspector/promises').Session | undefined;
+  process.on('message', async (m: unknown) => {
+    if ((m as { type?: string } | null)?.type !== 'profile') return;
+    const message = m as ProfileMessage;
+    if (message.action === 'start') {
+      const { Session } = await import('node:inspector/promises');
+      profiler = new Session();
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    } else if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      await writeFile(message.file, JSON.stringify(profile));
+      profiler.disconnect();
+      profiler = undefined;
+    }
+    process.send?.({ type: 'profile', action: message.action });
+  });
   process.on('message', (m: unknown) => {
     if ((m as { type?: string } | null)?.type !== 'memory') return;
     const gc = (globalThis as { gc?: () => void }).gc;
@@ -96,6 +118,8 @@ export type LocalCostOptions = {
   polls: number;
   lists: number;
   progress: (line: string) => void;
+  /** Write each level's CPU profile of the child to this directory (see the header comment). */
+  cpuProfDir?: string;
 };
 
 export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult> {
@@ -205,6 +229,18 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
       child.on('message', onMessage);
       child.send({ type: 'memory' });
     });
+  const profile = (child: ChildProcess, message: ProfileMessage): Promise<void> =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no profile answer from the server child')), 30_000);
+      const onMessage = (m: unknown) => {
+        if ((m as { type?: string } | null)?.type !== 'profile') return;
+        clearTimeout(timer);
+        child.off('message', onMessage);
+        resolve();
+      };
+      child.on('message', onMessage);
+      child.send(message);
+    });
   const dirBytes = async (path: string): Promise<number> => {
     let total = 0;
     for (const entry of await readdir(path, { withFileTypes: true })) {
@@ -215,6 +251,7 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
     return total;
   };
 
+  if (o.cpuProfDir) await mkdir(o.cpuProfDir, { recursive: true });
   const levels: LocalCostLevel[] = [];
   let fillMs = 0;
   let tokenPoll: LocalCostResult['tokenPoll'] = { n: 0, failed: 0, p50: Number.NaN, p99: Number.NaN, max: Number.NaN };
@@ -240,6 +277,7 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
       );
       const pending = ids.length;
       const latencies: number[] = [];
+      if (o.cpuProfDir) await profile(server.child, { type: 'profile', action: 'start' });
       const w0 = processWriteBytes(server.pid);
       const c0 = cpu();
       const t0 = performance.now();
@@ -248,6 +286,11 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
       const wallS = (performance.now() - t0) / 1000;
       const cpuS = cpu() - c0;
       const w1 = processWriteBytes(server.pid);
+      if (o.cpuProfDir) {
+        const file = join(o.cpuProfDir, `pending-${pending}.cpuprofile`);
+        await profile(server.child, { type: 'profile', action: 'stop', file });
+        o.progress(`local cost: CPU profile in ${file}`);
+      }
       const s = summarize(latencies);
       levels.push({
         pending,
@@ -436,6 +479,7 @@ async function standalone(): Promise<void> {
       polls: { type: 'string', default: '500' },
       lists: { type: 'string', default: '300' },
       json: { type: 'string' },
+      'cpu-prof': { type: 'string' },
     },
   });
   const { cleanupAll, installCleanupHandlers, trackDir } = await import('./child.ts');
@@ -452,6 +496,7 @@ async function standalone(): Promise<void> {
       polls: Number(values.polls),
       lists: Number(values.lists),
       progress: (line) => process.stderr.write(`  … ${line}\n`),
+      ...(values['cpu-prof'] ? { cpuProfDir: resolve(values['cpu-prof']) } : {}),
     });
     console.log(await formatLocalCost(result));
     if (values.json) await writeFile(values.json, JSON.stringify(result, null, 2));
