@@ -259,8 +259,9 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
   let dataDirBytes = 0;
   try {
     const setupS = (performance.now() - began) / 1000;
-    // Warm-up (not measured; these requests stay pending and count).
-    await closedLoop(Math.min(50, o.requests), o.concurrency, () => bcAuthorize());
+    // Warm-up (not measured; these requests stay pending and count): as many as one level measures, so that the first
+    // level is not also measuring V8 still compiling the handlers (about 1 ms per request after only 50).
+    await closedLoop(o.requests, o.concurrency, () => bcAuthorize());
     await settle();
     for (const target of o.pendingLevels) {
       if (ids.length < target) {
@@ -397,7 +398,8 @@ export async function formatLocalCost(r: LocalCostResult): Promise<string> {
     `own server child: \`node --expose-gc scripts/bench/local-cost.ts --serve\` = local/start.ts (on-disk data dir, as
        \`npm start\`) plus a memory probe answering over IPC (full GC, then process.memoryUsage()). ${r.users} users with one
        device each; POST /bc-authorize (client_secret_basic, login_hint of user i mod ${r.users}) never decided
-       (CIBA_MAX_PENDING_PER_USER=0, expires_in 3600), so requests pile up as pending. At each level: idle rate over 2 s,
+       (CIBA_MAX_PENDING_PER_USER=0, expires_in 3600), so requests pile up as pending; as many warm-up requests as one level
+       measures come first (not measured, still pending). At each level: idle rate over 2 s,
        then the measured requests at c=${r.concurrency}; raw CPU = the child's utime+stime from the first request until it is
        idle again for 1 s (workflow, notify-device, dispatcher included) per request; CPU = raw minus the idle rate. heap = heapUsed after GC when
        the level is reached. write = /proc/<pid>/io write_bytes over the measured requests, per request (dirty pages:
