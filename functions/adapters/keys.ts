@@ -112,15 +112,11 @@ const generateKeyPairAsync = promisify(generateNodeKeyPair);
  * item and never unseal anything. Each call is one function instance's view (the server uses one per process).
  */
 export function sealedKeySource(): KeySource {
-  // The table is imported statically: a dynamic import of anything that reaches the DynamoDB client would make esbuild
-  // wrap that client for lazy evaluation, and a wrapped package keeps all its commands (infra/bundling.ts). The sealer
-  // is loaded only in this mode.
-  const deps = async () => {
-    const sealer = await import('./sealer.ts');
-    return { db, table, isConditionFailure, GetCommand, PutCommand, sealer };
-  };
+  // The sealer is loaded only in this mode. The table is imported statically: a dynamic import of anything that reaches
+  // the DynamoDB client would make esbuild wrap that client for lazy evaluation, and a wrapped package keeps all its
+  // commands (docs/operations.md, "Cold starts").
+  const loadSealer = () => import('./sealer.ts');
   const read = async (): Promise<SigningKeysItem | undefined> => {
-    const { db, table, GetCommand } = await deps();
     const out = await db().send(new GetCommand({ TableName: table(), Key: SIGNING_KEYS_ITEM, ConsistentRead: true }));
     return out.Item as SigningKeysItem | undefined;
   };
@@ -136,7 +132,7 @@ export function sealedKeySource(): KeySource {
   };
   // Makes both key pairs and stores them unless a key item exists; returns the item stored now (ours or the first).
   const create = async (): Promise<SigningKeysItem> => {
-    const { db, table, isConditionFailure, PutCommand, sealer } = await deps();
+    const sealer = await loadSealer();
     const [rsa, ec] = await Promise.all([
       generateKeyPairAsync('rsa', { modulusLength: 2048 }),
       generateKeyPairAsync('ec', { namedCurve: 'P-256' }),
@@ -169,7 +165,7 @@ export function sealedKeySource(): KeySource {
   };
   // Unseals the private keys and checks they are the published ones (a replaced public JWK would fail here).
   const open = async (item: SigningKeysItem) => {
-    const { sealer } = await deps();
+    const sealer = await loadSealer();
     const { keys } = JSON.parse(
       await sealer.unseal(item.sealed, sealer.sealContext.signingKeys(), sealer.SIGNING_KEYS_CONTEXT),
     ) as { keys: JWK[] };
