@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { sha256b64u } from '../../functions/core/crypto.ts';
 import { listen } from '../../local/http-server.ts';
 import { readStateFile } from '../../local/state-file.ts';
-import { basic, CIBA_GRANT, postForm, SECRET } from '../support/e2e.ts';
+import { basic, CIBA_GRANT, describeStacksXml, postForm, SECRET } from '../support/e2e.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const START = join(ROOT, 'local/start.ts');
@@ -178,16 +178,8 @@ test('--stack: a deployed stack found through its CloudFormation outputs (only t
     });
     req.on('end', () => {
       requests.push(body);
-      const members = Object.entries(outputs)
-        .map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`)
-        .join('');
       res.setHeader('content-type', 'text/xml');
-      res.end(
-        `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>` +
-          `<StackName>CibaProd</StackName><StackId>arn:aws:cloudformation:local:000000000000:stack/CibaProd/1</StackId>` +
-          `<CreationTime>2026-11-30T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>` +
-          `<Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult></DescribeStacksResponse>`,
-      );
+      res.end(describeStacksXml('CibaProd', 'local', outputs));
     });
   });
   const { port } = await listen(cfn, '127.0.0.1', 0);

@@ -15,7 +15,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { CfnManagedPolicy } from 'aws-cdk-lib/aws-iam';
-import { basic, CIBA_GRANT, postForm, SECRET, sleep, startWorld, type World } from '../support/e2e.ts';
+import {
+  basic,
+  CIBA_GRANT,
+  describeStacksXml,
+  postForm,
+  SECRET,
+  sleep,
+  startWorld,
+  type World,
+} from '../support/e2e.ts';
 import { NotificationReceiver } from '../support/receiver.ts';
 import { type Json, normalize, type Statement, synth } from '../infra/support.ts';
 import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../local/device-client.ts';
@@ -294,17 +303,7 @@ test('--stack: DescribeStacks, then clients add seals a client_secret_jwt secret
   const cfn: Server = stub((_target, body) => {
     asked.push({ service: 'CloudFormation', operation: new URLSearchParams(body).get('Action') ?? '?', body });
     const outputs = { TableName: state.tableName, IssuerUrl: state.issuer, SealingKeyId: sealingKeyArn };
-    const members = Object.entries(outputs)
-      .map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`)
-      .join('');
-    return {
-      type: 'text/xml',
-      body:
-        `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>` +
-        `<StackName>CibaProd</StackName><StackId>arn:aws:cloudformation:${state.region}:000000000000:stack/CibaProd/1</StackId>` +
-        `<CreationTime>2026-11-30T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>` +
-        `<Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult></DescribeStacksResponse>`,
-    };
+    return { type: 'text/xml', body: describeStacksXml('CibaProd', state.region, outputs) };
   });
   const kms: Server = stub((target, body) => {
     const operation = target?.replace(/^TrentService\./, '') ?? '?';

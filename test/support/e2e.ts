@@ -149,3 +149,19 @@ export async function postForm(
 export const basic = encodeBasic;
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * What CloudFormation answers to DescribeStacks (Query protocol, XML) for one stack with these outputs: the stand-in
+ * the `--stack` tests of the admin CLI point AWS_ENDPOINT_URL_CLOUDFORMATION at.
+ */
+export function describeStacksXml(stackName: string, region: string, outputs: Record<string, string>): string {
+  const members = Object.entries(outputs)
+    .map(([k, v]) => `<member><OutputKey>${k}</OutputKey><OutputValue>${v}</OutputValue></member>`)
+    .join('');
+  return (
+    `<DescribeStacksResponse xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"><DescribeStacksResult><Stacks><member>` +
+    `<StackName>${stackName}</StackName><StackId>arn:aws:cloudformation:${region}:000000000000:stack/${stackName}/1</StackId>` +
+    `<CreationTime>2026-11-30T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>` +
+    `<Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult></DescribeStacksResponse>`
+  );
+}
