@@ -217,30 +217,21 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
     await new Promise((r) => setTimeout(r, ms));
     return ((cpu() - c0) * 1000) / (ms / 1000);
   };
-  const memory = (child: ChildProcess): Promise<MemoryReply> =>
+  /** Sends the server child `message` over IPC and waits for its answer of the same type. */
+  const ask = <T>(child: ChildProcess, message: { type: string }): Promise<T> =>
     new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no memory answer from the server child')), 30_000);
+      const timer = setTimeout(() => reject(new Error(`no ${message.type} answer from the server child`)), 30_000);
       const onMessage = (m: unknown) => {
-        if ((m as { type?: string } | null)?.type !== 'memory') return;
+        if ((m as { type?: string } | null)?.type !== message.type) return;
         clearTimeout(timer);
         child.off('message', onMessage);
-        resolve(m as MemoryReply);
-      };
-      child.on('message', onMessage);
-      child.send({ type: 'memory' });
-    });
-  const profile = (child: ChildProcess, message: ProfileMessage): Promise<void> =>
-    new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no profile answer from the server child')), 30_000);
-      const onMessage = (m: unknown) => {
-        if ((m as { type?: string } | null)?.type !== 'profile') return;
-        clearTimeout(timer);
-        child.off('message', onMessage);
-        resolve();
+        resolve(m as T);
       };
       child.on('message', onMessage);
       child.send(message);
     });
+  const memory = (child: ChildProcess) => ask<MemoryReply>(child, { type: 'memory' });
+  const profile = (child: ChildProcess, message: ProfileMessage) => ask<unknown>(child, message);
   const dirBytes = async (path: string): Promise<number> => {
     let total = 0;
     for (const entry of await readdir(path, { withFileTypes: true })) {

@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import { sha256b64u } from '../../functions/core/crypto.ts';
 import { listen } from '../../local/http-server.ts';
 import { readStateFile } from '../../local/state-file.ts';
-import { basic, CIBA_GRANT, describeStacksXml, postForm, SECRET } from '../support/e2e.ts';
+import { basic, CIBA_GRANT, describeStacksXml, postForm, runNode, SECRET } from '../support/e2e.ts';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const START = join(ROOT, 'local/start.ts');
@@ -57,22 +57,8 @@ after(() => {
 });
 
 /** The admin CLI as `npm run admin` runs it, without blocking this process (servers of this test run in it). */
-function admin(args: string[], env: Record<string, string> = {}) {
-  return new Promise<{ status: number | null; stdout: string; stderr: string; json: () => unknown }>((resolve) => {
-    const child = spawn(process.execPath, [ADMIN, ...args], {
-      env: { ...process.env, CIBA_DATA_DIR: dataDir, PORT: '', ...env },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('close', (status) => resolve({ status, stdout, stderr, json: () => JSON.parse(stdout) as unknown }));
-  });
-}
+const admin = (args: string[], env: Record<string, string> = {}) =>
+  runNode([ADMIN, ...args], { ...process.env, CIBA_DATA_DIR: dataDir, PORT: '', ...env });
 
 test('clients add/list/show/remove; a typo in the file is named and nothing is added', async () => {
   const file = join(dir, 'client.json');

@@ -7,12 +7,21 @@
 // as a child process (asynchronously: the stack runs in this process) against the stack's data dir.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { basic, CIBA_GRANT, postForm, SECRET, sleep, startWorld, type World } from '../support/e2e.ts';
+import {
+  basic,
+  CIBA_GRANT,
+  type NodeRun,
+  postForm,
+  runNode,
+  SECRET,
+  sleep,
+  startWorld,
+  type World,
+} from '../support/e2e.ts';
 import { NotificationReceiver } from '../support/receiver.ts';
 import { getAuthRequest } from '../../functions/adapters/store.ts';
 import { db, key, table } from '../../functions/adapters/store/table.ts';
@@ -48,23 +57,11 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Run = { status: number | null; stdout: string; stderr: string };
+type Run = NodeRun;
 
 /** `npm run admin -- …` on this stack's data dir, without blocking this process (the stack runs in it). */
-function admin(args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ADMIN, ...args], {
-      env: { ...process.env, CIBA_DATA_DIR: join(dir, 'data'), PORT: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const admin = (args: string[]): Promise<Run> =>
+  runNode([ADMIN, ...args], { ...process.env, CIBA_DATA_DIR: join(dir, 'data'), PORT: '' });
 
 const audits = (r: Run) =>
   r.stderr

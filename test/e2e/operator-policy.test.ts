@@ -7,7 +7,6 @@
 // (DescribeStacks) and sealing a client_secret_jwt secret with KMS run in a child `clients add --stack`, against
 // loopback CloudFormation and KMS stand-ins that record what they are asked (the local stack seals with a key file).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -20,6 +19,7 @@ import {
   CIBA_GRANT,
   describeStacksXml,
   postForm,
+  runNode,
   SECRET,
   sleep,
   startWorld,
@@ -333,29 +333,18 @@ test('--stack: DescribeStacks, then clients add seals a client_secret_jwt secret
         scope: 'openid',
       }),
     );
-    const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn(process.execPath, [ADMIN, 'clients', 'add', file, '--json', '--stack', 'CibaProd'], {
-        env: {
-          ...process.env,
-          CIBA_DATA_DIR: join(dir, 'no-local-stack'),
-          PORT: '',
-          AWS_REGION: state.region,
-          AWS_ACCESS_KEY_ID: 'local',
-          AWS_SECRET_ACCESS_KEY: 'local',
-          AWS_ENDPOINT_URL_CLOUDFORMATION: `http://127.0.0.1:${cfnPort}`,
-          AWS_ENDPOINT_URL_KMS: `http://127.0.0.1:${kmsPort}`,
-          AWS_ENDPOINT_URL_DYNAMODB: state.dynamodbEndpoint,
-          // The "deployed" issuer is the local stack's http URL, which the settings accept in local mode only.
-          CIBA_LOCAL: 'true',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (d) => (stdout += d));
-      child.stderr.on('data', (d) => (stderr += d));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    const run = await runNode([ADMIN, 'clients', 'add', file, '--json', '--stack', 'CibaProd'], {
+      ...process.env,
+      CIBA_DATA_DIR: join(dir, 'no-local-stack'),
+      PORT: '',
+      AWS_REGION: state.region,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_CLOUDFORMATION: `http://127.0.0.1:${cfnPort}`,
+      AWS_ENDPOINT_URL_KMS: `http://127.0.0.1:${kmsPort}`,
+      AWS_ENDPOINT_URL_DYNAMODB: state.dynamodbEndpoint,
+      // The "deployed" issuer is the local stack's http URL, which the settings accept in local mode only.
+      CIBA_LOCAL: 'true',
     });
     assert.equal(run.status, 0, run.stderr);
     assert.deepEqual(JSON.parse(run.stdout), { clients: ['op-jwt-stack'] });

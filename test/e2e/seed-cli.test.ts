@@ -6,7 +6,7 @@
 // find them.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { runNode } from '../support/e2e.ts';
 import { createDecipheriv, randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -110,20 +110,13 @@ function awsEnv(): NodeJS.ProcessEnv {
 
 type Run = { code: number | null; stdout: string; stderr: string };
 
-function seed(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    // As `npm run seed -- <args>` runs it (npm sets npm_lifecycle_event, which names the command in errors).
-    const child = spawn(process.execPath, [ADMIN_CLI, 'seed', 'load', ...args], {
-      env: { ...env, npm_lifecycle_event: 'seed' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+/** As `npm run seed -- <args>` runs it (npm sets npm_lifecycle_event, which names the command in errors). */
+async function seed(args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  const { status, stdout, stderr } = await runNode([ADMIN_CLI, 'seed', 'load', ...args], {
+    ...env,
+    npm_lifecycle_event: 'seed',
   });
+  return { code: status, stdout, stderr };
 }
 
 const table = ['--table', TABLE_NAME, '--issuer', ISSUER];

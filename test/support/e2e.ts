@@ -1,5 +1,6 @@
 // End-to-end helpers: one local stack per test file (node --test runs each file in its own process), the RP side
 // through openid-client, the device side through the device API client.
+import { spawn } from 'node:child_process';
 import * as oidc from 'openid-client';
 import type { JWK } from 'jose';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
@@ -164,4 +165,23 @@ export function describeStacksXml(stackName: string, region: string, outputs: Re
     `<CreationTime>2026-11-30T00:00:00Z</CreationTime><StackStatus>CREATE_COMPLETE</StackStatus>` +
     `<Outputs>${members}</Outputs></member></Stacks></DescribeStacksResult></DescribeStacksResponse>`
   );
+}
+
+/** What a child Node process printed, and how it ended. */
+export type NodeRun = { status: number | null; stdout: string; stderr: string; json: () => unknown };
+
+/**
+ * `node <args>` in a child process (e.g. the admin CLI as `npm run admin` runs it), without blocking this process:
+ * the tests' servers run in it.
+ */
+export function runNode(args: string[], env: NodeJS.ProcessEnv): Promise<NodeRun> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr, json: () => JSON.parse(stdout) as unknown }));
+  });
 }
