@@ -83,6 +83,7 @@ export async function removeUser(sub: string): Promise<{ devices: number; refres
   // Their approvals not yet redeemed give no tokens (the token endpoint does not read the user).
   await store.withdrawApprovals(sub);
   const refreshTokens = await store.scanKeys('RT#', { attribute: 'sub', value: sub });
+  const firstRefreshTokens = await store.endFirstRefreshTokens(sub);
   const logins = await store.scanKeys('LOGIN#', { attribute: 'sub', value: sub });
   await store.deleteKeys([
     ...refreshTokens,
@@ -90,7 +91,7 @@ export async function removeUser(sub: string): Promise<{ devices: number; refres
     { pk: `USER#${sub}`, sk: 'PROFILE' },
     { pk: `USER#${sub}`, sk: 'GATE' },
   ]);
-  return { devices: devices.length, refreshTokens: refreshTokens.length };
+  return { devices: devices.length, refreshTokens: refreshTokens.length + firstRefreshTokens };
 }
 
 /** Pending, unexpired requests: of one user, or of everyone. */

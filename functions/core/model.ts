@@ -196,6 +196,20 @@ export type AuthRequest = {
    * late (a retried delivery), so the client is never told about tokens it can no longer get.
    */
   redeemable_until?: number;
+  // ---- the grant's first refresh token (poll and ping; docs/tokens.md, "Where refresh tokens live") ----
+  /** Set at creation when the client gets refresh tokens: their lifetime (s). An approval keeps the row that much longer. */
+  refresh_ttl_s?: number;
+  /**
+   * SHA-256 of the refresh token the redemption hands out: every counted poll writes a fresh one, and no poll is
+   * counted after the redemption, so the redeeming poll's stays (adapters/store/requests.ts countPoll).
+   */
+  refresh_token_hash?: string;
+  /** RFC 9449: the DPoP key the redemption bound the grant to, written the same way. */
+  refresh_jkt?: string;
+  /** When the last poll was counted (epoch ms); for a redeemed request, when its refresh token was issued. */
+  polled_at?: number;
+  /** When that refresh token was used (rotated, epoch ms): presented again, its grant is revoked. */
+  refresh_used_at?: number;
 };
 
 /** Public view of a pending request for the authentication device (device API, docs/device-api.md). */

@@ -2,8 +2,15 @@
 // what a refresh request gets for the token as stored. Pure; the token is consumed only after every check passed,
 // so a refused request (another client's token, a wider scope) neither uses it up nor revokes its family.
 import { tokenError, type OAuthError } from './errors.ts';
+import { randomId } from './crypto.ts';
+import type { AuthRequest } from './model.ts';
+import { isRedeemed } from './token-grant.ts';
+import { grantFromRequest } from './tokens.ts';
 
-/** A stored refresh token (its SHA-256 is the key). */
+/**
+ * A refresh token as stored: a row of its own keyed by its SHA-256 (every rotated token, and a push grant's first), or,
+ * for the first token of a grant redeemed at the token endpoint, fields of the request row (firstRefreshTokenRecord).
+ */
 export type RefreshTokenRecord = {
   client_id: string;
   sub: string;
@@ -52,4 +59,44 @@ export function decideRefresh(
     return { kind: 'error', error: tokenError('invalid_scope', 'scope exceeds the original grant') };
   }
   return { kind: 'use', scope: requested.join(' ') };
+}
+
+// ---- the first refresh token of a grant redeemed at the token endpoint (poll and ping) ----
+// It is `<request id>.<256 random bits>`, and its SHA-256 is written by the very poll that redeems (with the DPoP key),
+// so a redemption is one write (docs/tokens.md, "Where refresh tokens live"). Rotated tokens are opaque and stored on
+// their own; the dot tells the two apart.
+
+const FIRST_TOKEN = /^([A-Za-z0-9_-]{43})\.[A-Za-z0-9_-]{43}$/;
+
+/** A fresh candidate first refresh token for request `requestId` (handed out only if its poll redeems). */
+export const newFirstRefreshToken = (requestId: string): string => `${requestId}.${randomId(32)}`;
+
+/** The request id a first refresh token names, or undefined for any other string. */
+export const firstRefreshTokenRequest = (token: string): string | undefined => FIRST_TOKEN.exec(token)?.[1];
+
+/**
+ * The refresh token record a redeemed request holds (undefined: none, or not redeemed). Its family is the request id;
+ * it expires `refresh_ttl_s` after the redemption. `supportedAcr`: the server's acr values (as at redemption).
+ */
+export function firstRefreshTokenRecord(
+  req: AuthRequest,
+  supportedAcr?: readonly string[],
+): RefreshTokenRecord | undefined {
+  if (!isRedeemed(req) || !req.refresh_token_hash || req.refresh_ttl_s === undefined || req.polled_at === undefined)
+    return undefined;
+  const grant = grantFromRequest(req, supportedAcr);
+  return {
+    client_id: req.client_id,
+    sub: req.sub,
+    scope: grant.scope,
+    family: req.id,
+    ...(grant.authTime !== undefined ? { auth_time: grant.authTime } : {}),
+    ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
+    ...(grant.amr !== undefined ? { amr: grant.amr } : {}),
+    ...(req.refresh_jkt ? { jkt: req.refresh_jkt } : {}),
+    ...(grant.authorizationDetails ? { authorization_details: JSON.stringify(grant.authorizationDetails) } : {}),
+    ...(grant.resource ? { resource: grant.resource } : {}),
+    expires_at: req.polled_at + req.refresh_ttl_s * 1000,
+    ...(req.refresh_used_at !== undefined ? { used_at: req.refresh_used_at } : {}),
+  };
 }

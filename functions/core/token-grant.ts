@@ -20,6 +20,13 @@ export function redeemableUntil(req: AuthRequest): number {
 }
 
 /**
+ * Approved and redeemed at the token endpoint (poll and ping): a poll was counted after the approval. No poll is counted
+ * after that one (adapters/store/requests.ts countPoll), so the row keeps what the redemption wrote.
+ */
+export const isRedeemed = (req: AuthRequest): boolean =>
+  req.status === 'approved' && (req.polls ?? 0) > (req.decided_polls ?? Number.POSITIVE_INFINITY);
+
+/**
  * The answer to a poll that has just been counted on the request (`counted`: the row after the write that counted it,
  * adapters/store/requests.ts countPoll). An approved request is redeemed by the first poll counted after the approval,
  * and by no other: polls are counted one at a time, so exactly one poll sees `polls = decided_polls + 1`.

@@ -5,7 +5,7 @@ import type { BackchannelRequest } from '../core/backchannel-request.ts';
 import { randomId, sha256b64u } from '../core/crypto.ts';
 import type { DeliverySecrets } from '../core/notification.ts';
 import { seal, sealContext } from '../adapters/sealer.ts';
-import type { AuthRequest, Client } from '../core/model.ts';
+import { REFRESH_GRANT, type AuthRequest, type Client } from '../core/model.ts';
 import { createAuthRequest } from '../adapters/store.ts';
 import { startAuthWorkflow } from '../adapters/workflow.ts';
 import { admitUser, checkUserCode, Reservations, reserveClientQuota } from './rate-limit.ts';
@@ -102,6 +102,10 @@ async function admit(
     interval: cfg.pollInterval,
     next_poll_at: now,
     ...(deliverySecrets ? { delivery_secrets: deliverySecrets } : {}),
+    // The first refresh token of a grant redeemed at the token endpoint is kept on this row (docs/tokens.md).
+    ...(client.backchannel_token_delivery_mode !== 'push' && client.grant_types.includes(REFRESH_GRANT)
+      ? { refresh_ttl_s: cfg.refreshTokenTtl }
+      : {}),
   };
 }
 

@@ -21,7 +21,7 @@ import {
 } from '../core/notification.ts';
 import { METRICS, WORKFLOW_ERRORS } from '../names.ts';
 import { grantFromRequest } from '../core/tokens.ts';
-import { randomId, sha256b64u } from '../core/crypto.ts';
+import { randomId } from '../core/crypto.ts';
 import type { AuthorizationDetail, AuthRequest, Client } from '../core/model.ts';
 import { mintTokens } from './tokens.ts';
 import { emitMetrics } from '../runtime/metrics.ts';
@@ -234,7 +234,7 @@ async function replaceExpiredSet(
     return JSON.parse(await unseal(current.push_tokens, context)) as PushTokenSet;
   }
   if (previous.refresh_token) {
-    const record = await store.getRefreshToken(sha256b64u(previous.refresh_token));
+    const record = await store.getRefreshToken(previous.refresh_token);
     if (record) await store.revokeFamily(record.family, record.expires_at);
   }
   log.info('expired push tokens replaced after a redrive', { requestId: req.id, clientId: req.client_id });

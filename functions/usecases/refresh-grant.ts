@@ -1,7 +1,6 @@
 // The refresh_token grant (RFC 6749 §6): the rule is core/refresh-grant.ts (decideRefresh); this reads the token,
 // applies the rule, and only then consumes it (a conditional write: exactly one use wins; a lost race is reuse).
 // A DPoP-bound grant is refreshed only with a proof of its key (core/dpop.ts dpopBinding).
-import { sha256b64u } from '../core/crypto.ts';
 import { tokenError } from '../core/errors.ts';
 import { REFRESH_GRANT, type AuthorizationDetail } from '../core/model.ts';
 import type { Params } from '../core/params.ts';
@@ -20,14 +19,13 @@ const REUSED = 'refresh_token is invalid, expired or already used';
 /** `proof`: the request's checked DPoP proof (RFC 9449), if it carried one. */
 export async function refreshGrant(params: Params, presented: Presented, proof?: DPoPProof): Promise<TokenSet> {
   const token = params.get('refresh_token');
-  const hash = token ? sha256b64u(token) : undefined;
   const { client, record } = await authenticateForGrant(
     presented,
     REFRESH_GRANT,
-    hash ? store.getRefreshToken(hash) : Promise.resolve(undefined),
+    token ? store.getRefreshToken(token) : Promise.resolve(undefined),
   );
   const binding = certificateBinding(client, presented.certificate);
-  if (!hash) throw tokenError('invalid_request', 'refresh_token is required');
+  if (!token) throw tokenError('invalid_request', 'refresh_token is required');
   const now = Date.now();
   const decision = decideRefresh(record, client.client_id, params.get('scope'), now);
   if (decision.kind === 'error') {
@@ -44,7 +42,7 @@ export async function refreshGrant(params: Params, presented: Presented, proof?:
   if (user.disabled) throw tokenError('invalid_grant', 'the end-user is disabled');
   // RFC 9449 §11.1: the proof is used once; recorded only now that nothing but the token's own use is left.
   if (proof) await recordDPoPProof(proof);
-  if (!(await store.useRefreshToken(hash, now))) {
+  if (!(await store.useRefreshToken(token, now))) {
     // Used by a concurrent request between our read and this write: the same token twice is reuse.
     await revoke(record!.family, record!.expires_at, client.client_id);
     throw tokenError('invalid_grant', REUSED);

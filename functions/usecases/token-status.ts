@@ -3,7 +3,6 @@
 // what may be said or done, and records revocations (a denylist for access tokens, the family for refresh tokens).
 import { jwtVerify } from 'jose';
 import { ACCESS_TOKEN_ALG, ID_TOKEN_ALGS } from '../core/capabilities.ts';
-import { sha256b64u } from '../core/crypto.ts';
 import { introspection, introspectionJwtClaims, ownerOf, type FoundToken } from '../core/token-status.ts';
 import type { Client } from '../core/model.ts';
 import { ownKeys, signJwt } from '../adapters/keys.ts';
@@ -48,7 +47,7 @@ async function find(token: string, hint: string | undefined): Promise<FoundToken
     return claims ? { kind: 'access_token', claims, revoked: await accessTokenRevoked(claims) } : undefined;
   };
   const tryRefresh = async (): Promise<FoundToken | undefined> => {
-    const record = looksJwt ? undefined : await store.getRefreshToken(sha256b64u(token));
+    const record = looksJwt ? undefined : await store.getRefreshToken(token);
     return record ? { kind: 'refresh_token', record, revoked: await store.isFamilyRevoked(record.family) } : undefined;
   };
   // RFC 7009 §2.1 / RFC 7662 §2.1: the hint only says where to look first.
@@ -61,7 +60,7 @@ export async function revokeToken(client: Client, token: string, hint: string | 
   if (!found || ownerOf(found) !== client.client_id) return;
   if (found.kind === 'refresh_token') {
     // The whole family: every refresh token rotated from this grant and the access tokens minted under it.
-    const record = await store.getRefreshToken(sha256b64u(token));
+    const record = await store.getRefreshToken(token);
     if (record) await store.revokeFamily(record.family, record.expires_at);
   } else {
     await store.denyAccessToken(String(found.claims.jti), Number(found.claims.exp));

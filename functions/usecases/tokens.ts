@@ -31,11 +31,18 @@ export type MintOptions = {
   certificateThumbprint?: string;
   /** RFC 9449 §6: bind the access token to this DPoP key (cnf.jkt), and the grant's refresh tokens with it. */
   jkt?: string;
+  /**
+   * The refresh token: by default, for a client allowed one, a new one stored on a row of its own. `{ token }`: one
+   * already recorded with the grant (the first token of a redemption at the token endpoint, written by the poll that
+   * redeemed). `'none'`: no refresh token.
+   */
+  refresh?: { token: string } | 'none';
 };
 
 /**
  * JWT access token, ID token (with openid), and a refresh token for clients allowed one (stored as its SHA-256 under
- * `family` for rotation, with what the grant is: scope, authorization details, resources, DPoP key).
+ * `family` for rotation, with what the grant is: scope, authorization details, resources, DPoP key; or already
+ * recorded, options.refresh).
  */
 export async function mintTokens(
   client: Client,
@@ -43,10 +50,12 @@ export async function mintTokens(
   family: string,
   options: MintOptions = {},
 ): Promise<TokenSet> {
-  const { authReqId, certificateThumbprint, jkt } = options;
+  const { authReqId, certificateThumbprint, jkt, refresh } = options;
   const cfg = config();
   const nowS = Math.floor(Date.now() / 1000);
-  const refreshToken = client.grant_types.includes(REFRESH_GRANT) ? randomId(32) : undefined;
+  const recorded = typeof refresh === 'object' ? refresh.token : undefined;
+  const refreshToken =
+    recorded ?? (refresh !== 'none' && client.grant_types.includes(REFRESH_GRANT) ? randomId(32) : undefined);
   const binding = certificateThumbprint ? { certificateThumbprint } : jkt ? { jkt } : {};
   const alg = client.id_token_signed_response_alg;
   // The refresh token is stored while the tokens are signed (the ID token's at_hash needs the access token first).
@@ -65,7 +74,7 @@ export async function mintTokens(
           : undefined,
       };
     })(),
-    refreshToken
+    refreshToken && !recorded
       ? store.putRefreshToken(sha256b64u(refreshToken), {
           client_id: client.client_id,
           sub: grant.sub,

@@ -56,7 +56,7 @@ export function benchSeed(
         client_secret: BENCH_CLIENT_SECRET,
         client_name: 'Bench RP',
         token_endpoint_auth_method: 'client_secret_basic',
-        // With refresh_token, as a typical RP: the redemption also stores a refresh token.
+        // With refresh_token, as a typical RP: the redemption also hands out (and records) a refresh token.
         grant_types: [CIBA_GRANT, 'refresh_token'],
         scope: 'openid profile email',
         backchannel_token_delivery_mode: 'poll',

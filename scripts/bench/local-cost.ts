@@ -18,6 +18,7 @@
 // (an inspector session started and stopped over IPC; setup and filling are left out). Profiling adds CPU: the
 // figures of a profiled run are not comparable with others.
 // As the server child: node --expose-gc scripts/bench/local-cost.ts --serve <local/start.ts arguments>
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -90,6 +91,8 @@ export type LocalCostLevel = {
   heapBytes: number;
   rssBytes: number;
   writeBytesPerRequest: number;
+  /** Raw CPU per request by thread of the child (MainThread, V8Worker: GC and compilers, libuv-worker: LevelDB and fs). */
+  threadCpuMsPerRequest: Record<string, number>;
 };
 
 export type LocalCostResult = {
@@ -124,7 +127,9 @@ export type LocalCostOptions = {
 
 export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult> {
   const { benchSeed, BENCH_SERVER_ENV, CIBA_GRANT } = await import('./flow.ts');
-  const { freePort, processCpuSeconds, processWriteBytes, startServerChild, stopChild } = await import('./child.ts');
+  const { clkTck, freePort, processCpuSeconds, processWriteBytes, startServerChild, stopChild } = await import(
+    './child.ts'
+  );
   const { summarize } = await import('./report.ts');
   const { DeviceClient } = await import('../../local/device-client.ts');
   const { encodeBasic } = await import('../../functions/core/client-auth.ts');
@@ -271,12 +276,14 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
       const latencies: number[] = [];
       if (o.cpuProfDir) await profile(server.child, { type: 'profile', action: 'start' });
       const w0 = processWriteBytes(server.pid);
+      const th0 = threadCpuSeconds(server.pid, clkTck());
       const c0 = cpu();
       const t0 = performance.now();
       const results = await closedLoop(o.requests, o.concurrency, () => bcAuthorize(latencies));
       await settle();
       const wallS = (performance.now() - t0) / 1000;
       const cpuS = cpu() - c0;
+      const th1 = threadCpuSeconds(server.pid, clkTck());
       const w1 = processWriteBytes(server.pid);
       if (o.cpuProfDir) {
         const file = join(o.cpuProfDir, `pending-${pending}.cpuprofile`);
@@ -297,6 +304,9 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
         heapBytes: mem.heapUsed,
         rssBytes: mem.rss,
         writeBytesPerRequest: (w1 - w0) / o.requests,
+        threadCpuMsPerRequest: Object.fromEntries(
+          [...th1].map(([name, s1]) => [name, ((s1 - (th0.get(name) ?? 0)) * 1000) / o.requests]),
+        ),
       });
     }
     // (c) at the last level: pending polls and device lists.
@@ -382,6 +392,31 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
   }
 }
 
+/**
+ * User + system CPU seconds of each of a process's threads, summed by thread name (/proc/<pid>/task/<tid>/stat; Node's
+ * threads are MainThread, V8Worker (GC, compilers), libuv-worker (threadpool: LevelDB, fs), DelayedTaskSche, …).
+ * A thread that exits takes its CPU with it: the process total (processCpuSeconds) stays the measure.
+ */
+function threadCpuSeconds(pid: number, tick: number): Map<string, number> {
+  const out = new Map<string, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(name, (out.get(name) ?? 0) + (Number(fields[11]) + Number(fields[12])) / tick);
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return out;
+}
 export async function formatLocalCost(r: LocalCostResult): Promise<string> {
   const { bytes, fmt, section, table } = await import('./report.ts');
   const head = section(
@@ -457,6 +492,15 @@ export async function formatLocalCost(r: LocalCostResult): Promise<string> {
     `  heap per pending request: ${fmt(r.heapPerPendingBytes / 1024, 2)} KiB (rss ${fmt(r.rssPerPendingBytes / 1024, 2)} KiB); ` +
       `data dir ${bytes(r.dataDirBytes)} = ${bytes(Math.round(r.dataDirBytesPerRequest))} per request created; ` +
       `setup ${fmt(r.setupS)} s, filling ${fmt(r.fillS)} s`,
+    ...r.levels.map(
+      (l) =>
+        `  by thread at ${l.pending} pending (raw CPU ms/req): ` +
+        Object.entries(l.threadCpuMsPerRequest)
+          .filter(([, ms]) => ms >= 0.005)
+          .sort((a, b) => b[1] - a[1])
+          .map(([name, ms]) => `${name} ${fmt(ms, 2)}`)
+          .join(', '),
+    ),
     ...r.errors.map((e) => `  error: ${e}`),
   ];
   return lines.join('\n');

@@ -256,6 +256,31 @@ describe('RFC 9449 §4.3 at the token endpoint: invalid_dpop_proof (400), nothin
     assert.equal((await redeem(authReqId, proof)).status, 200);
   });
 
+  test("the grant's refresh token is bound to the redeeming poll's key, not to an earlier pending poll's", async () => {
+    const res = await postForm(
+      `${w.issuer}/bc-authorize`,
+      { scope: 'openid', login_hint: 'alice' },
+      { authorization: basic('rp', SECRET) },
+    );
+    const authReqId = String(res.json.auth_req_id);
+    const [early, redeemer] = [new ProofKey(), new ProofKey()];
+    assert.equal((await redeem(authReqId, await early.proof('POST', htu()))).json.error, 'authorization_pending');
+    const id = sha256b64u(authReqId);
+    await w.alice.waitFor((r) => r.id === id);
+    await w.alice.decide(id, 'approve');
+    await new Promise((r) => setTimeout(r, 1_100)); // the poll interval (slow_down otherwise)
+    const redeemed = await redeem(authReqId, await redeemer.proof('POST', htu()));
+    assert.equal(redeemed.status, 200, JSON.stringify(redeemed.json));
+    const refreshToken = String(redeemed.json.refresh_token);
+    const refresh = async (k: ProofKey) =>
+      tokenRequest({ grant_type: 'refresh_token', refresh_token: refreshToken }, await k.proof('POST', htu()));
+    assert.equal((await refresh(early)).json.error, 'invalid_grant', "the pending poll's key does not refresh");
+    const refreshed = await refresh(redeemer);
+    assert.equal(refreshed.status, 200, JSON.stringify(refreshed.json));
+    assert.equal(refreshed.json.token_type, 'DPoP');
+    assert.deepEqual(decodeJwt(String(refreshed.json.access_token)).cnf, { jkt: await redeemer.jkt() });
+  });
+
   test('§5.2 dpop_bound_access_tokens: a token request without a proof is refused, with one it succeeds', async () => {
     const authReqId = await approved('dpop-only');
     const refused = await redeem(authReqId, undefined, 'dpop-only');

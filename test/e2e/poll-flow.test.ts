@@ -4,7 +4,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { basic, CIBA_GRANT, OTHER_SECRET, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
+import { db, key, table } from '../../functions/adapters/store/table.ts';
+import { sha256b64u } from '../../functions/core/crypto.ts';
 
 let w: World;
 before(async () => {
@@ -222,6 +225,54 @@ describe('polling rules', () => {
     }
     const replay = await poll(started.auth_req_id);
     assert.equal(replay.json.error, 'invalid_grant');
+    // The winner's refresh token is the one its poll recorded: no poll after it was counted, none replaced it.
+    const refreshed = await postForm(
+      tokenUrl(),
+      { grant_type: 'refresh_token', refresh_token: String(ok[0]!.json.refresh_token) },
+      { authorization: basic('rp', SECRET) },
+    );
+    assert.equal(refreshed.status, 200, refreshed.text);
+  });
+
+  test("the redemption's refresh token lives on the request row: it outlives the request, and a candidate is never valid", async () => {
+    const { started, bindingMessage } = await start();
+    const refresh = (token: string) =>
+      postForm(
+        tokenUrl(),
+        { grant_type: 'refresh_token', refresh_token: token },
+        { authorization: basic('rp', SECRET) },
+      );
+    // A pending poll wrote a candidate token's hash; a token of that shape is refused before the redemption.
+    assert.equal((await poll(started.auth_req_id)).json.error, 'authorization_pending');
+    const request = await approve(bindingMessage);
+    assert.equal((await refresh(`${request.id}.${'A'.repeat(43)}`)).json.error, 'invalid_grant');
+    await new Promise((r) => setTimeout(r, 1100));
+    const redeemed = await poll(started.auth_req_id);
+    assert.equal(redeemed.status, 200, redeemed.text);
+    const first = String(redeemed.json.refresh_token);
+    assert.ok(first.startsWith(`${request.id}.`), 'the first refresh token names its request');
+    assert.equal((await refresh(`${request.id}.${'A'.repeat(43)}`)).json.error, 'invalid_grant', 'a guess is refused');
+
+    // The approval kept the row for the refresh token's lifetime (REFRESH_TOKEN_TTL, 30 days), beyond the request's.
+    const raw = await db().send(new GetCommand({ TableName: table(), Key: key.request(request.id) }));
+    assert.ok(Number(raw.Item?.ttl) * 1000 > Date.now() + 29 * 86_400_000, `ttl ${raw.Item?.ttl}`);
+    assert.equal(raw.Item?.refresh_token_hash, sha256b64u(first), 'stored as its SHA-256 only');
+    assert.ok(!JSON.stringify(raw.Item).includes(first.split('.')[1]!));
+
+    // Introspection sees it; it rotates once; used again, its whole grant is revoked (RFC 9700 §4.14.2).
+    const introspected = await postForm(
+      `${w.issuer}/introspect`,
+      { token: first },
+      { authorization: basic('rp', SECRET) },
+    );
+    assert.equal(introspected.json.active, true, introspected.text);
+    assert.equal(introspected.json.token_type, 'refresh_token');
+    const rotated = await refresh(first);
+    assert.equal(rotated.status, 200, rotated.text);
+    assert.equal((await refresh(first)).json.error, 'invalid_grant');
+    assert.equal((await refresh(String(rotated.json.refresh_token))).json.error, 'invalid_grant', 'family revoked');
+    const after = await postForm(`${w.issuer}/introspect`, { token: first }, { authorization: basic('rp', SECRET) });
+    assert.equal(after.json.active, false);
   });
 
   test("§11 invalid_grant for another client's auth_req_id, which stays redeemable by its own client", async () => {

@@ -62,3 +62,29 @@ test('removing a user withdraws their approval not yet redeemed: the token endpo
   assert.equal(res.json.error, 'access_denied');
   assert.equal(res.json.access_token, undefined);
 });
+
+test("removing a user ends their grants' refresh tokens: the first, kept on the request row, and rotated ones", async () => {
+  await putUser({ sub: 'emil', email: 'emil@example.com' });
+  const token = (params: Record<string, string>) =>
+    postForm(`${w.issuer}/token`, params, { authorization: basic('rp', SECRET) });
+  const redeemed: string[] = [];
+  for (const tag of ['GATE-5', 'GATE-6']) {
+    const started = await ask('emil@example.com', tag);
+    const authReqId = String(started.json.auth_req_id);
+    assert.equal((await decideAuthRequest(sha256b64u(authReqId), 'emil', 'approved', Date.now(), ['hwk'])).ok, true);
+    const tokens = await token({ grant_type: CIBA_GRANT, auth_req_id: authReqId });
+    assert.equal(tokens.status, 200, tokens.text);
+    redeemed.push(String(tokens.json.refresh_token));
+  }
+  // One grant's first token is rotated (a row of its own now); the other's is still the first.
+  const rotated = await token({ grant_type: 'refresh_token', refresh_token: redeemed[0]! });
+  assert.equal(rotated.status, 200, rotated.text);
+  const live = [String(rotated.json.refresh_token), redeemed[1]!];
+
+  assert.deepEqual(await removeUser('emil'), { devices: 0, refreshTokens: 2 });
+  for (const t of live) {
+    const introspected = await postForm(`${w.issuer}/introspect`, { token: t }, { authorization: basic('rp', SECRET) });
+    assert.equal(introspected.json.active, false, t);
+    assert.equal((await token({ grant_type: 'refresh_token', refresh_token: t })).json.error, 'invalid_grant');
+  }
+});

@@ -1,7 +1,15 @@
-// Refresh tokens, stored as their SHA-256; rotated on use; reuse revokes the family (core/refresh-grant.ts).
+// Refresh tokens, stored as their SHA-256; rotated on use; reuse revokes the family (core/refresh-grant.ts). A grant's
+// first token, when it was redeemed at the token endpoint, lives on its request row; every other on a row of its own.
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { RefreshTokenRecord } from '../../core/refresh-grant.ts';
+import { sha256b64u } from '../../core/crypto.ts';
+import {
+  firstRefreshTokenRecord,
+  firstRefreshTokenRequest,
+  type RefreshTokenRecord,
+} from '../../core/refresh-grant.ts';
+import { getAuthRequest, useFirstRefreshToken } from './requests.ts';
 import { db, key, strip, table, updateIf } from './table.ts';
+import { config } from '../../config.ts';
 
 export type { RefreshTokenRecord };
 
@@ -15,13 +23,23 @@ export async function putRefreshToken(hash: string, record: RefreshTokenRecord):
   );
 }
 
-export async function getRefreshToken(hash: string): Promise<RefreshTokenRecord | undefined> {
+/** The stored record of refresh token `token`, wherever it lives; undefined when unknown. */
+export async function getRefreshToken(token: string): Promise<RefreshTokenRecord | undefined> {
+  const hash = sha256b64u(token);
+  const requestId = firstRefreshTokenRequest(token);
+  if (requestId) {
+    const req = await getAuthRequest(requestId);
+    return req?.refresh_token_hash === hash ? firstRefreshTokenRecord(req, config().acrValues) : undefined;
+  }
   const out = await db().send(new GetCommand({ TableName: table(), Key: key.refresh(hash), ConsistentRead: true }));
   return strip<RefreshTokenRecord>(out.Item);
 }
 
 /** Marks a refresh token used (single use): false when it was already used (or is gone) meanwhile. */
-export async function useRefreshToken(hash: string, now: number): Promise<boolean> {
+export async function useRefreshToken(token: string, now: number): Promise<boolean> {
+  const hash = sha256b64u(token);
+  const requestId = firstRefreshTokenRequest(token);
+  if (requestId) return useFirstRefreshToken(requestId, hash, now);
   const used = await updateIf({
     Key: key.refresh(hash),
     UpdateExpression: 'SET used_at = :now',

@@ -2,6 +2,7 @@
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { AuthRequest } from '../../core/model.ts';
 import type { Granted } from '../../core/device-decision.ts';
+import { isRedeemed } from '../../core/token-grant.ts';
 import { TABLE } from '../../../infra/table.ts';
 import { config } from '../../config.ts';
 import { db, key, strip, table, updateIf } from './table.ts';
@@ -82,21 +83,30 @@ export async function stillPending(ids: readonly string[], now: number): Promise
 
 /**
  * One poll at the token endpoint (CIBA §10.1), in one write: the poll is counted (`polls`) and the earliest next poll
- * set, on the condition that the request exists, belongs to `clientId`, and, while pending, that the client waited
- * its interval (within `tolerance` ms). Returns the row as it is now (core/token-grant.ts answerPoll decides: pending,
- * the one redemption, or an error), or undefined when the condition failed (pollRefused says why).
+ * set, on the condition that the request exists, belongs to `clientId`, has not been redeemed (no poll is counted after
+ * the redemption), and, while pending, that the client waited its interval (within `tolerance` ms). Returns the row as
+ * it is now (core/token-grant.ts answerPoll decides: pending, the one redemption, or an error), or undefined when the
+ * condition failed (pollRefused says why).
+ *
+ * `refresh`: for a client that gets refresh tokens, the hash of a fresh refresh token (and the DPoP key its grant would
+ * be bound to), written by every counted poll. Only the redeeming poll hands its token out, and no later poll is
+ * counted, so the row keeps the redeemed grant's first refresh token without a write of its own (docs/tokens.md).
  */
 export async function countPoll(
   id: string,
   clientId: string,
   now: number,
   tolerance: number,
+  refresh?: { hash: string; jkt?: string },
 ): Promise<AuthRequest | undefined> {
+  const set = ['next_poll_at = :now + if_not_exists(interval_ms, :base)', 'polled_at = :now'];
+  if (refresh) set.push('refresh_token_hash = :rth', ...(refresh.jkt ? ['refresh_jkt = :rjkt'] : []));
   const row = await updateIf({
     Key: key.request(id),
-    UpdateExpression: 'SET next_poll_at = :now + if_not_exists(interval_ms, :base) ADD polls :one',
+    UpdateExpression: `SET ${set.join(', ')} ADD polls :one` + (refresh && !refresh.jkt ? ' REMOVE refresh_jkt' : ''),
     ConditionExpression:
-      'attribute_exists(pk) AND client_id = :client AND (#status <> :pending OR next_poll_at <= :earliest)',
+      'attribute_exists(pk) AND client_id = :client AND NOT (#status = :approved AND polls > decided_polls) AND ' +
+      '(#status <> :pending OR next_poll_at <= :earliest)',
     ExpressionAttributeNames: { '#status': 'status' },
     ExpressionAttributeValues: {
       ':now': now,
@@ -104,7 +114,9 @@ export async function countPoll(
       ':one': 1,
       ':client': clientId,
       ':pending': 'pending',
+      ':approved': 'approved',
       ':earliest': now + tolerance,
+      ...(refresh ? { ':rth': refresh.hash, ...(refresh.jkt ? { ':rjkt': refresh.jkt } : {}) } : {}),
     },
     ReturnValues: 'ALL_NEW',
   });
@@ -125,19 +137,20 @@ export async function uncountPoll(id: string, counted: number): Promise<void> {
 }
 
 /**
- * A poll that countPoll refused: unknown (or another client's) → undefined; a pending request polled too early gets
- * the slow_down penalty (§11: the interval grows by `penalty` s for this and all later polls) → 'slow_down';
- * otherwise the request changed meanwhile → 'changed' (count the poll again).
+ * A poll that countPoll refused: unknown (or another client's) → undefined; redeemed already → 'redeemed'; a pending
+ * request polled too early gets the slow_down penalty (§11: the interval grows by `penalty` s for this and all later
+ * polls) → 'slow_down'; otherwise the request changed meanwhile → 'changed' (count the poll again).
  */
 export async function pollRefused(
   id: string,
   clientId: string,
   now: number,
   penalty: number,
-): Promise<AuthRequest | 'slow_down' | 'changed' | undefined> {
+): Promise<AuthRequest | 'slow_down' | 'redeemed' | 'changed' | undefined> {
   // (An expired pending request is returned as read: its answer is expired_token.)
   const req = await getAuthRequest(id);
   if (!req || req.client_id !== clientId) return undefined;
+  if (isRedeemed(req)) return 'redeemed';
   if (req.status !== 'pending') return 'changed';
   if (req.expires_at <= now) return req;
   const slowed = await updateIf({
@@ -320,6 +333,21 @@ export async function replacePushTokens(id: string, previous: string, sealed: st
   );
 }
 
+/**
+ * Uses the first refresh token of a redeemed request (single use, like every refresh token): false when it is not the
+ * row's token, or was used meanwhile.
+ */
+export async function useFirstRefreshToken(id: string, hash: string, now: number): Promise<boolean> {
+  return (
+    (await updateIf({
+      Key: key.request(id),
+      UpdateExpression: 'SET refresh_used_at = :now',
+      ConditionExpression: 'refresh_token_hash = :hash AND attribute_not_exists(refresh_used_at)',
+      ExpressionAttributeValues: { ':now': now, ':hash': hash },
+    })) !== undefined
+  );
+}
+
 export type DecisionResult =
   | {
       ok: true /** The workflow's callback token, if it was stored already (now removed from the row). */;
@@ -349,11 +377,17 @@ export async function decideAuthRequest(
     UpdateExpression:
       'SET #status = :decision, decided_at = :now, auth_time = :authTime, amr = :amr, decided_polls = if_not_exists(polls, :zero)' +
       narrowed.map(([field]) => `, ${field} = :${field}`).join('') +
+      // An approved row may come to hold its grant's first refresh token: it lives as long as that token can.
+      (decision === 'approved' ? ', #ttl = #ttl + if_not_exists(refresh_ttl_s, :zero)' : '') +
       // The row stays in the user's index (until its TTL) so that disabling or removing the user finds an approval
       // not yet redeemed (withdrawApproval); the device list reads pending rows only.
       ' REMOVE task_token',
     ConditionExpression: '#status = :pending AND expires_at > :now AND #sub = :sub',
-    ExpressionAttributeNames: { '#status': 'status', '#sub': 'sub' },
+    ExpressionAttributeNames: {
+      '#status': 'status',
+      '#sub': 'sub',
+      ...(decision === 'approved' ? { '#ttl': 'ttl' } : {}),
+    },
     ExpressionAttributeValues: {
       ':decision': decision,
       ':now': now,
@@ -441,6 +475,25 @@ export function listApprovedRequests(sub: string, now: number): Promise<AuthRequ
   // Redeemable until expires_at (a late ping extends that by minutes): older than the longest lifetime plus an hour,
   // a row cannot be.
   return userRequests(sub, now - (config().maxExpiresIn + 3600) * 1000, 'approved', 1000);
+}
+
+/**
+ * The user is being removed: the first refresh tokens their redeemed requests hold end (rotated ones are rows of their
+ * own, deleted with the user). Returns how many were live (not yet rotated).
+ */
+export async function endFirstRefreshTokens(sub: string): Promise<number> {
+  let ended = 0;
+  for (const req of await userRequests(sub, 0, 'approved', 10_000)) {
+    const old = await updateIf({
+      Key: key.request(req.id),
+      UpdateExpression: 'REMOVE refresh_token_hash',
+      ConditionExpression: 'attribute_exists(refresh_token_hash)',
+      ReturnValues: 'ALL_OLD',
+    });
+    const row = old && rowOf(old);
+    if (row && isRedeemed(row) && row.refresh_used_at === undefined) ended++;
+  }
+  return ended;
 }
 
 /** A user's pending, unexpired requests: the newest LIST_MAX, oldest first among them. */
