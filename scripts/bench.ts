@@ -562,6 +562,7 @@ function printAwsCalls(a: AwsCallsResult): void {
     ),
   );
   say('');
+  const toTopic = toDeviceTopic(a);
   say(
     table(
       ['per complete flow', ...services.map((s) => `>${s}`), '>total calls', '>sequential round trips'],
@@ -572,10 +573,33 @@ function printAwsCalls(a: AwsCallsResult): void {
           fmt(a.perFlowByService.total ?? 0, 2),
           fmt(a.sequentialPerFlow, 2),
         ],
+        [
+          'to the device topic',
+          ...services.map((s) => fmt(toTopic.byService[s] ?? 0, 2)),
+          fmt(toTopic.calls, 2),
+          fmt(toTopic.sequential, 2),
+        ],
       ],
     ),
   );
-  say('  (sequential round trips = Σ over endpoints of depth × requests per flow)');
+  say('  (sequential round trips = Σ over endpoints of depth × requests per flow; "to the device topic" leaves out');
+  say("   dispatch-notifications, whose calls depend on the user's channels: section 8)");
+}
+
+/** The flow's calls up to the device topic: without the dispatcher's, which depend on the user's channels. */
+function toDeviceTopic(a: AwsCallsResult): { calls: number; sequential: number; byService: Record<string, number> } {
+  const kept = a.categories.filter((c) => c.category !== 'device topic (dispatch-notifications)');
+  const byService: Record<string, number> = {};
+  for (const c of kept)
+    for (const [op, n] of Object.entries(c.callsPerRequest)) {
+      const service = op.slice(0, op.indexOf('.'));
+      byService[service] = (byService[service] ?? 0) + n * c.perFlow;
+    }
+  return {
+    calls: kept.reduce((n, c) => n + c.totalPerRequest * c.perFlow, 0),
+    sequential: kept.reduce((n, c) => n + c.depth.median * c.perFlow, 0),
+    byService,
+  };
 }
 
 const SDK_SHORT: Record<string, string> = {
@@ -916,6 +940,9 @@ function toJson(r: Results): unknown {
       })),
       byService: Object.fromEntries(Object.entries(r.awsCalls.perFlowByService).map(([k, v]) => [k, round(v)])),
       sequentialRoundTripsPerFlow: round(r.awsCalls.sequentialPerFlow),
+      toDeviceTopic: (({ calls, sequential }) => ({ calls: round(calls), sequentialRoundTrips: round(sequential) }))(
+        toDeviceTopic(r.awsCalls),
+      ),
       timeWindowAgreement: r.awsCalls.timeWindowAgreement,
     },
     bundles: r.bundles?.results.map((b) => ({
