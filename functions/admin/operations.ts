@@ -90,6 +90,8 @@ export async function removeUser(sub: string): Promise<{ devices: number; refres
     ...logins,
     { pk: `USER#${sub}`, sk: 'PROFILE' },
     { pk: `USER#${sub}`, sk: 'GATE' },
+    // The map of device slots, empty now that the devices are gone.
+    { pk: `USER#${sub}`, sk: 'DEVICES' },
   ]);
   return { devices: devices.length, refreshTokens: refreshTokens.length + firstRefreshTokens };
 }

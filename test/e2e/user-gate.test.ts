@@ -7,7 +7,7 @@ import { DeleteCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { basic, CIBA_GRANT, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
 import { sha256b64u } from '../../functions/core/crypto.ts';
 import { db, key, table } from '../../functions/adapters/store/table.ts';
-import { decideAuthRequest, putUser } from '../../functions/adapters/store.ts';
+import { claimDeviceSlot, decideAuthRequest, putUser } from '../../functions/adapters/store.ts';
 import { removeUser } from '../../functions/admin/operations.ts';
 
 let w: World;
@@ -65,6 +65,7 @@ test('removing a user withdraws their approval not yet redeemed: the token endpo
 
 test("removing a user ends their grants' refresh tokens: the first, kept on the request row, and rotated ones", async () => {
   await putUser({ sub: 'emil', email: 'emil@example.com' });
+  assert.equal(await claimDeviceSlot('emil', 'dev-emil', 5, Date.now()), true); // a slot map item exists
   const token = (params: Record<string, string>) =>
     postForm(`${w.issuer}/token`, params, { authorization: basic('rp', SECRET) });
   const redeemed: string[] = [];
@@ -82,6 +83,10 @@ test("removing a user ends their grants' refresh tokens: the first, kept on the 
   const live = [String(rotated.json.refresh_token), redeemed[1]!];
 
   assert.deepEqual(await removeUser('emil'), { devices: 0, refreshTokens: 2 });
+  for (const sk of ['PROFILE', 'GATE', 'DEVICES']) {
+    const left = await db().send(new GetCommand({ TableName: table(), Key: { pk: 'USER#emil', sk } }));
+    assert.equal(left.Item, undefined, `USER#emil / ${sk} is gone`);
+  }
   for (const t of live) {
     const introspected = await postForm(`${w.issuer}/introspect`, { token: t }, { authorization: basic('rp', SECRET) });
     assert.equal(introspected.json.active, false, t);
