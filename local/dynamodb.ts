@@ -25,8 +25,8 @@
 // because close() ended it or because this process exited or was killed in any way, the watcher sends SIGTERM to
 // java. close() uses the same path and sends SIGKILL if java has not exited after a few seconds.
 import { listen } from './http-server.ts';
-import { dynaliteService, type LocalService } from './inprocess.ts';
-import { createDynalite } from './dynalite.ts';
+import type { LocalService } from './inprocess.ts';
+import { createDynalite, dynaliteInProcess } from './dynalite.ts';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
@@ -121,7 +121,7 @@ type Running = { url: string; port: number; service?: LocalService; close(): Pro
 
 async function startDynalite(host: string, port: number | undefined, path: string | undefined): Promise<Running> {
   const server = createDynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, ...(path ? { path } : {}) });
-  return { ...(await listen(server, host, port, true)), service: dynaliteService(server) };
+  return { ...(await listen(server, host, port, true)), service: dynaliteInProcess(server) };
 }
 
 // ---- DynamoDB Local ----

@@ -212,7 +212,7 @@ export class LocalSns {
     for (const subscriber of subscribers) {
       // After the Publish reply, as SNS does: the publisher never waits for (or sees errors of) subscribers.
       const delivery = new Promise<void>((resolve) => setImmediate(resolve))
-        .then(() => subscriber(structuredClone(event)))
+        .then(() => subscriber(copyEvent(event)))
         .catch((err: unknown) =>
           this.#log(`[sns] subscriber of ${input.topicArn} failed: ${err instanceof Error ? err.stack : String(err)}`),
         )
@@ -358,6 +358,24 @@ function snsEvent(message: PublishedMessage): SNSEvent {
         },
       },
     ],
+  };
+}
+
+/**
+ * A subscriber's own copy of an event (so that one that changes it changes nothing else): what structuredClone gives
+ * for this shape, plain objects of strings, at a fraction of its cost.
+ */
+function copyEvent(event: SNSEvent): SNSEvent {
+  return {
+    Records: event.Records.map((record) => ({
+      ...record,
+      Sns: {
+        ...record.Sns,
+        MessageAttributes: Object.fromEntries(
+          Object.entries(record.Sns.MessageAttributes).map(([name, value]) => [name, { ...value }]),
+        ),
+      },
+    })),
   };
 }
 

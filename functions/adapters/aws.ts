@@ -74,10 +74,27 @@ export function setLocalClientSetup(next: ((client: unknown, service: string) =>
   localSetup = next;
 }
 
-/** A getter for one SDK client, created (and observed) on first use, then reused for the life of the process. */
+/**
+ * A getter for one SDK client, created (and observed) on first use, then reused for the life of the process. Its
+ * middleware is resolved once per command class, not on every call (see cacheHandlers).
+ */
 export function awsClient<C>(service: string, create: () => C): () => C {
   let client: C | undefined;
-  return () => (client ??= instrument(setUp(create(), service), service));
+  return () => (client ??= instrument(setUp(cacheHandlers(create()), service), service));
+}
+
+/**
+ * Turns on the SDK's own `cacheMiddleware` unless the client was created with an explicit value: each command class's
+ * middleware chain is built on its first call and reused, instead of cloning, sorting and composing the whole stack
+ * again on every call (about 30 µs of CPU and 25 KB of garbage per call). It is safe because nothing changes a
+ * client's middleware after its first call (instrument and the local setup run right after it is created). The
+ * DynamoDB client says `cacheMiddleware: false`: lib-dynamodb refuses it, and its document client caches per command
+ * class itself (store/table.ts).
+ */
+function cacheHandlers<C>(client: C): C {
+  const config = (client as { config?: { cacheMiddleware?: boolean } }).config;
+  if (config && config.cacheMiddleware === undefined) config.cacheMiddleware = true;
+  return client;
 }
 
 /** The client, after the local setup if one is installed (local stack only; else the client as created). */

@@ -1,6 +1,7 @@
 // dynalite as the local stack runs it (local/dynalite.ts): parsed expressions kept as templates, LevelDB reads done
-// synchronously, the writes of one turn coalesced into one batch. What a request gets must not change: the same
-// items, the same conditions, the same errors, and every acknowledged write durable, even across a kill.
+// synchronously, the writes of one turn coalesced into one batch, item operations served in-process without its HTTP
+// handler, every query's iterator closed. What a request gets must not change: the same items, the same conditions,
+// the same errors, and every acknowledged write durable, even across a kill.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -16,7 +17,10 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import type { AttributeValue, UpdateItemCommandInput } from '@aws-sdk/client-dynamodb';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamoDb } from '../../local/dynamodb.ts';
+import { ensureTable, LOCAL_CREDENTIALS, LOCAL_REGION, startLocalDynamoDb } from '../../local/dynamodb.ts';
+import { createDynalite, dynaliteInProcess, openIterators } from '../../local/dynalite.ts';
+import { listen } from '../../local/http-server.ts';
+import { dynaliteService, LOCAL_AUTHORIZATION } from '../../local/inprocess.ts';
 import type { LocalDynamoDb } from '../../local/dynamodb.ts';
 import { useInProcess } from '../../local/inprocess.ts';
 import { TABLE as SCHEMA } from '../../infra/table.ts';
@@ -370,3 +374,167 @@ for (let round = 0; ; round++) {
   }));
 }
 `;
+
+describe('requests in-process', { timeout: 30_000 }, () => {
+  test('item operations answer exactly as dynalite’s own request handler does, errors included', async () => {
+    // Two empty dynalite stores with the table: one served by dynaliteInProcess, one by dynalite's handler.
+    const start = async () => {
+      const server = createDynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+      const listening = await listen(server, '127.0.0.1', 0, true);
+      await ensureTable(listening.url, TABLE);
+      return { server, close: listening.close };
+    };
+    const [a, b] = await Promise.all([start(), start()]);
+    try {
+      // Count what reaches dynalite's own handler on the in-process side.
+      let handled = 0;
+      const listener = a.server.listeners('request')[0] as (...args: unknown[]) => void;
+      a.server.removeAllListeners('request');
+      a.server.on('request', (...args: unknown[]) => {
+        handled++;
+        listener(...args);
+      });
+      const fast = dynaliteInProcess(a.server);
+      const reference = dynaliteService(b.server);
+      const headers = (target: string, contentType = 'application/x-amz-json-1.0') => ({
+        'content-type': contentType,
+        'x-amz-target': target,
+        authorization: LOCAL_AUTHORIZATION,
+        'x-amz-date': '20260101T000000Z',
+      });
+      const requests: { target: string; body: unknown; contentType?: string }[] = [
+        {
+          target: 'PutItem',
+          body: { TableName: TABLE, Item: { ...key('1'), n: { N: '1' }, gsi1pk: { S: 'G' }, gsi1sk: { S: '1' } } },
+        },
+        {
+          target: 'PutItem',
+          body: { TableName: TABLE, Item: { ...key('2'), n: { N: '2' }, gsi1pk: { S: 'G' }, gsi1sk: { S: '2' } } },
+        },
+        {
+          target: 'PutItem',
+          body: { TableName: TABLE, Item: key('1'), ConditionExpression: 'attribute_not_exists(pk)' },
+        },
+        {
+          target: 'PutItem',
+          body: { TableName: TABLE, Item: { ...key('3'), s: { S: 'x' } }, ReturnValues: 'ALL_OLD' },
+        },
+        { target: 'GetItem', body: { TableName: TABLE, Key: key('1'), ConsistentRead: true } },
+        { target: 'GetItem', body: { TableName: TABLE, Key: key('missing') } },
+        { target: 'GetItem', body: { TableName: 'no-such-table', Key: key('1') } },
+        { target: 'GetItem', body: { TableName: TABLE, Key: 'not a map' } },
+        { target: 'GetItem', body: { TableName: TABLE, Key: { pk: { S: 'T#1' } } } },
+        { target: 'GetItem', body: { TableName: TABLE, Key: key('1') }, contentType: 'application/json' },
+        {
+          target: 'UpdateItem',
+          body: {
+            TableName: TABLE,
+            Key: key('1'),
+            UpdateExpression: 'ADD n :one SET #t = :t',
+            ConditionExpression: 'n < :max',
+            ExpressionAttributeNames: { '#t': 't' },
+            ExpressionAttributeValues: { ':one': { N: '1' }, ':t': { S: 'x' }, ':max': { N: '5' } },
+            ReturnValues: 'ALL_NEW',
+          },
+        },
+        {
+          target: 'UpdateItem',
+          body: {
+            TableName: TABLE,
+            Key: key('1'),
+            UpdateExpression: 'SET n = :n',
+            ConditionExpression: 'n > :n',
+            ExpressionAttributeValues: { ':n': { N: '9' } },
+          },
+        },
+        { target: 'UpdateItem', body: { TableName: TABLE, Key: key('1'), UpdateExpression: 'SET n = :unused' } },
+        {
+          target: 'Query',
+          body: {
+            TableName: TABLE,
+            IndexName: 'gsi1',
+            KeyConditionExpression: 'gsi1pk = :g',
+            ExpressionAttributeValues: { ':g': { S: 'G' } },
+          },
+        },
+        {
+          target: 'Query',
+          body: {
+            TableName: TABLE,
+            IndexName: 'gsi1',
+            KeyConditionExpression: 'gsi1pk = :g',
+            ExpressionAttributeValues: { ':g': { S: 'G' } },
+            Limit: 1,
+          },
+        },
+        {
+          target: 'Query',
+          body: {
+            TableName: TABLE,
+            KeyConditionExpression: 'pk = :p',
+            ExpressionAttributeValues: { ':p': { S: 'T#2' } },
+            ReturnConsumedCapacity: 'TOTAL',
+          },
+        },
+        { target: 'Scan', body: { TableName: TABLE, Limit: 2 } },
+        { target: 'BatchGetItem', body: { RequestItems: { [TABLE]: { Keys: [key('1'), key('2'), key('missing')] } } } },
+        {
+          target: 'BatchWriteItem',
+          body: {
+            RequestItems: { [TABLE]: [{ DeleteRequest: { Key: key('2') } }, { PutRequest: { Item: key('4') } }] },
+          },
+        },
+        { target: 'DeleteItem', body: { TableName: TABLE, Key: key('3'), ReturnValues: 'ALL_OLD' } },
+        {
+          target: 'DeleteItem',
+          body: { TableName: TABLE, Key: key('1'), ConditionExpression: 'attribute_not_exists(n)' },
+        },
+        { target: 'Scan', body: { TableName: TABLE } },
+        { target: 'DescribeTable', body: { TableName: 'no-such-table' } }, // not an item operation: dynalite's handler
+        { target: 'NoSuchOperation', body: {} },
+      ];
+      for (const r of requests) {
+        const request = {
+          method: 'POST',
+          path: '/',
+          headers: headers(`DynamoDB_20120810.${r.target}`, r.contentType),
+          body: JSON.stringify(r.body),
+        };
+        const [got, expected] = await Promise.all([fast(request), reference(request)]);
+        const label = `${r.target} ${JSON.stringify(r.body).slice(0, 80)}`;
+        assert.match(got.headers['x-amzn-requestid'] ?? '', /^[A-Z0-9=]{52}$/, label);
+        if (r.target === 'BatchGetItem') {
+          // Its items come in the order its reads complete (DynamoDB promises no order either).
+          const items = (reply: { body: string }) =>
+            (JSON.parse(reply.body).Responses[TABLE] as { pk: { S: string } }[]).map((i) => JSON.stringify(i)).sort();
+          assert.equal(got.status, expected.status, label);
+          assert.deepEqual(items(got), items(expected), label);
+          continue;
+        }
+        assert.deepEqual(
+          { ...got, headers: { ...got.headers, 'x-amzn-requestid': 'id' } },
+          { ...expected, headers: { ...expected.headers, 'x-amzn-requestid': 'id' } },
+          label,
+        );
+      }
+      assert.equal(handled, 2, 'only DescribeTable and the unknown operation reach dynalite’s handler');
+      // What the in-process path leaves to dynalite's handler: not JSON, not an object, no body.
+      for (const body of ['{', '"text"', '[]', '']) {
+        const request = { method: 'POST', path: '/', headers: headers('DynamoDB_20120810.GetItem'), body };
+        const [got, expected] = await Promise.all([fast(request), reference(request)]);
+        assert.deepEqual(
+          { ...got, headers: { ...got.headers, 'x-amzn-requestid': 'id' } },
+          { ...expected, headers: { ...expected.headers, 'x-amzn-requestid': 'id' } },
+          `body ${body}`,
+        );
+      }
+      assert.equal(handled, 6);
+      // Every query and scan closed its LevelDB iterator (dynalite's streams leave them open: local/dynalite.ts).
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(openIterators(a.server), 0);
+      assert.equal(openIterators(b.server), 0);
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+});

@@ -6,10 +6,58 @@ import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client
 import { awsClient } from '../aws.ts';
 import { config } from '../../config.ts';
 
-const dynamo = awsClient('DynamoDB', () => new DynamoDBClient({}));
+// cacheMiddleware: false because lib-dynamodb refuses a client with it; the document client caches instead (below).
+const dynamo = awsClient('DynamoDB', () => new DynamoDBClient({ cacheMiddleware: false }));
 let doc: DynamoDBDocumentClient | undefined;
 export const db = (): DynamoDBDocumentClient =>
-  (doc ??= DynamoDBDocumentClient.from(dynamo(), { marshallOptions: { removeUndefinedValues: true } }));
+  (doc ??= cachingHandlers(
+    DynamoDBDocumentClient.from(dynamo(), { marshallOptions: { removeUndefinedValues: true } }),
+  ));
+
+/** A lib-dynamodb command (GetCommand, UpdateCommand, …), as far as cachingHandlers uses it. */
+type DocumentCommand = {
+  middlewareStack: unknown;
+  clientCommand: { resolveMiddleware(stack: unknown, config: unknown, options: unknown): CommandHandler };
+  addMarshallingMiddleware(config: unknown): void;
+};
+type CommandHandler = (command: unknown) => Promise<{ output: unknown }>;
+type Stack = { concat(from: unknown): unknown };
+
+/**
+ * The document client, sending each command through a handler resolved once per command class: what the SDK's
+ * `cacheMiddleware` does for a plain client, which lib-dynamodb refuses (its commands' handlers keep the first command
+ * they were built for). Resolved exactly as lib-dynamodb's own `resolveMiddleware` does (its marshalling middleware
+ * on the inner DynamoDB command, then that command's chain over the client's stack), then called with each command's
+ * own inner command, whose input the marshalling middleware reads: the same requests, replies and errors, without
+ * cloning, sorting and composing the whole stack on every call (about 30 µs of CPU and 25 KB of garbage per call).
+ * What the chain keeps from the first command is per class (its key shapes) or per client (the marshalling options);
+ * middleware added to one command instance would be ignored, and none is. A call with options or a callback goes
+ * through the SDK's own send.
+ */
+function cachingHandlers(client: DynamoDBDocumentClient): DynamoDBDocumentClient {
+  const handlers = new WeakMap<object, CommandHandler>();
+  const send = client.send.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  const { config, middlewareStack } = client as unknown as { config: unknown; middlewareStack: Stack };
+  const cached = (command: DocumentCommand): Promise<unknown> => {
+    let handler = handlers.get(command.constructor);
+    if (!handler) {
+      command.addMarshallingMiddleware(config);
+      const stack = middlewareStack.concat(command.middlewareStack);
+      handler = command.clientCommand.resolveMiddleware(stack, config, undefined);
+      handlers.set(command.constructor, handler);
+    }
+    return handler(command.clientCommand).then((result) => result.output);
+  };
+  (client as { send: unknown }).send = (command: unknown, ...rest: unknown[]) =>
+    rest.length === 0 && isDocumentCommand(command) ? cached(command) : send(command, ...rest);
+  return client;
+}
+
+function isDocumentCommand(command: unknown): command is DocumentCommand {
+  const c = command as Partial<DocumentCommand> | null;
+  return typeof c?.addMarshallingMiddleware === 'function' && typeof c.clientCommand?.resolveMiddleware === 'function';
+}
+
 export const table = (): string => config().tableName;
 
 export const key = {
