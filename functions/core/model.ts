@@ -159,7 +159,7 @@ export type AuthRequest = {
   next_poll_at: number;
   /**
    * Token-endpoint polls counted so far, and how many had been counted when the user decided: the first poll counted
-   * after an approval is the redemption (core/token-grant.ts answerPoll), so a poll and a redemption are one write.
+   * after an approval is the redemption (core/token-grant.ts isRedeemed), so a poll and a redemption are one write.
    */
   polls?: number;
   decided_polls?: number;

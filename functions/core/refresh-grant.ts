@@ -5,7 +5,7 @@ import { tokenError, type OAuthError } from './errors.ts';
 import { randomId } from './crypto.ts';
 import type { AuthRequest } from './model.ts';
 import { isRedeemed } from './token-grant.ts';
-import { grantFromRequest } from './tokens.ts';
+import { grantFromRequest, type Grant } from './tokens.ts';
 
 /**
  * A refresh token as stored: a row of its own keyed by its SHA-256 (every rotated token, and a push grant's first), or,
@@ -74,6 +74,30 @@ export const newFirstRefreshToken = (requestId: string): string => `${requestId}
 /** The request id a first refresh token names, or undefined for any other string. */
 export const firstRefreshTokenRequest = (token: string): string | undefined => FIRST_TOKEN.exec(token)?.[1];
 
+/** What a refresh token of `grant` stores: the grant as a refresh will rebuild it, its family, expiry and DPoP key. */
+export function refreshTokenRecord(
+  grant: Grant,
+  family: string,
+  expiresAt: number,
+  jkt: string | undefined,
+): RefreshTokenRecord {
+  return {
+    client_id: grant.clientId,
+    sub: grant.sub,
+    scope: grant.scope,
+    family,
+    ...(grant.authTime !== undefined ? { auth_time: grant.authTime } : {}),
+    ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
+    ...(grant.amr !== undefined ? { amr: grant.amr } : {}),
+    ...(jkt ? { jkt } : {}),
+    ...(grant.authorizationDetails?.length
+      ? { authorization_details: JSON.stringify(grant.authorizationDetails) }
+      : {}),
+    ...(grant.resource?.length ? { resource: grant.resource } : {}),
+    expires_at: expiresAt,
+  };
+}
+
 /**
  * The refresh token record a redeemed request holds (undefined: none, or not redeemed). Its family is the request id;
  * it expires `refresh_ttl_s` after the redemption. `supportedAcr`: the server's acr values (as at redemption).
@@ -84,19 +108,11 @@ export function firstRefreshTokenRecord(
 ): RefreshTokenRecord | undefined {
   if (!isRedeemed(req) || !req.refresh_token_hash || req.refresh_ttl_s === undefined || req.polled_at === undefined)
     return undefined;
-  const grant = grantFromRequest(req, supportedAcr);
-  return {
-    client_id: req.client_id,
-    sub: req.sub,
-    scope: grant.scope,
-    family: req.id,
-    ...(grant.authTime !== undefined ? { auth_time: grant.authTime } : {}),
-    ...(grant.acr !== undefined ? { acr: grant.acr } : {}),
-    ...(grant.amr !== undefined ? { amr: grant.amr } : {}),
-    ...(req.refresh_jkt ? { jkt: req.refresh_jkt } : {}),
-    ...(grant.authorizationDetails ? { authorization_details: JSON.stringify(grant.authorizationDetails) } : {}),
-    ...(grant.resource ? { resource: grant.resource } : {}),
-    expires_at: req.polled_at + req.refresh_ttl_s * 1000,
-    ...(req.refresh_used_at !== undefined ? { used_at: req.refresh_used_at } : {}),
-  };
+  const record = refreshTokenRecord(
+    grantFromRequest(req, supportedAcr),
+    req.id,
+    req.polled_at + req.refresh_ttl_s * 1000,
+    req.refresh_jkt,
+  );
+  return req.refresh_used_at !== undefined ? { ...record, used_at: req.refresh_used_at } : record;
 }

@@ -20,22 +20,12 @@ export function redeemableUntil(req: AuthRequest): number {
 }
 
 /**
- * Approved and redeemed at the token endpoint (poll and ping): a poll was counted after the approval. No poll is counted
- * after that one (adapters/store/requests.ts countPoll), so the row keeps what the redemption wrote.
+ * Approved and redeemed at the token endpoint (poll and ping): a poll was counted after the approval. That first poll
+ * counted after the approval is the redemption, and no poll is counted after it (adapters/store/requests.ts countPoll),
+ * so exactly one poll redeems and the row keeps what the redemption wrote.
  */
 export const isRedeemed = (req: AuthRequest): boolean =>
   req.status === 'approved' && (req.polls ?? 0) > (req.decided_polls ?? Number.POSITIVE_INFINITY);
-
-/**
- * The answer to a poll that has just been counted on the request (`counted`: the row after the write that counted it,
- * adapters/store/requests.ts countPoll). An approved request is redeemed by the first poll counted after the approval,
- * and by no other: polls are counted one at a time, so exactly one poll sees `polls = decided_polls + 1`.
- */
-export function answerPoll(counted: AuthRequest, clientId: string, now: number): PollDecision {
-  if (counted.status === 'approved' && (counted.polls ?? 0) > (counted.decided_polls ?? 0) + 1)
-    return { kind: 'error', error: tokenError('invalid_grant', 'auth_req_id was already redeemed') };
-  return decidePoll(counted, clientId, now);
-}
 
 /** Decide the answer to a poll from the stored request (undefined: unknown auth_req_id). Pure; `now` in ms. */
 export function decidePoll(req: AuthRequest | undefined, clientId: string, now: number): PollDecision {

@@ -6,7 +6,7 @@ import { tokenError } from '../core/errors.ts';
 import { CIBA_GRANT, REFRESH_GRANT } from '../core/model.ts';
 import { newFirstRefreshToken } from '../core/refresh-grant.ts';
 import type { Params } from '../core/params.ts';
-import { answerPoll, decidePoll, POLL_TOLERANCE_MS, SLOW_DOWN_PENALTY_S } from '../core/token-grant.ts';
+import { decidePoll, POLL_TOLERANCE_MS, SLOW_DOWN_PENALTY_S } from '../core/token-grant.ts';
 import { grantFromRequest } from '../core/tokens.ts';
 import type { DPoPProof } from '../core/dpop.ts';
 import { narrowResources } from '../core/resource.ts';
@@ -51,7 +51,8 @@ export async function cibaGrant(params: Params, presented: Presented, proof?: DP
       if (answer.kind === 'error') throw answer.error;
       continue;
     }
-    const answer = answerPoll(counted, client.client_id, now);
+    // Counted: pending, an error, or (approved) the one redemption (core/token-grant.ts isRedeemed).
+    const answer = decidePoll(counted, client.client_id, now);
     if (answer.kind === 'error') throw answer.error;
     if (answer.kind === 'pending') throw tokenError('authorization_pending', 'the end-user has not yet decided');
     // Refusals before any token is made give the redemption back (uncountPoll): nothing is consumed.

@@ -6,6 +6,7 @@ import { tokenError } from '../core/errors.ts';
 import { certificateThumbprint } from '../core/mtls.ts';
 import { dpopBinding, type DPoPProof } from '../core/dpop.ts';
 import { accessTokenClaims, idTokenClaims, type Grant } from '../core/tokens.ts';
+import { refreshTokenRecord } from '../core/refresh-grant.ts';
 import { ACCESS_TOKEN_ALG } from '../core/capabilities.ts';
 import { REFRESH_GRANT, type AuthorizationDetail, type Client } from '../core/model.ts';
 import * as store from '../adapters/store.ts';
@@ -75,21 +76,10 @@ export async function mintTokens(
       };
     })(),
     refreshToken && !recorded
-      ? store.putRefreshToken(sha256b64u(refreshToken), {
-          client_id: client.client_id,
-          sub: grant.sub,
-          scope: grant.scope,
-          family,
-          auth_time: grant.authTime,
-          acr: grant.acr,
-          amr: grant.amr,
-          ...(jkt ? { jkt } : {}),
-          ...(grant.authorizationDetails?.length
-            ? { authorization_details: JSON.stringify(grant.authorizationDetails) }
-            : {}),
-          ...(grant.resource?.length ? { resource: grant.resource } : {}),
-          expires_at: Date.now() + cfg.refreshTokenTtl * 1000,
-        })
+      ? store.putRefreshToken(
+          sha256b64u(refreshToken),
+          refreshTokenRecord(grant, family, Date.now() + cfg.refreshTokenTtl * 1000, jkt),
+        )
       : undefined,
   ]);
   return {

@@ -55,20 +55,33 @@ class ProofKey {
   }
 }
 
-/** A backchannel request for alice, approved on her device; returns the auth_req_id. */
-async function approved(clientId = 'rp', scope = 'openid email'): Promise<string> {
+/** A backchannel request for alice; returns the auth_req_id. */
+async function requested(clientId = 'rp', scope = 'openid email'): Promise<string> {
   const res = await postForm(
     `${w.issuer}/bc-authorize`,
     { scope, login_hint: 'alice' },
     { authorization: basic(clientId, SECRET) },
   );
   assert.equal(res.status, 200, res.text);
-  const authReqId = String(res.json.auth_req_id);
+  return String(res.json.auth_req_id);
+}
+
+/** Alice approves the request on her device. */
+async function approve(authReqId: string): Promise<void> {
   const id = sha256b64u(authReqId);
   await w.alice.waitFor((r) => r.id === id);
   assert.equal((await w.alice.decide(id, 'approve')).status, 204);
+}
+
+/** A backchannel request for alice, approved on her device; returns the auth_req_id. */
+async function approved(clientId = 'rp', scope = 'openid email'): Promise<string> {
+  const authReqId = await requested(clientId, scope);
+  await approve(authReqId);
   return authReqId;
 }
+
+/** The client's poll interval in these tests (CIBA_POLL_INTERVAL=1): a poll sooner after the last gets slow_down. */
+const pollInterval = () => new Promise((r) => setTimeout(r, 1_100));
 
 const tokenRequest = (params: Record<string, string>, proof?: string, clientId = 'rp') =>
   postForm(`${w.issuer}/token`, params, {
@@ -85,9 +98,7 @@ describe('openid-client as the RP (getDPoPHandle)', () => {
     const keyPair = await oidc.randomDPoPKeyPair('ES256');
     const DPoP = oidc.getDPoPHandle(rp, keyPair);
     const started = await oidc.initiateBackchannelAuthentication(rp, { scope: 'openid email', login_hint: 'alice' });
-    const id = sha256b64u(started.auth_req_id);
-    await w.alice.waitFor((r) => r.id === id);
-    assert.equal((await w.alice.decide(id, 'approve')).status, 204);
+    await approve(started.auth_req_id);
     const tokens = await oidc.pollBackchannelAuthenticationGrant(rp, { ...started, interval: 0.01 }, undefined, {
       DPoP,
     });
@@ -112,9 +123,7 @@ describe('openid-client as the RP (getDPoPHandle)', () => {
     const rp = await w.rp();
     const DPoP = oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair('ES256'));
     const started = await oidc.initiateBackchannelAuthentication(rp, { scope: 'openid', login_hint: 'alice' });
-    const id = sha256b64u(started.auth_req_id);
-    await w.alice.waitFor((r) => r.id === id);
-    await w.alice.decide(id, 'approve');
+    await approve(started.auth_req_id);
     const tokens = await oidc.pollBackchannelAuthenticationGrant(rp, { ...started, interval: 0.01 }, undefined, {
       DPoP,
     });
@@ -136,9 +145,7 @@ describe('openid-client as the RP (getDPoPHandle)', () => {
   test('a Bearer grant refreshed with a proof becomes bound to that key', async () => {
     const rp = await w.rp();
     const started = await oidc.initiateBackchannelAuthentication(rp, { scope: 'openid', login_hint: 'alice' });
-    const id = sha256b64u(started.auth_req_id);
-    await w.alice.waitFor((r) => r.id === id);
-    await w.alice.decide(id, 'approve');
+    await approve(started.auth_req_id);
     const tokens = await oidc.pollBackchannelAuthenticationGrant(rp, { ...started, interval: 0.01 });
     assert.equal(tokens.token_type, 'bearer');
     const keyPair = await oidc.randomDPoPKeyPair('ES256');
@@ -173,9 +180,7 @@ describe('oauth4webapi as the RP (DPoP)', () => {
         insecure,
       ),
     );
-    const id = sha256b64u(bc.auth_req_id);
-    await w.alice.waitFor((r) => r.id === id);
-    await w.alice.decide(id, 'approve');
+    await approve(bc.auth_req_id);
     const result = await oauth.processBackchannelAuthenticationGrantResponse(
       as,
       client,
@@ -241,34 +246,20 @@ describe('RFC 9449 §4.3 at the token endpoint: invalid_dpop_proof (400), nothin
   });
 
   test('a pending poll does not use the proof: the same proof redeems once approved', async () => {
-    const res = await postForm(
-      `${w.issuer}/bc-authorize`,
-      { scope: 'openid', login_hint: 'alice' },
-      { authorization: basic('rp', SECRET) },
-    );
-    const authReqId = String(res.json.auth_req_id);
+    const authReqId = await requested('rp', 'openid');
     const proof = await key.proof('POST', htu());
     assert.equal((await redeem(authReqId, proof)).json.error, 'authorization_pending');
-    const id = sha256b64u(authReqId);
-    await w.alice.waitFor((r) => r.id === id);
-    await w.alice.decide(id, 'approve');
-    await new Promise((r) => setTimeout(r, 1_100)); // the poll interval (slow_down otherwise)
+    await approve(authReqId);
+    await pollInterval();
     assert.equal((await redeem(authReqId, proof)).status, 200);
   });
 
   test("the grant's refresh token is bound to the redeeming poll's key, not to an earlier pending poll's", async () => {
-    const res = await postForm(
-      `${w.issuer}/bc-authorize`,
-      { scope: 'openid', login_hint: 'alice' },
-      { authorization: basic('rp', SECRET) },
-    );
-    const authReqId = String(res.json.auth_req_id);
+    const authReqId = await requested('rp', 'openid');
     const [early, redeemer] = [new ProofKey(), new ProofKey()];
     assert.equal((await redeem(authReqId, await early.proof('POST', htu()))).json.error, 'authorization_pending');
-    const id = sha256b64u(authReqId);
-    await w.alice.waitFor((r) => r.id === id);
-    await w.alice.decide(id, 'approve');
-    await new Promise((r) => setTimeout(r, 1_100)); // the poll interval (slow_down otherwise)
+    await approve(authReqId);
+    await pollInterval();
     const redeemed = await redeem(authReqId, await redeemer.proof('POST', htu()));
     assert.equal(redeemed.status, 200, JSON.stringify(redeemed.json));
     const refreshToken = String(redeemed.json.refresh_token);

@@ -85,7 +85,7 @@ export async function stillPending(ids: readonly string[], now: number): Promise
  * One poll at the token endpoint (CIBA §10.1), in one write: the poll is counted (`polls`) and the earliest next poll
  * set, on the condition that the request exists, belongs to `clientId`, has not been redeemed (no poll is counted after
  * the redemption), and, while pending, that the client waited its interval (within `tolerance` ms). Returns the row as
- * it is now (core/token-grant.ts answerPoll decides: pending, the one redemption, or an error), or undefined when the
+ * it is now (core/token-grant.ts decidePoll says: pending, the one redemption, or an error), or undefined when the
  * condition failed (pollRefused says why).
  *
  * `refresh`: for a client that gets refresh tokens, the hash of a fresh refresh token (and the DPoP key its grant would
