@@ -229,6 +229,19 @@ test('errors: one line, exit 1 for failures and 2 for usage; --help', () => {
     assert.equal(r.stdout, '');
   }
 
+  // One request or device id in 64 starts with "-": it is an argument, not an unknown option (found flaky in CI).
+  const dashId = `-${'A'.repeat(42)}`;
+  for (const args of [
+    ['requests', 'cancel', dashId],
+    ['requests', 'cancel', '--json', dashId],
+    ['devices', 'remove', dashId, '--json'],
+    ['devices', 'remove', '--', dashId],
+  ]) {
+    const r = admin(args);
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.ok(oneLine(r)[0]?.includes(dashId), r.stderr);
+  }
+
   const help = admin(['--help']);
   assert.equal(help.status, 0);
   for (const c of [
