@@ -10,9 +10,23 @@
 // - CommonJS output, not ESM: an ESM bundle imports each Node built-in as an ES module, and Node then evaluates every
 //   export of it, lazy getters included: `node:http` alone thereby loads the bundled undici for its WebSocket export
 //   (25–40 ms here), `node:process` and `node:crypto` add more. A CommonJS bundle `require`s built-ins, which runs no
-//   getter, and a module reached only through `await import()` (SES, Secrets Manager, …) is evaluated, built-ins
-//   included, only when first used. CommonJS output needs no `createRequire` banner either.
-// - The SDK's default credential chain is replaced: see LAMBDA_ALIASES.
+//   getter. CommonJS output needs no `createRequire` banner either.
+// - No dynamic import of ES module code that the eager graph shares (the SDK: every client shares its core). In one
+//   bundle without splitting, esbuild makes each module reachable from an `import()` lazily initialised: it wraps the
+//   module's body in a function (`__esm`), and with it every module that one imports, those the handler imports
+//   statically included, and so the whole SDK core as soon as one client is imported dynamically. V8 only pre-parses
+//   a wrapped body when it compiles the bundle and parses it again in full when the wrapper runs, which for shared
+//   code is at load: nearly all the eager code was parsed twice (389 wrapped modules in bc-authorize, 689 in
+//   dispatch-notifications). So adapters import the SDK clients they use statically and create them on first use
+//   (functions/adapters/aws.ts), and the SDK's own dynamic import of its event streams is aliased away (LAMBDA_ALIASES).
+//   Measured here (median of 21 fresh processes, the variants interleaved): bc-authorize 55 → 43 ms,
+//   dispatch-notifications 56 → 47 ms, though the clients they used to load on first use (KMS; SNS, SES, Secrets
+//   Manager) are now evaluated at load; removing only our own dynamic imports gave 49 and 52 ms, only the SDK's 51 and
+//   54 ms (each leaves 160–670 modules wrapped). Only device-config, whose one client (KMS) was shared with nothing it
+//   loads at start, got slower (19 → 27 ms). A CommonJS package (web-push) is wrapped alone (`__commonJS`, evaluated
+//   when required) and may stay behind `import()`. A test (test/infra/bundling.test.ts) fails if any function's
+//   bundle has a wrapped module.
+// - The SDK's default credential chain and its event streams are replaced: see LAMBDA_ALIASES.
 // - Source maps: see LAMBDA_NODE_OPTIONS.
 import { type BundlingOptions, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { BuildOptions } from 'esbuild';
@@ -33,15 +47,23 @@ export const LAMBDA_NODE_OPTIONS: string = '';
 export const SOURCE_MAPS_AT_LOAD = '--enable-source-maps';
 
 /**
- * Module replacements in every bundle (esbuild `alias`): the SDK's default credential chain, of which a Lambda function
- * only ever uses the environment, becomes functions/runtime/lambda-credentials.ts (130 KB less to parse at each cold
- * start; the token function's cold load 70 → 56 ms here). Absolute paths, so the bundle does not depend on esbuild's
+ * Module replacements in every bundle (esbuild `alias`). Absolute paths, so the bundle does not depend on esbuild's
  * working directory.
+ *
+ * - The SDK's default credential chain, of which a Lambda function only ever uses the environment, becomes
+ *   functions/runtime/lambda-credentials.ts (130 KB less to parse at each cold start; the token function's cold load
+ *   70 → 56 ms here).
+ * - The SDK's event streams (`@smithy/core/event-streams`) become functions/runtime/no-event-streams.ts, whose two
+ *   exports throw. The SDK's HTTP protocol loads that module with `await import()` for operations with an event-stream
+ *   member, which none of the commands the functions send has; bundled, that import wrapped about 160 modules of
+ *   @smithy/core, those every client evaluates at load included, in lazy initialisers that V8 parses twice (see
+ *   "No dynamic import" above). The stand-in imports nothing, so its own wrapper is the only one left in a bundle.
  */
 export const LAMBDA_ALIASES: Readonly<Record<string, string>> = {
   '@aws-sdk/credential-provider-node': fileURLToPath(
     new URL('../functions/runtime/lambda-credentials.ts', import.meta.url),
   ),
+  '@smithy/core/event-streams': fileURLToPath(new URL('../functions/runtime/no-event-streams.ts', import.meta.url)),
 };
 
 /** The cold module load every function should stay under, as `npm run bench` measures it on the machine it runs on. */

@@ -1,6 +1,10 @@
 // What every AWS SDK client gets: call observation (for the local stack and `npm run bench`). Each adapter creates
-// its own client once per process, so a function bundle loads only the SDK clients it uses (cold start). Endpoints
-// come from the standard AWS_ENDPOINT_URL_<SERVICE> variables: the local stack changes configuration, never code.
+// its own client once per process, on first use, so a function bundle holds only the SDK clients it uses (cold start).
+// Adapters import the SDK statically, naming the client and the commands they send (esbuild keeps only those), never
+// with `await import()`: esbuild would wrap the imported package and every module it reaches, the SDK core the
+// function also loads at start included, in lazy initialisers that V8 parses twice at every cold start
+// (infra/bundling.ts; a test in test/infra/bundling.test.ts fails on it). Endpoints come from the standard
+// AWS_ENDPOINT_URL_<SERVICE> variables: the local stack changes configuration, never code.
 import { logContext } from '../runtime/log.ts';
 
 /** One AWS call as seen by the caller: used by the local stack and `npm run bench` to count calls and critical-path depth. */
@@ -101,33 +105,4 @@ function cacheHandlers<C>(client: C): C {
 function setUp<C>(client: C, service: string): C {
   localSetup?.(client, service);
   return client;
-}
-
-/**
- * Like awsClient, for an SDK package loaded only on first use: `load` is `() => import('./sdk/<client>.ts')` (a module
- * re-exporting only the client and commands used, so the bundle keeps only those; a dynamic import of the package
- * itself keeps all of it), written out where it is used, so that esbuild bundles it but evaluates it (and the Node
- * built-ins it needs) only when the getter is first called. For clients that some invocations of a function never
- * need, so that its cold start does not pay for them (docs/operations.md, "Cold starts"). Never for a package a
- * function also uses at once (DynamoDB): esbuild wraps everything a dynamic import reaches, and a wrapped package keeps
- * all its commands, in every function that bundles that import. Mark the call `/* @__PURE__ *\/` so that a bundle that
- * never uses the getter leaves the package out. The getter gives the package (for its commands) and the client, made
- * by awsClient.
- */
-export function lazyAwsClient<M, C>(
-  service: string,
-  load: () => Promise<M>,
-  create: (mod: M) => C,
-): () => Promise<{ mod: M; client: C }> {
-  let loading: Promise<{ mod: M; client: C }> | undefined;
-  return () => {
-    if (!loading) {
-      const started = load().then((mod) => ({ mod, client: awsClient(service, () => create(mod))() }));
-      loading = started;
-      started.catch(() => {
-        if (loading === started) loading = undefined; // a failed load is tried again by the next call
-      });
-    }
-    return loading;
-  };
 }

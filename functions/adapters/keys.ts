@@ -13,7 +13,7 @@ import {
 import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { SigningAlgorithmSpec } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, KMSClient, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   calculateJwkThumbprint,
@@ -23,18 +23,15 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
-import { lazyAwsClient } from './aws.ts';
+import { awsClient } from './aws.ts';
+import { SIGNING_KEYS_CONTEXT, seal, sealContext, unseal } from './sealer.ts';
 import { db, isConditionFailure, table } from './store/table.ts';
 import { config } from '../config.ts';
 import { derToJose, sha256 } from '../core/crypto.ts';
 import type { SigningAlg } from '../core/model.ts';
 
-// Loaded on first use (a cold start that signs nothing and reads no public key does not pay for the KMS client).
-const kms = /* @__PURE__ */ lazyAwsClient(
-  'KMS',
-  () => import('./sdk/kms.ts'),
-  (mod) => new mod.KMSClient({}),
-);
+// Created on first use. Imported statically, like the sealer: see ./aws.ts for why never `await import()`.
+const kms = /* @__PURE__ */ awsClient('KMS', () => new KMSClient({}));
 
 type PublicKey = { kid: string; jwk: JWK; kty: 'RSA' | 'EC' };
 export type KeySource = {
@@ -112,10 +109,6 @@ const generateKeyPairAsync = promisify(generateNodeKeyPair);
  * item and never unseal anything. Each call is one function instance's view (the server uses one per process).
  */
 export function sealedKeySource(): KeySource {
-  // The sealer is loaded only in this mode. The table is imported statically: a dynamic import of anything that reaches
-  // the DynamoDB client would make esbuild wrap that client for lazy evaluation, and a wrapped package keeps all its
-  // commands (docs/operations.md, "Cold starts").
-  const loadSealer = () => import('./sealer.ts');
   const read = async (): Promise<SigningKeysItem | undefined> => {
     const out = await db().send(new GetCommand({ TableName: table(), Key: SIGNING_KEYS_ITEM, ConsistentRead: true }));
     return out.Item as SigningKeysItem | undefined;
@@ -132,7 +125,6 @@ export function sealedKeySource(): KeySource {
   };
   // Makes both key pairs and stores them unless a key item exists; returns the item stored now (ours or the first).
   const create = async (): Promise<SigningKeysItem> => {
-    const sealer = await loadSealer();
     const [rsa, ec] = await Promise.all([
       generateKeyPairAsync('rsa', { modulusLength: 2048 }),
       generateKeyPairAsync('ec', { namedCurve: 'P-256' }),
@@ -140,11 +132,7 @@ export function sealedKeySource(): KeySource {
     const privateJwks = [rsa.privateKey, ec.privateKey].map((k) => k.export({ format: 'jwk' }));
     const item: SigningKeysItem = {
       publicKeys: (await Promise.all([publicEntry(rsa.publicKey), publicEntry(ec.publicKey)])).map((k) => k.jwk),
-      sealed: await sealer.seal(
-        JSON.stringify({ keys: privateJwks }),
-        sealer.sealContext.signingKeys(),
-        sealer.SIGNING_KEYS_CONTEXT,
-      ),
+      sealed: await seal(JSON.stringify({ keys: privateJwks }), sealContext.signingKeys(), SIGNING_KEYS_CONTEXT),
       createdAt: new Date().toISOString(),
     };
     try {
@@ -165,10 +153,9 @@ export function sealedKeySource(): KeySource {
   };
   // Unseals the private keys and checks they are the published ones (a replaced public JWK would fail here).
   const open = async (item: SigningKeysItem) => {
-    const sealer = await loadSealer();
-    const { keys } = JSON.parse(
-      await sealer.unseal(item.sealed, sealer.sealContext.signingKeys(), sealer.SIGNING_KEYS_CONTEXT),
-    ) as { keys: JWK[] };
+    const { keys } = JSON.parse(await unseal(item.sealed, sealContext.signingKeys(), SIGNING_KEYS_CONTEXT)) as {
+      keys: JWK[];
+    };
     const find = (kty: string) => {
       const jwk = keys.find((k) => k.kty === kty);
       if (!jwk) throw new Error(`the sealed signing keys have no ${kty} key`);
@@ -222,8 +209,7 @@ function kmsSource(rsaKeyId: string, ecKeyId: string): KeySource {
     publicKeys: () =>
       (loaded ??= Promise.all(
         [rsaKeyId, ecKeyId].map(async (KeyId) => {
-          const { mod, client } = await kms();
-          const out = await client.send(new mod.GetPublicKeyCommand({ KeyId }));
+          const out = await kms().send(new GetPublicKeyCommand({ KeyId }));
           return publicEntry(createPublicKey({ key: Buffer.from(out.PublicKey!), format: 'der', type: 'spki' }));
         }),
       ).catch((e) => {
@@ -231,9 +217,8 @@ function kmsSource(rsaKeyId: string, ecKeyId: string): KeySource {
         throw e;
       })),
     async sign(kty, alg, input) {
-      const { mod, client } = await kms();
-      const out = await client.send(
-        new mod.SignCommand({
+      const out = await kms().send(
+        new SignCommand({
           KeyId: keyId(kty),
           Message: sha256(input),
           MessageType: 'DIGEST',

@@ -3,8 +3,10 @@
 // SES v2, and the operator hook (Standard Webhooks). Each send is one attempt that never throws for what the network
 // or the service did: that is its SendResult (functions/core/user-notification.ts). HTTP sends never follow redirects
 // and give up after a timeout. Nothing here logs: the use case logs outcomes without addresses or secrets.
-import type { PublishCommandInput } from '@aws-sdk/client-sns';
-import { lazyAwsClient } from './aws.ts';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
+import { PublishCommand, type PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
+import { awsClient } from './aws.ts';
 import { vapidAuthorization } from './vapid.ts';
 import { config } from '../config.ts';
 import { webhookHeaders, WEBHOOK_SECRET_SYNTAX } from '../core/webhook.ts';
@@ -17,18 +19,13 @@ import {
   type WebPushTarget,
 } from '../core/user-notification.ts';
 
-// Each channel loads what it needs on first use (web-push, SNS, Secrets Manager, SES), so a dispatcher's cold start
-// pays only for the channels its users have; see docs/operations.md, "Cold starts".
-const sns = /* @__PURE__ */ lazyAwsClient(
-  'SNS',
-  () => import('./sdk/sns.ts'),
-  (mod) => new mod.SNSClient({}),
-);
-const secrets = /* @__PURE__ */ lazyAwsClient(
-  'SecretsManager',
-  () => import('./sdk/secrets-manager.ts'),
-  (mod) => new mod.SecretsManagerClient({}),
-);
+// Each channel's client is created on first use (SNS, Secrets Manager, SES). The SDK clients are imported statically:
+// a dynamic import of one would make esbuild wrap the SDK core the dispatcher loads at start anyway in lazy
+// initialisers, which V8 parses twice at every cold start (see ./aws.ts). web-push is CommonJS: esbuild wraps only it,
+// evaluated on the first Web Push, so it stays behind `import()` (docs/operations.md, "Cold starts").
+const sns = /* @__PURE__ */ awsClient('SNS', () => new SNSClient({}));
+const secrets = /* @__PURE__ */ awsClient('SecretsManager', () => new SecretsManagerClient({}));
+const ses = /* @__PURE__ */ awsClient('SESv2', () => new SESv2Client({}));
 let webPushLibrary: Promise<typeof import('web-push')> | undefined;
 const webPush = () => {
   webPushLibrary ??= import('web-push').then((mod) => mod.default ?? mod);
@@ -127,10 +124,9 @@ export function webhookSecret(now = Date.now()): Promise<string> {
   return value;
 }
 
-/** GetSecretValue. Only a function given a secret ARN loads the client; the local stack never does. */
+/** GetSecretValue. Only a function given a secret ARN creates the client; the local stack never does. */
 async function readSecret(arn: string): Promise<string> {
-  const { mod, client } = await secrets();
-  const out = await client.send(new mod.GetSecretValueCommand({ SecretId: arn }));
+  const out = await secrets().send(new GetSecretValueCommand({ SecretId: arn }));
   if (!out.SecretString) throw new WebhookSecretError('the webhook secret has no SecretString');
   return out.SecretString.trim();
 }
@@ -176,8 +172,7 @@ export async function postWebhook(
 
 async function snsSend(input: PublishCommandInput, what: string): Promise<SendResult> {
   try {
-    const { mod, client } = await sns();
-    await client.send(new mod.PublishCommand(input));
+    await sns().send(new PublishCommand(input));
     return { kind: 'delivered', detail: `accepted by SNS (${what})` };
   } catch (e) {
     return classifyAwsError(e);
@@ -203,18 +198,11 @@ export function sendSms(phoneNumber: string, text: string): Promise<SendResult> 
 
 // ---- SES: e-mail ---------------------------------------------------------------------------------------------------
 
-const ses = /* @__PURE__ */ lazyAwsClient(
-  'SESv2',
-  () => import('./sdk/sesv2.ts'),
-  (mod) => new mod.SESv2Client({}),
-);
-
-/** One plain-text e-mail through SES v2 (the client is loaded only when e-mail is configured and used). */
+/** One plain-text e-mail through SES v2 (the client is created only when e-mail is configured and used). */
 export async function sendEmail(from: string, to: string, subject: string, text: string): Promise<SendResult> {
   try {
-    const { mod, client } = await ses();
-    await client.send(
-      new mod.SendEmailCommand({
+    await ses().send(
+      new SendEmailCommand({
         FromEmailAddress: from,
         Destination: { ToAddresses: [to] },
         Content: {

@@ -3,16 +3,14 @@
 // keeps the endpoint ARN, never the token. On the local stack the local SNS (local/sns.ts) serves both actions.
 import type { SnsPlatform } from '../core/device-channel.ts';
 import { OAuthError } from '../core/errors.ts';
-import { lazyAwsClient } from './aws.ts';
+import { CreatePlatformEndpointCommand, DeleteEndpointCommand, SNSClient } from '@aws-sdk/client-sns';
+import { awsClient } from './aws.ts';
 import { errorFields, log } from '../runtime/log.ts';
 import { config } from '../config.ts';
 
-// Loaded on first use: most devices use Web Push or no channel, so most cold starts never make an endpoint.
-const sns = /* @__PURE__ */ lazyAwsClient(
-  'SNS',
-  () => import('./sdk/sns.ts'),
-  (mod) => new mod.SNSClient({}),
-);
+// Created on first use: most devices use Web Push or no channel, so most instances never make an endpoint. Imported
+// statically: see ./aws.ts for why never `await import()`.
+const sns = /* @__PURE__ */ awsClient('SNS', () => new SNSClient({}));
 
 /** The platform application of `platform`, or undefined when this server has none configured. */
 export function platformApplicationArn(platform: SnsPlatform): string | undefined {
@@ -37,9 +35,8 @@ export function requirePlatform(platform: SnsPlatform): string {
 export async function createPlatformEndpoint(platform: SnsPlatform, token: string): Promise<string> {
   const application = requirePlatform(platform);
   try {
-    const { mod, client } = await sns();
-    const out = await client.send(
-      new mod.CreatePlatformEndpointCommand({ PlatformApplicationArn: application, Token: token }),
+    const out = await sns().send(
+      new CreatePlatformEndpointCommand({ PlatformApplicationArn: application, Token: token }),
     );
     if (!out.EndpointArn) throw new Error('CreatePlatformEndpoint returned no EndpointArn');
     return out.EndpointArn;
@@ -58,6 +55,5 @@ export async function createPlatformEndpoint(platform: SnsPlatform, token: strin
 
 /** Deletes a platform endpoint (idempotent: a missing one is fine). */
 export async function deletePlatformEndpoint(endpointArn: string): Promise<void> {
-  const { mod, client } = await sns();
-  await client.send(new mod.DeleteEndpointCommand({ EndpointArn: endpointArn }));
+  await sns().send(new DeleteEndpointCommand({ EndpointArn: endpointArn }));
 }

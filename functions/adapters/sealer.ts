@@ -9,6 +9,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import { config } from '../config.ts';
 import { awsClient } from './aws.ts';
 
@@ -53,23 +54,17 @@ function fileSource(file: string): KeySource {
   };
 }
 
+// Created on first use (imported statically: see ./aws.ts for why never `await import()`).
+const kms = /* @__PURE__ */ awsClient('KMS', () => new KMSClient({}));
+
 function kmsSource(keyId: string, encryptionContext: KmsContext): KeySource {
-  // Loaded only where sealing is used, so other functions do not pay for the KMS client at cold start.
-  type Kms = typeof import('./sdk/kms.ts');
-  let sdk: Promise<{ mod: Kms; client: () => InstanceType<Kms['KMSClient']> }> | undefined;
-  const kms = () =>
-    (sdk ??= import('./sdk/kms.ts').then((mod) => ({
-      mod,
-      client: awsClient('KMS', () => new mod.KMSClient({})),
-    })));
   let current: { dataKey: DataKey; until: number } | undefined;
   const opened = new Map<string, Buffer>();
   return {
     async current() {
       if (current && current.until > Date.now()) return current.dataKey;
-      const { mod, client } = await kms();
-      const out = await client().send(
-        new mod.GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: encryptionContext }),
+      const out = await kms().send(
+        new GenerateDataKeyCommand({ KeyId: keyId, KeySpec: 'AES_256', EncryptionContext: encryptionContext }),
       );
       const dataKey = { key: Buffer.from(out.Plaintext!), ref: Buffer.from(out.CiphertextBlob!).toString('base64url') };
       current = { dataKey, until: Date.now() + DATA_KEY_REUSE_MS };
@@ -78,9 +73,8 @@ function kmsSource(keyId: string, encryptionContext: KmsContext): KeySource {
     async resolve(ref) {
       const cached = opened.get(ref);
       if (cached) return cached;
-      const { mod, client } = await kms();
-      const out = await client().send(
-        new mod.DecryptCommand({
+      const out = await kms().send(
+        new DecryptCommand({
           KeyId: keyId,
           CiphertextBlob: Buffer.from(ref, 'base64url'),
           EncryptionContext: encryptionContext,

@@ -12,17 +12,15 @@ import {
 } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { lazyAwsClient } from './aws.ts';
+import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
+import { awsClient } from './aws.ts';
 import { config } from '../config.ts';
 import { derToJose, sha256 } from '../core/crypto.ts';
 import { VAPID_SUBJECT } from '../core/user-notification.ts';
 
-// Loaded on first use: the dispatcher needs it only for Web Push, device-config once per container.
-const kms = /* @__PURE__ */ lazyAwsClient(
-  'KMS',
-  () => import('./sdk/kms.ts'),
-  (mod) => new mod.KMSClient({}),
-);
+// Created on first use: the dispatcher needs it only for Web Push, device-config once per container. Imported
+// statically: see ./aws.ts for why never `await import()`.
+const kms = /* @__PURE__ */ awsClient('KMS', () => new KMSClient({}));
 
 type VapidSource = {
   /** The uncompressed P-256 point (65 bytes, 0x04 ‖ x ‖ y). */
@@ -67,16 +65,15 @@ function kmsSource(keyId: string): VapidSource {
   return {
     publicKey: () =>
       (point ??= kms()
-        .then(({ mod, client }) => client.send(new mod.GetPublicKeyCommand({ KeyId: keyId })))
+        .send(new GetPublicKeyCommand({ KeyId: keyId }))
         .then((out) => rawPoint(createPublicKey({ key: Buffer.from(out.PublicKey!), format: 'der', type: 'spki' })))
         .catch((e: unknown) => {
           point = undefined;
           throw e;
         })),
     async sign(input) {
-      const { mod, client } = await kms();
-      const out = await client.send(
-        new mod.SignCommand({
+      const out = await kms().send(
+        new SignCommand({
           KeyId: keyId,
           Message: sha256(input),
           MessageType: 'DIGEST',

@@ -5,9 +5,12 @@
 // that chain (SSO, INI files, web identity, process, instance metadata, and the STS and SSO clients they carry) is
 // never reached there, yet bundled it was 130 KB of the 580 KB every function parses at a cold start: about 14 ms of
 // the token function's cold load (docs/operations.md, "Cold starts"). A container credentials endpoint (as in an ECS
-// task or a Lambda runtime without the variables) is read through the small HTTP provider, loaded only then. The
-// local stack and the admin CLI run unbundled, with the full default chain.
+// task or a Lambda runtime without the variables) is read through the small HTTP provider, created only then; it is
+// imported statically, as all SDK code is (functions/adapters/aws.ts: an `await import()` of it made esbuild wrap the
+// SDK core it shares with every client in lazy initialisers, parsed twice at each cold start). The local stack and
+// the admin CLI run unbundled, with the full default chain.
 import { fromEnv } from '@aws-sdk/credential-provider-env';
+import { fromHttp } from '@aws-sdk/credential-provider-http';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 
 /** The init the clients pass the default chain (its logger is what the providers use). */
@@ -20,7 +23,7 @@ export function defaultProvider(init: Init = {}): AwsCredentialIdentityProvider 
   return async (): Promise<AwsCredentialIdentity> => {
     if (process.env.AWS_ACCESS_KEY_ID && process.env.AWS_SECRET_ACCESS_KEY) return env();
     if (process.env.AWS_CONTAINER_CREDENTIALS_FULL_URI || process.env.AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) {
-      http ??= (await import('@aws-sdk/credential-provider-http')).fromHttp(init);
+      http ??= fromHttp(init);
       return http();
     }
     throw new Error(

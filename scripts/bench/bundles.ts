@@ -75,7 +75,12 @@ export type BundleResult = {
   readyMs: number[];
   /** The AWS SDK packages bundled into it (`@aws-sdk/client-*` and `lib-*`; with their shared code). */
   sdkPackages: string[];
-  /** Those of them reached only through `await import()`: evaluated on first use, not at cold start. */
+  /**
+   * Those of them reached only through `await import()`: evaluated on first use, not at cold start. Expected: none. The
+   * functions import the SDK statically, since a dynamic import of SDK code makes esbuild wrap the SDK core the
+   * function also loads at start in lazy initialisers, parsed twice at each cold start (infra/bundling.ts); kept so the
+   * report shows it should one appear.
+   */
   lazySdkPackages: string[];
   /** Imports left outside the bundle other than Node built-ins (expected: none, see buildBundles). */
   externals: string[];

@@ -1,9 +1,10 @@
 // How the functions are bundled (infra/bundling.ts): the AWS SDK inside each bundle (tree-shaken, minified) rather than
 // left to the Lambda runtime's copy, CommonJS output, and the construct using exactly these options for every function.
 // Then real bundles, built the way `npm run bench` and CDK build them, are loaded in a fresh Node process: they load
-// without node_modules, the one whose SDK client is loaded on first use (device-config: KMS) evaluates no SDK client
-// (no `node:http`/`node:https`) until it is called, and a logged stack points at our sources. No function bundles the
-// DynamoDB client whole. Nothing here measures time: `npm run bench` (section 4) does.
+// without node_modules, their SDK clients (imported statically) are evaluated at load and used on the first call, and
+// a logged stack points at our sources. No function has modules wrapped for lazy initialisation (what a dynamic import
+// of SDK code does), none bundles the DynamoDB client whole. Nothing here measures time: `npm run bench` (section 4)
+// does.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -79,7 +80,7 @@ describe('CibaStack: every function is bundled with these options', () => {
       assert.equal(fn.Properties.Environment.Variables.NODE_OPTIONS ?? '', LAMBDA_NODE_OPTIONS, id);
   });
 
-  it("every function's bundle has the SDK's default credential chain replaced (functions/runtime/lambda-credentials.ts)", () => {
+  it("every function's bundle has the SDK's default credential chain and event streams replaced (LAMBDA_ALIASES)", () => {
     for (const name of FUNCTION_NAMES) {
       const command = esbuildCommand(s, name);
       for (const [from, to] of Object.entries(LAMBDA_ALIASES))
@@ -159,13 +160,14 @@ describe('real bundles load on their own', () => {
     };
   };
 
-  it('device-config: loads with no SDK client evaluated; the bundled KMS client is loaded and used on the first call', async () => {
+  it('device-config: loads with its KMS client bundled and evaluated at load; the first call uses it', async () => {
     const { file, external } = await bundle('device-config');
     assert.deepEqual(external, []);
     const r = await probe(file, true);
     assert.equal(r.handler, 'function');
-    assert.deepEqual(r.atLoad, [], 'no HTTP client is loaded before the first call');
-    // KMS could not be reached (closed port): a 500, after the lazily loaded client tried over HTTP.
+    // Imported statically (infra/bundling.ts, "No dynamic import"): the client's module, and its HTTPS handler, at load.
+    assert.ok(r.atLoad.includes('https'), JSON.stringify(r));
+    // KMS could not be reached (closed port): a 500, after the client, created on that call, tried over HTTP.
     assert.equal(r.status, 500);
     assert.ok(r.afterCall?.includes('http'), JSON.stringify(r));
   });
@@ -210,6 +212,44 @@ describe('real bundles load on their own', () => {
     assert.equal(fields.error, 'TypeError');
     assert.match(fields.stack, /stack-fixture\.ts:4:9\b/, fields.stack);
     assert.doesNotMatch(fields.stack, /index\.js:/, 'no frame left in the bundle');
+  });
+
+  it('no function wraps its modules for lazy initialisation (a dynamic import of SDK code would: infra/bundling.ts)', async () => {
+    // esbuild evaluates a module reached through `import()` lazily: it wraps that module, and every module it imports,
+    // in an `__esm` initialiser, also where the function imports them statically. V8 pre-parses a wrapper's body when
+    // it compiles the bundle and parses it again in full when the initialiser runs, at load: the SDK code a function
+    // shares with such an import is parsed twice at every cold start (bc-authorize 55 → 43 ms, dispatch-notifications
+    // 56 → 47 ms without: infra/bundling.ts). Unminified, so that the wrappers can be found and named.
+    const out = await build({
+      ...esbuildOptions(lambdaBundling()),
+      minify: false,
+      sourcemap: false,
+      absWorkingDir: ROOT,
+      entryPoints: Object.fromEntries(
+        FUNCTION_NAMES.map((name) => [name, path.join(ROOT, 'functions', 'handlers', `${name}.ts`)]),
+      ),
+      outdir: path.join(dir, 'unminified'),
+      write: false,
+      logLevel: 'error',
+    });
+    // The one allowed: the stand-in for the SDK's event streams, which imports nothing (LAMBDA_ALIASES).
+    const allowed = new Set(['functions/runtime/no-event-streams.ts']);
+    const outputs = out.outputFiles.filter((f) => f.path.endsWith('.js'));
+    assert.equal(outputs.length, FUNCTION_NAMES.length);
+    const offenders: Record<string, string> = {};
+    for (const f of outputs) {
+      // Unminified, each wrapper is `__esm({ "<module path>"() { … } })`.
+      const wrapped = [...f.text.matchAll(/\b__esm\(\{\s*"([^"]+)"/g)].map((m) => m[1]!).filter((m) => !allowed.has(m));
+      if (wrapped.length)
+        offenders[path.basename(f.path, '.js')] = `${wrapped.length} modules, e.g. ${wrapped.slice(0, 3).join(', ')}`;
+    }
+    assert.deepEqual(
+      offenders,
+      {},
+      "modules wrapped in esbuild's lazy __esm( initialiser, per function: something in its graph is loaded with " +
+        'import() (e.g. an SDK client) and reaches modules the function also loads at start, which V8 then parses ' +
+        'twice at every cold start; import it statically (infra/bundling.ts)',
+    );
   });
 
   it('no function bundles the DynamoDB client whole (a dynamic import reaching it would: docs/operations.md)', async () => {
