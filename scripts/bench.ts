@@ -397,6 +397,7 @@ async function main(): Promise<void> {
       concurrency: 8,
       polls: args.quick ? 100 : 500,
       lists: args.quick ? 50 : 300,
+      ...(args.quick ? { warmup: 300 } : {}),
       progress,
     });
   }

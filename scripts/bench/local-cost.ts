@@ -13,7 +13,7 @@
 //       what reached the page cache as dirty pages), and the data dir's growth per request over the whole run.
 //
 // Also runnable alone: node scripts/bench/local-cost.ts [--pending 0,1000,10000] [--requests 300] [--users 1000]
-//                      [--concurrency 8] [--polls 500] [--lists 300] [--json <file>] [--cpu-prof <dir>]
+//                      [--concurrency 8] [--polls 500] [--lists 300] [--warmup 1000] [--json <file>] [--cpu-prof <dir>]
 // --cpu-prof writes <dir>/pending-<n>.cpuprofile: the child's CPU profile over each level's measured window only
 // (an inspector session started and stopped over IPC; setup and filling are left out). Profiling adds CPU: the
 // figures of a profiled run are not comparable with others.
@@ -28,6 +28,9 @@ import type { ChildProcess } from 'node:child_process';
 
 type MemoryReply = { type: 'memory'; heapUsed: number; rss: number; external: number; arrayBuffers: number };
 type ProfileMessage = { type: 'profile'; action: 'start' } | { type: 'profile'; action: 'stop'; file: string };
+
+/** Seconds a warm-up request lives (its requested_expiry; the server child accepts expiries from 1 s). */
+const WARMUP_EXPIRY_S = 2;
 
 // ---- the server child: local/start.ts plus a memory probe and a CPU profiler over IPC --------------------------
 if (process.argv[2] === '--serve') {
@@ -107,6 +110,8 @@ export type LocalCostResult = {
   dataDirBytes: number;
   dataDirBytesPerRequest: number;
   setupS: number;
+  /** Warm-up requests sent (and expired) before the first level. */
+  warmup: number;
   fillS: number;
   errors: string[];
 };
@@ -123,6 +128,8 @@ export type LocalCostOptions = {
   progress: (line: string) => void;
   /** Write each level's CPU profile of the child to this directory (see the header comment). */
   cpuProfDir?: string;
+  /** Warm-up requests before the first level (default: max(1000, requests)); they expire before it starts. */
+  warmup?: number;
 };
 
 export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult> {
@@ -137,6 +144,7 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
   const auth = encodeBasic(BENCH_CLIENT_ID, BENCH_CLIENT_SECRET);
 
   const began = performance.now();
+  const warmup = o.warmup ?? Math.max(1000, o.requests);
   o.progress(`local cost: seed of ${o.users} users (one device key each), server child with --expose-gc`);
   const { seed, users } = benchSeed(o.users);
   const dir = await mkdtemp(join(o.tmp, 'local-cost-'));
@@ -151,6 +159,7 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
     env: {
       ...BENCH_SERVER_ENV,
       CIBA_MAX_PENDING_PER_USER: '0',
+      CIBA_MIN_EXPIRES_IN: '1',
       CIBA_DEFAULT_EXPIRES_IN: '3600',
       CIBA_MAX_EXPIRES_IN: '3600',
     },
@@ -164,7 +173,8 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
   };
   const ids: string[] = [];
   let sent = 0;
-  const bcAuthorize = async (latencies?: number[]): Promise<boolean> => {
+  /** One request; a warm-up one expires within seconds and is not counted among the pending. */
+  const bcAuthorize = async (latencies?: number[], warmup = false): Promise<boolean> => {
     const i = sent++;
     const user = users[i % users.length]!;
     const t = performance.now();
@@ -176,6 +186,7 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
           scope: 'openid profile email',
           login_hint: user.sub,
           binding_message: `LC-${i}`,
+          ...(warmup ? { requested_expiry: String(WARMUP_EXPIRY_S) } : {}),
         }).toString(),
       });
       const json = (await res.json()) as { auth_req_id?: string };
@@ -184,7 +195,7 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
         note(`bc-authorize answered ${res.status} ${JSON.stringify(json)}`);
         return false;
       }
-      ids.push(json.auth_req_id);
+      if (!warmup) ids.push(json.auth_req_id);
       return true;
     } catch (err) {
       note(`bc-authorize: ${(err as Error).message}`);
@@ -255,9 +266,13 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
   let dataDirBytes = 0;
   try {
     const setupS = (performance.now() - began) / 1000;
-    // Warm-up (not measured; these requests stay pending and count): as many as one level measures, so that the first
-    // level is not also measuring V8 still compiling the handlers (about 1 ms per request after only 50).
-    await closedLoop(o.requests, o.concurrency, () => bcAuthorize());
+    // Warm-up (not measured): enough requests for V8 to have compiled and optimised the handlers, so that the first
+    // level does not also measure the compilers (after 300 warm-up requests they still took about 1 ms per request
+    // on their threads, against 0.4 once settled). They expire within seconds and their workflows end, so the first
+    // level starts with no request pending (their expired rows stay, as they would until DynamoDB's TTL deletion).
+    o.progress(`local cost: ${warmup} warm-up requests (requested_expiry ${WARMUP_EXPIRY_S} s), then their expiry`);
+    await closedLoop(warmup, o.concurrency, () => bcAuthorize(undefined, true));
+    await new Promise((r) => setTimeout(r, (WARMUP_EXPIRY_S + 1) * 1000));
     await settle();
     for (const target of o.pendingLevels) {
       if (ids.length < target) {
@@ -382,8 +397,9 @@ export async function runLocalCost(o: LocalCostOptions): Promise<LocalCostResult
       tokenPoll,
       deviceList,
       dataDirBytes,
-      dataDirBytesPerRequest: dataDirBytes / Math.max(1, ids.length),
+      dataDirBytesPerRequest: dataDirBytes / Math.max(1, sent),
       setupS,
+      warmup,
       fillS: fillMs / 1000,
       errors,
     };
@@ -424,8 +440,8 @@ export async function formatLocalCost(r: LocalCostResult): Promise<string> {
     `own server child: \`node --expose-gc scripts/bench/local-cost.ts --serve\` = local/start.ts (on-disk data dir, as
        \`npm start\`) plus a memory probe answering over IPC (full GC, then process.memoryUsage()). ${r.users} users with one
        device each; POST /bc-authorize (client_secret_basic, login_hint of user i mod ${r.users}) never decided
-       (CIBA_MAX_PENDING_PER_USER=0, expires_in 3600), so requests pile up as pending; as many warm-up requests as one level
-       measures come first (not measured, still pending). At each level: idle rate over 2 s,
+       (CIBA_MAX_PENDING_PER_USER=0, expires_in 3600), so requests pile up as pending. First ${r.warmup} warm-up requests (not
+       measured) with requested_expiry ${WARMUP_EXPIRY_S} s, so V8 has compiled the handlers; they expire before the first level. At each level: idle rate over 2 s,
        then the measured requests at c=${r.concurrency}; raw CPU = the child's utime+stime from the first request until it is
        idle again for 1 s (workflow, notify-device, dispatcher included) per request; CPU = raw minus the idle rate. heap = heapUsed after GC when
        the level is reached. write = /proc/<pid>/io write_bytes over the measured requests, per request (dirty pages:
@@ -517,6 +533,7 @@ async function standalone(): Promise<void> {
       lists: { type: 'string', default: '300' },
       json: { type: 'string' },
       'cpu-prof': { type: 'string' },
+      warmup: { type: 'string' },
     },
   });
   const { cleanupAll, installCleanupHandlers, trackDir } = await import('./child.ts');
@@ -534,6 +551,7 @@ async function standalone(): Promise<void> {
       lists: Number(values.lists),
       progress: (line) => process.stderr.write(`  … ${line}\n`),
       ...(values['cpu-prof'] ? { cpuProfDir: resolve(values['cpu-prof']) } : {}),
+      ...(values.warmup !== undefined ? { warmup: Number(values.warmup) } : {}),
     });
     console.log(await formatLocalCost(result));
     if (values.json) await writeFile(values.json, JSON.stringify(result, null, 2));
