@@ -1,12 +1,10 @@
 // Ping/push delivery I/O: the delivery topic (workflow → deliver function; no secret in the message) and the HTTP
 // POST to the client's notification endpoint (CIBA §10.2, §10.3), which never follows redirects.
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { awsClient } from './aws.ts';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { sns } from './sns.ts';
 import { config } from '../config.ts';
 import { classifyNetworkError, classifyResponse, type AttemptResult } from '../core/notification.ts';
 import type { DeliveryMode } from '../core/model.ts';
-
-const snsClient = awsClient('SNS', () => new SNSClient({}));
 
 /** The delivery topic message: which request and which attempt. The deliver function reads the rest from the row. */
 export type DeliveryMessage = {
@@ -18,7 +16,7 @@ export type DeliveryMessage = {
 };
 
 export async function publishDelivery(message: DeliveryMessage): Promise<void> {
-  await snsClient().send(
+  await sns().send(
     new PublishCommand({
       TopicArn: config().deliveryTopicArn,
       Message: JSON.stringify(message),

@@ -2,12 +2,10 @@
 // what the device shows (client name, binding message, scope); no auth_req_id, token or user code. The
 // dispatch-notifications function (subscribed to the topic) turns each message into Web Push, SNS mobile push, SMS,
 // e-mail and operator-hook sends (docs/notifications.md); only the operator hook gets the binding message.
-import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { awsClient } from './aws.ts';
+import { PublishCommand } from '@aws-sdk/client-sns';
+import { sns } from './sns.ts';
 import { config } from '../config.ts';
 import type { Notice } from '../core/user-notification.ts';
-
-const snsClient = awsClient('SNS', () => new SNSClient({}));
 
 /** A new authentication request, as published (the dispatcher's Notice, functions/core/user-notification.ts). */
 export type DeviceNotification = Extract<Notice, { type: 'ciba.authentication_request' }>;
@@ -17,7 +15,7 @@ export type DeviceEnrolledNotice = { type: 'ciba.device_enrolled'; sub: string; 
 
 /** One message on the device topic, with the user and the type as attributes for subscribers that filter. */
 async function publish(message: DeviceNotification | DeviceEnrolledNotice, subject: string): Promise<void> {
-  await snsClient().send(
+  await sns().send(
     new PublishCommand({
       TopicArn: config().deviceTopicArn,
       Subject: subject,

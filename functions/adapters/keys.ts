@@ -13,7 +13,7 @@ import {
 import { promisify } from 'node:util';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { GetPublicKeyCommand, KMSClient, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
+import { GetPublicKeyCommand, SignCommand, type SigningAlgorithmSpec } from '@aws-sdk/client-kms';
 import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   calculateJwkThumbprint,
@@ -23,15 +23,12 @@ import {
   type JWK,
   type JWTVerifyGetKey,
 } from 'jose';
-import { awsClient } from './aws.ts';
+import { kms } from './kms.ts';
 import { SIGNING_KEYS_CONTEXT, seal, sealContext, unseal } from './sealer.ts';
 import { db, isConditionFailure, table } from './store/table.ts';
 import { config } from '../config.ts';
 import { derToJose, sha256 } from '../core/crypto.ts';
 import type { SigningAlg } from '../core/model.ts';
-
-// Created on first use. Imported statically, like the sealer: see ./aws.ts for why never `await import()`.
-const kms = /* @__PURE__ */ awsClient('KMS', () => new KMSClient({}));
 
 type PublicKey = { kid: string; jwk: JWK; kty: 'RSA' | 'EC' };
 export type KeySource = {

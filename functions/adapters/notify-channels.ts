@@ -5,8 +5,9 @@
 // and give up after a timeout. Nothing here logs: the use case logs outcomes without addresses or secrets.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendEmailCommand, SESv2Client } from '@aws-sdk/client-sesv2';
-import { PublishCommand, type PublishCommandInput, SNSClient } from '@aws-sdk/client-sns';
+import { PublishCommand, type PublishCommandInput } from '@aws-sdk/client-sns';
 import { awsClient } from './aws.ts';
+import { sns } from './sns.ts';
 import { vapidAuthorization } from './vapid.ts';
 import { config } from '../config.ts';
 import { webhookHeaders, WEBHOOK_SECRET_SYNTAX } from '../core/webhook.ts';
@@ -19,11 +20,10 @@ import {
   type WebPushTarget,
 } from '../core/user-notification.ts';
 
-// Each channel's client is created on first use (SNS, Secrets Manager, SES). The SDK clients are imported statically:
+// Each channel's client is created on first use (SNS: ./sns.ts, Secrets Manager, SES). The SDK clients are imported statically:
 // a dynamic import of one would make esbuild wrap the SDK core the dispatcher loads at start anyway in lazy
 // initialisers, which V8 parses twice at every cold start (see ./aws.ts). web-push is CommonJS: esbuild wraps only it,
 // evaluated on the first Web Push, so it stays behind `import()` (docs/operations.md, "Cold starts").
-const sns = /* @__PURE__ */ awsClient('SNS', () => new SNSClient({}));
 const secrets = /* @__PURE__ */ awsClient('SecretsManager', () => new SecretsManagerClient({}));
 const ses = /* @__PURE__ */ awsClient('SESv2', () => new SESv2Client({}));
 let webPushLibrary: Promise<typeof import('web-push')> | undefined;

@@ -3,14 +3,10 @@
 // keeps the endpoint ARN, never the token. On the local stack the local SNS (local/sns.ts) serves both actions.
 import type { SnsPlatform } from '../core/device-channel.ts';
 import { OAuthError } from '../core/errors.ts';
-import { CreatePlatformEndpointCommand, DeleteEndpointCommand, SNSClient } from '@aws-sdk/client-sns';
-import { awsClient } from './aws.ts';
+import { CreatePlatformEndpointCommand, DeleteEndpointCommand } from '@aws-sdk/client-sns';
+import { sns } from './sns.ts';
 import { errorFields, log } from '../runtime/log.ts';
 import { config } from '../config.ts';
-
-// Created on first use: most devices use Web Push or no channel, so most instances never make an endpoint. Imported
-// statically: see ./aws.ts for why never `await import()`.
-const sns = /* @__PURE__ */ awsClient('SNS', () => new SNSClient({}));
 
 /** The platform application of `platform`, or undefined when this server has none configured. */
 export function platformApplicationArn(platform: SnsPlatform): string | undefined {

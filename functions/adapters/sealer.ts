@@ -9,9 +9,9 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DecryptCommand, GenerateDataKeyCommand, KMSClient } from '@aws-sdk/client-kms';
+import { DecryptCommand, GenerateDataKeyCommand } from '@aws-sdk/client-kms';
 import { config } from '../config.ts';
-import { awsClient } from './aws.ts';
+import { kms } from './kms.ts';
 
 const VERSION = 'v1';
 /** KMS encryption context: IAM policies on AWS are conditioned on it (infra/ciba-construct.ts). */
@@ -53,9 +53,6 @@ function fileSource(file: string): KeySource {
     },
   };
 }
-
-// Created on first use (imported statically: see ./aws.ts for why never `await import()`).
-const kms = /* @__PURE__ */ awsClient('KMS', () => new KMSClient({}));
 
 function kmsSource(keyId: string, encryptionContext: KmsContext): KeySource {
   let current: { dataKey: DataKey; until: number } | undefined;

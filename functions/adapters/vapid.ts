@@ -12,15 +12,11 @@ import {
 } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { GetPublicKeyCommand, KMSClient, SignCommand } from '@aws-sdk/client-kms';
-import { awsClient } from './aws.ts';
+import { GetPublicKeyCommand, SignCommand } from '@aws-sdk/client-kms';
+import { kms } from './kms.ts';
 import { config } from '../config.ts';
 import { derToJose, sha256 } from '../core/crypto.ts';
 import { VAPID_SUBJECT } from '../core/user-notification.ts';
-
-// Created on first use: the dispatcher needs it only for Web Push, device-config once per container. Imported
-// statically: see ./aws.ts for why never `await import()`.
-const kms = /* @__PURE__ */ awsClient('KMS', () => new KMSClient({}));
 
 type VapidSource = {
   /** The uncompressed P-256 point (65 bytes, 0x04 ‖ x ‖ y). */
