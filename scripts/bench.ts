@@ -536,8 +536,11 @@ function printAwsCalls(a: AwsCallsResult): void {
        Steady state: the functions have already read the client, the login name's user and the device's key (what they
        keep: docs/architecture.md, "Few round trips"); a cold instance reads each once more (+1 call, +1 depth).
        depth = longest chain of calls each starting after the previous ended (sequential round trips; parallel calls
-       count once), median over requests (min–max if they differ). Time-window attribution (call inside a request's
-       start/end in the API request log) agrees for ${a.timeWindowAgreement.agree}/${a.timeWindowAgreement.total} calls.
+       count once), median over requests (min–max if they differ). Cross-check by time: ${a.timeWindowAgreement.agree} of the API handlers'
+       ${a.timeWindowAgreement.total} calls lie between the start and end (API request log) of the request they are filed under; requests
+       overlap (the RP polls while the device answers), so time alone could not file them. ${a.timeWindowAgreement.backgroundInsideRequest} of the
+       workflow's and dispatcher's ${a.timeWindowAgreement.background} calls ran while some API request was open (in-process, alongside the request that
+       started them).
        Not counted: KMS (the local stack signs with a key file; on AWS with the default signingKeys 'kms' each redemption
        adds 2 KMS Sign calls, one after the other; with 'sealed' none).`,
     ),
