@@ -418,7 +418,7 @@ export const SETTINGS = {
     description:
       'Signing and sealing keys: `kms` signs with KMS asymmetric keys (construct prop `signingKeys`, default), ' +
       '`sealed` signs in memory with key pairs kept sealed under the sealing key in the table, `file` uses key ' +
-      "files (the local stack's default; `sealed` works there too, sealed with the local sealing key file).",
+      "files (the local stack's default; `KEYS_SOURCE=sealed npm start` seals them with the local sealing key file).",
   },
   kmsRsaKeyId: {
     env: 'KMS_RSA_KEY_ID',

@@ -55,7 +55,9 @@ const HELP = `usage: npm start [-- --port <n>] [--seed <file>] [--data-dir <dir>
   --quiet           do not print device notifications
   -h, --help        this help
 
-The issuer is http://localhost:<port> unless ISSUER is set. Ready when GET /.well-known/openid-configuration answers 200.`;
+The issuer is http://localhost:<port> unless ISSUER is set. Tokens are signed with key files in the data dir, or with
+KEYS_SOURCE=sealed with key pairs kept sealed in the table (as the construct prop signingKeys: 'sealed').
+Ready when GET /.well-known/openid-configuration answers 200.`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -83,6 +85,15 @@ async function main(): Promise<void> {
   if (dynamodb !== 'dynalite' && dynamodb !== 'dynamodb-local') {
     throw new UsageError(
       `invalid DynamoDB engine ${JSON.stringify(dynamodb)} (--dynamodb / CIBA_LOCAL_DYNAMODB): use dynalite or dynamodb-local`,
+    );
+  }
+  // Signing keys: a key file in the data dir (the default), or, as the construct's `signingKeys: 'sealed'`, key pairs
+  // made on first use and kept sealed in the table (under the local sealing key file). KMS keys exist only on AWS.
+  const keysSource = process.env.KEYS_SOURCE || 'file';
+  if (keysSource !== 'file' && keysSource !== 'sealed') {
+    throw new UsageError(
+      `KEYS_SOURCE=${keysSource} is not available locally: use file (the default: key files in the data dir) or ` +
+        'sealed (key pairs sealed in the table, as the construct prop signingKeys: sealed)',
     );
   }
 
@@ -154,6 +165,7 @@ async function main(): Promise<void> {
       dynamodb,
       seed,
       quiet: values.quiet,
+      ...(keysSource === 'sealed' ? { env: { KEYS_SOURCE: 'sealed' } } : {}),
       ...(mtls
         ? { https: { port: mtlsPort, key: mtls.server.keyPem, cert: mtls.server.certPem, ca: mtls.caBundle } }
         : {}),

@@ -2,7 +2,7 @@
 // discovery answers 200; two servers side by side; the same seed loaded twice (a restart) is fine; one server per
 // data dir (a second one says so and exits, a stale lock is taken over); without a seed the
 // demo seed (poll, ping and push clients; ping/push notify the demo receiver port) and the next steps; --mtls-port
-// with the local CA in the data dir and `npm run mtls-cert` (scripts/mtls-cert.ts).
+// with the local CA in the data dir and `npm run mtls-cert` (scripts/mtls-cert.ts); KEYS_SOURCE=sealed.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -163,6 +163,34 @@ test('one server per data dir: a second one says so in one line and exits 1; a s
   const again = await start(env);
   assert.equal(readFileSync(lockFile, 'utf8').trim(), String(again.child.pid));
   await stop(again.child);
+});
+
+test('KEYS_SOURCE=sealed: no key file, the key pairs are made sealed by the first signer; kms is refused in one line', async () => {
+  const port = await freePort();
+  const data = mkdtempSync(join(tmpdir(), 'ciba-sealed-'));
+  dirs.push(data);
+  const env = { PORT: String(port), CIBA_DATA_DIR: data, CIBA_SEED: seedFile('client-sealed') };
+  const sealed = await start({ ...env, KEYS_SOURCE: 'sealed' });
+  // Sealed key pairs are made by the first function that signs (test/e2e/sealed-keys.test.ts): none yet. Key files
+  // would have been made for this JWKS (two keys, and <data dir>/signing-keys.json).
+  const jwks = (await (await fetch(`${sealed.url}/jwks`)).json()) as { keys: unknown[] };
+  assert.deepEqual(jwks.keys, []);
+  const bc = await postForm(
+    `${sealed.url}/bc-authorize`,
+    { scope: 'openid', login_hint: 'carol' },
+    { authorization: basic('client-sealed', SECRET) },
+  );
+  assert.equal(bc.status, 200, 'the stack serves requests');
+  assert.equal(existsSync(join(data, 'signing-keys.json')), false, 'no signing key file: the keys are sealed');
+  await stop(sealed.child);
+
+  const kms = spawnSync(process.execPath, [START], {
+    env: { ...process.env, LOG_LEVEL: 'warn', ...env, KEYS_SOURCE: 'kms' },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(kms.status, 1);
+  assert.match(kms.stderr, /^npm start: KEYS_SOURCE=kms is not available locally: use file .* or sealed/);
 });
 
 test('without CIBA_SEED the demo seed is loaded and next steps are printed', async () => {
