@@ -512,7 +512,7 @@ const COMMANDS: Record<string, Record<string, Command>> = {
       summary: 'remove a user with their devices and refresh tokens',
       help:
         'Removes the user <sub>: profile, login identifiers, devices (their assertions get 401) and refresh tokens.\n' +
-        'Their pending requests can no longer be approved.',
+        'Their pending requests are denied (ping and push clients are told), their approvals not yet redeemed withdrawn.',
       args: ['sub'],
       async run([sub], flags) {
         const { removeUser } = await import('../functions/admin/operations.ts');
@@ -531,15 +531,17 @@ const COMMANDS: Record<string, Record<string, Command>> = {
       summary: 'refuse the user everywhere until enabled again',
       help:
         'Disables the user <sub>: the backchannel endpoint refuses them (403 access_denied, nothing notified), their\n' +
-        "devices' assertions get 401 (so their pending requests can no longer be approved), and the token endpoint\n" +
-        'gives no tokens for them (nor refreshes). With --json: {"sub", "disabled": true}.',
+        "devices' assertions get 401, their pending requests are held (none can be approved until enabled again), and\n" +
+        'the token endpoint gives no tokens for them (nor refreshes). With --json: {"sub", "disabled": true}.',
       args: ['sub'],
       run: ([sub], flags) => setDisabled(sub!, true, flags),
     },
     enable: {
       usage: 'users enable <sub>',
       summary: 'undo `users disable`',
-      help: 'Enables the user <sub> again. With --json: {"sub", "disabled": false}.',
+      help:
+        'Enables the user <sub> again; their held requests can be approved (unless expired meanwhile).\n' +
+        'With --json: {"sub", "disabled": false}.',
       args: ['sub'],
       run: ([sub], flags) => setDisabled(sub!, false, flags),
     },

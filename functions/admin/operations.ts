@@ -80,7 +80,10 @@ export async function removeUser(sub: string): Promise<{ devices: number; refres
   if (!user) return undefined;
   const devices = await listDevices(sub);
   for (const d of devices) await removeUserDevice(sub, d.device_id);
-  // Their approvals not yet redeemed give no tokens (the token endpoint does not read the user).
+  // Their requests give no tokens. In this order, once the devices are gone: pending ones are denied (clients are told,
+  // as by `requests cancel`), and an approval from a device checked just before its removal either finds its request
+  // denied or landed before the list of approvals below, which withdraws it (the token endpoint does not read the user).
+  await denyPendingRequests(sub);
   await store.withdrawApprovals(sub);
   const refreshTokens = await store.scanKeys('RT#', { attribute: 'sub', value: sub });
   const firstRefreshTokens = await store.endFirstRefreshTokens(sub);
@@ -114,9 +117,21 @@ export async function cancelRequest(
 ): Promise<'cancelled' | 'not_found' | 'already_decided' | 'expired'> {
   const req = await store.getAuthRequest(requestId);
   if (!req) return 'not_found';
-  const result = await store.decideAuthRequest(requestId, req.sub, 'denied', Date.now(), []);
-  if (!result.ok) return result.reason;
+  const result = await deny(req);
+  if (result.ok) return 'cancelled';
+  // A denial is never refused as held (only approvals are).
+  return result.reason === 'held' ? 'already_decided' : result.reason;
+}
+
+/** Denies a pending request as cancelled: ping/push clients are told (the workflow resumes with the denial). */
+async function deny(req: AuthRequest): Promise<store.DecisionResult> {
+  const result = await store.decideAuthRequest(req.id, req.sub, 'denied', Date.now(), []);
   // The user's gate forgets the request when its entry is next needed (usecases/rate-limit.ts admitUser).
-  if (result.taskToken) await sendDecision(result.taskToken, 'denied', { cancelled: true });
-  return 'cancelled';
+  if (result.ok && result.taskToken) await sendDecision(result.taskToken, 'denied', { cancelled: true });
+  return result;
+}
+
+/** Denies every pending request of the user (removeUser). */
+async function denyPendingRequests(sub: string): Promise<void> {
+  for (const req of await store.listPendingRequests(sub, Date.now(), store.USER_REQUESTS_MAX)) await deny(req);
 }

@@ -19,7 +19,7 @@ import {
   putClient,
   putDevice,
   putUser,
-  setDevicesUserDisabled,
+  setUserDisabled,
 } from '../adapters/store.ts';
 import { log } from '../runtime/log.ts';
 import { config } from '../config.ts';
@@ -92,7 +92,7 @@ function parseStoredChannel(raw: unknown, deviceId: string): StoredChannel {
   }
 }
 
-async function parseUser(raw: unknown): Promise<{ user: User; devices: Device[] }> {
+async function parseUser(raw: unknown): Promise<{ user: User; devices: Device[]; wasDisabled: boolean }> {
   if (!isObject(raw) || typeof raw.sub !== 'string' || !/^[\x21-\x7E]{1,255}$/.test(raw.sub)) {
     throw new SeedError('each user needs a sub of 1-255 visible ASCII characters');
   }
@@ -129,7 +129,7 @@ async function parseUser(raw: unknown): Promise<{ user: User; devices: Device[] 
   const { maxDevicesPerUser } = config();
   if (devices.length > maxDevicesPerUser)
     throw new SeedError(`user ${sub}: more than ${maxDevicesPerUser} devices (CIBA_MAX_DEVICES_PER_USER)`);
-  return { user, devices: devices.map((d) => parseDevice(d, sub)) };
+  return { user, devices: devices.map((d) => parseDevice(d, sub)), wasDisabled: stored?.disabled === true };
 }
 
 /** Validate the whole seed first, then write it; a bad seed writes nothing. */
@@ -171,7 +171,7 @@ export async function loadSeed(seed: unknown): Promise<{ clients: number; users:
     ids.add(d.device_id);
   }
   for (const client of clients) await putClient(client);
-  for (const { user, devices } of users) {
+  for (const { user, devices, wasDisabled } of users) {
     try {
       await putUser(user);
     } catch (e) {
@@ -179,8 +179,10 @@ export async function loadSeed(seed: unknown): Promise<{ clients: number; users:
       throw e;
     }
     for (const device of devices) await seedDevice(device);
-    // The device API checks the user's flag on each device row (store/devices.ts touchDevice).
-    if (user.disabled && devices.length > 0) await setDevicesUserDisabled(user.sub, true);
+    // A disabled user, or one enabled again, as `users disable|enable` does it: the flag on the gate and each device
+    // row (what the backchannel endpoint and the device API check), their requests held or released, approvals
+    // not yet redeemed withdrawn (store/registry.ts setUserDisabled).
+    if (user.disabled || wasDisabled) await setUserDisabled(user.sub, user.disabled === true);
   }
   return { clients: clients.length, users: users.length, devices: ids.size };
 }

@@ -169,6 +169,11 @@ export type AuthRequest = {
   amr?: string[];
   /** Step Functions callback token (server-side only; never leaves the table). */
   task_token?: string;
+  /**
+   * Its user is disabled: the request waits, and no approval can land on it, until they are enabled again (a denial
+   * still can). Set on the user's pending requests by the disable, removed by the enable (docs/admin.md).
+   */
+  held?: boolean;
   // ---- ping and push delivery (CIBA §10.2, §10.3); the secrets leave the row once delivered, and stay (sealed) until
   // the row's TTL when the delivery failed for good, so an operator can redrive it (docs/operations.md, dead letters) ----
   /** Sealed {auth_req_id, client_notification_token} (functions/adapters/sealer.ts): needed to notify the client. */

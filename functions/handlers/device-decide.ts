@@ -6,7 +6,7 @@ import { decideAuthRequest, getAuthRequest } from '../adapters/store.ts';
 import { sendDecision } from '../adapters/workflow.ts';
 import { grantedByDecision, narrows, parseDecision, type Granted } from '../core/device-decision.ts';
 import { log } from '../runtime/log.ts';
-import { authenticateDevice } from '../usecases/device-assertion.ts';
+import { authenticateDevice, userDisabled } from '../usecases/device-assertion.ts';
 
 const REQUEST_ID = /^[A-Za-z0-9_-]{43}$/;
 
@@ -37,6 +37,8 @@ export const handler = httpHandler('device-decide', async (event) => {
   const result = await decideAuthRequest(id, device.sub, parsed.decision, now, ['hwk'], granted);
   if (!result.ok) {
     if (result.reason === 'not_found') return json(404, { error: 'not_found' });
+    // The user was disabled after this device's assertion was checked: answered as if it had been before.
+    if (result.reason === 'held') throw userDisabled();
     return json(409, { error: result.reason });
   }
   // No task token yet means the workflow has not reached its wait; notify-device sees the decision and resumes itself.

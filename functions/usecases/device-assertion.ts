@@ -18,6 +18,9 @@ const refused = (why: string) =>
     headers: { 'WWW-Authenticate': `Bearer error="invalid_token", error_description="${why}"` },
   });
 
+/** What a device of a disabled user is answered (401), also when the disable lands while its call is under way. */
+export const userDisabled = (): OAuthError => refused('the user of this device is disabled');
+
 /** Devices this instance has read: the key (to verify before any write) and the jtis it saw expire (to prune). */
 const devices = new Map<string, { device: Device; expired: string[] }>();
 const DEVICE_CACHE_MAX = 10_000;
@@ -60,7 +63,7 @@ export async function authenticateDevice<T = undefined>(
         devices.delete(verified.device_id);
         throw refused('unknown device');
       }
-      if (touched.kind === 'disabled') throw refused('the user of this device is disabled');
+      if (touched.kind === 'disabled') throw userDisabled();
       if (touched.kind === 'replayed') return false;
       if (entry) entry.expired = Object.keys(touched.jtis).filter((j) => touched.jtis[j]! < nowS);
       return true;

@@ -1,10 +1,12 @@
 // Disabled users (docs/admin.md, "Disabled users"): refused at the backchannel endpoint (403 access_denied, whatever
-// the hint; no workflow started, nothing notified), their devices' assertions get 401 (so a pending request can no
-// longer be approved), the token endpoint gives no tokens for an already approved request (400 access_denied) and
+// the hint; no workflow started, nothing notified), their devices' assertions get 401 and their pending requests are
+// held (not even a decision already past its device check can approve one), the token endpoint gives no tokens for an already approved request (400 access_denied) and
 // refreshes nothing (invalid_grant); enabled again, everything works as before. A seed may disable a user.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { setUserDisabled } from '../../functions/adapters/store.ts';
+import { decideAuthRequest, setDevicesUserDisabled, setUserDisabled } from '../../functions/adapters/store.ts';
+import { loadSeed } from '../../functions/admin/seed.ts';
+import { sha256b64u } from '../../functions/core/crypto.ts';
 import { DeviceClient, generateDeviceKey, publicDeviceJwk } from '../../local/device-client.ts';
 import { basic, CIBA_GRANT, postForm, SECRET, startWorld, type World } from '../support/e2e.ts';
 
@@ -52,6 +54,18 @@ test('a user disabled in the seed is refused at the backchannel endpoint; their 
   const list = await erin.call('GET', '/device/requests');
   assert.equal(list.status, 401);
   assert.equal(list.json.error, 'invalid_token');
+});
+
+test('a seed that says "disabled": false enables the user everywhere: the backchannel endpoint and the device', async () => {
+  await loadSeed({ users: [{ sub: 'erin', email: 'erin@example.com', disabled: false }] });
+  const res = await ask({ login_hint: 'erin@example.com' });
+  assert.equal(res.status, 200, res.text);
+  assert.equal((await erin.call('GET', '/device/requests')).status, 200);
+  // And disabled again by a seed: the pending request is held like with `users disable`.
+  await loadSeed({ users: [{ sub: 'erin', email: 'erin@example.com', disabled: true }] });
+  const id = sha256b64u(String(res.json.auth_req_id));
+  assert.deepEqual(await decideAuthRequest(id, 'erin', 'approved', Date.now(), ['hwk']), { ok: false, reason: 'held' });
+  assert.equal((await erin.call('GET', '/device/requests')).status, 401);
 });
 
 test('disabled: refused everywhere, nothing started or notified; enabled again: everything works', async () => {
@@ -114,6 +128,28 @@ test('disabled: refused everywhere, nothing started or notified; enabled again: 
   const refreshed = await token({ grant_type: 'refresh_token', refresh_token: String(tokens.json.refresh_token) });
   assert.equal(refreshed.status, 200, 'the refused refresh did not use the refresh token up');
   assert.equal((await ask({ id_token_hint: String(tokens.json.id_token) })).status, 200);
+});
+
+test('a decision already past its device check when the user is disabled cannot approve; enabled again, it can', async () => {
+  const pending = await started();
+  assert.equal(await setUserDisabled('gina', true), true);
+  // The write of an approval whose device assertion was verified just before the disable: refused, the request held.
+  const late = await decideAuthRequest(pending.id, 'gina', 'approved', Date.now(), ['hwk']);
+  assert.deepEqual(late, { ok: false, reason: 'held' });
+  assert.equal(
+    (await token({ grant_type: CIBA_GRANT, auth_req_id: pending.authReqId })).json.error,
+    'authorization_pending',
+  );
+  // Over HTTP, such a device is answered as a disabled user's (its own flag cleared here to get past the check).
+  await setDevicesUserDisabled('gina', false);
+  const decide = await gina.decide(pending.id, 'approve');
+  assert.equal(decide.status, 401, decide.body);
+  assert.equal(JSON.parse(decide.body).error, 'invalid_token');
+  await setDevicesUserDisabled('gina', true);
+
+  assert.equal(await setUserDisabled('gina', false), true);
+  assert.equal((await gina.decide(pending.id, 'approve')).status, 204, 'released by the enable');
+  assert.equal((await token({ grant_type: CIBA_GRANT, auth_req_id: pending.authReqId })).status, 200);
 });
 
 test('disabling an unknown user changes nothing', async () => {

@@ -63,6 +63,24 @@ test('removing a user withdraws their approval not yet redeemed: the token endpo
   assert.equal(res.json.access_token, undefined);
 });
 
+test('removing a user denies their pending requests, also against a decision whose device was checked just before', async () => {
+  await putUser({ sub: 'finn', email: 'finn@example.com' });
+  const started = await ask('finn@example.com', 'GATE-7');
+  assert.equal(started.status, 200, started.text);
+  const authReqId = String(started.json.auth_req_id);
+  await removeUser('finn');
+  // The write of an approval whose device assertion was verified before the removal: too late.
+  const late = await decideAuthRequest(sha256b64u(authReqId), 'finn', 'approved', Date.now(), ['hwk']);
+  assert.deepEqual(late, { ok: false, reason: 'already_decided' });
+  const res = await postForm(
+    `${w.issuer}/token`,
+    { grant_type: CIBA_GRANT, auth_req_id: authReqId },
+    { authorization: basic('rp', SECRET) },
+  );
+  assert.equal(res.status, 400, res.text);
+  assert.equal(res.json.error, 'access_denied');
+});
+
 test("removing a user ends their grants' refresh tokens: the first, kept on the request row, and rotated ones", async () => {
   await putUser({ sub: 'emil', email: 'emil@example.com' });
   assert.equal(await claimDeviceSlot('emil', 'dev-emil', 5, Date.now()), true); // a slot map item exists

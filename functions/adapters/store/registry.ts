@@ -4,7 +4,7 @@ import type { Client, User } from '../../core/model.ts';
 import { db, isConditionFailure, key, normalizeLogin, strip, table, updateIf } from './table.ts';
 import { setGateDisabled, writeUserGate } from './limits.ts';
 import { setDevicesUserDisabled } from './devices.ts';
-import { listApprovedRequests, withdrawApproval } from './requests.ts';
+import { holdPendingRequests, listApprovedRequests, releaseHeldRequests, withdrawApproval } from './requests.ts';
 import { config } from '../../config.ts';
 
 export async function putClient(client: Client): Promise<void> {
@@ -124,9 +124,14 @@ export async function setUserDisabled(sub: string, disabled: boolean): Promise<b
     ...(disabled ? { ExpressionAttributeValues: { ':yes': true } } : {}),
   });
   if (done === undefined) return false;
-  // The gate is what the backchannel endpoint checks (store/limits.ts), the device rows what the device API checks;
-  // an approval not yet redeemed is withdrawn (the token endpoint does not read the user).
+  // The gate is what the backchannel endpoint checks (store/limits.ts), the device rows what the device API checks.
   await Promise.all([setGateDisabled(sub, disabled), setDevicesUserDisabled(sub, disabled)]);
-  if (disabled) await withdrawApprovals(sub);
+  if (disabled) {
+    // In this order, once the devices are locked out: a decision whose device was checked just before cannot approve
+    // a held request, and one that approved before the hold is found and withdrawn (the token endpoint does not read
+    // the user).
+    await holdPendingRequests(sub, Date.now());
+    await withdrawApprovals(sub);
+  } else await releaseHeldRequests(sub, Date.now());
   return true;
 }

@@ -353,10 +353,11 @@ export type DecisionResult =
       ok: true /** The workflow's callback token, if it was stored already (now removed from the row). */;
       taskToken?: string;
     }
-  | { ok: false; reason: 'not_found' | 'already_decided' | 'expired' };
+  | { ok: false; reason: 'not_found' | 'already_decided' | 'expired' | 'held' };
 
 /**
- * The user's decision: a conditional write on `status = pending AND expires_at > now` for that user's request.
+ * The user's decision: a conditional write on `status = pending AND expires_at > now` for that user's request, and for
+ * an approval, on the request not being held (its user disabled: holdPendingRequests).
  * The task token is taken out of the row in the same write: it is used once, by the caller. `granted`: what a
  * narrowing approval grants (core/device-decision.ts), stored beside the request.
  */
@@ -382,7 +383,7 @@ export async function decideAuthRequest(
       // The row stays in the user's index (until its TTL) so that disabling or removing the user finds an approval
       // not yet redeemed (withdrawApproval); the device list reads pending rows only.
       ' REMOVE task_token',
-    ConditionExpression: '#status = :pending AND expires_at > :now AND #sub = :sub',
+    ConditionExpression: `#status = :pending AND expires_at > :now AND #sub = :sub${decision === 'approved' ? ' AND attribute_not_exists(held)' : ''}`,
     ExpressionAttributeNames: {
       '#status': 'status',
       '#sub': 'sub',
@@ -406,8 +407,35 @@ export async function decideAuthRequest(
   }
   const current = await getAuthRequest(id);
   if (!current || current.sub !== sub) return { ok: false, reason: 'not_found' };
+  if (current.status === 'pending' && current.held && current.expires_at > now) return { ok: false, reason: 'held' };
   if (current.status === 'pending' || current.status === 'expired') return { ok: false, reason: 'expired' };
   return { ok: false, reason: 'already_decided' };
+}
+
+/**
+ * The user is being disabled (after their devices are locked out): each pending request is held, so no approval can
+ * land on it until releaseHeldRequests, not even one from a device checked just before the lock. Returns how many.
+ */
+export async function holdPendingRequests(sub: string, now: number): Promise<number> {
+  return updatePending(sub, now, {
+    UpdateExpression: 'SET held = :yes',
+    ConditionExpression: '#status = :pending',
+    ExpressionAttributeNames: { '#status': 'status' },
+    ExpressionAttributeValues: { ':yes': true, ':pending': 'pending' },
+  });
+}
+
+/** The user is enabled again: their held requests can be approved (if they have not expired meanwhile). */
+export async function releaseHeldRequests(sub: string, now: number): Promise<number> {
+  return updatePending(sub, now, { UpdateExpression: 'REMOVE held', ConditionExpression: 'attribute_exists(held)' });
+}
+
+/** One conditional update on each of the user's pending requests; returns how many it changed. */
+async function updatePending(sub: string, now: number, update: Omit<Parameters<typeof updateIf>[0], 'Key'>) {
+  let changed = 0;
+  for (const req of await listPendingRequests(sub, now, USER_REQUESTS_MAX))
+    if ((await updateIf({ Key: key.request(req.id), ...update })) !== undefined) changed++;
+  return changed;
 }
 
 /**
@@ -483,7 +511,7 @@ export function listApprovedRequests(sub: string, now: number): Promise<AuthRequ
  */
 export async function endFirstRefreshTokens(sub: string): Promise<number> {
   let ended = 0;
-  for (const req of await userRequests(sub, 0, 'approved', 10_000)) {
+  for (const req of await userRequests(sub, 0, 'approved', USER_REQUESTS_MAX)) {
     const old = await updateIf({
       Key: key.request(req.id),
       UpdateExpression: 'REMOVE refresh_token_hash',
@@ -496,9 +524,9 @@ export async function endFirstRefreshTokens(sub: string): Promise<number> {
   return ended;
 }
 
-/** A user's pending, unexpired requests: the newest LIST_MAX, oldest first among them. */
-export async function listPendingRequests(sub: string, now: number): Promise<AuthRequest[]> {
-  const found = await userRequests(sub, now - config().maxExpiresIn * 1000, 'pending', LIST_MAX, {
+/** A user's pending, unexpired requests: the newest `max` (LIST_MAX), oldest first among them. */
+export async function listPendingRequests(sub: string, now: number, max = LIST_MAX): Promise<AuthRequest[]> {
+  const found = await userRequests(sub, now - config().maxExpiresIn * 1000, 'pending', max, {
     filter: 'expires_at > :now',
     values: { ':now': now },
   });
@@ -507,3 +535,5 @@ export async function listPendingRequests(sub: string, now: number): Promise<Aut
 
 /** At most this many pending requests are listed for a user (the newest). */
 const LIST_MAX = 100;
+/** What an operation on all of a user's requests reads at most (holding, releasing, ending them). */
+export const USER_REQUESTS_MAX = 10_000;
