@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCliArgs } from './cli-args.ts';
 import { readStateFile, STATE_FILE } from '../local/state-file.ts';
 import type { AwsCall } from '../functions/adapters/aws.ts';
 import { SETTINGS, type Setting } from '../functions/settings.ts';
@@ -858,28 +858,10 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
-/**
- * Identifiers are base64url, so one in 64 request or device ids starts with "-" (and a user's sub may too): any
- * argument that does not look like an option (`--name`, `--name=value`, `-h`) is an argument, wherever it stands,
- * as are all after `--`. A mistyped `--option` is still refused as unknown.
- */
-function parseArgv(argv: string[]) {
-  const held: string[] = [];
-  const looksLikeOption = (a: string) => a === '-h' || a === '--' || /^--[a-z][a-z-]*(=.*)?$/.test(a);
-  const end = argv.indexOf('--');
-  const args = argv.map((a, i) =>
-    a.startsWith('-') && a !== '-' && (end === -1 || i < end) && !looksLikeOption(a) ? `\0${held.push(a) - 1}` : a,
-  );
-  const restore = (a: string) => (a.startsWith('\0') ? held[Number(a.slice(1))]! : a);
-  const { values, positionals } = parseArgs({ args, options: OPTIONS, allowPositionals: true });
-  for (const [k, v] of Object.entries(values)) if (typeof v === 'string') Object.assign(values, { [k]: restore(v) });
-  return { values, positionals: positionals.map(restore) };
-}
-
 async function main(argv: string[]): Promise<void> {
-  let parsed: ReturnType<typeof parseArgv>;
+  let parsed: ReturnType<typeof parseCliArgs<typeof OPTIONS>>;
   try {
-    parsed = parseArgv(argv);
+    parsed = parseCliArgs(argv, OPTIONS);
   } catch (e) {
     throw new AdminError(`${(e as Error).message}\n\n${mainHelp()}`, 2);
   }

@@ -23,7 +23,8 @@
 // (base64url SHA-256, the id the phone and the server's logs use), tokens as a short prefix.
 // The ping/push receiver listens on http://127.0.0.1:<CIBA_DEMO_RECEIVER_PORT, else the issuer's port + 1>, where
 // `npm start`'s demo seed registers the demo-ping and demo-push notification endpoints.
-import { parseArgs, styleText } from 'node:util';
+import { styleText } from 'node:util';
+import { parseCliArgs } from './cli-args.ts';
 import { createInterface } from 'node:readline/promises';
 import { createHash, randomBytes, randomInt } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -59,7 +60,7 @@ const OPTIONS = {
 
 function readArgs() {
   try {
-    return parseArgs({ allowPositionals: true, options: OPTIONS });
+    return parseCliArgs(process.argv.slice(2), OPTIONS);
   } catch (e) {
     console.error(`npm run demo: ${(e as Error).message} (see npm run demo -- --help)`);
     process.exit(2);

@@ -180,6 +180,8 @@ test('phone, approve, deny with no server at PORT / ISSUER: a clear message, exi
   const cases: [string[], Record<string, string>, RegExp][] = [
     [['phone', '--yes'], { PORT: String(deadPort) }, new RegExp(`Start \`PORT=${deadPort} npm start\``)],
     [['approve', 'some-request-id'], { PORT: String(deadPort) }, /from PORT=/],
+    // One request id in 64 starts with "-": an argument, as the console prints it, not an unknown option.
+    [['approve', `-${'A'.repeat(42)}`], { PORT: String(deadPort) }, /from PORT=/],
     [['deny', 'some-request-id'], { ISSUER: `http://localhost:${deadPort}` }, /from ISSUER/],
   ];
   for (const [args, env, hint] of cases) {
