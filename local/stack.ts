@@ -232,6 +232,21 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     parts.tempDir = keysDir;
   }
 
+  // The API listens first, so no listener of the local services (on ports the OS picks) can take the port asked for.
+  // Requests are accepted at once but held until the environment is set and the seed is loaded.
+  let markReady!: (started: boolean) => void;
+  const ready = new Promise<boolean>((resolve) => (markReady = resolve));
+  parts.markReady = markReady;
+  const api = await startApiServer({
+    host,
+    // Port 0 on a restart reuses the first stack's port, so the default issuer stays the same.
+    port: pinned && (options.port ?? 8080) === 0 ? pinned.apiPort : (options.port ?? 8080),
+    ready,
+    ...(options.onRequest ? { onRequest: options.onRequest } : {}),
+    ...(options.https ? { https: options.https } : {}),
+  });
+  parts.api = api;
+
   const dynamo = await startLocalDynamoDb({
     engine,
     dataDir,
@@ -301,20 +316,6 @@ async function start(options: LocalStackOptions, parts: Parts): Promise<LocalSta
     } else if (AWS_ENDPOINT_SERVICES.has(service)) useInProcess(client, () => inProcess.aws);
   });
   const deadLetterQueue = sqs.createQueue(DEAD_LETTER_QUEUE_NAME); // its URL points at the AWS endpoint
-
-  // Requests are accepted at once but held until the environment is set and the seed is loaded.
-  let markReady!: (started: boolean) => void;
-  const ready = new Promise<boolean>((resolve) => (markReady = resolve));
-  parts.markReady = markReady;
-  const api = await startApiServer({
-    host,
-    // Port 0 on a restart reuses the first stack's port, so the default issuer stays the same.
-    port: pinned && (options.port ?? 8080) === 0 ? pinned.apiPort : (options.port ?? 8080),
-    ready,
-    ...(options.onRequest ? { onRequest: options.onRequest } : {}),
-    ...(options.https ? { https: options.https } : {}),
-  });
-  parts.api = api;
 
   const issuer = (options.issuer ?? `http://localhost:${api.port}`).replace(/\/+$/, '');
   const stateMachineArns = Object.fromEntries(
