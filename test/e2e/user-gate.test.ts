@@ -22,6 +22,15 @@ const ask = (login: string, bindingMessage: string) =>
     { scope: 'openid', login_hint: login, binding_message: bindingMessage },
     { authorization: basic('rp', SECRET) },
   );
+const token = (params: Record<string, string>) =>
+  postForm(`${w.issuer}/token`, params, { authorization: basic('rp', SECRET) });
+/** A new user `sub` with one request started for them: its auth_req_id. */
+async function userWithRequest(sub: string, tag: string): Promise<string> {
+  await putUser({ sub, email: `${sub}@example.com` });
+  const started = await ask(`${sub}@example.com`, tag);
+  assert.equal(started.status, 200, started.text);
+  return String(started.json.auth_req_id);
+}
 const gateOf = async (sub: string) =>
   (await db().send(new GetCommand({ TableName: table(), Key: key.gate(sub), ConsistentRead: true }))).Item;
 
@@ -46,37 +55,23 @@ test('a removed user is unknown at once, though this instance remembers the logi
 });
 
 test('removing a user withdraws their approval not yet redeemed: the token endpoint answers access_denied', async () => {
-  await putUser({ sub: 'dora', email: 'dora@example.com' });
-  const started = await ask('dora@example.com', 'GATE-4');
-  assert.equal(started.status, 200, started.text);
-  const authReqId = String(started.json.auth_req_id);
+  const authReqId = await userWithRequest('dora', 'GATE-4');
   const id = sha256b64u(authReqId);
   assert.equal((await decideAuthRequest(id, 'dora', 'approved', Date.now(), ['hwk'])).ok, true);
   await removeUser('dora');
-  const res = await postForm(
-    `${w.issuer}/token`,
-    { grant_type: CIBA_GRANT, auth_req_id: authReqId },
-    { authorization: basic('rp', SECRET) },
-  );
+  const res = await token({ grant_type: CIBA_GRANT, auth_req_id: authReqId });
   assert.equal(res.status, 400, res.text);
   assert.equal(res.json.error, 'access_denied');
   assert.equal(res.json.access_token, undefined);
 });
 
 test('removing a user denies their pending requests, also against a decision whose device was checked just before', async () => {
-  await putUser({ sub: 'finn', email: 'finn@example.com' });
-  const started = await ask('finn@example.com', 'GATE-7');
-  assert.equal(started.status, 200, started.text);
-  const authReqId = String(started.json.auth_req_id);
+  const authReqId = await userWithRequest('finn', 'GATE-7');
   await removeUser('finn');
   // The write of an approval whose device assertion was verified before the removal: too late.
   const late = await decideAuthRequest(sha256b64u(authReqId), 'finn', 'approved', Date.now(), ['hwk']);
   assert.deepEqual(late, { ok: false, reason: 'already_decided' });
-  const res = await postForm(
-    `${w.issuer}/token`,
-    { grant_type: CIBA_GRANT, auth_req_id: authReqId },
-    { authorization: basic('rp', SECRET) },
-  );
+  const res = await token({ grant_type: CIBA_GRANT, auth_req_id: authReqId });
   assert.equal(res.status, 400, res.text);
   assert.equal(res.json.error, 'access_denied');
 });
@@ -84,8 +79,6 @@ test('removing a user denies their pending requests, also against a decision who
 test("removing a user ends their grants' refresh tokens: the first, kept on the request row, and rotated ones", async () => {
   await putUser({ sub: 'emil', email: 'emil@example.com' });
   assert.equal(await claimDeviceSlot('emil', 'dev-emil', 5, Date.now()), true); // a slot map item exists
-  const token = (params: Record<string, string>) =>
-    postForm(`${w.issuer}/token`, params, { authorization: basic('rp', SECRET) });
   const redeemed: string[] = [];
   for (const tag of ['GATE-5', 'GATE-6']) {
     const started = await ask('emil@example.com', tag);

@@ -407,7 +407,8 @@ export async function decideAuthRequest(
   }
   const current = await getAuthRequest(id);
   if (!current || current.sub !== sub) return { ok: false, reason: 'not_found' };
-  if (current.status === 'pending' && current.held && current.expires_at > now) return { ok: false, reason: 'held' };
+  if (decision === 'approved' && current.status === 'pending' && current.held && current.expires_at > now)
+    return { ok: false, reason: 'held' };
   if (current.status === 'pending' || current.status === 'expired') return { ok: false, reason: 'expired' };
   return { ok: false, reason: 'already_decided' };
 }
